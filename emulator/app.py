@@ -1,0 +1,41 @@
+"""build_app(settings): the main aiohttp Application, with every provider under /<name>/,
+the control API under /_emulator/; plus one root-mounted app per --provider-port."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from .control.api import routes as control_routes
+from .middleware import MIDDLEWARES, STORE_KEY
+from .providers.base import PROVIDER_KEY
+from .runtime import RUNTIME_KEY, Runtime
+from .settings import Settings
+
+
+def build_app(settings: Settings | None = None, runtime: Runtime | None = None) -> web.Application:
+    settings = settings or Settings()
+    runtime = runtime or Runtime(settings)
+    app = _base_app(runtime)
+    app.add_routes(control_routes)
+    for name, provider in runtime.providers.items():
+        app.add_subapp(f"/{name}/", provider.build_app())
+    app.on_startup.append(runtime.start)
+    app.on_cleanup.append(runtime.stop)
+    return app
+
+
+def build_provider_app(runtime: Runtime, name: str) -> web.Application:
+    """One provider at the root of its own port, for clients that only let you change the host."""
+    if name not in runtime.providers:
+        raise ValueError(f"unknown provider {name!r}; known: {', '.join(sorted(runtime.providers))}")
+    provider = runtime.providers[name]
+    app = _base_app(runtime)
+    app[PROVIDER_KEY] = provider
+    app.add_routes(provider.routes())
+    return app
+
+
+def _base_app(runtime: Runtime) -> web.Application:
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=runtime.settings.max_body)
+    app[RUNTIME_KEY] = runtime
+    app[STORE_KEY] = runtime.store
+    return app

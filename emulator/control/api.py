@@ -1,0 +1,309 @@
+"""The /_emulator control API: what tests and QA use to look inside and steer the emulator."""
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from ..core.engine import Engine
+from ..core.model import Status
+from ..core.scenario import ScenarioError, load_text
+from ..runtime import RUNTIME_KEY, Runtime
+from ..core.text import extract_otp
+
+routes = web.RouteTableDef()
+
+
+def _runtime(request: web.Request) -> Runtime:
+    return request.config_dict[RUNTIME_KEY]
+
+
+def problem(status: int, title: str, **extra: Any) -> web.Response:
+    """Control API errors: one small JSON shape everywhere ({"error": ..., ...})."""
+    return web.json_response({"error": title, **extra}, status=status)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body is not valid JSON"}), content_type="application/json")
+
+
+@routes.get("/_emulator/health")
+async def health(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    return web.json_response(
+        {
+            "status": "ok",
+            "clock": {"mode": rt.clock.mode, "now": rt.clock.now(), "pending_timers": rt.clock.pending},
+            "providers": sorted(rt.providers),
+            "scenario": rt.scenarios.active.public() if rt.scenarios.active else None,
+            "messages": len(rt.store.messages),
+            "requests": len(rt.store.requests),
+        }
+    )
+
+
+MESSAGE_FILTERS = ("provider", "phone", "channel", "status", "account")
+
+
+def _filters(request: web.Request) -> dict[str, str]:
+    return {k: request.query[k] for k in MESSAGE_FILTERS if k in request.query}
+
+
+def _limit(request: web.Request, default: int = 100) -> int:
+    try:
+        return max(1, min(10_000, int(request.query.get("limit", default))))
+    except ValueError:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "limit must be an integer"}), content_type="application/json")
+
+
+@routes.get("/_emulator/messages")
+async def list_messages(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    status = request.query.get("status")
+    if status and status not in {s.value for s in Status}:
+        return problem(400, "unknown status", allowed=[s.value for s in Status])
+    found = rt.store.query_messages(**_filters(request))
+    limit = _limit(request)
+    return web.json_response({"count": len(found), "messages": [m.public() for m in found[-limit:]]})
+
+
+@routes.get("/_emulator/messages/wait")
+async def wait_message(request: web.Request) -> web.Response:
+    """Long-poll until a message for `phone` (and other filters) arrives after `since`."""
+    rt = _runtime(request)
+    filters = _filters(request)
+    if "phone" not in filters:
+        return problem(400, "phone is required")
+    try:
+        timeout = min(300.0, max(0.0, float(request.query.get("timeout", 10))))
+    except ValueError:
+        return problem(400, "timeout must be a number of seconds")
+    known = {m.id for m in rt.store.query_messages(**filters)} if request.query.get("new") in ("1", "true") else set()
+    queue = rt.store.subscribe()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            fresh = [m for m in rt.store.query_messages(**filters) if m.id not in known]
+            if fresh:
+                message = fresh[-1]
+                return web.json_response({**message.public(), "otp": message.otp or extract_otp(message.text)})
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return problem(404, "no message arrived in time", filters=filters, timeout=timeout)
+            try:
+                await asyncio.wait_for(queue.get(), timeout=remaining)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        rt.store.unsubscribe(queue)
+
+
+@routes.get("/_emulator/messages/{id}")
+async def get_message(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    message = rt.store.message(request.match_info["id"])
+    if message is None:
+        return problem(404, "no such message", id=request.match_info["id"])
+    events = [e.public() for e in rt.store.events if e.message_id == message.id]
+    callbacks = [c for c in rt.store.callbacks if c["message_id"] == message.id]
+    return web.json_response({**message.public(), "events": events, "callbacks": callbacks})
+
+
+@routes.get("/_emulator/requests")
+async def list_requests(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    records = list(rt.store.requests)
+    for key in ("provider", "outcome"):
+        if key in request.query:
+            records = [r for r in records if getattr(r, key) == request.query[key]]
+    limit = _limit(request)
+    return web.json_response({"count": len(records), "requests": [r.public() for r in records[-limit:]]})
+
+
+@routes.get("/_emulator/events")
+async def list_events(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    events = list(rt.store.events)
+    if "message_id" in request.query:
+        events = [e for e in events if e.message_id == request.query["message_id"]]
+    return web.json_response({"count": len(events), "events": [e.public() for e in events[-_limit(request, 1000):]]})
+
+
+@routes.get("/_emulator/callbacks")
+async def list_callbacks(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    attempts = list(rt.store.callbacks)
+    for key in ("provider", "message_id", "url"):
+        if key in request.query:
+            attempts = [a for a in attempts if a.get(key) == request.query[key]]
+    return web.json_response({"count": len(attempts), "callbacks": attempts[-_limit(request, 1000):]})
+
+
+@routes.post("/_emulator/reset")
+async def reset(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    rt.reset()
+    return web.json_response({"status": "reset"})
+
+
+@routes.get("/_emulator/accounts")
+async def list_accounts(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    return web.json_response({p: [a.public() for a in accs] for p, accs in rt.store.accounts.items()})
+
+
+@routes.get("/_emulator/accounts/{provider}")
+async def get_accounts(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    provider = request.match_info["provider"]
+    if provider not in rt.store.accounts:
+        return problem(404, "unknown provider", provider=provider)
+    return web.json_response([a.public() for a in rt.store.accounts[provider]])
+
+
+@routes.patch("/_emulator/accounts/{provider}")
+async def patch_account(request: web.Request) -> web.Response:
+    """Change balance / currency / credentials of a provider's account (the first, or `login`)."""
+    rt = _runtime(request)
+    provider = request.match_info["provider"]
+    accounts = rt.store.accounts.get(provider)
+    if not accounts:
+        return problem(404, "unknown provider", provider=provider)
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        return problem(400, "body must be a JSON object")
+    unknown = set(body) - {"login", "balance", "currency", "credentials", "new_login"}
+    if unknown:
+        return problem(400, "unknown fields", fields=sorted(unknown))
+    account = accounts[0]
+    if "login" in body:
+        account = next((a for a in accounts if a.login == body["login"]), None)
+        if account is None:
+            return problem(404, "no account with that login", login=body["login"])
+    if "balance" in body:
+        try:
+            if isinstance(body["balance"], bool):
+                raise InvalidOperation
+            account.balance = Decimal(str(body["balance"]))
+        except InvalidOperation:
+            return problem(400, "balance must be a number")
+    if "currency" in body:
+        if not isinstance(body["currency"], str):
+            return problem(400, "currency must be a string")
+        account.currency = body["currency"]
+    if "credentials" in body:
+        creds = body["credentials"]
+        if not isinstance(creds, dict) or not all(isinstance(v, str) for v in creds.values()):
+            return problem(400, "credentials must be an object of strings")
+        account.secrets.update(creds)
+    if "new_login" in body:
+        if not isinstance(body["new_login"], str) or not body["new_login"]:
+            return problem(400, "new_login must be a non-empty string")
+        account.login = body["new_login"]
+    return web.json_response(account.public())
+
+
+def engine_of(request: web.Request) -> Engine:
+    return _runtime(request).engine
+
+
+# -- clock ----------------------------------------------------------------------------------
+@routes.get("/_emulator/clock")
+async def get_clock(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    return web.json_response({"mode": rt.clock.mode, "now": rt.clock.now(), "pending_timers": rt.clock.pending})
+
+
+@routes.post("/_emulator/clock/advance")
+async def advance_clock(request: web.Request) -> web.Response:
+    """Move virtual time on by `seconds`, firing (and awaiting) everything due on the way."""
+    rt = _runtime(request)
+    body = await _json_body(request)
+    seconds = body.get("seconds") if isinstance(body, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 10 * 365 * 86400:
+        return problem(400, "seconds must be a number from 0 to 315360000")
+    fired = await rt.clock.advance(float(seconds))
+    return web.json_response({"mode": rt.clock.mode, "now": rt.clock.now(), "fired": fired, "pending_timers": rt.clock.pending})
+
+
+# -- scenarios ------------------------------------------------------------------------------
+@routes.get("/_emulator/scenario")
+async def get_scenario(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    active = rt.scenarios.active
+    return web.json_response({"active": active.public() if active else None})
+
+
+@routes.put("/_emulator/scenario")
+async def put_scenario(request: web.Request) -> web.Response:
+    """Replace the active scenario with the YAML (or JSON) body; invalid ones are refused."""
+    rt = _runtime(request)
+    text = await request.text()
+    try:
+        scenario = load_text(text, rt.schemas, source="<PUT /_emulator/scenario>")
+    except ScenarioError as exc:
+        return problem(422, "invalid scenario", problems=[{"line": line, "message": msg} for line, msg in exc.problems])
+    rt.use_scenario(scenario)
+    return web.json_response({"active": scenario.public()})
+
+
+@routes.delete("/_emulator/scenario")
+async def delete_scenario(request: web.Request) -> web.Response:
+    _runtime(request).use_scenario(None)
+    return web.json_response({"active": None})
+
+
+@routes.get("/_emulator/magic")
+async def magic(request: web.Request) -> web.Response:
+    """The built-in magic recipients, as a table."""
+    rt = _runtime(request)
+    rows = []
+    for rule in rt.scenarios.magic.rules if rt.scenarios.magic else []:
+        action = rule.action
+        rows.append(
+            {
+                "name": rule.name,
+                "match": rule.match,
+                "action": action.kind,
+                "error": action.error,
+                "deliver": {ch: [{"after": s.after, "status": s.status.value, "error": s.error} for s in steps] for ch, steps in action.plans.items()},
+            }
+        )
+    provider = request.query.get("provider")
+    if provider:
+        rows = [r for r in rows if provider in _providers_of(r["match"])]
+    return web.json_response({"count": len(rows), "magic": rows})
+
+
+def _providers_of(match: dict[str, Any]) -> list[str]:
+    value = match.get("provider", [])
+    return value if isinstance(value, list) else [value]
+
+
+# -- subscriber replies ---------------------------------------------------------------------
+@routes.post("/_emulator/inbound")
+async def inbound(request: web.Request) -> web.Response:
+    """Simulate the subscriber answering a message: {"message_id"| "phone" (+provider), "text"}."""
+    rt = _runtime(request)
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+        return problem(400, "text is required")
+    message = None
+    if "message_id" in body:
+        message = rt.store.message(str(body["message_id"]))
+    elif "phone" in body:
+        found = rt.store.query_messages(phone=str(body["phone"]), provider=body.get("provider"))
+        message = found[-1] if found else None
+    else:
+        return problem(400, "message_id or phone is required")
+    if message is None:
+        return problem(404, "no message to reply to")
+    reply = rt.engine.receive_inbound(message, body["text"])
+    return web.json_response({"message_id": message.id, **reply})

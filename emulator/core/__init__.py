@@ -1,0 +1,1 @@
+"""Provider-independent domain: model, store, engine, clock, callbacks, validation, scenarios."""

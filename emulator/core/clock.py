@@ -1,0 +1,145 @@
+"""Real or manual virtual clock, and the timers scheduled on it.
+
+Everything that happens "later" (status transitions, callback retries, subscriber replies)
+is a timer on this clock, so `--clock manual` + advance() makes a whole lifecycle instant and
+deterministic: timers fire in (due time, scheduling order), each awaited before the next.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+log = logging.getLogger("msgemu.clock")
+
+TimerCallback = Callable[[], Awaitable[Any] | Any]
+
+
+@dataclass(order=True)
+class _Timer:
+    due: float
+    seq: int
+    callback: TimerCallback = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class Clock:
+    """A scheduler whose notion of 'now' is either wall time or moved only by advance()."""
+
+    def __init__(self, mode: str = "real", start: float | None = None) -> None:
+        if mode not in ("real", "manual"):
+            raise ValueError(f"clock mode must be 'real' or 'manual', not {mode!r}")
+        self.mode = mode
+        self._offset = 0.0
+        self._manual_now = start if start is not None else time.time()
+        self._timers: list[_Timer] = []
+        self._seq = itertools.count()
+        self._wakeup: asyncio.Event | None = None
+        self._runner: asyncio.Task | None = None
+        self._firing = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- time -------------------------------------------------------------------------------
+    def now(self) -> float:
+        if self.mode == "manual":
+            return self._manual_now
+        return time.time() + self._offset
+
+    # -- timers -----------------------------------------------------------------------------
+    def call_at(self, due: float, callback: TimerCallback) -> _Timer:
+        timer = _Timer(due, next(self._seq), callback)
+        heapq.heappush(self._timers, timer)
+        if self._wakeup is not None:
+            self._wakeup.set()
+        return timer
+
+    def call_later(self, delay: float, callback: TimerCallback) -> _Timer:
+        return self.call_at(self.now() + max(0.0, delay), callback)
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for t in self._timers if not t.cancelled)
+
+    def clear(self) -> None:
+        for timer in self._timers:
+            timer.cancelled = True
+        self._timers.clear()
+
+    async def _fire(self, timer: _Timer) -> None:
+        try:
+            result = timer.callback()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:  # a broken timer must never stop the clock
+            log.exception("timer failed")
+
+    async def _fire_due(self, now: float) -> int:
+        fired = 0
+        async with self._firing:
+            while self._timers and self._timers[0].due <= now:
+                timer = heapq.heappop(self._timers)
+                if timer.cancelled:
+                    continue
+                if self.mode == "manual":
+                    # timers see the time they were due at, so offsets stay exact, and each is
+                    # awaited, so advance() returns only once everything due has happened
+                    self._manual_now = max(self._manual_now, timer.due)
+                    await self._fire(timer)
+                else:
+                    # in real time a slow timer (a callback POST) must not hold up the others
+                    task = asyncio.create_task(self._fire(timer))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                fired += 1
+        return fired
+
+    async def advance(self, seconds: float) -> int:
+        """Move virtual time forward, firing every timer due on the way. Returns how many fired."""
+        if seconds < 0:
+            raise ValueError("cannot advance by a negative number of seconds")
+        if self.mode == "real":
+            self._offset += seconds
+            fired = await self._fire_due(self.now())
+            return fired
+        target = self._manual_now + seconds
+        fired = await self._fire_due(target)
+        self._manual_now = target
+        return fired
+
+    # -- real-time runner -------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.mode == "real" and self._runner is None:
+            self._wakeup = asyncio.Event()
+            self._runner = asyncio.create_task(self._run(), name="msgemu-clock")
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._runner is not None:
+            self._runner.cancel()
+            try:
+                await self._runner
+            except asyncio.CancelledError:
+                pass
+            self._runner = None
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            self._wakeup.clear()
+            delay = None
+            while self._timers and self._timers[0].cancelled:
+                heapq.heappop(self._timers)
+            if self._timers:
+                delay = self._timers[0].due - self.now()
+                if delay <= 0:
+                    await self._fire_due(self.now())
+                    continue
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
+            except asyncio.TimeoutError:
+                pass

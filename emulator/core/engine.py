@@ -1,0 +1,272 @@
+"""submit() decides what happens to a request; the lifecycle then plays it out on the clock.
+
+The engine asks the active scenario (and the built-in magic recipients) for a decision per
+message, charges the account, stores what was accepted and schedules each channel's planned
+statuses. A channel that ends in failure hands over to the next channel of the cascade; a
+delivered one stops it. Every transition is an Event, and each Event is offered to the
+provider's callback renderer through the dispatcher.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Protocol
+
+from .clock import Clock
+from .model import Account, Attempt, Event, Message, Status, Transition, digits
+from .scenario import Action, MatchContext, ScenarioSet, Step
+from .store import Store
+
+log = logging.getLogger("msgemu.engine")
+
+DEFAULT_PLAN = (Step(after=1.0, status=Status.SENT), Step(after=2.0, status=Status.DELIVERED))
+INSUFFICIENT_BALANCE = "insufficient_balance"
+
+
+@dataclass
+class Submission:
+    """What a provider asks core to send: drafts of messages plus the context rules match on."""
+
+    provider: str
+    account: Account
+    messages: list[Message]
+    atomic: bool = True  # True: one bad message rejects the whole request (no per-item results)
+    operation: str = "send"
+    charge: bool = True  # False for simulations and price-only requests
+    store: bool = True
+
+
+@dataclass
+class Outcome:
+    """The decision for one message: accepted (and planned) or rejected with an error key."""
+
+    message: Message
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Decision:
+    """The answer to a submission. `action` is accept, reject, reply (raw) or fault."""
+
+    action: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    error: str | None = None  # request-level error key (atomic rejection)
+    raw: dict[str, Any] | None = None  # scenario's raw reply: status, body, headers
+    fault: dict[str, Any] | None = None  # scenario's fault: delay, status, reset, hang, malformed
+    total_cost: Decimal = Decimal("0")
+
+    @property
+    def accepted(self) -> list[Message]:
+        return [o.message for o in self.outcomes if o.accepted]
+
+
+class TransitionListener(Protocol):
+    def __call__(self, message: Message, event: Event) -> Any: ...
+
+
+class Engine:
+    def __init__(self, store: Store, clock: Clock, scenarios: ScenarioSet) -> None:
+        self.store = store
+        self.clock = clock
+        self.scenarios = scenarios
+        self.listeners: list[TransitionListener] = []
+        self.inbound_listeners: list[Callable[[Message, dict[str, Any]], Any]] = []
+        self._request_counts: dict[str, int] = {}
+
+    # -- submitting -------------------------------------------------------------------------
+    def submit(self, submission: Submission) -> Decision:
+        """Decide, charge, store and plan. Synchronous: nothing here waits on the network."""
+        now = self.clock.now()
+        n = self._count_request(submission.provider)
+        outcomes: list[Outcome] = []
+        actions: list[Action | None] = []
+        fault: dict[str, Any] | None = None
+        for message in submission.messages:
+            message.created_at = now
+            action = self.scenarios.decide(self._context(submission, message, n))
+            if action and action.kind == "fault" and _fault_accepts(action.fault):
+                # delay / malformed: processed as usual, only the HTTP response is altered
+                fault, action = action.fault, None
+            elif action and action.kind in ("fault", "raw"):
+                # a fault or raw reply speaks for the whole HTTP request: nothing is accepted
+                return Decision(action=action.kind, fault=action.fault, raw=action.raw)
+            actions.append(action)
+            outcomes.append(Outcome(message, error=action.error if action and action.kind == "reject" else None))
+
+        if submission.atomic:
+            first_error = next((o.error for o in outcomes if o.error), None)
+            if first_error:
+                return Decision(action="reject", outcomes=outcomes, error=first_error, fault=fault)
+
+        total = Decimal("0")
+        if submission.charge:
+            balance = submission.account.balance
+            for outcome in outcomes:
+                if outcome.error:
+                    continue
+                if total + outcome.message.cost > balance:
+                    if submission.atomic:
+                        return Decision(action="reject", outcomes=outcomes, error=INSUFFICIENT_BALANCE, fault=fault)
+                    outcome.error = INSUFFICIENT_BALANCE
+                    continue
+                total += outcome.message.cost
+            submission.account.balance -= total
+
+        decision = Decision(action="accept", outcomes=outcomes, fault=fault, total_cost=total)
+        if submission.store:
+            for outcome, action in zip(outcomes, actions):
+                if outcome.accepted:
+                    self._accept(outcome.message, action)
+        return decision
+
+    @staticmethod
+    def _context(submission: Submission, message: Message, nth: int) -> MatchContext:
+        return MatchContext(
+            provider=submission.provider,
+            account=submission.account.login,
+            channel=message.attempts[0].channel if message.attempts else "",
+            channels=[a.channel for a in message.attempts],
+            recipient=message.recipient,
+            text=message.text,
+            nth=nth,
+            operation=submission.operation,
+        )
+
+    def _count_request(self, provider: str) -> int:
+        self._request_counts[provider] = self._request_counts.get(provider, 0) + 1
+        return self._request_counts[provider]
+
+    def reset(self) -> None:
+        self._request_counts.clear()
+        self.clock.clear()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _accept(self, message: Message, action: Action | None) -> None:
+        plans = action.plans if action and action.kind == "deliver" else {}
+        for attempt in message.attempts:
+            message.plans[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
+        self.store.add_message(message)
+        first = message.attempts[0]
+        self._transition(message, first, Status.ACCEPTED)
+        start = message.scheduled_at or message.created_at
+        self.clock.call_at(start, lambda: self._start_attempt(message, 0))
+        if action and action.inbound:
+            for reply in action.inbound:
+                self.clock.call_at(
+                    message.created_at + reply.after,
+                    lambda r=reply: self.receive_inbound(message, r.text),
+                )
+
+    def _start_attempt(self, message: Message, index: int) -> None:
+        if index >= len(message.attempts):
+            return
+        attempt = message.attempts[index]
+        if attempt.status is not None and attempt.status.is_final:
+            return  # cancelled before it started
+        if attempt.status is None:
+            self._transition(message, attempt, Status.ACCEPTED)
+        self._transition(message, attempt, Status.QUEUED)
+        started = self.clock.now()
+        plan = message.plans[attempt.channel]
+        for step in plan:
+            self.clock.call_at(started + step.after, lambda s=step: self._apply_step(message, index, s))
+        ttl = attempt.content.get("_ttl")
+        if ttl:
+            self.clock.call_at(started + float(ttl), lambda: self._expire(message, index))
+
+    def _apply_step(self, message: Message, index: int, step: Step) -> None:
+        attempt = message.attempts[index]
+        if attempt.status is None or attempt.status.is_final or message.status.is_success and step.status != Status.READ:
+            return
+        if attempt.status == Status.READ:
+            return
+        self._transition(message, attempt, step.status, step.error)
+        if step.status.is_failure:
+            self._start_attempt(message, index + 1)
+
+    def _expire(self, message: Message, index: int) -> None:
+        attempt = message.attempts[index]
+        if attempt.status is None or attempt.status.is_final or attempt.status.is_success:
+            return
+        self._transition(message, attempt, Status.EXPIRED)
+        self._start_attempt(message, index + 1)
+
+    def cancel(self, message: Message) -> bool:
+        """Stop a message that is not final yet (provider 'stop'/'delete' operations)."""
+        if message.status.is_success or message.status.is_final:
+            return False
+        attempt = message.current
+        if attempt.status is not None and (attempt.status.is_final or attempt.status.is_success):
+            return False
+        self._transition(message, attempt, Status.CANCELLED)
+        for later in message.attempts[message.attempts.index(attempt) + 1 :]:
+            later.status = Status.CANCELLED
+        return True
+
+    def _transition(self, message: Message, attempt: Attempt, status: Status, error: str | None = None) -> None:
+        now = self.clock.now()
+        attempt.status = status
+        if error is not None:
+            attempt.error = error
+        attempt.history.append(Transition(now, status, error))
+        event = self.store.add_event(Event(message.id, attempt.channel, status, now, error))
+        for listener in self.listeners:
+            try:
+                listener(message, event)
+            except Exception:
+                log.exception("transition listener failed")
+
+    # -- subscriber replies -----------------------------------------------------------------
+    def receive_inbound(self, message: Message, text: str) -> dict[str, Any]:
+        """The subscriber answered `message`; STOP-like words opt them out of the account."""
+        reply = {"text": text, "at": self.clock.now(), "from": message.recipient}
+        message.inbound.append(reply)
+        if text.strip().upper() in ("STOP", "STOP SMS", "UNSUBSCRIBE", "СТОП"):
+            self.store.optout_set(message.provider, message.account).add(digits(message.recipient))
+            reply["optout"] = True
+        for listener in self.inbound_listeners:
+            try:
+                listener(message, reply)
+            except Exception:
+                log.exception("inbound listener failed")
+        self.store.notify({"type": "inbound", "message": message.id})
+        return reply
+
+    def is_opted_out(self, provider: str, account: str, recipient: str) -> bool:
+        return digits(recipient) in self.store.optout_set(provider, account)
+
+    # -- lookups for providers --------------------------------------------------------------
+    def find_message(self, provider: str, account: str, key: Any) -> Message | None:
+        return self.store.find_message(provider, account, str(key))
+
+    def index_message(self, message: Message, key: Any) -> None:
+        self.store.index_message(message, str(key))
+
+    def accounts(self, provider: str) -> list[Account]:
+        return self.store.provider_accounts(provider)
+
+    def directory(self, provider: str, account: str, kind: str):
+        return self.store.directory(provider, account, kind)
+
+    def optouts(self, provider: str, account: str) -> set[str]:
+        return self.store.optout_set(provider, account)
+
+    def seen(self, provider: str, account: str, key: str, window: float) -> bool:
+        """True when `key` was already seen within `window` seconds (and remember it now)."""
+        now = self.clock.now()
+        index = (provider, account, key)
+        last = self.store.dedupe.get(index)
+        if last is not None and now - last < window:
+            return True
+        self.store.dedupe[index] = now
+        return False
+
+
+def _fault_accepts(fault: dict[str, Any] | None) -> bool:
+    return bool(fault) and fault.get("type") in ("delay", "malformed")

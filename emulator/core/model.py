@@ -1,0 +1,249 @@
+"""Provider-independent domain objects.
+
+Every provider translates its wire format into these; core logic (engine, store, clock,
+callbacks) only ever sees them.
+"""
+from __future__ import annotations
+
+import enum
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    """Canonical lifecycle of one channel attempt (and of a message, through its last attempt)."""
+
+    ACCEPTED = "accepted"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    UNDELIVERED = "undelivered"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+    @property
+    def is_failure(self) -> bool:
+        return self in FAILED_STATUSES
+
+    @property
+    def is_success(self) -> bool:
+        return self in (Status.DELIVERED, Status.READ)
+
+
+FAILED_STATUSES = frozenset({Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.CANCELLED})
+# READ is final for the lifecycle; DELIVERED is final unless a later READ is planned.
+FINAL_STATUSES = FAILED_STATUSES | {Status.READ}
+
+
+@dataclass
+class Account:
+    """A provider account: who may call, and how much money it has left."""
+
+    provider: str
+    login: str
+    secrets: dict[str, str]
+    balance: Decimal = Decimal("100")
+    currency: str = "EUR"
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "login": self.login,
+            "credentials": dict(self.secrets),
+            "balance": float(self.balance),
+            "currency": self.currency,
+        }
+
+
+@dataclass
+class Transition:
+    """One step of a channel's history: a status reached at a (virtual) time."""
+
+    at: float
+    status: Status
+    error: str | None = None  # provider-specific error/reason code, if any
+
+    def public(self) -> dict[str, Any]:
+        return {"at": self.at, "status": self.status.value, "error": self.error}
+
+
+@dataclass
+class Attempt:
+    """One channel of a message's cascade (the only one for single-channel providers)."""
+
+    channel: str
+    content: dict[str, Any] = field(default_factory=dict)
+    status: Status | None = None  # None until the cascade reaches this channel
+    history: list[Transition] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.status is not None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "content": self.content,
+            "status": self.status.value if self.status else None,
+            "error": self.error,
+            "history": [t.public() for t in self.history],
+        }
+
+
+def digits(phone: Any) -> str:
+    """A phone number reduced to its digits, the form every lookup compares."""
+    return "".join(ch for ch in str(phone) if ch.isdigit())
+
+
+_gateway_ids = itertools.count(100_000_001)
+
+
+def next_gateway_id() -> int:
+    """Monotonic numeric ids, for providers whose message ids are integers."""
+    return next(_gateway_ids)
+
+
+@dataclass
+class Message:
+    """One recipient of one request, with the ordered channels it may be delivered by."""
+
+    provider: str
+    account: str
+    recipient: str
+    attempts: list[Attempt]
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    provider_id: str = ""  # the id the provider returned to the client
+    client_ref: str | None = None  # the client's own id for this message
+    callback_url: str | None = None
+    created_at: float = 0.0
+    request_id: str | None = None
+    parts: int = 1
+    cost: Decimal = Decimal("0")
+    otp: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # provider-specific extras, echoed back
+    inbound: list[dict[str, Any]] = field(default_factory=list)  # replies from the subscriber
+    scheduled_at: float | None = None  # not sent before this (virtual) time
+    plans: dict[str, Any] = field(default_factory=dict, repr=False)  # channel -> planned steps
+
+    def __post_init__(self) -> None:
+        if not self.provider_id:
+            self.provider_id = self.id
+
+    @property
+    def current(self) -> Attempt:
+        """The channel the cascade is on now (last started one, else the first)."""
+        started = [a for a in self.attempts if a.started]
+        return started[-1] if started else self.attempts[0]
+
+    @property
+    def status(self) -> Status:
+        for attempt in self.attempts:
+            if attempt.status and attempt.status.is_success:
+                return attempt.status
+        return self.current.status or Status.ACCEPTED
+
+    @property
+    def channel(self) -> str:
+        for attempt in self.attempts:
+            if attempt.status and attempt.status.is_success:
+                return attempt.channel
+        return self.current.channel
+
+    @property
+    def text(self) -> str:
+        """The human-readable text of the current channel (what a phone would show)."""
+        content = self.current.content
+        return str(content.get("text") or "")
+
+    def attempt(self, channel: str) -> Attempt | None:
+        return next((a for a in self.attempts if a.channel == channel), None)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "account": self.account,
+            "provider_id": self.provider_id,
+            "client_ref": self.client_ref,
+            "recipient": self.recipient,
+            "channel": self.channel,
+            "status": self.status.value,
+            "text": self.text,
+            "otp": self.otp,
+            "parts": self.parts,
+            "cost": float(self.cost),
+            "callback_url": self.callback_url,
+            "created_at": self.created_at,
+            "request_id": self.request_id,
+            "attempts": [a.public() for a in self.attempts],
+            "inbound": list(self.inbound),
+            "meta": self.meta,
+        }
+
+
+@dataclass
+class Event:
+    """A status change of one message's channel, in the order the clock fired them."""
+
+    message_id: str
+    channel: str
+    status: Status
+    at: float
+    error: str | None = None
+    seq: int = 0
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "message_id": self.message_id,
+            "channel": self.channel,
+            "status": self.status.value,
+            "at": self.at,
+            "error": self.error,
+        }
+
+
+@dataclass
+class RequestRecord:
+    """One HTTP request as received and answered: the journal QA reads back."""
+
+    id: int
+    at: float
+    provider: str | None
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: str
+    status: int = 0
+    response: str = ""
+    outcome: str = "unknown"  # accepted | rejected | fault | query | unknown
+    error: str | None = None  # symbolic error key when rejected
+    message_ids: list[str] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "provider": self.provider,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body": self.body,
+            "status": self.status,
+            "response": self.response,
+            "outcome": self.outcome,
+            "error": self.error,
+            "message_ids": self.message_ids,
+        }

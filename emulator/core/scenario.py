@@ -1,0 +1,254 @@
+"""Scenario files: load, validate against schemas/scenario.schema.json, and match rules.
+
+A scenario is an ordered list of rules; the first rule whose `match` fits a message decides
+what happens to it. The built-in magic recipients are one more scenario, always consulted
+after the user's, so documented magic numbers work with no file at all.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .model import Status, digits
+from .validation import Schemas
+
+SCHEMA_NAME = "scenario.schema"
+MAGIC_FILE = Path(__file__).resolve().parents[1] / "data" / "magic.yaml"
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; `problems` carries (line, message) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[int | None, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{self.source}:{line or '?'}: {text}" for line, text in self.problems]
+
+
+@dataclass(frozen=True)
+class Step:
+    after: float
+    status: Status
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    after: float
+    text: str
+
+
+@dataclass
+class Action:
+    """What a matching rule does: reject (error key), raw reply, fault, or deliver."""
+
+    kind: str  # reject | raw | fault | deliver
+    error: str | None = None
+    raw: dict[str, Any] | None = None
+    fault: dict[str, Any] | None = None
+    plans: dict[str, tuple[Step, ...]] = field(default_factory=dict)
+    inbound: tuple[InboundReply, ...] = ()
+    rule: str = ""
+
+
+@dataclass(frozen=True)
+class MatchContext:
+    provider: str
+    account: str
+    channel: str
+    channels: list[str]
+    recipient: str
+    text: str
+    nth: int
+    operation: str = "send"
+
+
+@dataclass
+class Rule:
+    name: str
+    match: dict[str, Any]
+    action: Action
+    _regexes: dict[str, re.Pattern] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key in ("recipient_regex", "text_regex"):
+            if key in self.match:
+                self._regexes[key] = re.compile(self.match[key], re.S)
+
+    def matches(self, ctx: MatchContext) -> bool:
+        m = self.match
+        if "provider" in m and ctx.provider not in _as_list(m["provider"]):
+            return False
+        if "operation" in m and ctx.operation not in _as_list(m["operation"]):
+            return False
+        if "account" in m and ctx.account not in _as_list(m["account"]):
+            return False
+        if "channel" in m and not set(_as_list(m["channel"])) & set(ctx.channels or [ctx.channel]):
+            return False
+        if "recipient" in m and not _same_recipient(ctx.recipient, _as_list(m["recipient"])):
+            return False
+        if "recipient_prefix" in m and not _recipient_starts(ctx.recipient, _as_list(m["recipient_prefix"])):
+            return False
+        if "recipient_regex" in m and not self._regexes["recipient_regex"].search(ctx.recipient):
+            return False
+        if "text_regex" in m and not self._regexes["text_regex"].search(ctx.text or ""):
+            return False
+        if "nth" in m and ctx.nth not in _as_list(m["nth"]):
+            return False
+        return True
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    rules: list[Rule]
+    source: str = "<memory>"
+
+    def decide(self, ctx: MatchContext) -> Action | None:
+        for rule in self.rules:
+            if rule.matches(ctx):
+                return rule.action
+        return None
+
+    def public(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "source": self.source, "rules": len(self.rules)}
+
+
+class ScenarioSet:
+    """The active user scenario (optional) in front of the built-in magic recipients."""
+
+    def __init__(self, magic: Scenario | None = None, active: Scenario | None = None) -> None:
+        self.magic = magic
+        self.active = active
+        self.path: Path | None = None
+        self.mtime: float | None = None
+
+    def decide(self, ctx: MatchContext) -> Action | None:
+        for scenario in (self.active, self.magic):
+            if scenario is not None:
+                action = scenario.decide(ctx)
+                if action is not None:
+                    return action
+        return None
+
+
+# -- loading --------------------------------------------------------------------------------
+def load_text(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario:
+    """Parse and validate a scenario; raise ScenarioError with line numbers on any problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ScenarioError(source, [(line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    if data is None:
+        raise ScenarioError(source, [(1, "empty scenario: expected a mapping with 'rules'")])
+    lines = _line_map(node)
+    problems = []
+    for violation in schemas.violations(SCHEMA_NAME, data):
+        problems.append((_line_for(lines, violation.pointer), f"{violation.pointer or '/'}: {violation.message}"))
+    if problems:
+        raise ScenarioError(source, sorted(set(problems), key=lambda p: (p[0] or 0, p[1])))
+    rules = []
+    for index, raw in enumerate(data["rules"]):
+        try:
+            rules.append(_rule(index, raw))
+        except re.error as exc:
+            raise ScenarioError(source, [(_line_for(lines, f"/rules/{index}/match"), f"bad regex: {exc}")]) from None
+    return Scenario(data.get("name", Path(source).stem), data.get("description", ""), rules, source)
+
+
+def load_file(path: str | Path, schemas: Schemas) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(str(path), [(None, f"cannot read: {exc.strerror or exc}")]) from None
+    return load_text(text, schemas, str(path))
+
+
+def load_magic(schemas: Schemas) -> Scenario:
+    return load_file(MAGIC_FILE, schemas)
+
+
+def error_keys(scenario: Scenario) -> Iterable[tuple[str, list[str], str]]:
+    """(rule name, providers it may apply to, error key) for every symbolic error it uses."""
+    for rule in scenario.rules:
+        if rule.action.kind == "reject" and rule.action.error:
+            yield rule.name, _as_list(rule.match.get("provider", [])), rule.action.error
+
+
+def _rule(index: int, raw: dict[str, Any]) -> Rule:
+    name = raw.get("name") or f"rule {index + 1}"
+    match = dict(raw.get("match") or {})
+    inbound = tuple(InboundReply(float(i.get("after", 0)), str(i["text"])) for i in raw.get("inbound", []))
+    if "reply" in raw:
+        reply = raw["reply"]
+        if "error" in reply:
+            action = Action("reject", error=reply["error"], inbound=inbound, rule=name)
+        else:
+            action = Action("raw", raw=dict(reply), inbound=inbound, rule=name)
+    elif "fault" in raw:
+        action = Action("fault", fault=dict(raw["fault"]), inbound=inbound, rule=name)
+    else:
+        plans = {
+            channel: tuple(Step(float(s.get("after", 0)), Status(s["status"]), _opt_str(s.get("error"))) for s in steps)
+            for channel, steps in (raw.get("deliver") or {}).items()
+        }
+        action = Action("deliver", plans=plans, inbound=inbound, rule=name)
+    return Rule(name, match, action)
+
+
+def _same_recipient(recipient: str, candidates: list[Any]) -> bool:
+    """Phones compare by digits (+33 6... == 336...); e-mails and ids compare exactly."""
+    return any(recipient == str(c) or (digits(c) and digits(recipient) == digits(c)) for c in candidates)
+
+
+def _recipient_starts(recipient: str, prefixes: list[Any]) -> bool:
+    return any(recipient.startswith(str(p)) or (digits(p) and digits(recipient).startswith(digits(p))) for p in prefixes)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _line_map(node: yaml.Node | None, pointer: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+    """JSON pointer -> 1-based line of the YAML node it designates."""
+    out = {} if out is None else out
+    if node is None:
+        return out
+    out[pointer] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = f"{pointer}/{key.value}"
+            out[child] = key.start_mark.line + 1
+            _line_map(value, child, out)
+            out[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, f"{pointer}/{i}", out)
+    return out
+
+
+def _line_for(lines: dict[str, int], pointer: str) -> int | None:
+    while True:
+        if pointer in lines:
+            return lines[pointer]
+        if not pointer:
+            return None
+        pointer = pointer.rsplit("/", 1)[0]

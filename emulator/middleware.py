@@ -1,0 +1,137 @@
+"""HTTP middlewares shared by every provider: request journal, faults, and the safety net.
+
+The journal records every request (accepted, rejected, faulted) with the response it got;
+faults alter the response a provider produced (delay, garbage) or replace it (5xx, reset,
+hang); the safety net turns a bug of ours into the provider's own error shape.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .core.model import RequestRecord
+from .core.store import Store
+from .providers.base import FAULT_KEY, OUTCOME_KEY, PROVIDER_KEY, Provider
+
+log = logging.getLogger("msgemu.http")
+
+STORE_KEY = web.AppKey("msgemu_store", Store)
+BODY_JOURNAL_LIMIT = 64 * 1024
+_HEADERS_KEPT = ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")
+
+
+@web.middleware
+async def journal(request: web.Request, handler) -> web.StreamResponse:
+    store: Store = request.config_dict[STORE_KEY]
+    started = time.monotonic()
+    provider = _provider(request)
+    response = await handler(request)
+    if provider is None:
+        return response
+    try:
+        body = await request.read() if request.body_exists else b""
+        body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
+    except web.HTTPRequestEntityTooLarge:
+        body_text = "<body larger than the configured limit>"
+    outcome, error, ids = request.get(OUTCOME_KEY, ("query", None, []))
+    response_text = ""
+    if isinstance(response, web.Response) and response.body is not None:
+        raw = response.body if isinstance(response.body, bytes) else str(response.body).encode()
+        response_text = raw[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
+    store.add_request(
+        RequestRecord(
+            id=store.new_request_id(),
+            at=time.time(),
+            provider=provider.name,
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            headers={k.lower(): v for k, v in request.headers.items() if k.lower() in _HEADERS_KEPT},
+            body=body_text,
+            status=response.status,
+            response=response_text,
+            outcome=outcome,
+            error=error,
+            message_ids=ids,
+        )
+    )
+    log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.monotonic() - started) * 1000)
+    return response
+
+
+@web.middleware
+async def faults(request: web.Request, handler) -> web.StreamResponse:
+    response = await handler(request)
+    fault: dict[str, Any] | None = request.get(FAULT_KEY)
+    if not fault:
+        return response
+    kind = fault["type"]
+    seconds = float(fault.get("seconds", 0))
+    if kind == "delay":
+        await asyncio.sleep(seconds)
+        return response
+    if kind == "status":
+        status = int(fault.get("status", 503))
+        return web.Response(status=status, text=fault.get("body", _reason(status)), content_type="text/plain")
+    if kind == "malformed":
+        if isinstance(response, web.Response) and response.body:
+            raw = response.body if isinstance(response.body, bytes) else bytes(str(response.body), "utf-8")
+            garbled = fault.get("body", "").encode() or raw[: max(1, len(raw) // 2)] + b"\x00\xff<!--garbage"
+            return web.Response(status=response.status, body=garbled, headers={"Content-Type": response.content_type})
+        return web.Response(status=200, body=b"\x00\xff<!--garbage")
+    if kind == "hang":
+        await asyncio.sleep(seconds or 3600)
+        return web.Response(status=504, text="msgemu: hang fault ended\n")
+    if kind == "reset":
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise asyncio.CancelledError()  # the connection is gone; aiohttp drops the handler
+    return response
+
+
+@web.middleware
+async def safety_net(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        provider = _provider(request)
+        if provider is not None and exc.status in (404, 405):
+            return exc  # unknown path: aiohttp's plain answer, as a real web server gives
+        if provider is not None and exc.status == 413:
+            return provider.reject(request, "body_too_large")
+        raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        provider = _provider(request)
+        if provider is not None:
+            request[OUTCOME_KEY] = ("error", "internal", [])
+            return provider.internal_error(request)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+def _provider(request: web.Request) -> Provider | None:
+    """The provider whose route matched (middlewares of the root app see only the root app in
+    request.config_dict, so look through every app on the matched route, innermost first)."""
+    for app in reversed(request.match_info.apps):
+        if PROVIDER_KEY in app:
+            return app[PROVIDER_KEY]  # type: ignore[return-value]
+    return None
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return f"{status} {HTTPStatus(status).phrase}\n"
+    except ValueError:
+        return f"{status}\n"
+
+
+MIDDLEWARES = [journal, safety_net, faults]

@@ -1,0 +1,110 @@
+"""The running emulator's parts, built once from Settings and shared by every app and port."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+from .core.callbacks import Dispatcher, RetryPolicy, wire
+from .core.clock import Clock
+from .core.engine import Engine
+from .core.model import Account
+from .core.scenario import Scenario, ScenarioError, ScenarioSet, load_file, load_magic
+from .core.store import Store
+from .core.validation import Schemas
+from .providers import REGISTRY
+from .providers.base import Provider
+from .settings import Settings
+
+log = logging.getLogger("msgemu")
+
+ACCOUNTS_FILE = Path(__file__).resolve().parent / "data" / "accounts.yaml"
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.schemas = Schemas()
+        self.store = Store(settings.retention)
+        for provider, entries in (yaml.safe_load(ACCOUNTS_FILE.read_text(encoding="utf-8")) or {}).items():
+            for entry in entries:
+                self.store.add_account(
+                    Account(
+                        provider,
+                        str(entry["login"]),
+                        {k: str(v) for k, v in entry.get("secrets", {}).items()},
+                        Decimal(str(entry.get("balance", 100))),
+                        str(entry.get("currency", "EUR")),
+                    )
+                )
+        self.clock = Clock(settings.clock)
+        self.scenarios = ScenarioSet(magic=load_magic(self.schemas))
+        if settings.scenario:
+            self.use_scenario_file(settings.scenario)
+        self.engine = Engine(self.store, self.clock, self.scenarios)
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.clock,
+            RetryPolicy(settings.callback_attempts, settings.callback_backoff, settings.callback_timeout),
+        )
+        wire(self.engine.listeners, self.engine.inbound_listeners, self.dispatcher)
+        self.providers: dict[str, Provider] = {name: cls(self.engine, self.schemas) for name, cls in REGISTRY.items()}
+        self.dispatcher.renderers.update(self.providers)
+        self._watcher: asyncio.Task | None = None
+
+    # -- scenarios --------------------------------------------------------------------------
+    def use_scenario_file(self, path: str | Path) -> Scenario:
+        scenario = load_file(path, self.schemas)
+        self.scenarios.active = scenario
+        self.scenarios.path = Path(path)
+        self.scenarios.mtime = Path(path).stat().st_mtime
+        log.info("scenario %s loaded from %s (%d rules)", scenario.name, path, len(scenario.rules))
+        return scenario
+
+    def use_scenario(self, scenario: Scenario | None) -> None:
+        self.scenarios.active = scenario
+        self.scenarios.path = None
+        self.scenarios.mtime = None
+
+    async def _watch_scenario(self) -> None:
+        """Reload the scenario file when it changes on disk (kept when the new one is invalid)."""
+        while True:
+            await asyncio.sleep(1.0)
+            path = self.scenarios.path
+            if path is None:
+                continue
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                continue
+            if mtime != self.scenarios.mtime:
+                self.scenarios.mtime = mtime
+                try:
+                    self.use_scenario_file(path)
+                except ScenarioError as exc:
+                    log.error("scenario not reloaded, keeping the previous one:\n%s", exc)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.engine.reset()
+        self.store.reset()
+
+    async def start(self, app: web.Application | None = None) -> None:
+        await self.clock.start()
+        await self.dispatcher.start()
+        if self.settings.watch_scenario and self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch_scenario(), name="msgemu-scenario-watch")
+
+    async def stop(self, app: web.Application | None = None) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+        await self.clock.stop()
+        await self.dispatcher.stop()
+
+
+RUNTIME_KEY = web.AppKey("msgemu_runtime", Runtime)

@@ -1,0 +1,228 @@
+"""AlphaSMS JSON API over real HTTP: envelope, auth, every request type, errors, debits."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import advance
+
+URL = "/alphasms/api/json.php"
+KEY = "alphasms-demo-key"
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "alphasms-multichannel.txt"
+
+
+async def call(client, *items, auth=KEY):
+    response = await client.post(URL, json={"auth": auth, "data": list(items)})
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    return await response.json()
+
+
+def sms(**overrides):
+    item = {"type": "sms", "id": 100500, "phone": 380971234567, "sms_signature": "SenderID", "sms_message": "Your code is 100500"}
+    item.update(overrides)
+    return item
+
+
+def seed_example() -> dict:
+    """The request example of the provider's own document, verbatim."""
+    text = SEED.read_text(encoding="utf-8") if SEED.exists() else None
+    if text is None:
+        pytest.skip("shared/seeds not beside the checkout")
+    start = text.index("Request example") + len("Request example")
+    return json.loads(text[start : text.index("Response parameters")])
+
+
+async def test_seed_pipeline_example_is_answered_as_documented(client):
+    body = seed_example()
+    body["auth"] = KEY
+    response = await client.post(URL, json=body)
+    answer = await response.json()
+    assert answer["success"] is True
+    item = answer["data"][0]
+    assert item["success"] is True
+    assert item["data"]["id"] == 100500
+    assert isinstance(item["data"]["msg_id"], int)
+    assert item["data"]["data"] == 1 and item["data"]["parts"] == 1
+    listed = await (await client.get("/_emulator/messages", params={"phone": "380971234567"})).json()
+    channels = [a["channel"] for a in listed["messages"][0]["attempts"]]
+    assert channels == ["voice", "telegram", "viber", "rcs", "sms"]
+
+
+async def test_wrong_key_is_access_denied(client):
+    assert await call(client, sms(), auth="nope") == {"success": False, "error": "Access denied"}
+
+
+async def test_missing_auth_is_access_denied(client):
+    response = await client.post(URL, json={"data": [sms()]})
+    assert await response.json() == {"success": False, "error": "Access denied"}
+
+
+async def test_content_type_must_be_json_even_for_valid_json(client):
+    body = json.dumps({"auth": KEY, "data": [sms()]})
+    response = await client.post(URL, data=body, headers={"Content-Type": "text/plain"})
+    answer = await response.json()
+    assert response.status == 200 and answer["success"] is False
+    requests = await (await client.get("/_emulator/requests")).json()
+    assert requests["requests"][-1]["outcome"] == "rejected"
+    assert (await (await client.get("/_emulator/messages")).json())["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"{", b"[1,2]", b'"x"', b"\xff\xfe", b'{"auth": 5, "data": []}', b'{"auth": "alphasms-demo-key", "data": []}',
+     b'{"auth": "alphasms-demo-key", "data": {}}', b'{"auth": "alphasms-demo-key", "data": [1]}', b"[" * 100000],
+)
+async def test_bad_bodies_get_the_envelope_error(client, body):
+    response = await client.post(URL, data=body, headers={"Content-Type": "application/json"})
+    assert response.status == 200
+    answer = await response.json()
+    assert answer["success"] is False and isinstance(answer["error"], str)
+
+
+async def test_huge_body_gets_the_envelope_error(client):
+    body = b'{"auth": "alphasms-demo-key", "data": [' + b'{"type":"balance"},' * 300_000 + b'{"type":"balance"}]}'
+    response = await client.post(URL, data=body, headers={"Content-Type": "application/json"})
+    assert response.status == 200
+    assert (await response.json())["success"] is False
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+async def test_wrong_method_gets_the_envelope_error(client, method):
+    response = await client.request(method, URL)
+    assert response.status == 200
+    assert (await response.json())["success"] is False
+
+
+async def test_sms_parts_counting_gsm7_and_ucs2(client):
+    answer = await call(
+        client,
+        sms(id=1, sms_message="a" * 160),
+        sms(id=2, sms_message="a" * 161),
+        sms(id=3, sms_message="Привіт" * 11 + "abcd"),  # 70 UCS-2 chars: one part
+        sms(id=4, sms_message="Привіт" * 12),  # 72 UCS-2 chars: two parts
+        sms(id=5, sms_message="€" * 80),  # extended GSM-7: 160 septets
+        sms(id=6, sms_message="€" * 81),
+    )
+    assert [item["data"]["parts"] for item in answer["data"]] == [1, 2, 1, 2, 1, 2]
+
+
+async def test_balance_is_debited_per_part(client):
+    before = (await call(client, {"type": "balance"}))["data"][0]["data"]
+    assert before == {"amount": 100.0, "currency": "UAH"}
+    await call(client, sms(sms_message="a" * 161))  # 2 parts x 1.25
+    after = (await call(client, {"type": "balance"}))["data"][0]["data"]
+    assert after["amount"] == pytest.approx(97.5)
+
+
+async def test_insufficient_balance_is_a_per_item_error(client):
+    response = await client.patch("/_emulator/accounts/alphasms", json={"balance": 1.3})
+    assert response.status == 200
+    answer = await call(client, sms(id=1), sms(id=2))
+    assert answer["data"][0]["success"] is True
+    assert answer["data"][1] == {"success": False, "error": "Insufficient funds", "data": {"id": 2}}
+
+
+async def test_per_item_errors_do_not_spoil_the_others(client):
+    answer = await call(
+        client,
+        sms(id=1, sms_signature="WayTooLongSenderName"),
+        sms(id=2),
+        sms(id=3, phone="12"),
+        sms(id=4, sms_message=""),
+        {"type": "fax", "id": 5},
+    )
+    results = answer["data"]
+    assert results[0] == {"success": False, "error": "Error in Alpha-name", "data": {"id": 1}}
+    assert results[1]["success"] is True
+    assert results[2]["success"] is False and results[2]["data"] == {"id": 3}
+    assert results[3]["success"] is False
+    assert results[4]["success"] is False
+    messages = await (await client.get("/_emulator/messages")).json()
+    assert messages["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "item,channels",
+    [
+        ({"type": "viber", "viber_type": "text", "viber_signature": "Shop", "viber_message": "Hi"}, ["viber"]),
+        ({"type": "viber", "viber_type": "image", "viber_signature": "Shop", "viber_image": "https://e.x/i.png"}, ["viber"]),
+        ({"type": "viber", "viber_type": "text+link", "viber_signature": "Shop", "viber_message": "Hi", "viber_link": "https://e.x", "viber_button": "Go"}, ["viber"]),
+        ({"type": "viber", "viber_type": "text+image+link", "viber_signature": "Shop", "viber_message": "Hi", "viber_image": "https://e.x/i.png", "viber_link": "https://e.x", "viber_button": "Go"}, ["viber"]),
+        ({"type": "viber+sms", "viber_type": "text", "viber_signature": "Shop", "viber_message": "Hi", "sms_signature": "Shop", "sms_message": "Hi"}, ["viber", "sms"]),
+        ({"type": "rcs", "rcs_signature": "Shop", "rcs_message": "Hi", "rcs_image": "https://e.x/i.png", "rcs_link": "https://e.x", "rcs_button": "Go"}, ["rcs"]),
+        ({"type": "rcs+sms", "rcs_signature": "Shop", "rcs_message": "Hi", "sms_signature": "Shop", "sms_message": "Hi"}, ["rcs", "sms"]),
+        ({"type": "rcs+viber+sms", "rcs_signature": "Shop", "rcs_message": "Hi", "viber_type": "text", "viber_signature": "Shop", "viber_message": "Hi", "sms_signature": "Shop", "sms_message": "Hi"}, ["rcs", "viber", "sms"]),
+        ({"type": "voice", "message": "Your code is 1234", "voice": {"gender": "female", "language": "en-GB", "name": "en-GB-Standard-A"}, "dtmf": False}, ["voice"]),
+    ],
+)
+async def test_every_send_type_is_accepted_with_its_cascade(client, item, channels):
+    answer = await call(client, {"id": 7, "phone": 380501112233, **item})
+    result = answer["data"][0]
+    assert result["success"] is True, result
+    assert result["data"]["id"] == 7 and result["data"]["data"] == 1
+    listed = await (await client.get("/_emulator/messages", params={"phone": "380501112233"})).json()
+    assert [a["channel"] for a in listed["messages"][-1]["attempts"]] == channels
+
+
+async def test_viber_type_requires_its_fields(client):
+    answer = await call(client, {"type": "viber", "id": 1, "phone": 380501112233, "viber_type": "text+link", "viber_signature": "Shop", "viber_message": "Hi"})
+    assert answer["data"][0]["success"] is False
+
+
+async def test_call_otp_returns_a_four_digit_code_readable_by_tests(client):
+    answer = await call(client, {"type": "call/otp", "id": 9, "phone": 380671234567})
+    data = answer["data"][0]["data"]
+    assert re.fullmatch(r"\d{4}", data["code"]) and data["price"] == 0.2
+    listed = await (await client.get("/_emulator/messages", params={"phone": "380671234567"})).json()
+    assert listed["messages"][0]["otp"] == data["code"]
+
+
+async def test_call_otp_operator_not_supported_is_an_envelope_error(client):
+    answer = await call(client, {"type": "call/otp", "id": 9, "phone": 380000000005})
+    assert answer == {"success": False, "error": "Operator not supported"}
+
+
+async def test_hlr_answer_shape(client):
+    data = (await call(client, {"type": "hlr", "id": 1, "phone": 380971234567}))["data"][0]["data"]
+    assert data["status"] == "DELIVERED" and data["phone"] == 380971234567
+    assert data["network"]["origin"]["country"]["prefix"] == "380"
+    assert {"imsi", "mccmnc", "ported"} <= set(data)
+
+
+async def test_status_follows_the_lifecycle(client):
+    await call(client, sms(id=555))
+    first = (await call(client, {"type": "status", "id": 555}))["data"][0]
+    assert first == {"success": True, "data": {"id": 555, "type": "sms", "status": "ACCEPTED"}}
+    await advance(client, 10)
+    done = (await call(client, {"type": "status", "id": 555}))["data"][0]
+    assert done["data"]["status"] == "DELIVERED"
+
+
+async def test_status_of_unknown_id_is_an_item_error(client):
+    answer = await call(client, {"type": "status", "id": 424242})
+    assert answer["data"][0]["success"] is False and answer["data"][0]["data"] == {"id": 424242}
+
+
+async def test_pipeline_falls_back_to_the_next_channel(client):
+    body = seed_example()["data"][0]
+    body["phone"] = 380000000007  # magic: viber undelivered, other channels deliver
+    body["pipeline"] = ["viber", "sms"]
+    await call(client, body)
+    await advance(client, 30)
+    status = (await call(client, {"type": "status", "id": 100500}))["data"][0]["data"]
+    assert status == {"id": 100500, "type": "sms", "status": "DELIVERED"}
+
+
+async def test_pipeline_channel_without_its_options_is_an_item_error(client):
+    answer = await call(client, {"type": "pipeline", "id": 1, "phone": 380971234567, "pipeline": ["viber", "sms"], "sms": {"signature": "S", "message": "m"}})
+    assert answer["data"][0]["success"] is False
+
+
+async def test_mixed_request_of_sends_and_queries(client):
+    answer = await call(client, sms(id=1), {"type": "balance"}, {"type": "status", "id": 1}, {"type": "hlr", "id": 2, "phone": 380631234567})
+    assert [item["success"] for item in answer["data"]] == [True, True, True, True]
+    assert answer["data"][1]["data"]["amount"] == pytest.approx(98.75)
