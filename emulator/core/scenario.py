@@ -17,7 +17,7 @@ from .model import Status, digits
 from .validation import Schemas
 
 SCHEMA_NAME = "scenario.schema"
-MAGIC_FILE = Path(__file__).resolve().parents[1] / "data" / "magic.yaml"
+MAGIC_DIR = Path(__file__).resolve().parents[1] / "data" / "magic"
 
 
 class ScenarioError(ValueError):
@@ -177,7 +177,11 @@ def load_file(path: str | Path, schemas: Schemas) -> Scenario:
 
 
 def load_magic(schemas: Schemas) -> Scenario:
-    return load_file(MAGIC_FILE, schemas)
+    """Every provider's magic-recipient file (data/magic/<provider>.yaml) as one scenario."""
+    rules: list[Rule] = []
+    for path in sorted(MAGIC_DIR.glob("*.yaml")):
+        rules.extend(load_file(path, schemas).rules)
+    return Scenario("magic", "built-in magic recipients", rules, str(MAGIC_DIR))
 
 
 def error_keys(scenario: Scenario) -> Iterable[tuple[str, list[str], str]]:
