@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .control.api import routes as control_routes
+from .control.receiver import routes as receiver_routes
 from .middleware import MIDDLEWARES, STORE_KEY
 from .providers.base import PROVIDER_KEY
 from .runtime import RUNTIME_KEY, Runtime
@@ -16,6 +17,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     runtime = runtime or Runtime(settings)
     app = _base_app(runtime)
     app.add_routes(control_routes)
+    app.add_routes(receiver_routes)
     for name, provider in runtime.providers.items():
         app.add_subapp(f"/{name}/", provider.build_app())
     app.on_startup.append(runtime.start)

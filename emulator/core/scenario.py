@@ -111,6 +111,7 @@ class Scenario:
     description: str
     rules: list[Rule]
     source: str = "<memory>"
+    receiver: dict[str, Any] = field(default_factory=dict)  # built-in receiver behaviour
 
     def decide(self, ctx: MatchContext) -> Action | None:
         for rule in self.rules:
@@ -164,7 +165,8 @@ def load_text(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario
             rules.append(_rule(index, raw))
         except re.error as exc:
             raise ScenarioError(source, [(_line_for(lines, f"/rules/{index}/match"), f"bad regex: {exc}")]) from None
-    return Scenario(data.get("name", Path(source).stem), data.get("description", ""), rules, source)
+    name = data.get("name", Path(source).stem)
+    return Scenario(name, data.get("description", ""), rules, source, dict(data.get("receiver") or {}))
 
 
 def load_file(path: str | Path, schemas: Schemas) -> Scenario:

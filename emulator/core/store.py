@@ -71,6 +71,7 @@ class Store:
         self.directories: dict[tuple[str, str, str], Directory] = {}
         self.optouts: dict[tuple[str, str], set[str]] = {}
         self.dedupe: dict[tuple[str, str, str], float] = {}
+        self.received: dict[str, deque] = {}  # built-in callback receiver: name -> calls
         self._request_ids = itertools.count(1)
         self._event_seq = itertools.count(1)
         self._callback_ids = itertools.count(1)
