@@ -125,6 +125,8 @@ class AlphaSMS(Provider):
             try:
                 self._validate(item)
                 if kind in CASCADES or kind == "pipeline":
+                    if self.engine.is_opted_out(self.name, account.login, digits(item["phone"])):
+                        raise ItemError("opted_out")
                     drafts.append((index, self._draft(account.login, item)))
             except ItemError as exc:
                 results[index] = self.item_error(exc.key, client_id)
