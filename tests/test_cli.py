@@ -1,0 +1,164 @@
+"""The `msgemu` command as a user runs it: a real process on real sockets."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from emulator.cli import main
+from emulator.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(url: str, body: dict | None = None, method: str | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as response:
+        return response.status, json.loads(response.read())
+
+
+def wait_up(url: str, proc: subprocess.Popen) -> None:
+    for _ in range(100):
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read())
+        try:
+            urllib.request.urlopen(url, timeout=0.5)
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never came up")
+
+
+@pytest.fixture
+def serve():
+    procs = []
+
+    def start(*args, env=None):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator.cli", "serve", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})},
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_serve_answers_over_a_real_socket_and_stops_cleanly_on_ctrl_c(serve):
+    port = free_port()
+    proc = serve("--port", str(port), "--clock", "manual")
+    base = f"http://127.0.0.1:{port}"
+    wait_up(f"{base}/_emulator/health", proc)
+    status, body = request(f"{base}/alphasms/api/json.php", {"auth": "alphasms-demo-key", "data": [{"type": "balance"}]})
+    assert status == 200 and body["data"][0]["data"]["currency"] == "UAH"
+    err = stop(proc)
+    assert err.count('"POST /alphasms/api/json.php HTTP/1.1" 200') == 1  # one log line per request
+    assert "shutting down" in err
+
+
+def test_provider_port_serves_one_provider_at_its_root(serve):
+    main_port, own_port = free_port(), free_port()
+    proc = serve("--port", str(main_port), "--provider-port", f"alphasms={own_port}")
+    wait_up(f"http://127.0.0.1:{main_port}/_emulator/health", proc)
+    status, body = request(f"http://127.0.0.1:{own_port}/api/json.php", {"auth": "alphasms-demo-key", "data": [{"type": "balance"}]})
+    assert body["success"] is True
+    # both ports share one state: the main port sees the request made on the provider port
+    _, journal = request(f"http://127.0.0.1:{main_port}/_emulator/requests")
+    assert journal["requests"][-1]["path"] == "/api/json.php"
+    stop(proc)
+
+
+def test_env_vars_configure_the_server(serve):
+    port = free_port()
+    proc = serve(env={"MSGEMU_PORT": str(port), "MSGEMU_CLOCK": "manual"})
+    wait_up(f"http://127.0.0.1:{port}/_emulator/health", proc)
+    _, health = request(f"http://127.0.0.1:{port}/_emulator/health")
+    assert health["clock"]["mode"] == "manual"
+    stop(proc)
+
+
+def test_scenario_file_is_loaded_and_reloaded_when_it_changes(serve, tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: first\nrules: []\n")
+    port = free_port()
+    proc = serve("--port", str(port), "--scenario", str(scenario))
+    base = f"http://127.0.0.1:{port}"
+    wait_up(f"{base}/_emulator/health", proc)
+    assert request(f"{base}/_emulator/scenario")[1]["active"]["name"] == "first"
+    time.sleep(1.1)  # mtime resolution
+    scenario.write_text("name: second\nrules: []\n")
+    for _ in range(50):
+        if request(f"{base}/_emulator/scenario")[1]["active"]["name"] == "second":
+            break
+        time.sleep(0.1)
+    assert request(f"{base}/_emulator/scenario")[1]["active"]["name"] == "second"
+    stop(proc)
+
+
+def test_bad_flags_exit_with_a_message_not_a_traceback(tmp_path):
+    for args in (["--provider-port", "nope=9"], ["--provider-port", "alphasms"], ["--scenario", str(tmp_path / "missing.yaml")]):
+        proc = subprocess.run([sys.executable, "-m", "emulator.cli", "serve", *args], capture_output=True, text=True, timeout=20)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stderr.startswith("msgemu:")
+
+
+def test_check_scenario_reports_errors_with_line_numbers(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\n"
+        "rules:\n"
+        "  - match: {provider: alphasms}\n"
+        "    deliver:\n"
+        "      sms:\n"
+        "        - {after: 1, status: teleported}\n"
+        "  - match: {provider: alphasms}\n"
+        "    reply: {error: no_such_error}\n"
+    )
+    assert main(["check-scenario", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}:6:" in out and "teleported" in out
+    bad.write_text("rules:\n  - match: {provider: alphasms}\n    reply: {error: no_such_error}\n")
+    assert main(["check-scenario", str(bad)]) == 1
+    assert "no_such_error" in capsys.readouterr().out
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules:\n  - match: {\n")
+    assert main(["check-scenario", str(broken)]) == 1
+    assert f"{broken}:" in capsys.readouterr().out
+
+
+def test_settings_precedence(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("port: 7000\nclock: manual\nprovider_ports: {alphasms: 9001}\n")
+    settings = Settings.load({"config": str(config), "port": 7100}, env={"MSGEMU_PORT": "7050", "MSGEMU_RETENTION": "10"})
+    assert settings.port == 7100 and settings.clock == "manual" and settings.retention == 10
+    assert settings.provider_ports == {"alphasms": 9001}
+    assert Settings.load({}, env={"MSGEMU_PROVIDER_PORTS": "alphasms=9001,smsc=9002"}).provider_ports == {"alphasms": 9001, "smsc": 9002}
+    with pytest.raises(ValueError):
+        Settings.load({}, env={"MSGEMU_CLOCK": "sundial"})
