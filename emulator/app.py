@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .control.api import routes as control_routes
 from .control.receiver import routes as receiver_routes
+from .ui import routes as ui_routes
 from .middleware import MIDDLEWARES, STORE_KEY
 from .providers.base import PROVIDER_KEY
 from .runtime import RUNTIME_KEY, Runtime
@@ -18,6 +19,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     app = _base_app(runtime)
     app.add_routes(control_routes)
     app.add_routes(receiver_routes)
+    app.add_routes(ui_routes)
     for name, provider in runtime.providers.items():
         app.add_subapp(f"/{name}/", provider.build_app())
     app.on_startup.append(runtime.start)

@@ -307,3 +307,36 @@ async def inbound(request: web.Request) -> web.Response:
         return problem(404, "no message to reply to")
     reply = rt.engine.receive_inbound(message, body["text"])
     return web.json_response({"message_id": message.id, **reply})
+
+
+# -- live updates ---------------------------------------------------------------------------
+@routes.get("/_emulator/stream")
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: every new message, status change, callback attempt and reply."""
+    rt = _runtime(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    queue = rt.store.subscribe()
+    try:
+        await response.write(b"event: hello\ndata: {}\n\n")
+        while True:
+            try:
+                change = await asyncio.wait_for(queue.get(), timeout=15)
+            except asyncio.TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            payload = dict(change)
+            message = rt.store.message(change.get("message", "")) if change.get("message") else None
+            if message is not None:
+                payload["message"] = message.public()
+            if change["type"] == "callback":
+                payload["callback"] = next((c for c in reversed(rt.store.callbacks) if c["id"] == change["callback"]), None)
+            if change["type"] == "request":
+                continue  # the inbox shows messages, not raw requests
+            data = json.dumps(payload, default=str)
+            await response.write(f"event: {change['type']}\ndata: {data}\n\n".encode("utf-8"))
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        rt.store.unsubscribe(queue)
+    return response

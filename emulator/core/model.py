@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .text import extract_otp
+
 
 class Status(str, enum.Enum):
     """Canonical lifecycle of one channel attempt (and of a message, through its last attempt)."""
@@ -179,7 +181,7 @@ class Message:
             "channel": self.channel,
             "status": self.status.value,
             "text": self.text,
-            "otp": self.otp,
+            "otp": self.otp or extract_otp(self.text),
             "parts": self.parts,
             "cost": float(self.cost),
             "callback_url": self.callback_url,
