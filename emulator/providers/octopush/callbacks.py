@@ -1,0 +1,86 @@
+"""The JSON bodies Octopush POSTs to the URLs of the account's "Callbacks" settings.
+
+Documented: delivery reports (D6 fields, D7 per-channel examples, email with `deliveries`),
+inbound replies (D8) and STOP/opt-out notifications (D9); docs/research/octopush.md section 5.
+INFERRED (not published): dates are written in UTC; a voice call lasts its
+`estimated_duration` and is charged by started 30 s; an email report carries one delivery per
+recipient; `sim_card_number` of a reply is a fixed short code.
+"""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from ...core.callbacks import CallbackRequest
+from ...core.model import Event, Message
+
+REPLY_SHORT_CODE = "12345"  # GUESS: the example value of D8
+
+
+def date(at: float) -> str:
+    """The 'Y-m-d H:i:s' format of every Octopush callback date."""
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def delivery_report(url: str, message: Message, event: Event, status: str, history: list[dict[str, str]]) -> CallbackRequest:
+    meta = message.meta
+    common: dict[str, Any] = {"channel": message.attempts[0].channel, "message_id": meta.get("ticket"), "list_name": meta.get("list_name")}
+    unit_price = float(message.cost)
+    if common["channel"] == "email":
+        template = meta.get("template_name")
+        payload = {
+            **common,
+            "meta_data": {"template_name": template} if template else {},
+            "deliveries": [
+                {
+                    "email": message.recipient,
+                    "status": status,
+                    "unit_price": unit_price,
+                    "delivery_date": date(event.at),
+                    "status_history": history,
+                }
+            ],
+        }
+    else:
+        payload = {
+            **common,
+            "number": meta.get("number") or message.recipient,
+            "status": status,
+            "unit_price": unit_price,
+            "delivery_date": date(event.at),
+            "meta_data": _voice_meta(message, event) if common["channel"] == "voice_sms" else {},
+        }
+    return CallbackRequest(url, json.dumps(payload, ensure_ascii=False), kind="status")
+
+
+def _voice_meta(message: Message, event: Event) -> dict[str, Any]:
+    answered = event.status.is_success
+    duration = int(message.meta.get("estimated_duration", 0)) if answered else 0
+    return {
+        "pressed_keys_code": "",
+        "call_duration": duration,
+        "charged_duration": 30 * math.ceil(duration / 30) if duration else 0,
+    }
+
+
+def reply(url: str, message: Message, text: str, at: float) -> CallbackRequest:
+    payload = {
+        "message_id": message.meta.get("ticket"),
+        "number": message.meta.get("number") or message.recipient,
+        "text": text,
+        "sim_card_number": REPLY_SHORT_CODE,
+        "reception_date": date(at),
+    }
+    return CallbackRequest(url, json.dumps(payload, ensure_ascii=False), kind="inbound")
+
+
+def stop(url: str, message: Message, text: str, at: float) -> CallbackRequest:
+    payload = {
+        "message_id": message.meta.get("ticket"),
+        "number": message.meta.get("number") or message.recipient,
+        "text": text,
+        "stop_date": date(at),
+    }
+    return CallbackRequest(url, json.dumps(payload, ensure_ascii=False), kind="inbound")
