@@ -256,7 +256,7 @@ class Revicom(Provider):
         if code is not None:
             payload["error_code"] = code
         url, headers = _split_credentials(message.callback_url)
-        return [CallbackRequest(url, json.dumps([payload], ensure_ascii=False), headers=headers)]
+        return [CallbackRequest(url, json.dumps([payload], ensure_ascii=False, separators=(",", ":")), headers=headers)]
 
 
 def _no_constants(name: str) -> None:
