@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -102,9 +103,12 @@ class Attempt:
         }
 
 
+_NON_DIGITS = re.compile(r"[^0-9]")
+
+
 def digits(phone: Any) -> str:
     """A phone number reduced to its digits, the form every lookup compares."""
-    return "".join(ch for ch in str(phone) if ch.isdigit())
+    return _NON_DIGITS.sub("", str(phone))
 
 
 _gateway_ids = itertools.count(100_000_001)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -69,6 +70,10 @@ class MatchContext:
     nth: int
     operation: str = "send"
 
+    @cached_property
+    def recipient_digits(self) -> str:
+        return digits(self.recipient)
+
 
 @dataclass
 class Rule:
@@ -76,11 +81,20 @@ class Rule:
     match: dict[str, Any]
     action: Action
     _regexes: dict[str, re.Pattern] = field(default_factory=dict)
+    _recipients: tuple[set[str], set[str]] = field(default_factory=lambda: (set(), set()))  # (exact, digits)
 
     def __post_init__(self) -> None:
         for key in ("recipient_regex", "text_regex"):
             if key in self.match:
                 self._regexes[key] = re.compile(self.match[key], re.S)
+        if "recipient" in self.match:
+            candidates = [str(r) for r in _as_list(self.match["recipient"])]
+            self._recipients = (set(candidates), {digits(c) for c in candidates if digits(c)})
+
+    @property
+    def providers(self) -> list[str] | None:
+        """The providers this rule can match, None for any."""
+        return _as_list(self.match["provider"]) if "provider" in self.match else None
 
     def matches(self, ctx: MatchContext) -> bool:
         m = self.match
@@ -92,8 +106,11 @@ class Rule:
             return False
         if "channel" in m and not set(_as_list(m["channel"])) & set(ctx.channels or [ctx.channel]):
             return False
-        if "recipient" in m and not _same_recipient(ctx.recipient, _as_list(m["recipient"])):
-            return False
+        if "recipient" in m:
+            exact, by_digits = self._recipients
+            # phones compare by digits (+33 6... == 336...); e-mails and ids compare exactly
+            if ctx.recipient not in exact and ctx.recipient_digits not in by_digits:
+                return False
         if "recipient_prefix" in m and not _recipient_starts(ctx.recipient, _as_list(m["recipient_prefix"])):
             return False
         if "recipient_regex" in m and not self._regexes["recipient_regex"].search(ctx.recipient):
@@ -113,11 +130,20 @@ class Scenario:
     source: str = "<memory>"
     receiver: dict[str, Any] = field(default_factory=dict)  # built-in receiver behaviour
 
+    def __post_init__(self) -> None:
+        self._by_provider: dict[str, list[Rule]] = {}
+
     def decide(self, ctx: MatchContext) -> Action | None:
-        for rule in self.rules:
+        for rule in self._rules_for(ctx.provider):
             if rule.matches(ctx):
                 return rule.action
         return None
+
+    def _rules_for(self, provider: str) -> list[Rule]:
+        """The rules that may match a provider, in file order (cached: rules never change)."""
+        if provider not in self._by_provider:
+            self._by_provider[provider] = [r for r in self.rules if r.providers is None or provider in r.providers]
+        return self._by_provider[provider]
 
     def public(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "source": self.source, "rules": len(self.rules)}
@@ -212,11 +238,6 @@ def _rule(index: int, raw: dict[str, Any]) -> Rule:
         }
         action = Action("deliver", plans=plans, inbound=inbound, rule=name)
     return Rule(name, match, action)
-
-
-def _same_recipient(recipient: str, candidates: list[Any]) -> bool:
-    """Phones compare by digits (+33 6... == 336...); e-mails and ids compare exactly."""
-    return any(recipient == str(c) or (digits(c) and digits(recipient) == digits(c)) for c in candidates)
 
 
 def _recipient_starts(recipient: str, prefixes: list[Any]) -> bool:

@@ -70,8 +70,12 @@ class Schemas:
             file, _, fragment = name.partition("#")
             if not fragment or file not in self._raw:
                 raise KeyError(f"no schema {name!r}")
-            base = self._raw[file].get("$id", f"urn:msgemu:{file}")
-            self._validators[name] = Draft202012Validator({"$ref": f"{base}#{fragment}"}, registry=self._registry)
+            root = self._validators.get(file) or Draft202012Validator(self._raw[file], registry=self._registry)
+            subschema: Any = self._raw[file]
+            for part in fragment.strip("/").split("/"):
+                subschema = subschema[part.replace("~1", "/").replace("~0", "~")]
+            # evolve keeps the root's resolver, so "#/$defs/..." inside the fragment still resolve
+            self._validators[name] = root.evolve(schema=subschema)
         return self._validators[name]
 
     def violations(self, name: str, instance: Any) -> list[Violation]:
