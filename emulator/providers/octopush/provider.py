@@ -146,7 +146,8 @@ class Octopush(Provider):
         except BodyTooLarge:
             raise Rejected("body_too_large") from None
         try:
-            body = json.loads(raw.decode("utf-8"))  # any Content-Type: the API "interprets" (SEED)
+            # any Content-Type: the API "interprets" (SEED); NaN/Infinity are not JSON
+            body = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise Rejected("invalid_json") from None
         if not isinstance(body, dict):
@@ -297,7 +298,8 @@ class Octopush(Provider):
         if send.channel == "sms":
             body = {"sms_ticket": ticket, **counts, "number_of_sms_needed": sum(m.parts for m in drafts), "residual_credit": residual}
             if not classic:
-                body["message"] = drafts[0].attempts[0].content["text"]  # GUESS: SEED masks it as "******"
+                # GUESS: SEED masks this field ("******"); we echo the text as sent
+                body["message"] = optimise(send.text) if send.optimise_text else send.text
             return body
         body = {"ticket_number": ticket, **counts}
         if send.channel == "voice_sms":
@@ -446,6 +448,10 @@ def _field_of(violation: Violation) -> str:
     if parts[0] == "metadata" and len(parts) > 1:
         return parts[1]
     return parts[0]
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _basic_auth(header: str) -> tuple[str, str]:
