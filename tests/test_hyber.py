@@ -580,6 +580,7 @@ async def test_simple_report_follows_the_lifecycle(client):
 async def test_viber_template_report_has_matching_template_id(client):
     template = next(e for e in seed_requests() if e["channel_options"].get("viber", {}).get("text") == "Templated text for Viber")
     await send(client, template)
+    assert "matching_template_id" not in (await dr(client, "external/AD-6640-7006/simple"))[1]
     await advance(client, 10)
     _, simple = await dr(client, "external/AD-6640-7006/simple")
     assert simple["hyber_status"] == 23043 and simple["matching_template_id"] > 0

@@ -178,6 +178,7 @@ class Hyber(Provider):
         }
         if not final:
             report["status"] = -1  # "no final delivery status yet" (documented)
+            report.pop("matching_template_id", None)  # known once a Viber attempt has a result
         return report | self._clicks(message)
 
     def _advanced_report(self, message: Message) -> dict[str, Any]:
