@@ -1,0 +1,124 @@
+"""SMSC.ru HTTP API (`https://smsc.ru/sys/<command>.php`): wire format only.
+
+Every command takes GET or POST (query, urlencoded or multipart form, or both at once), auth
+by login + psw (password or its MD5) or apikey, `charset` for decoding the request and encoding
+the answer, and answers in `fmt` 0 text / 1 CSV / 2 XML / 3 JSON, errors included, always with
+HTTP 200. Facts and their sources: shared/providers/smsc-alphasms.md part 1 and
+shared/seeds/smsc-contacts-groups-errors.txt; docs/providers/smsc.md lists what is inferred.
+
+Modules: request (reading parameters), auth, limits (error 9 / error 4), formats (the four
+answer forms), send / status / balance / jobs / phones / senders / history (get.php) for the
+commands, book (contacts, groups, blacklist), codes (status/err codes), schedule (time, valid),
+callbacks (what SMSC POSTs to the account's handler).
+"""
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ...core.callbacks import CallbackRequest
+from ...core.engine import Engine
+from ...core.model import Event, Message
+from ...core.validation import Schemas
+from ..base import Provider
+from . import balance, callbacks, formats, history, jobs, phones, send, senders, status
+from .auth import authenticate, claimed_login
+from .call import Call
+from .codes import STATUSES
+from .limits import CONCURRENT_LIMIT, Limits
+from .request import BadRequest, format_of, raw_query, read_params
+
+FORMAT_KEY = web.RequestKey("smsc_format", tuple)  # (fmt, charset) errors are rendered in
+
+Command = Callable[[Call], Awaitable[web.StreamResponse]]
+COMMANDS: dict[str, Command] = {
+    "send.php": send.handle,
+    "status.php": status.handle,
+    "balance.php": balance.handle,
+    "jobs.php": jobs.handle,
+    "phones.php": phones.handle,
+    "senders.php": senders.handle,
+    "get.php": history.handle,
+}
+
+
+class SMSC(Provider):
+    name = "smsc"
+    title = "SMSC.ru HTTP API (send, cost, status, balance, jobs, phones, senders, get)"
+    statuses = STATUSES
+
+    def __init__(self, engine: Engine, schemas: Schemas) -> None:
+        super().__init__(engine, schemas)
+        self.limits = Limits(engine, self.name)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.route("*", f"/sys/{path}", self._endpoint(command)) for path, command in COMMANDS.items()]
+
+    def _endpoint(self, command: Command) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            return await self._serve(request, command)
+
+        return endpoint
+
+    # -- the steps every command shares ----------------------------------------------------------
+    async def _serve(self, request: web.Request, command: Command) -> web.StreamResponse:
+        """Count the request against its login while it is served (also while its body is still
+        arriving), read it, check the caller, then let the command answer."""
+        query = raw_query(request)
+        request[FORMAT_KEY] = format_of(query)
+        serving: list[str] = []
+        crowded = False
+        try:
+            claimed = claimed_login(self.accounts(), query)
+            if claimed:
+                serving.append(claimed)
+                crowded = self.limits.enter(claimed) >= CONCURRENT_LIMIT
+            try:
+                params = await read_params(request)
+            except BadRequest as exc:
+                request[FORMAT_KEY] = (exc.fmt, exc.charset)
+                return self.reject(request, exc.key)
+            request[FORMAT_KEY] = (params.fmt, params.charset)
+            if request.method not in ("GET", "POST"):
+                return self.reject(request, "method_not_allowed")
+            ip = request.remote or ""
+            if self.limits.ip_blocked(ip):
+                return self.reject(request, "ip_blocked")
+            account = authenticate(self.accounts(), params.values)
+            if account is None:
+                self.limits.bad_login(ip)
+                return self.reject(request, "auth")
+            if account.login not in serving:
+                serving.append(account.login)
+                crowded = self.limits.enter(account.login) >= CONCURRENT_LIMIT or crowded
+            if crowded:
+                return self.reject(request, "too_many_concurrent")
+            return await command(Call(self, request, params, account))
+        finally:
+            for login in serving:
+                self.limits.leave(login)
+
+    # -- errors -----------------------------------------------------------------------------
+    def render_error(self, request: web.Request, key: str, **context: Any) -> web.StreamResponse:
+        entry = self.error(key)
+        fmt, charset = request.get(FORMAT_KEY) or format_of(raw_query(request))
+        message_id = context.get("message_id") if entry.get("with_id") else None
+        return formats.respond(formats.error(int(entry["code"]), entry["text"], message_id), fmt, charset)
+
+    # -- callbacks --------------------------------------------------------------------------
+    def _account(self, login: str):
+        return next((a for a in self.accounts() if a.login == login), None)
+
+    def status_callbacks(self, message: Message, event: Event) -> list[CallbackRequest]:
+        """INFERRED payload: see callbacks.py."""
+        account = self._account(message.account)
+        found = callbacks.status_callback(account, message, event) if account else None
+        return [found] if found else []
+
+    def inbound_callbacks(self, message: Message, reply: dict[str, Any]) -> list[CallbackRequest]:
+        """Number the reply for get.php?get_answers, and forward it to the account's handler (GUESS)."""
+        answer_id = history.record_answer(self.engine, self.name, message, reply)
+        account = self._account(message.account)
+        found = callbacks.answer_callback(account, message, answer_id, reply) if account else None
+        return [found] if found else []

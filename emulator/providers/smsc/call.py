@@ -1,0 +1,60 @@
+"""One authenticated SMSC request as the command handlers see it: parameters, account, and the
+ways to answer (in the request's fmt and charset)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ...core.engine import Engine
+from ...core.model import Account
+from ..base import mark
+from . import formats
+from .book import Book
+from .request import Params
+
+if TYPE_CHECKING:
+    from . import SMSC
+
+
+@dataclass
+class Call:
+    provider: "SMSC"
+    request: web.Request
+    params: Params
+    account: Account
+
+    @property
+    def engine(self) -> Engine:
+        return self.provider.engine
+
+    @property
+    def login(self) -> str:
+        return self.account.login
+
+    def now(self) -> float:
+        return self.engine.clock.now()
+
+    def book(self) -> Book:
+        return Book(self.engine, self.provider.name, self.login)
+
+    def directory(self, kind: str):
+        return self.engine.directory(self.provider.name, self.login, kind)
+
+    # -- answering --------------------------------------------------------------------------
+    def answer(self, answer: formats.Answer, outcome: str = "query", message_ids: list[str] | None = None) -> web.Response:
+        mark(self.request, outcome, None, message_ids)
+        return formats.respond(answer, self.params.fmt, self.params.charset)
+
+    def fail(self, key: str, message_id: Any = None) -> web.StreamResponse:
+        return self.provider.reject(self.request, key, message_id=message_id)
+
+    # -- checks shared by commands ----------------------------------------------------------------
+    def invalid(self, definition: str) -> bool:
+        """Whether the parameters break `schemas/smsc/params.json#/$defs/<definition>`."""
+        return self.provider.schemas.first_violation(f"smsc/params#/$defs/{definition}", self.params.values) is not None
+
+    def too_often(self, key: str, most: int, window: float = 60.0) -> bool:
+        """Count this request under `key`; True once more than `most` fell in `window` (error 9)."""
+        return self.provider.limits.count(f"{self.login}:{key}", window) > most

@@ -1,0 +1,118 @@
+"""The four answer forms every SMSC command speaks (fmt=0 text, 1 CSV, 2 XML, 3 JSON), and
+their encoding in the request's charset.
+
+A command builds one `Answer` holding all four forms; `respond()` picks the requested one.
+Shapes come from the provider's own pages (errors, contacts, groups, blacklist: the seed
+shared/seeds/smsc-contacts-groups-errors.txt) and from real clients (notes part 1); the XML
+layout (one element per line, no declaration, no indentation) follows the seed's examples.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+# charset parameter value -> Python codec. windows-1251 is SMSC's default [DOC].
+CODECS = {"windows-1251": "cp1251", "utf-8": "utf-8", "koi8-r": "koi8_r"}
+DEFAULT_CHARSET = "windows-1251"
+# GUESS: SMSC's Content-Type headers are not documented; these are what the bodies are.
+CONTENT_TYPES = {0: "text/plain", 1: "text/plain", 2: "text/xml", 3: "application/json"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str  # fmt=0
+    csv: str  # fmt=1
+    xml: str  # fmt=2
+    json: Any  # fmt=3, dumped as JSON
+
+    def body(self, fmt: int) -> str:
+        if fmt == 1:
+            return self.csv
+        if fmt == 2:
+            return self.xml
+        if fmt == 3:
+            return json.dumps(self.json, ensure_ascii=False)
+        return self.text
+
+
+def respond(answer: Answer, fmt: int, charset: str) -> web.Response:
+    """The HTTP response: always 200, the body in the request's charset (unencodable -> '?')."""
+    charset = charset if charset in CODECS else DEFAULT_CHARSET
+    data = answer.body(fmt).encode(CODECS[charset], errors="replace")
+    return web.Response(status=200, body=data, content_type=CONTENT_TYPES.get(fmt, "text/plain"), charset=charset)
+
+
+# -- building blocks ------------------------------------------------------------------------
+def money(value: Decimal | float | int) -> str:
+    """Amounts as PHP prints a float: "3.5", "286.55", "1000" (real answers: cost "3.8")."""
+    number = Decimal(str(value)).quantize(Decimal("0.0001")).normalize()
+    text = format(number, "f")
+    return "0" if text in ("-0", "") else text
+
+
+def xml_element(root: str, fields: Iterable[tuple[str, Any]]) -> str:
+    inner = "".join(f"<{key}>{escape(str(value))}</{key}>\n" for key, value in fields)
+    return f"<{root}>\n{inner}</{root}>"
+
+
+def xml_list(item: str, rows: list[dict[str, Any]]) -> str:
+    return "<list>\n" + "".join(xml_element(item, row.items()) + "\n" for row in rows) + "</list>"
+
+
+def text_pairs(fields: Iterable[tuple[str, Any]]) -> str:
+    return ", ".join(f"{key} = {value}" for key, value in fields)
+
+
+def csv_line(values: Iterable[Any]) -> str:
+    return ",".join(str(value) for value in values)
+
+
+# -- the common answers -----------------------------------------------------------------------
+def error(code: int, text: str, message_id: Any = None) -> Answer:
+    """`ERROR = N (text)` / `0,-N` / XML / JSON; with the message id for errors 3, 6, 7, 8 [DOC D2]."""
+    fields: list[tuple[str, Any]] = [("error", text), ("error_code", code)]
+    data: dict[str, Any] = {"error": text, "error_code": code}
+    suffix = ""
+    if message_id is not None:
+        fields.append(("id", message_id))
+        data["id"] = int(message_id) if str(message_id).isdigit() else message_id
+        suffix = f", ID - {message_id}"
+    return Answer(
+        text=f"ERROR = {code} ({text}){suffix}",
+        csv=f"{message_id if message_id is not None else 0},-{code}",
+        xml=xml_element("result", fields),
+        json=data,
+    )
+
+
+def ok() -> Answer:
+    """Changes and deletions: `OK`, `<result>OK</result>`, `{"result": "OK"}` (seed).
+
+    node-smsc turns a bare `OK` body into {result: 'OK'} and parses anything else as JSON, so
+    the seed's JSON form reaches its callers as the very same object."""
+    return Answer(text="OK", csv="OK", xml="<result>OK</result>", json={"result": "OK"})
+
+
+def created(record_id: int, xml_root: str) -> Answer:
+    """A record the server numbered: `ID = n` / `n` / `<phone|group><id>n</id></...>` / {"id": n} (seed)."""
+    return Answer(
+        text=f"ID = {record_id}",
+        csv=str(record_id),
+        xml=xml_element(xml_root, [("id", record_id)]),
+        json={"id": record_id},
+    )
+
+
+def listing(rows: list[dict[str, Any]], xml_item: str, json_rows: list[dict[str, Any]] | None = None) -> Answer:
+    """Lists: one `key = value, ...` line / CSV line per record, `<list><item>...`, JSON array."""
+    return Answer(
+        text="\n".join(text_pairs(row.items()) for row in rows),
+        csv="\n".join(csv_line(row.values()) for row in rows),
+        xml=xml_list(xml_item, rows),
+        json=json_rows if json_rows is not None else rows,
+    )

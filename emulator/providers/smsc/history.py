@@ -1,0 +1,149 @@
+"""get.php (`get_messages`, `get_answers`) and the per-account memory it reads.
+
+Sent messages are remembered in an engine directory as their lookup keys (`<id>:<phone>`),
+newest last and capped, so history goes through engine lookups only. Subscriber replies are
+numbered in another directory as they arrive (see SMSC.inbound_callbacks).
+
+Shapes [CLI P4, R1]: both answer lists; "nothing found" is error 3, which node-smsc turns into
+an empty array. Field names of the items are not published (GUESS): messages use the status.php
+all=1 names, answers use id / received / phone / to_phone / sent / message.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from ...core.engine import Engine
+from ...core.model import Message
+from . import codes, formats
+from .call import Call
+from .schedule import MOSCOW, moscow_date
+
+HISTORY_CAP = 100_000
+
+
+def message_key(message_id: Any, recipient: str) -> str:
+    return f"{message_id}:{recipient}"
+
+
+def remember(call: Call, message: Message) -> None:
+    key = message_key(message.provider_id, message.recipient)
+    call.engine.index_message(message, key)
+    history = call.directory("history")
+    history.add({"key": key})
+    while len(history) > HISTORY_CAP:
+        history.remove(next(iter(history)).id)
+
+
+def sent_messages(call: Call) -> list[Message]:
+    found = []
+    for record in call.directory("history"):
+        message = call.engine.find_message(call.provider.name, call.login, record.fields["key"])
+        if message is not None and not message.meta.get("deleted"):
+            found.append(message)
+    return found
+
+
+def record_answer(engine: Engine, provider: str, message: Message, reply: dict[str, Any]) -> int:
+    """Number a subscriber reply for get_answers; returns its id."""
+    answers = engine.directory(provider, message.account, "answers")
+    record = answers.add(
+        {
+            "received": reply.get("at", engine.clock.now()),
+            "phone": message.recipient,
+            "to_phone": message.meta.get("sender", ""),
+            "sent": message.provider_id,
+            "message": reply.get("text", ""),
+        }
+    )
+    return record.id
+
+
+async def handle(call: Call) -> web.StreamResponse:
+    if call.invalid("get"):
+        return call.fail("params")
+    if call.params.flag("get_messages"):
+        return _messages(call)
+    if call.params.flag("get_answers"):
+        return _answers(call)
+    return call.fail("params")  # get_stat, get_price...: not emulated
+
+
+def _day(text: str, end: bool = False) -> float | None:
+    if not text:
+        return None
+    day = datetime.strptime(text, "%d.%m.%Y").replace(tzinfo=MOSCOW).timestamp()
+    return day + 86400 if end else day
+
+
+def _messages(call: Call) -> web.StreamResponse:
+    p = call.params
+    try:
+        start, end = _day(p.get("start")), _day(p.get("end"), end=True)
+    except ValueError:
+        return call.fail("bad_date")
+    wanted = (p.get("email") or p.get("phone")).strip().lower()
+    rows = []
+    for message in reversed(sent_messages(call)):
+        if wanted and message.recipient != wanted.lstrip("+"):
+            continue
+        if p.has("prev_id") and int(message.provider_id) >= p.number("prev_id"):
+            continue
+        if (start is not None and message.created_at < start) or (end is not None and message.created_at >= end):
+            continue
+        rows.append(_message_row(message))
+    rows = rows[: min(p.number("cnt", 1000) or 1000, 1000)]
+    if not rows:
+        return call.fail("not_found")
+    return call.answer(formats.listing(rows, "sms"))
+
+
+def _message_row(message: Message) -> dict[str, Any]:
+    status, err = codes.message_status(message)
+    changed = codes.last_change(message)
+    return {
+        "id": int(message.provider_id),
+        "phone": message.recipient,
+        "status": status,
+        "status_name": codes.STATUS_NAMES.get(status, ""),
+        "err": err,
+        "send_date": moscow_date(message.created_at),
+        "send_timestamp": int(message.created_at),
+        "last_date": moscow_date(changed),
+        "last_timestamp": int(changed),
+        "cost": formats.money(message.cost),
+        "cnt": message.parts,
+        "sender": message.meta.get("sender", ""),
+        "type": message.meta.get("type", 0),
+        "message": message.meta.get("mes", ""),
+    }
+
+
+def _answers(call: Call) -> web.StreamResponse:
+    p = call.params
+    hours = p.number("hour", 1) or 1
+    since = call.now() - 3600 * hours
+    rows = []
+    for record in call.directory("answers"):
+        fields = record.fields
+        if fields["received"] < since and not p.has("after_id"):
+            continue
+        if p.has("after_id") and record.id <= p.number("after_id"):
+            continue
+        if p.has("to_phone") and fields["to_phone"] != p.get("to_phone"):
+            continue
+        rows.append(
+            {
+                "id": record.id,
+                "received": moscow_date(fields["received"]),
+                "phone": fields["phone"],
+                "to_phone": fields["to_phone"],
+                "sent": int(fields["sent"]) if str(fields["sent"]).isdigit() else fields["sent"],
+                "message": fields["message"],
+            }
+        )
+    if not rows:
+        return call.fail("not_found")
+    return call.answer(formats.listing(rows, "answer"))

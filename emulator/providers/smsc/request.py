@@ -1,0 +1,120 @@
+"""Reading an SMSC request: query string and form body (urlencoded or multipart) merged into one
+set of parameters, decoded in the charset the request names.
+
+Every command takes the same parameters by GET or POST, and clients mix the two (node-smsc
+keeps everything in the query string even for multipart uploads) [DOC D1, CLI P4]. The body
+wins over the query on a clash, as PHP's $_REQUEST does. Values are percent-decoded to raw
+bytes first and only then decoded with `charset` (windows-1251 by default) [DOC D3].
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from ..base import BodyTooLarge, read_body
+from .formats import CODECS, DEFAULT_CHARSET
+
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+
+
+class BadRequest(Exception):
+    """The request cannot be read; carries what is needed to answer in its own format."""
+
+    def __init__(self, key: str, fmt: int, charset: str) -> None:
+        super().__init__(key)
+        self.key, self.fmt, self.charset = key, fmt, charset
+
+
+@dataclass
+class Params:
+    values: dict[str, str]
+    fmt: int = 0
+    charset: str = DEFAULT_CHARSET
+    files: list[str] = field(default_factory=list)  # names of uploaded file fields (file0...)
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.values.get(name, default)
+
+    def has(self, name: str) -> bool:
+        return self.values.get(name, "") != ""
+
+    def flag(self, name: str) -> bool:
+        """PHP truthiness of a flag parameter: anything but empty and "0"."""
+        return self.values.get(name, "").strip() not in ("", "0")
+
+    def number(self, name: str, default: int = 0) -> int:
+        value = self.values.get(name, "").strip()
+        return int(value) if value.lstrip("-").isdigit() else default
+
+    def without(self, *names: str) -> dict[str, str]:
+        return {k: v for k, v in self.values.items() if k not in names}
+
+
+def raw_query(request: web.Request) -> dict[str, str]:
+    """Query parameters as latin-1 strings (one char per byte), before any charset decoding."""
+    _, _, query = request.raw_path.partition("?")
+    return dict(parse_qsl(query, keep_blank_values=True, encoding="latin-1"))
+
+
+def format_of(values: dict[str, str]) -> tuple[int, str]:
+    """fmt and charset as SMSC reads them: unknown fmt -> 0 (PHP int cast), unknown charset -> default."""
+    fmt_text = values.get("fmt", "").strip()
+    fmt = int(fmt_text) if fmt_text.isdigit() and int(fmt_text) in (0, 1, 2, 3) else 0
+    charset = values.get("charset", "").strip().lower()
+    return fmt, charset if charset in CODECS else DEFAULT_CHARSET
+
+
+async def read_params(request: web.Request) -> Params:
+    values = raw_query(request)
+    files: list[str] = []
+    fmt, charset = format_of(values)
+    if request.method == "POST" and request.content_type in (FORM, MULTIPART):
+        try:
+            body = await read_body(request)
+        except BodyTooLarge:
+            raise BadRequest("body_too_large", fmt, charset) from None
+        if request.content_type == FORM:
+            values.update(parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1"))
+        else:
+            fields, files = _multipart(request.headers.get("Content-Type", ""), body)
+            if fields is None:
+                raise BadRequest("params", fmt, charset)
+            values.update(fields)
+        fmt, charset = format_of(values)
+    try:
+        decoded = {_decode(k, charset): _decode(v, charset) for k, v in values.items()}
+    except UnicodeError:
+        raise BadRequest("bad_charset", fmt, charset) from None
+    return Params(decoded, fmt, charset, files)
+
+
+def _decode(raw: str, charset: str) -> str:
+    return raw.encode("latin-1").decode(CODECS[charset])
+
+
+def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str] | None, list[str]]:
+    """Text fields (as latin-1 strings) and file field names of a multipart/form-data body."""
+    message = email.message_from_bytes(
+        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body,
+        policy=email.policy.HTTP,
+    )
+    if not message.is_multipart():
+        return None, []
+    fields: dict[str, str] = {}
+    files: list[str] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        name = str(name)
+        if part.get_filename():
+            files.append(name)
+            continue
+        payload = part.get_payload(decode=True) or b""
+        fields[name] = payload.decode("latin-1")
+    return fields, files

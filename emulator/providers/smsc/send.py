@@ -1,0 +1,338 @@
+"""send.php: SMS and the other kinds (flash, push, bin, HLR, ping, MMS, e-mail, voice call,
+Viber, social, Telegram), price quotes (cost=1) and answers with cost and balance (cost=2/3).
+
+One request has one message id (the client's `id`, echoed back, or a new per-account number)
+shared by all its recipients; status.php finds a message by that id plus its phone [DOC D1, D3].
+A number the request cannot use (bad format, blacklisted, refused by the scenario) is left out
+while the others go; when none is left the request fails with that number's error and the id
+(errors 3, 6, 7, 8) [DOC D2]. Facts and tags: shared/providers/smsc-alphasms.md part 1.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from ...core.engine import Submission
+from ...core.model import Attempt, Message
+from ...core.text import count_segments
+from . import codes, formats, history, recipients
+from .call import Call
+from .schedule import BadTime, lifetime, send_at
+from .translit import transliterate
+
+# flag -> message kind, first present wins [OFF-LIB R2 format table, CLI R1, R3].
+# `tg` / `telegram`: the docs have a Telegram page but its flag name was NOT FOUND (GUESS).
+KIND_FLAGS = ("hlr", "ping", "mail", "call", "viber", "flash", "push", "mms", "soc", "tg", "telegram")
+FLAG_KINDS = {"tg": "telegram", "telegram": "telegram"}
+# text prefixes that switch the kind [CLI R1 Send/Prefix.php]
+PREFIXES = {"__CALL__": "call", "__VIBER__": "viber", "__SOC__": "soc", "__PING__": "ping", "__HLR__": "hlr"}
+# kinds without their own tariff in emulator/data/prices.yaml are priced like these (GUESS)
+PRICE_AS = {"push": "sms", "bin": "sms", "binhex": "sms", "mms": "sms", "soc": "viber"}
+SEGMENTED = frozenset({"sms", "flash", "push", "bin", "binhex"})  # billed per SMS part
+WITHOUT_TEXT = frozenset({"hlr", "ping"})
+DEFAULT_SENDER = "SMSC.RU"  # the sender a new SMSC account has (PyPI smsc default) [CLI P1]
+# Sender ID: empty or "." disables the default one [OFF-LIB R6]; otherwise up to 11 Latin
+# letters/digits or a number of up to 15 digits (GUESS: the usual alphanumeric sender rules).
+SENDER = re.compile(r"^(|\.|(?=.*[A-Za-z])[A-Za-z0-9 ._&'!-]{1,11}|\+?[0-9]{1,15})$")
+MAX_CLIENT_ID = 2147483647  # [OFF-LIB R6]
+AUTH_PARAMS = ("login", "psw", "apikey")
+
+
+class Refused(Exception):
+    def __init__(self, key: str, with_id: bool = False) -> None:
+        super().__init__(key)
+        self.key, self.with_id = key, with_id
+
+
+@dataclass
+class Plan:
+    """What a send request asks for, checked, with recipients resolved."""
+
+    kind: str
+    client_id: int | None
+    sender: str
+    entries: list[tuple[str, str]]  # (recipient, text)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient as given, error key)
+    mass: bool = False
+    scheduled_at: float | None = None
+    ttl: int | None = None
+    _id: int | None = None
+
+    def message_id(self, call: Call) -> int:
+        """The client's id, else a new per-account number (allocated once, when first needed)."""
+        if self._id is None:
+            self._id = self.client_id if self.client_id is not None else next_id(call)
+        return self._id
+
+
+def next_id(call: Call) -> int:
+    ids = call.directory("message_ids")
+    record = ids.add({})
+    ids.remove(record.id)
+    return record.id
+
+
+# -- reading the request --------------------------------------------------------------------------
+def kind_of(call: Call, text: str) -> tuple[str, str]:
+    p = call.params
+    for flag in KIND_FLAGS:
+        if p.flag(flag):
+            return FLAG_KINDS.get(flag, flag), text
+    if p.flag("bin"):
+        return ("binhex" if p.get("bin").strip() == "2" else "bin"), text
+    for prefix, kind in PREFIXES.items():
+        if text.startswith(prefix):
+            return kind, text[len(prefix) :]
+    return "sms", text
+
+
+def build(call: Call) -> Plan:
+    p = call.params
+    if call.invalid("send"):
+        raise Refused("params")
+    client_id = int(p.get("id")) if p.has("id") else None
+    if client_id is not None and client_id > MAX_CLIENT_ID:
+        raise Refused("params")
+    kind, _ = kind_of(call, p.get("mes"))
+    raw_entries = _raw_entries(call)
+    if not raw_entries:
+        raise Refused("params")
+    try:
+        scheduled_at = send_at(p.get("time"), p.get("tz"), call.now())
+    except BadTime:
+        raise Refused("bad_date") from None
+    try:
+        ttl = lifetime(p.get("valid"))
+    except ValueError:
+        raise Refused("params") from None
+    sender = p.get("sender", DEFAULT_SENDER) if "sender" in p.values else DEFAULT_SENDER
+    plan = Plan(kind, client_id, sender, [], scheduled_at=scheduled_at, ttl=ttl)
+    if kind != "mail" and not SENDER.match(sender):
+        raise Refused("forbidden", with_id=True)
+    _resolve(call, plan, raw_entries)
+    if not plan.entries:
+        raise Refused(plan.failures[0][1] if plan.failures else "invalid_phone", with_id=True)
+    return plan
+
+
+def _raw_entries(call: Call) -> list[tuple[str, str]]:
+    """(recipient token, text) pairs: from `phones` + `mes`, or from `list` lines `phones:mes`."""
+    p = call.params
+    pairs: list[tuple[str, str]] = []
+    if p.has("list"):
+        for line in p.get("list").splitlines():
+            tokens, sep, text = line.partition(":")
+            if not sep:
+                continue
+            pairs.extend((token, text) for token in recipients.split(tokens))
+    else:
+        pairs = [(token, p.get("mes")) for token in recipients.split(p.get("phones"))]
+    kind, _ = kind_of(call, p.get("mes"))
+    mode = p.get("translit").strip()
+    out = []
+    for token, text in pairs:
+        if kind == "sms" or kind in PREFIXES.values():
+            _, text = kind_of(call, text)
+        if kind not in WITHOUT_TEXT and not text.strip():
+            return []
+        out.append((token, transliterate(text, mode) if mode in ("1", "2") else text))
+    return out
+
+
+def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None:
+    """Expand groups, normalise numbers/addresses, drop duplicates and blacklisted numbers."""
+    book = call.book()
+    seen: set[str] = set()
+    resolved: list[tuple[str, str]] = []
+    for token, text in raw_entries:
+        group = recipients.group_ref(token)
+        if group is not None:
+            plan.mass = True
+            record = book.group_for_send(group)
+            if record is None:
+                plan.failures.append((token, "invalid_phone"))
+                continue
+            for contact in book.members(record.id):
+                targets = [contact.fields["mail"]] if plan.kind == "mail" and contact.fields.get("mail") else contact.fields["numbers"]
+                resolved.extend((target, text) for target in targets if plan.kind != "mail" or "@" in target)
+            continue
+        target = recipients.mail(token) if plan.kind == "mail" else recipients.phone(token)
+        if target is None:
+            plan.failures.append((token, "invalid_phone"))
+        else:
+            resolved.append((target, text))
+    plan.mass = plan.mass or len({target for target, _ in resolved}) > 1
+    for target, text in resolved:
+        if target in seen:
+            continue
+        seen.add(target)
+        if book.refuses(target, plan.mass):
+            plan.failures.append((target, "cannot_deliver"))  # blacklisted: error 8 (our choice, docs/providers/smsc.md)
+        else:
+            plan.entries.append((target, text))
+
+
+def fingerprint(call: Call) -> str:
+    """What makes two send requests "identical" for error 9: every parameter but the credentials."""
+    items = sorted(call.params.without(*AUTH_PARAMS).items())
+    return hashlib.sha1(repr(items).encode("utf-8")).hexdigest()
+
+
+# -- domain messages --------------------------------------------------------------------------------
+def drafts(call: Call, plan: Plan, extra_meta: dict[str, Any] | None = None) -> list[Message]:
+    message_id = plan.message_id(call)
+    p = call.params
+    out = []
+    for recipient, text in plan.entries:
+        parts = count_segments(text).parts if plan.kind in SEGMENTED else 1
+        content: dict[str, Any] = {"text": text, "sender": plan.sender}
+        if plan.kind == "mail":
+            content.update({"subject": p.get("subj"), "from": plan.sender})
+        elif plan.kind == "call":
+            content.update({"voice": p.get("voice", "m"), "param": p.get("param")})
+        if plan.ttl:
+            content["_ttl"] = plan.ttl
+        out.append(
+            Message(
+                provider=call.provider.name,
+                account=call.login,
+                recipient=recipient,
+                attempts=[Attempt(plan.kind, content)],
+                provider_id=str(message_id),
+                client_ref=str(plan.client_id) if plan.client_id is not None else None,
+                callback_url=call.account.secrets.get("callback_url") or None,
+                parts=parts,
+                cost=call.provider.price(PRICE_AS.get(plan.kind, plan.kind), parts),
+                scheduled_at=plan.scheduled_at,
+                meta={
+                    "smsc_id": message_id,
+                    "kind": plan.kind,
+                    "type": codes.TYPES.get(plan.kind, 0),
+                    "sender": plan.sender,
+                    "mes": text,
+                    **(extra_meta or {}),
+                },
+            )
+        )
+    return out
+
+
+@dataclass
+class Sent:
+    message_id: int
+    accepted: list[Message]
+    failures: list[tuple[str, str]]
+
+    @property
+    def parts(self) -> int:
+        return sum(m.parts for m in self.accepted)
+
+    @property
+    def cost(self) -> Decimal:
+        return sum((m.cost for m in self.accepted), Decimal("0"))
+
+
+def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[str, Any] | None = None) -> Sent | web.StreamResponse:
+    """Submit the plan's messages; a response when the request fails as a whole."""
+    messages = drafts(call, plan, extra_meta)
+    quote = operation == "cost"
+    if not quote and sum((m.cost for m in messages), Decimal("0")) > call.account.balance:
+        return call.fail("insufficient_balance", plan.message_id(call))
+    submission = Submission(call.provider.name, call.account, messages, atomic=False, operation=operation, charge=not quote, store=not quote)
+    decision = call.engine.submit(submission)
+    special = call.provider.special(call.request, decision)
+    if special is not None:
+        return special
+    failures = list(plan.failures)
+    accepted = []
+    for outcome in decision.outcomes:
+        if outcome.error:
+            failures.append((outcome.message.recipient, outcome.error))
+        else:
+            accepted.append(outcome.message)
+            if not quote:
+                history.remember(call, outcome.message)
+    if not accepted:
+        return call.fail(failures[0][1] if failures else "cannot_deliver", plan.message_id(call))
+    return Sent(plan.message_id(call), accepted, failures)
+
+
+# -- the endpoint -------------------------------------------------------------------------------------
+async def handle(call: Call) -> web.StreamResponse:
+    try:
+        plan = build(call)
+    except Refused as refused:
+        return call.fail(refused.key, plan_id(call) if refused.with_id else None)
+    cost_mode = call.params.number("cost")
+    if call.too_often(f"send:{cost_mode == 1}:{fingerprint(call)}", 5 if cost_mode == 1 else 1):
+        return call.fail("duplicate")  # >1 identical send / >5 identical cost requests a minute [DOC D2]
+    result = dispatch(call, plan, "cost" if cost_mode == 1 else "send")
+    if not isinstance(result, Sent):
+        return result
+    answer = _quote(result) if cost_mode == 1 else _receipt(call, result, cost_mode)
+    outcome = "query" if cost_mode == 1 else "accepted"
+    return call.answer(answer, outcome, [] if cost_mode == 1 else [m.id for m in result.accepted])
+
+
+def plan_id(call: Call) -> int:
+    """The id an error names when the plan itself failed: the client's, else a new number."""
+    p = call.params
+    if p.has("id") and p.get("id").isdigit() and int(p.get("id")) <= MAX_CLIENT_ID:
+        return int(p.get("id"))
+    return next_id(call)
+
+
+def _receipt(call: Call, sent: Sent, cost_mode: int) -> formats.Answer:
+    """`OK - n SMS, ID - x` / `id,cnt[,cost[,balance]]` / XML / JSON [CLI P2, OFF-LIB R2, CLI P4].
+    Text and XML forms of cost/balance are a GUESS (notes: NOT FOUND)."""
+    fields: list[tuple[str, Any]] = [("id", sent.message_id), ("cnt", sent.parts)]
+    text = f"OK - {sent.parts} SMS, ID - {sent.message_id}"
+    if cost_mode in (2, 3):
+        fields.append(("cost", formats.money(sent.cost)))
+        text += f", COST - {formats.money(sent.cost)}"
+    if cost_mode == 3:
+        fields.append(("balance", formats.money(call.account.balance)))
+        text += f", BALANCE - {formats.money(call.account.balance)}"
+    data: dict[str, Any] = dict(fields)
+    phones = _phone_report(call, sent)
+    if phones is not None:
+        data["phones"] = phones
+    return formats.Answer(
+        text=text,
+        csv=formats.csv_line(value for _, value in fields),
+        xml=formats.xml_element("result", fields),
+        json=data,
+    )
+
+
+def _quote(sent: Sent) -> formats.Answer:
+    """cost=1: `{"cost": "x", "cnt": n}` [CLI P1, R4], `cost,cnt` [OFF-LIB R2]; text/XML GUESS."""
+    cost = formats.money(sent.cost)
+    return formats.Answer(
+        text=f"OK - {sent.parts} SMS, COST - {cost}",
+        csv=f"{cost},{sent.parts}",
+        xml=formats.xml_element("result", [("cost", cost), ("cnt", sent.parts)]),
+        json={"cost": cost, "cnt": sent.parts},
+    )
+
+
+def _phone_report(call: Call, sent: Sent) -> list[dict[str, str]] | None:
+    """op=1 (every number) / err=1 (failed ones): fmt=3 key "phones", items of strings
+    {phone, mccmnc, cost, status, error} [CLI R3]; values for accepted numbers are a GUESS."""
+    p = call.params
+    if not (p.flag("op") or p.flag("err")):
+        return None
+    rows = []
+    if p.flag("op"):
+        for message in sent.accepted:
+            status, err = codes.message_status(message)
+            rows.append({"phone": message.recipient, "mccmnc": "", "cost": formats.money(message.cost), "status": str(status), "error": str(err)})
+    for recipient, key in sent.failures:
+        code = call.provider.error(key)["code"]
+        rows.append({"phone": recipient, "mccmnc": "", "cost": "0", "status": "", "error": str(code)})
+    return rows
