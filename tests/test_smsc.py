@@ -867,3 +867,9 @@ async def test_junk_parameters_never_break_the_answer_shape(client, command, par
 async def test_unknown_command_is_a_plain_404(client):
     response = await client.get(BASE + "nothing.php", params=AUTH)
     assert response.status == 404
+
+
+async def test_price_quotes_take_no_message_number(client):
+    await js(client, "send.php", send_params(cost="1"))
+    assert await js(client, "send.php", send_params("79000000301", cost="1")) == {"error": "invalid number", "error_code": 7}
+    assert await js(client, "send.php", send_params()) == {"id": 1, "cnt": 1}

@@ -239,8 +239,10 @@ class Sent:
 
 def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[str, Any] | None = None) -> Sent | web.StreamResponse:
     """Submit the plan's messages; a response when the request fails as a whole."""
-    messages = drafts(call, plan, extra_meta)
     quote = operation == "cost"
+    if quote and plan.client_id is None:
+        plan._id = 0  # a price quote sends nothing and takes no message number
+    messages = drafts(call, plan, extra_meta)
     if not quote and sum((m.cost for m in messages), Decimal("0")) > call.account.balance:
         return call.fail("insufficient_balance", plan.message_id(call))
     submission = Submission(call.provider.name, call.account, messages, atomic=False, operation=operation, charge=not quote, store=not quote)
@@ -258,7 +260,7 @@ def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[s
             if not quote:
                 history.remember(call, outcome.message)
     if not accepted:
-        return call.fail(failures[0][1] if failures else "cannot_deliver", plan.message_id(call))
+        return call.fail(failures[0][1] if failures else "cannot_deliver", plan.message_id(call) or None)
     return Sent(plan.message_id(call), accepted, failures)
 
 
