@@ -3,6 +3,7 @@ bad input of every kind, the wallet, the lifecycle and the callbacks it sends.""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 from datetime import datetime, timezone
@@ -404,7 +405,7 @@ async def test_wrong_types_get_the_validation_shape(client, body):
 
 async def test_huge_body_gets_the_validation_shape(client):
     body = b'{"channel": "sms", "text": "' + b"x" * (5 * 1024 * 1024) + b'"}'
-    response = await client.post(SEND, data=body, headers={**AUTH, "Content-Type": "application/json"})
+    response = await client.post(SEND, data=io.BytesIO(body), headers={**AUTH, "Content-Type": "application/json"})
     assert response.status == 400
     assert (await response.json())["errors"] == {"payload": {"code": 413, "message": "The request body is too large."}}
 
