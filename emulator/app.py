@@ -23,6 +23,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     for name, provider in runtime.providers.items():
         app.add_subapp(f"/{name}/", provider.build_app())
     app.on_startup.append(runtime.start)
+    app.on_shutdown.append(runtime.shutdown)
     app.on_cleanup.append(runtime.stop)
     return app
 

@@ -29,14 +29,26 @@ async def journal(request: web.Request, handler) -> web.StreamResponse:
     store: Store = request.config_dict[STORE_KEY]
     started = time.monotonic()
     provider = _provider(request)
-    response = await handler(request)
-    if provider is None:
-        return response
     try:
-        body = await request.read() if request.body_exists else b""
+        response = await handler(request)
+    except web.HTTPException as exc:  # aiohttp's own answers (404, 405...) are journaled too
+        if provider is not None:
+            await _record(store, request, provider, exc)
+        raise
+    if provider is not None:
+        await _record(store, request, provider, response)
+    log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.monotonic() - started) * 1000)
+    return response
+
+
+async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse) -> None:
+    try:
+        body = await request.read() if request.body_exists else b""  # cached when the handler read it
         body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
     except web.HTTPRequestEntityTooLarge:
         body_text = "<body larger than the configured limit>"
+    except ConnectionError:
+        body_text = "<body not received: the client went away>"
     outcome, error, ids = request.get(OUTCOME_KEY, ("query", None, []))
     response_text = ""
     if isinstance(response, web.Response) and response.body is not None:
@@ -59,8 +71,6 @@ async def journal(request: web.Request, handler) -> web.StreamResponse:
             message_ids=ids,
         )
     )
-    log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.monotonic() - started) * 1000)
-    return response
 
 
 @web.middleware
@@ -100,8 +110,6 @@ async def safety_net(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     except web.HTTPException as exc:
         provider = _provider(request)
-        if provider is not None and exc.status in (404, 405):
-            return exc  # unknown path: aiohttp's plain answer, as a real web server gives
         if provider is not None and exc.status == 413:
             return provider.reject(request, "body_too_large")
         raise

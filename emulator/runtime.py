@@ -92,12 +92,18 @@ class Runtime:
     def reset(self) -> None:
         self.engine.reset()
         self.store.reset()
+        for provider in self.providers.values():
+            provider.reset()
 
     async def start(self, app: web.Application | None = None) -> None:
         await self.clock.start()
         await self.dispatcher.start()
         if self.settings.watch_scenario and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch_scenario(), name="msgemu-scenario-watch")
+
+    async def shutdown(self, app: web.Application | None = None) -> None:
+        """Server going down: end long-lived answers (event streams, long polls) now."""
+        self.store.notify({"type": "shutdown"})
 
     async def stop(self, app: web.Application | None = None) -> None:
         if self._watcher is not None:

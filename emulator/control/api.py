@@ -98,9 +98,11 @@ async def wait_message(request: web.Request) -> web.Response:
             if remaining <= 0:
                 return problem(404, "no message arrived in time", filters=filters, timeout=timeout)
             try:
-                await asyncio.wait_for(queue.get(), timeout=remaining)
+                change = await asyncio.wait_for(queue.get(), timeout=remaining)
             except asyncio.TimeoutError:
-                pass
+                continue
+            if change["type"] == "shutdown":
+                return problem(503, "emulator shutting down")
     finally:
         rt.store.unsubscribe(queue)
 
@@ -325,6 +327,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
             except asyncio.TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
+            if change["type"] == "shutdown":
+                break
             payload = dict(change)
             message = rt.store.message(change.get("message", "")) if change.get("message") else None
             if message is not None:

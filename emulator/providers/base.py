@@ -79,6 +79,9 @@ class Provider:
             return web.Response(status=200)  # replaced by the fault middleware
         return None
 
+    def reset(self) -> None:
+        """Forget provider-side transient state (rate-limit windows...) on POST /_emulator/reset."""
+
     # -- callbacks (override where the provider sends them) ----------------------------------
     def status_callbacks(self, message: Message, event: Event) -> list[CallbackRequest]:
         return []

@@ -52,6 +52,9 @@ class SMSC(Provider):
         super().__init__(engine, schemas)
         self.limits = Limits(engine, self.name)
 
+    def reset(self) -> None:
+        self.limits.clear()
+
     def routes(self) -> list[web.RouteDef]:
         return [web.route("*", f"/sys/{path}", self._endpoint(command)) for path, command in COMMANDS.items()]
 

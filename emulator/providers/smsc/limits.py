@@ -2,8 +2,7 @@
 login (error 9), and an IP blocked after repeated errors (error 4).
 
 Windows run on the emulator clock, so `--clock manual` tests move them with advance(). The
-state is forgotten on POST /_emulator/reset: a reset replaces every store directory, which
-`_fresh()` notices through a marker directory (no core hook needed).
+state is forgotten on POST /_emulator/reset (the provider's reset() calls clear()).
 """
 from __future__ import annotations
 
@@ -22,22 +21,17 @@ class Limits:
     def __init__(self, engine: Engine, provider: str) -> None:
         self.engine = engine
         self.provider = provider
-        self._marker: object | None = None
         self._hits: dict[str, deque[float]] = {}
         self._blocked_until: dict[str, float] = {}
         self._in_flight: dict[str, int] = {}
         self._counted = 0
 
-    def _fresh(self) -> None:
-        marker = self.engine.directory(self.provider, "", "_limits_epoch")
-        if marker is not self._marker:
-            self._marker = marker
-            self._hits.clear()
-            self._blocked_until.clear()
+    def clear(self) -> None:
+        self._hits.clear()
+        self._blocked_until.clear()
 
     def count(self, key: str, window: float = 60.0) -> int:
         """Record one more request under `key`; how many fell within the last `window` seconds."""
-        self._fresh()
         now = self.engine.clock.now()
         hits = self._hits.setdefault(key, deque())
         while hits and now - hits[0] >= window:
@@ -55,11 +49,9 @@ class Limits:
             del self._blocked_until[key]
 
     def block(self, key: str, seconds: float = IP_BLOCK_SECONDS) -> None:
-        self._fresh()
         self._blocked_until[key] = self.engine.clock.now() + seconds
 
     def blocked(self, key: str) -> bool:
-        self._fresh()
         until = self._blocked_until.get(key)
         return until is not None and self.engine.clock.now() < until
 
