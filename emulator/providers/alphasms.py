@@ -33,21 +33,17 @@ CASCADES = {
     "voice": ["voice"],
     "call/otp": ["call"],
 }
-# Which schema definitions an item type must satisfy (all of them).
-ITEM_SCHEMAS = {
-    "sms": ["sms"],
-    "viber": ["viber"],
-    "viber+sms": ["viber", "sms"],
-    "rcs": ["rcs"],
-    "rcs+sms": ["rcs", "sms"],
-    "rcs+viber+sms": ["rcs", "viber", "sms"],
-    "voice": ["voice_item"],
-    "call/otp": ["id_phone"],
-    "pipeline": ["pipeline"],
-    "hlr": ["id_phone"],
-    "status": ["status"],
-    "balance": [],
-}
+# Schema definitions (schemas/alphasms/items.json) an item must satisfy: one per channel of a
+# flat cascade type (named after the channel unless listed here), or the type's own.
+CHANNEL_SCHEMAS = {"voice": "voice_item", "call": "id_phone"}
+OTHER_SCHEMAS = {"pipeline": ["pipeline"], "hlr": ["id_phone"], "status": ["status"], "balance": []}
+
+
+def item_schemas(kind: str) -> list[str] | None:
+    """The definitions an item of `kind` must satisfy; None for an unknown type."""
+    if kind in CASCADES:
+        return [CHANNEL_SCHEMAS.get(channel, channel) for channel in CASCADES[kind]]
+    return OTHER_SCHEMAS.get(kind)
 VIBER_NEEDS = {  # viber_type -> fields it requires
     "text": ("viber_message",),
     "image": ("viber_image",),
@@ -157,10 +153,11 @@ class AlphaSMS(Provider):
 
     # -- validation -------------------------------------------------------------------------
     def _validate(self, item: dict[str, Any]) -> None:
-        kind = item.get("type")
-        if kind not in ITEM_SCHEMAS:
+        definitions = item_schemas(item.get("type")) if isinstance(item.get("type"), str) else None
+        if definitions is None:
             raise ItemError("unknown_type")
-        for definition in ITEM_SCHEMAS[kind]:
+        kind = item["type"]
+        for definition in definitions:
             violation = self.schemas.first_violation(f"alphasms/items#/$defs/{definition}", item)
             if violation:
                 raise ItemError(_error_for(violation.field, violation.keyword))
