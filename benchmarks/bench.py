@@ -58,7 +58,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "emulator.cli", "serve", "--port", str(self.port), "--log-level", "WARNING", *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.DEVNULL, stderr=tempfile.TemporaryFile("w+"), text=True,
         )
         for _ in range(200):
             try:
@@ -66,7 +66,7 @@ class Server:
                 return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("msgemu did not start: " + (self.proc.stderr.read() if self.proc.poll() is not None else ""))
+        raise RuntimeError("msgemu did not start")
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
@@ -81,8 +81,10 @@ class Server:
         return 0.0
 
     def stop(self) -> None:
+        started = time.monotonic()
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        self.stop_seconds = time.monotonic() - started
 
 
 def lua_script(send: dict) -> str:
@@ -194,7 +196,8 @@ def bench_rss(total: int, connections: int) -> dict:
             print(f"  {done:>9} requests  RSS {samples[-1]:7.1f} MiB  ({result['rps']:.0f} req/s)", flush=True)
     finally:
         server.stop()
-    return {"requests": done, "rss_start_mib": samples[0], "rss_peak_mib": max(samples), "rss_end_mib": samples[-1], "samples": samples}
+    return {"requests": done, "rss_start_mib": samples[0], "rss_peak_mib": max(samples), "rss_end_mib": samples[-1],
+            "samples": samples, "shutdown_seconds": server.stop_seconds}
 
 
 def main() -> int:
@@ -222,7 +225,8 @@ def main() -> int:
         print(f"RSS over {args.rss_requests} requests (retention 100000)")
         results["rss"] = bench_rss(args.rss_requests, args.connections)
         r = results["rss"]
-        print(f"  start {r['rss_start_mib']:.1f} MiB, peak {r['rss_peak_mib']:.1f} MiB, end {r['rss_end_mib']:.1f} MiB")
+        print(f"  start {r['rss_start_mib']:.1f} MiB, peak {r['rss_peak_mib']:.1f} MiB, end {r['rss_end_mib']:.1f} MiB, "
+              f"shutdown {r['shutdown_seconds']:.1f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
