@@ -49,7 +49,12 @@ class Runtime:
         self.dispatcher = Dispatcher(
             self.store,
             self.clock,
-            RetryPolicy(settings.callback_attempts, settings.callback_backoff, settings.callback_timeout),
+            RetryPolicy(
+                settings.callback_attempts,
+                settings.callback_backoff,
+                settings.callback_timeout,
+                settings.callback_loopback_only,
+            ),
         )
         wire(self.engine.listeners, self.engine.inbound_listeners, self.dispatcher)
         self.providers: dict[str, Provider] = {name: cls(self.engine, self.schemas) for name, cls in REGISTRY.items()}

@@ -25,6 +25,7 @@ class Settings:
     callback_attempts: int = 5
     callback_backoff: float = 1.0
     callback_timeout: float = 5.0
+    callback_loopback_only: bool = False  # never POST callbacks off this machine
     log_level: str = "INFO"
     access_log: bool = True
     watch_scenario: bool = True
@@ -99,5 +100,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="also serve one provider at the root of its own port (repeatable)",
     )
     parser.add_argument("--retention", type=int, help="how many messages/requests to keep in memory")
+    parser.add_argument(
+        "--callback-loopback-only",
+        dest="callback_loopback_only",
+        action="store_const",
+        const=True,
+        help="only POST callbacks to 127.0.0.0/8 / localhost (others are journaled, not sent)",
+    )
     parser.add_argument("--config", help="YAML file with settings (same names as the flags)")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING...")

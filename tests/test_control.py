@@ -186,3 +186,11 @@ async def test_retention_cap_drops_the_oldest(aiohttp_client):
     gone = await send(client, {"type": "status", "id": 0})
     assert gone["data"][0]["success"] is False
     assert len((await (await client.get("/_emulator/requests")).json())["requests"]) == 3
+
+
+async def test_loopback_only_callbacks_are_journaled_not_sent(client):
+    await send(client, sms(id=5, hook="https://example.org/webhook/url.php"))
+    await advance(client, 5)
+    attempts = (await (await client.get("/_emulator/callbacks")).json())["callbacks"]
+    assert attempts and all(a["status"] is None and a["error"].startswith("not sent") for a in attempts)
+    assert all(a["next_retry_in"] is None for a in attempts)

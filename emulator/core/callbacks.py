@@ -9,6 +9,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -42,6 +43,15 @@ class RetryPolicy:
     attempts: int = 5  # total tries per callback
     base_delay: float = 1.0  # seconds before the 2nd try; doubles each time
     timeout: float = 5.0  # per HTTP attempt
+    loopback_only: bool = False  # sandboxes (and our tests): never call a host off this machine
+
+
+LOOPBACK_HOSTS = ("localhost", "::1", "[::1]")
+
+
+def is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 class Dispatcher:
@@ -103,6 +113,10 @@ class Dispatcher:
             "next_retry_in": None,
         }
         headers = {"Content-Type": request.content_type, **request.headers}
+        if self.policy.loopback_only and not is_loopback(request.url):
+            record["error"] = "not sent: --callback-loopback-only allows 127.0.0.0/8 and localhost only"
+            self.store.add_callback_attempt(record)
+            return
         try:
             async with self._session.request(request.method, request.url, data=body, headers=headers) as response:
                 record["status"] = response.status
