@@ -74,7 +74,8 @@ async def test_content_type_must_be_json_even_for_valid_json(client):
 @pytest.mark.parametrize(
     "body",
     [b"not json", b"{", b"[1,2]", b'"x"', b"\xff\xfe", b'{"auth": 5, "data": []}', b'{"auth": "alphasms-demo-key", "data": []}',
-     b'{"auth": "alphasms-demo-key", "data": {}}', b'{"auth": "alphasms-demo-key", "data": [1]}', b"[" * 100000],
+     b'{"auth": "alphasms-demo-key", "data": {}}', b'{"auth": "alphasms-demo-key", "data": [1]}', b"[" * 100000,
+     b'{"auth": "alphasms-demo-key", "data": [{"type": "status", "id": NaN}]}'],
 )
 async def test_bad_bodies_get_the_envelope_error(client, body):
     response = await client.post(URL, data=body, headers={"Content-Type": "application/json"})

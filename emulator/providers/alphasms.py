@@ -20,7 +20,7 @@ from ..core.callbacks import CallbackRequest
 from ..core.engine import Submission
 from ..core.model import Attempt, Event, Message, Status, digits, next_gateway_id
 from ..core.text import count_segments
-from .base import BodyTooLarge, Provider, json_response, mark, read_body
+from .base import BodyTooLarge, NotJSON, Provider, json_response, mark, parse_json, read_body
 
 # One item type -> the cascade of channels it sends on.
 CASCADES = {
@@ -100,8 +100,8 @@ class AlphaSMS(Provider):
         except BodyTooLarge:
             return self.reject(request, "body_too_large")
         try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            body = parse_json(raw)
+        except NotJSON:
             return self.reject(request, "invalid_json")
         if not isinstance(body, dict) or not isinstance(body.get("auth"), str):
             return self.reject(request, "access_denied" if isinstance(body, dict) else "invalid_request")

@@ -106,6 +106,23 @@ def mark(request: web.Request, outcome: str, error: str | None, message_ids: lis
     request[OUTCOME_KEY] = (outcome, error, list(message_ids or []))
 
 
+class NotJSON(ValueError):
+    """The body is not strict JSON."""
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON, as the providers' servers parse it: UTF-8, no NaN/Infinity (which would
+    also make our own answers invalid JSON when echoed back), nesting Python can handle."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise NotJSON() from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def read_body(request: web.Request) -> bytes:
     try:
         return await request.read()

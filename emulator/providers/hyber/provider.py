@@ -24,7 +24,7 @@ from ...core.callbacks import CallbackRequest
 from ...core.engine import Submission
 from ...core.model import Account, Attempt, Event, Message, Status, digits
 from ...core.text import count_segments
-from ..base import BodyTooLarge, Provider, json_response, mark, read_body
+from ..base import BodyTooLarge, NotJSON, Provider, json_response, mark, parse_json, read_body
 from . import rules
 
 # canonical status -> (status, substatus, hyber_status per channel; "*" = any channel).
@@ -292,14 +292,10 @@ class Hyber(Provider):
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
     try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        body = parse_json(raw)
+    except NotJSON:
         return None
     return body if isinstance(body, dict) else None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _is_final(message: Message) -> bool:

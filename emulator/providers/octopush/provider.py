@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import re
 import secrets
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Callable
 
 import yaml
@@ -31,7 +29,7 @@ from ...core.engine import Submission
 from ...core.model import Account, Attempt, Event, Message, Status
 from ...core.text import count_segments
 from ...core.validation import Violation, schemas_root
-from ..base import BodyTooLarge, Provider, json_response, mark, read_body
+from ..base import BodyTooLarge, NotJSON, Provider, json_response, mark, parse_json, read_body
 from . import callbacks
 from .payload import (
     CHANNELS,
@@ -147,8 +145,8 @@ class Octopush(Provider):
             raise Rejected("body_too_large") from None
         try:
             # any Content-Type: the API "interprets" (SEED); NaN/Infinity are not JSON
-            body = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            body = parse_json(raw)
+        except NotJSON:
             raise Rejected("invalid_json") from None
         if not isinstance(body, dict):
             raise Rejected("invalid_json")
@@ -448,10 +446,6 @@ def _field_of(violation: Violation) -> str:
     if parts[0] == "metadata" and len(parts) > 1:
         return parts[1]
     return parts[0]
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
 
 
 def _basic_auth(header: str) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from yarl import URL
 from ...core.callbacks import CallbackRequest
 from ...core.engine import Submission
 from ...core.model import Account, Event, Message, Status
-from ..base import BodyTooLarge, Provider, json_response, mark, read_body
+from ..base import BodyTooLarge, NotJSON, Provider, json_response, mark, parse_json, read_body
 from . import items as message_items
 from .views import BadQuery, Query, error_code, iso, message_object
 
@@ -131,8 +131,8 @@ class Revicom(Provider):
         except BodyTooLarge:
             raise Rejection("body_too_large") from None
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            return parse_json(raw)  # Jackson refuses NaN/Infinity by default too
+        except NotJSON:
             raise Rejection("invalid_json") from None
 
     # -- sending ----------------------------------------------------------------------------
@@ -257,10 +257,6 @@ class Revicom(Provider):
             payload["error_code"] = code
         url, headers = _split_credentials(message.callback_url)
         return [CallbackRequest(url, json.dumps([payload], ensure_ascii=False, separators=(",", ":")), headers=headers)]
-
-
-def _no_constants(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")  # Jackson refuses NaN/Infinity by default
 
 
 def _split_credentials(callback_url: str) -> tuple[str, dict[str, str]]:
