@@ -8,7 +8,6 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core.engine import Engine
 from ..core.model import Status
 from ..core.scenario import ScenarioError, load_text
 from ..runtime import RUNTIME_KEY, Runtime
@@ -210,10 +209,6 @@ async def patch_account(request: web.Request) -> web.Response:
             return problem(400, "new_login must be a non-empty string")
         account.login = body["new_login"]
     return web.json_response(account.public())
-
-
-def engine_of(request: web.Request) -> Engine:
-    return _runtime(request).engine
 
 
 # -- clock ----------------------------------------------------------------------------------

@@ -182,9 +182,9 @@ class Engine:
 
     def _apply_step(self, message: Message, index: int, step: Step) -> None:
         attempt = message.attempts[index]
-        if attempt.status is None or attempt.status.is_final or message.status.is_success and step.status != Status.READ:
+        if attempt.status is None or attempt.status.is_final:  # not started, or done (READ is final)
             return
-        if attempt.status == Status.READ:
+        if message.status.is_success and step.status != Status.READ:  # delivered: only a read may follow
             return
         self._transition(message, attempt, step.status, step.error)
         if step.status.is_failure:

@@ -9,7 +9,6 @@ import asyncio
 import itertools
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Iterable, Iterator
 
 from .model import Account, Event, Message, RequestRecord, digits
@@ -167,11 +166,6 @@ class Store:
 
     def optout_set(self, provider: str, account: str) -> set[str]:
         return self.optouts.setdefault((provider, account), set())
-
-    # -- balance ----------------------------------------------------------------------------
-    @staticmethod
-    def debit(account: Account, amount: Decimal) -> None:
-        account.balance -= amount
 
     # -- change notifications (long polls, server-sent events) -------------------------------------
     def subscribe(self) -> asyncio.Queue:

@@ -6,7 +6,6 @@ schema cannot say (sending window relative to now) is checked here.
 from __future__ import annotations
 
 import random
-import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
@@ -114,7 +113,7 @@ def _content(channel: str, item: dict[str, Any]) -> tuple[dict[str, Any], str | 
         return {"text": f"Incoming call from +{caller}", "caller": caller, "code": code, "sender": sender}, code
     if channel == "VOICECODE":
         text = body["text"]
-        code = re.sub(r"\D", "", text.rsplit(":", 1)[1])
+        code = digits(text.rsplit(":", 1)[1])
         return {"text": text, "sender": sender}, code
     if channel == "WHATSAPP":
         text = body.get("text") if isinstance(body.get("text"), str) else f"[WhatsApp {body['contentType']}]"
