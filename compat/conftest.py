@@ -1,0 +1,89 @@
+"""The compatibility suite: real client libraries, installed from the registries, against a real
+`msgemu serve` over a socket. Only the base URL differs from production.
+
+One server per session (started here); every test starts from a reset emulator.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+NODE_MODULES = ROOT / "node" / "node_modules"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Emulator:
+    """A running `msgemu serve` and a few control API helpers the checks need."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def control(self, method: str, path: str, body: dict | None = None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def reset(self) -> None:
+        self.control("POST", "/_emulator/reset")
+
+    def messages(self, **query) -> list[dict]:
+        qs = "&".join(f"{k}={v}" for k, v in query.items())
+        return self.control("GET", "/_emulator/messages" + (f"?{qs}" if qs else ""))["messages"]
+
+    def advance(self, seconds: float) -> dict:
+        return self.control("POST", "/_emulator/clock/advance", {"seconds": seconds})
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator.cli", "serve", "--port", str(port), "--clock", "manual",
+         "--callback-loopback-only"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/_emulator/health", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("msgemu did not start:\n" + (proc.stdout.read() if proc.stdout else ""))
+            time.sleep(0.1)
+    yield Emulator(url)
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(autouse=True)
+def fresh(emulator):
+    emulator.reset()
+    yield
+
+
+def run_node(script: Path, *args: str, timeout: float = 60) -> dict:
+    """Run a Node.js check script; it prints one JSON object with what the library returned."""
+    env = dict(os.environ, NODE_PATH=str(NODE_MODULES))
+    done = subprocess.run(["node", str(script), *args], capture_output=True, text=True, timeout=timeout, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
