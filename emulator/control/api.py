@@ -11,7 +11,7 @@ from aiohttp import web
 from ..core.model import Status
 from ..core.scenario import ScenarioError, load_text
 from ..runtime import RUNTIME_KEY, Runtime
-from ..core.text import extract_otp
+from ..core.otp import extract_otp
 
 routes = web.RouteTableDef()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .text import extract_otp
+from .otp import extract_otp
 
 
 class Status(str, enum.Enum):

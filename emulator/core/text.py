@@ -1,7 +1,6 @@
 """SMS text encoding and segment counting (3GPP TS 23.038), the base of every price."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 GSM7_BASIC = frozenset(
@@ -38,20 +37,3 @@ def count_segments(text: str) -> Segments:
         return Segments(encoding, 0, 1)
     parts = 1 if length <= single else -(-length // multi)
     return Segments(encoding, length, parts)
-
-
-_OTP_PATTERNS = (
-    re.compile(r"(?<![\d-])(\d{4,8})(?![\d-])"),  # 123456
-    re.compile(r"(?<![\d])(\d(?:[ \-.]\d){3,7})(?![\d])"),  # 1 2 3 4, 1-2-3-4 (voice codes)
-)
-
-
-def extract_otp(text: str | None) -> str | None:
-    """The one-time code a text carries, as digits only; None when there is none."""
-    if not text:
-        return None
-    for pattern in _OTP_PATTERNS:
-        found = pattern.findall(text)
-        if found:
-            return re.sub(r"\D", "", found[-1])
-    return None
