@@ -291,16 +291,19 @@ def plan_id(call: Call) -> int:
 
 def _receipt(call: Call, sent: Sent, cost_mode: int) -> formats.Answer:
     """`OK - n SMS, ID - x` / `id,cnt[,cost[,balance]]` / XML / JSON [CLI P2, OFF-LIB R2, CLI P4].
-    Text and XML forms of cost/balance are a GUESS (notes: NOT FOUND)."""
+    Text and XML forms of cost/balance are a GUESS (notes: NOT FOUND). Money: two decimals in
+    fmt 0/1/2, PHP's float print in JSON (formats.money_text / money)."""
     fields: list[tuple[str, Any]] = [("id", sent.message_id), ("cnt", sent.parts)]
+    data: dict[str, Any] = dict(fields)
     text = f"OK - {sent.parts} SMS, ID - {sent.message_id}"
     if cost_mode in (2, 3):
-        fields.append(("cost", formats.money(sent.cost)))
-        text += f", COST - {formats.money(sent.cost)}"
+        fields.append(("cost", formats.money_text(sent.cost)))
+        data["cost"] = formats.money(sent.cost)
+        text += f", COST - {formats.money_text(sent.cost)}"
     if cost_mode == 3:
-        fields.append(("balance", formats.money(call.account.balance)))
-        text += f", BALANCE - {formats.money(call.account.balance)}"
-    data: dict[str, Any] = dict(fields)
+        fields.append(("balance", formats.money_text(call.account.balance)))
+        data["balance"] = formats.money(call.account.balance)
+        text += f", BALANCE - {formats.money_text(call.account.balance)}"
     phones = _phone_report(call, sent)
     if phones is not None:
         data["phones"] = phones
@@ -314,12 +317,12 @@ def _receipt(call: Call, sent: Sent, cost_mode: int) -> formats.Answer:
 
 def _quote(sent: Sent) -> formats.Answer:
     """cost=1: `{"cost": "x", "cnt": n}` [CLI P1, R4], `cost,cnt` [OFF-LIB R2]; text/XML GUESS."""
-    cost = formats.money(sent.cost)
+    cost = formats.money_text(sent.cost)
     return formats.Answer(
         text=f"OK - {sent.parts} SMS, COST - {cost}",
         csv=f"{cost},{sent.parts}",
         xml=formats.xml_element("result", [("cost", cost), ("cnt", sent.parts)]),
-        json={"cost": cost, "cnt": sent.parts},
+        json={"cost": formats.money(sent.cost), "cnt": sent.parts},
     )
 
 
