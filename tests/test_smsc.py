@@ -195,7 +195,7 @@ async def test_client_id_is_echoed_and_finds_the_message(client):
     assert status["status"] == -1
 
 
-@pytest.mark.parametrize("bad_id", ["abc", "0", "2147483648", "-5", "1.5"])
+@pytest.mark.parametrize("bad_id", ["abc", "2147483648", "-5", "1.5"])  # 0: no client id (test_smsc_families)
 async def test_bad_client_id_is_error_1(client, bad_id):
     assert (await js(client, "send.php", send_params(id=bad_id)))["error_code"] == 1
 
@@ -509,7 +509,7 @@ async def test_status_of_many_messages_with_parallel_lists_and_trailing_comma(cl
     await advance(client, 5)
     many = await js(client, "status.php", {"id": "1,1,99", "phone": "79001230001,79001230002,79001230001"})
     assert [(m["id"], m["phone"], m["status"]) for m in many] == [(1, "79001230001", 1), (1, "79001230002", 1), (99, "79001230001", -3)]
-    assert many[2] == {"status": -3, "last_date": "", "last_timestamp": 0, "flag": 0, "err": 0, "id": 99, "phone": "79001230001"}
+    assert many[2] == {"status": -3, "last_date": None, "last_timestamp": 0, "flag": 0, "err": 0, "id": 99, "phone": "79001230001"}
     one = await js(client, "status.php", {"id": "1,", "phone": "79001230001,"})
     assert isinstance(one, list) and one[0]["status"] == 1
     text, _ = await smsc(client, "status.php", {"id": "1,99", "phone": "79001230001", "fmt": "1"})
@@ -518,7 +518,7 @@ async def test_status_of_many_messages_with_parallel_lists_and_trailing_comma(cl
 
 
 async def test_unknown_message_is_status_minus_3(client):
-    assert await js(client, "status.php", {"id": "5", "phone": "79001234567"}) == {"status": -3, "last_date": "", "last_timestamp": 0, "flag": 0, "err": 0}
+    assert await js(client, "status.php", {"id": "5", "phone": "79001234567"}) == {"status": -3, "last_date": None, "last_timestamp": 0, "flag": 0, "err": 0}
     text, _ = await smsc(client, "status.php", {"id": "5", "phone": "79001234567"})
     assert text == "Status = -3, check_time = , err = 0"
     text, _ = await smsc(client, "status.php", {"id": "5", "phone": "79001234567", "fmt": "1"})
@@ -873,9 +873,9 @@ async def test_junk_parameters_never_break_the_answer_shape(client, command, par
     assert record["status"] == 200 and record["outcome"] != "error" and record["error"] != "internal"
 
 
-async def test_unknown_command_is_a_plain_404(client):
-    response = await client.get(BASE + "nothing.php", params=AUTH)
-    assert response.status == 404
+async def test_unknown_command_answers_in_smsc_error_shape(client):
+    response = await client.get(BASE + "nothing.php", params={**AUTH, "fmt": "3"})
+    assert response.status == 200 and await response.json() == {"error": "parameters error", "error_code": 1}
 
 
 async def test_price_quotes_take_no_message_number(client):

@@ -145,7 +145,7 @@ async def test_unknown_id_in_a_list_query_has_the_full_form(client, fmt):
     await js(client, "send.php", send())
     text, _ = await call(client, "status.php", {"id": "1,77", "phone": "79001234567,79001234567", "fmt": fmt, "charset": "utf-8"})
     if fmt == "3":
-        assert json.loads(text)[1] == {"status": -3, "last_date": "", "last_timestamp": 0, "flag": 0, "err": 0, "id": 77, "phone": "79001234567"}
+        assert json.loads(text)[1] == {"status": -3, "last_date": None, "last_timestamp": 0, "flag": 0, "err": 0, "id": 77, "phone": "79001234567"}
     elif fmt == "2":
         items = ET.fromstring(text).findall("sms")
         assert items[1].findtext("status") == "-3" and items[1].findtext("id") == "77" and items[1].findtext("flag") == "0"

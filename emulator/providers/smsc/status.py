@@ -74,19 +74,20 @@ Field = tuple[str, Any, Any]
 
 def _fields(message: Message | None, detail: int, phone: str = "") -> list[Field]:
     """The documented fields of one message; for an unknown one (None) the same fields with
-    status -3, empty dates and zero numbers (GUESS: SMSC's answer for an unknown id is not
-    quoted anywhere we could read; see docs/providers/smsc.md)."""
+    status -3, empty dates (JSON null: PyPI `smsc` parses a date unless it is None) and zero
+    numbers (GUESS: SMSC's answer for an unknown id is not quoted anywhere we could read; see
+    docs/providers/smsc.md)."""
     if message is None:
         fields: list[Field] = [
             ("status", codes.NOT_FOUND, codes.NOT_FOUND),
-            ("last_date", "", ""),
+            ("last_date", "", None),
             ("last_timestamp", 0, 0),
             ("flag", 0, 0),
             ("err", 0, 0),
         ]
         if detail >= 1:
             fields += [
-                ("send_date", "", ""),
+                ("send_date", "", None),
                 ("send_timestamp", 0, 0),
                 ("phone", phone, phone),
                 ("cost", formats.money_text(0), formats.money(0)),
