@@ -307,3 +307,21 @@ async def test_whatsapp_by_bot_parameter_has_messenger_statuses(client):
     messages = (await (await client.get("/_emulator/messages", params={"provider": "smsc"})).json())["messages"]
     assert (messages[0]["channel"], messages[0]["status"]) == ("whatsapp", "read")
     assert (await js(client, "send.php", send(bot="xx:1")))["error_code"] == 1
+
+
+# -- the send logic without HTTP (for the SMPP / SMTP front ends) --------------------------------------------
+async def test_commands_run_without_http_and_share_the_http_state(client):
+    provider = _provider(client)
+    response = await provider.run_command("send.php", {"phones": "79001234567", "mes": "via smpp", "fmt": "3", "cost": "3"}, "demo")
+    assert json.loads(response.body) == {"id": 1, "cnt": 1, "cost": "3.5", "balance": "996.5"}
+    status = await js(client, "status.php", {"id": "1", "phone": "79001234567", "all": "1"})
+    assert status["message"] == "via smpp"
+    error = await provider.run_command("send.php", {"phones": "79000000301", "mes": "x", "fmt": "1"}, "demo")
+    assert error.body == b"2,-7"
+    assert (await provider.run_command("send.php", {"fmt": "3"}, "nobody")).body == b'{"error": "authorise error", "error_code": 2}'
+
+
+def _provider(client):
+    from emulator.runtime import RUNTIME_KEY
+
+    return client.server.app[RUNTIME_KEY].providers["smsc"]

@@ -27,7 +27,7 @@ from .auth import authenticate, claimed_login
 from .call import Call
 from .codes import STATUSES
 from .limits import CONCURRENT_LIMIT, Limits
-from .request import BadRequest, format_of, raw_query, read_json_params, read_params
+from .request import BadRequest, Params, format_of, raw_query, read_json_params, read_params
 
 FORMAT_KEY = web.RequestKey("smsc_format", tuple)  # (fmt, charset) errors are rendered in
 
@@ -114,6 +114,21 @@ class SMSC(Provider):
         finally:
             for login in serving:
                 self.limits.leave(login)
+
+    # -- the same commands without HTTP (for the SMPP / SMTP front ends) ----------------------
+    async def run_command(self, script: str, values: dict[str, str], login: str) -> web.Response:
+        """Run one script (e.g. "send.php") with already-decoded parameters for an account, as
+        if they had come over HTTP, and return SMSC's answer in the fmt/charset they name.
+        Credentials in `values` are not checked: the caller authenticated the session."""
+        account = self._account(login)
+        command = COMMANDS.get(script)
+        context: dict[Any, Any] = {}  # stands in for the request: outcome and format marks
+        fmt, charset = format_of(values)
+        context[FORMAT_KEY] = (fmt, charset)
+        if account is None or command is None:
+            return self.reject(context, "auth" if account is None else "unknown_command")  # type: ignore[arg-type]
+        params = Params(dict(values), fmt, charset)
+        return await command(Call(self, context, params, account))  # type: ignore[arg-type]
 
     # -- errors -----------------------------------------------------------------------------
     def render_error(self, request: web.Request, key: str, **context: Any) -> web.StreamResponse:
