@@ -325,3 +325,10 @@ def _provider(client):
     from emulator.runtime import RUNTIME_KEY
 
     return client.server.app[RUNTIME_KEY].providers["smsc"]
+
+
+async def test_history_money_follows_the_format(client):
+    await js(client, "send.php", send(mes="x" * 200))
+    assert (await js(client, "get.php", {"get_messages": "1"}))[0]["cost"] == "7"
+    xml, _ = await call(client, "get.php", {"get_messages": "1", "fmt": "2", "charset": "utf-8"})
+    assert ET.fromstring(xml).find("sms").findtext("cost") == "7.00"

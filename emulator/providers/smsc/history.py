@@ -109,7 +109,9 @@ def _messages(call: Call) -> web.StreamResponse:
     rows = rows[: min(p.number("cnt", 1000) or 1000, 1000)]
     if not rows:
         return call.fail("not_found")
-    return call.answer(formats.listing(rows, "sms"))
+    text_rows = [{**row, "cost": formats.money_text(row["cost"])} for row in rows]
+    json_rows = [{**row, "cost": formats.money(row["cost"])} for row in rows]
+    return call.answer(formats.listing(text_rows, "sms", json_rows))
 
 
 def _message_row(message: Message) -> dict[str, Any]:
@@ -125,7 +127,7 @@ def _message_row(message: Message) -> dict[str, Any]:
         "send_timestamp": int(message.created_at),
         "last_date": moscow_date(changed),
         "last_timestamp": int(changed),
-        "cost": formats.money(message.cost),
+        "cost": message.cost,
         "cnt": message.parts,
         "sender": message.meta.get("sender", ""),
         "type": message.meta.get("type", 0),
