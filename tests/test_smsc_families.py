@@ -332,3 +332,10 @@ async def test_history_money_follows_the_format(client):
     assert (await js(client, "get.php", {"get_messages": "1"}))[0]["cost"] == "7"
     xml, _ = await call(client, "get.php", {"get_messages": "1", "fmt": "2", "charset": "utf-8"})
     assert ET.fromstring(xml).find("sms").findtext("cost") == "7.00"
+
+
+async def test_status_all_2_fmt_1_keeps_the_message_last_for_the_official_php_split(client):
+    await js(client, "send.php", send(mes="hello"))
+    text, _ = await call(client, "status.php", {"id": "1", "phone": "79001234567", "all": "2", "fmt": "1", "charset": "utf-8"})
+    fields = text.split(",", 11)  # smsc_api.php: explode(",", implode(",", $m), 12) for all=2
+    assert fields[8:11] == ["Россия", "", ""] and fields[11] == "hello,,0"

@@ -155,9 +155,18 @@ def _text(fields: list[Field]) -> str:
 
 
 def _csv(fields: list[Field]) -> str:
-    """`status,last_timestamp,err[,send_timestamp,phone,cost,sender,status_name,message,comment,type
-    [,country,operator,region]]` [DOC D3] (the dates and flag are not in this form)."""
-    return formats.csv_line(value for name, value, _ in fields if name not in ("last_date", "flag", "send_date"))
+    """`status,last_timestamp,err[,send_timestamp,phone,cost,sender,status_name,message,comment,type]`
+    [DOC D3] (the dates and flag are not in this form). With all=2 the country, operator and
+    region come before the message: the official PHP library re-splits an all=2 answer into 12
+    fields, the message being the last [OFF-LIB R2]."""
+    shown = [(name, value) for name, value, _ in fields if name not in ("last_date", "flag", "send_date")]
+    names = [name for name, _ in shown]
+    if "country" in names and "message" in names:
+        extra = [item for item in shown if item[0] in ("country", "operator", "region")]
+        rest = [item for item in shown if item[0] not in ("country", "operator", "region")]
+        at = [name for name, _ in rest].index("message")
+        shown = rest[:at] + extra + rest[at:]
+    return formats.csv_line(value for _, value in shown)
 
 
 def _xml_fields(fields: list[Field]) -> list[tuple[str, Any]]:
