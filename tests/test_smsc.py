@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, urlencode
 
@@ -164,11 +165,12 @@ async def test_default_charset_reads_utf8_bytes_as_windows_1251(client):
         ("1", "0", "1,1"),
         ("2", "0", "<result>\n<id>1</id>\n<cnt>1</cnt>\n</result>"),
         ("3", "0", '{"id": 1, "cnt": 1}'),
-        ("1", "2", "1,1,3.5"),
-        ("1", "3", "1,1,3.5,996.5"),
+        ("1", "2", "1,1,3.50"),
+        ("1", "3", "1,1,3.50,996.50"),
         ("3", "2", '{"id": 1, "cnt": 1, "cost": "3.5"}'),
         ("3", "3", '{"id": 1, "cnt": 1, "cost": "3.5", "balance": "996.5"}'),
-        ("0", "3", "OK - 1 SMS, ID - 1, COST - 3.5, BALANCE - 996.5"),
+        ("0", "3", "OK - 1 SMS, ID - 1, COST - 3.50, BALANCE - 996.50"),
+        ("2", "3", "<result>\n<id>1</id>\n<cnt>1</cnt>\n<cost>3.50</cost>\n<balance>996.50</balance>\n</result>"),
     ],
 )
 async def test_send_answer_forms(client, fmt, cost, body):
@@ -178,7 +180,7 @@ async def test_send_answer_forms(client, fmt, cost, body):
 
 @pytest.mark.parametrize(
     "fmt,body",
-    [("1", "7,2"), ("3", '{"cost": "7", "cnt": 2}'), ("0", "OK - 2 SMS, COST - 7"), ("2", "<result>\n<cost>7</cost>\n<cnt>2</cnt>\n</result>")],
+    [("1", "7.00,2"), ("3", '{"cost": "7", "cnt": 2}'), ("0", "OK - 2 SMS, COST - 7.00"), ("2", "<result>\n<cost>7.00</cost>\n<cnt>2</cnt>\n</result>")],
 )
 async def test_cost_1_quotes_without_sending_or_charging(client, fmt, body):
     text, _ = await smsc(client, "send.php", send_params("79001230001,79001230002", fmt=fmt, cost="1"))
@@ -193,7 +195,7 @@ async def test_client_id_is_echoed_and_finds_the_message(client):
     assert status["status"] == -1
 
 
-@pytest.mark.parametrize("bad_id", ["abc", "0", "2147483648", "-5", "1.5"])
+@pytest.mark.parametrize("bad_id", ["abc", "2147483648", "-5", "1.5"])  # 0: no client id (test_smsc_families)
 async def test_bad_client_id_is_error_1(client, bad_id):
     assert (await js(client, "send.php", send_params(id=bad_id)))["error_code"] == 1
 
@@ -462,7 +464,7 @@ async def test_valid_expires_the_message_on_the_clock(client):
     await client.put("/_emulator/scenario", data="rules:\n  - match: {provider: smsc}\n    deliver:\n      '*': [{after: 1, status: sent}, {after: 7200, status: delivered}]\n")
     await js(client, "send.php", send_params(valid="1"))
     await advance(client, 3700)
-    assert await js(client, "status.php", {"id": "1", "phone": "79001234567"}) == {"status": 3, "last_date": _moscow(await clock_now(client) - 100), "last_timestamp": int(await clock_now(client) - 100), "err": 6}
+    assert await js(client, "status.php", {"id": "1", "phone": "79001234567"}) == {"status": 3, "last_date": _moscow(await clock_now(client) - 100), "last_timestamp": int(await clock_now(client) - 100), "flag": 0, "err": 6}
 
 
 def _moscow(epoch: float) -> str:
@@ -479,7 +481,7 @@ async def test_single_status_in_every_format(client):
         "0": f"Status = 1, check_time = {date}, err = 0",
         "1": f"1,{changed},0",
         "2": f"<sms>\n<status>1</status>\n<last_date>{date}</last_date>\n<last_timestamp>{changed}</last_timestamp>\n<flag>0</flag>\n<err>0</err>\n</sms>",
-        "3": json.dumps({"status": 1, "last_date": date, "last_timestamp": changed}),
+        "3": json.dumps({"status": 1, "last_date": date, "last_timestamp": changed, "flag": 0, "err": 0}),
     }
     for fmt, body in expected.items():
         text, _ = await smsc(client, "status.php", {"id": "1", "phone": "79001234567", "fmt": fmt})
@@ -495,8 +497,9 @@ async def test_status_all_1_and_2_add_the_details(client):
         "sender_id": "Shop", "message": "Hi, there", "type": 0, "country": "Россия",
     }
     text, _ = await smsc(client, "status.php", {"id": "1", "phone": "79001234567", "all": "1", "fmt": "1", "charset": "utf-8"})
-    fields = text.split(",", 8)
-    assert fields[0] == "1" and fields[4] == "79001234567" and fields[8] == "Hi, there"
+    fields = re.split(r"(?<!\\),", text)  # the comma inside the text is escaped
+    assert fields[:3] == ["1", str(int(full["last_timestamp"])), "0"]
+    assert fields[4:] == ["79001234567", "3.50", "Shop", "Доставлено", "Hi\\, there", "", "0"]
     text, _ = await smsc(client, "status.php", {"id": "1", "phone": "79001234567", "all": "1", "charset": "utf-8"})
     assert ", sender_id = Shop, status_name = Доставлено, message = Hi, there, comment = , type = 0" in text
 
@@ -506,18 +509,23 @@ async def test_status_of_many_messages_with_parallel_lists_and_trailing_comma(cl
     await advance(client, 5)
     many = await js(client, "status.php", {"id": "1,1,99", "phone": "79001230001,79001230002,79001230001"})
     assert [(m["id"], m["phone"], m["status"]) for m in many] == [(1, "79001230001", 1), (1, "79001230002", 1), (99, "79001230001", -3)]
-    assert many[2] == {"status": -3, "id": 99, "phone": "79001230001"}
+    assert many[2] == {"status": -3, "last_date": None, "last_timestamp": 0, "flag": 0, "err": 0, "id": 99, "phone": "79001230001"}
     one = await js(client, "status.php", {"id": "1,", "phone": "79001230001,"})
     assert isinstance(one, list) and one[0]["status"] == 1
     text, _ = await smsc(client, "status.php", {"id": "1,99", "phone": "79001230001", "fmt": "1"})
     lines = text.split("\n")
-    assert lines[0].startswith("1,79001230001,1,") and lines[1] == "99,79001230001,-3"
+    assert lines[0].startswith("1,79001230001,1,") and lines[1] == "99,79001230001,-3,0,0"
 
 
 async def test_unknown_message_is_status_minus_3(client):
-    assert await js(client, "status.php", {"id": "5", "phone": "79001234567"}) == {"status": -3}
+    assert await js(client, "status.php", {"id": "5", "phone": "79001234567"}) == {"status": -3, "last_date": None, "last_timestamp": 0, "flag": 0, "err": 0}
     text, _ = await smsc(client, "status.php", {"id": "5", "phone": "79001234567"})
-    assert text == "Status = -3"
+    assert text == "Status = -3, check_time = , err = 0"
+    text, _ = await smsc(client, "status.php", {"id": "5", "phone": "79001234567", "fmt": "1"})
+    assert text == "-3,0,0"
+    full = await js(client, "status.php", {"id": "5", "phone": "79001234567", "all": "2"})
+    assert full["status"] == -3 and full["id"] == 5 and full["phone"] == "79001234567" and full["status_name"] == "Сообщение не найдено"
+    assert set(full) >= {"send_date", "send_timestamp", "cost", "sender_id", "message", "comment", "type", "country", "operator", "region"}
 
 
 @pytest.mark.parametrize("params", [{"id": "1"}, {"phone": "79001234567"}, {"id": "a", "phone": "79001234567"}, {"id": "1,2,3", "phone": "7900,7901"}, {"id": "1", "phone": "79001234567", "all": "5"}])
@@ -528,7 +536,7 @@ async def test_bad_status_requests_are_error_1(client, params):
 async def test_delete_stops_a_scheduled_message_and_hides_it(client):
     await js(client, "send.php", send_params(time="+60"))
     assert await js(client, "status.php", {"id": "1", "phone": "79001234567", "del": "1"}) == {"result": "OK"}
-    assert await js(client, "status.php", {"id": "1", "phone": "79001234567"}) == {"status": -3}
+    assert (await js(client, "status.php", {"id": "1", "phone": "79001234567"}))["status"] == -3
     await advance(client, 3700)
     assert (await messages(client))[0]["status"] == "cancelled"
     assert await js(client, "status.php", {"id": "1", "phone": "79001234567", "del": "1"}) == {"error": "error deleting message", "error_code": 5}
@@ -547,11 +555,12 @@ async def test_more_than_five_status_requests_for_one_message_is_error_9(client)
 @pytest.mark.parametrize(
     "fmt,cur,body",
     [
-        ("0", "0", "1000"),
-        ("1", "0", "1000"),
-        ("2", "0", "<balance>1000</balance>"),
+        ("0", "0", "1000.00"),
+        ("1", "0", "1000.00"),
+        ("2", "0", "<balance>1000.00</balance>"),
         ("3", "0", '{"balance": "1000"}'),
-        ("0", "1", "1000 RUR"),
+        ("0", "1", "1000.00 RUR"),
+        ("1", "1", "1000.00,RUR"),
         ("3", "1", '{"balance": "1000", "currency": "RUR"}'),
     ],
 )
@@ -843,7 +852,7 @@ async def test_other_body_types_are_ignored_like_php_does(client):
 @pytest.mark.parametrize("fmt", ["9", "x", "-1", ""])
 async def test_unknown_fmt_falls_back_to_text(client, fmt):
     text, _ = await smsc(client, "balance.php", {"fmt": fmt})
-    assert text == "1000"
+    assert text == "1000.00"
 
 
 @pytest.mark.parametrize("command", ["send.php", "status.php", "balance.php", "jobs.php", "phones.php", "senders.php", "get.php"])
@@ -864,9 +873,9 @@ async def test_junk_parameters_never_break_the_answer_shape(client, command, par
     assert record["status"] == 200 and record["outcome"] != "error" and record["error"] != "internal"
 
 
-async def test_unknown_command_is_a_plain_404(client):
-    response = await client.get(BASE + "nothing.php", params=AUTH)
-    assert response.status == 404
+async def test_unknown_command_answers_in_smsc_error_shape(client):
+    response = await client.get(BASE + "nothing.php", params={**AUTH, "fmt": "3"})
+    assert response.status == 200 and await response.json() == {"error": "parameters error", "error_code": 1}
 
 
 async def test_price_quotes_take_no_message_number(client):

@@ -22,12 +22,12 @@ from ...core.engine import Engine
 from ...core.model import Event, Message
 from ...core.validation import Schemas
 from ..base import Provider
-from . import balance, callbacks, formats, history, jobs, phones, send, senders, status
+from . import balance, callbacks, formats, history, jobs, phones, reference, send, senders, status, templates, users
 from .auth import authenticate, claimed_login
 from .call import Call
 from .codes import STATUSES
 from .limits import CONCURRENT_LIMIT, Limits
-from .request import BadRequest, format_of, raw_query, read_params
+from .request import BadRequest, Params, format_of, raw_query, read_json_params, read_params
 
 FORMAT_KEY = web.RequestKey("smsc_format", tuple)  # (fmt, charset) errors are rendered in
 
@@ -40,12 +40,18 @@ COMMANDS: dict[str, Command] = {
     "phones.php": phones.handle,
     "senders.php": senders.handle,
     "get.php": history.handle,
+    "info.php": reference.info,
+    "receive_phones.php": reference.receive_phones,
+    "get_mnp.php": reference.get_mnp,
+    "templates.php": templates.handle,
+    "users.php": users.handle,
 }
+Reader = Callable[[web.Request], Awaitable[Any]]
 
 
 class SMSC(Provider):
     name = "smsc"
-    title = "SMSC.ru HTTP API (send, cost, status, balance, jobs, phones, senders, get)"
+    title = "SMSC.ru HTTP API (send, cost, status, balance, jobs, phones, senders, get, info, templates, users, receive_phones, get_mnp, REST send)"
     statuses = STATUSES
 
     def __init__(self, engine: Engine, schemas: Schemas) -> None:
@@ -56,16 +62,23 @@ class SMSC(Provider):
         self.limits.clear()
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.route("*", f"/sys/{path}", self._endpoint(command)) for path, command in COMMANDS.items()]
+        known = [web.route("*", f"/sys/{path}", self._endpoint(command)) for path, command in COMMANDS.items()]
+        rest = [web.route("*", path, self._endpoint(send.handle, read_json_params)) for path in ("/rest/send/", "/rest/send")]
+        # Anything else still answers in SMSC's error shape for the requested fmt (GUESS: error 1).
+        return known + rest + [web.route("*", "/{tail:.*}", self._unknown)]
 
-    def _endpoint(self, command: Command) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _endpoint(self, command: Command, reader: Reader = read_params) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def endpoint(request: web.Request) -> web.StreamResponse:
-            return await self._serve(request, command)
+            return await self._serve(request, command, reader)
 
         return endpoint
 
+    async def _unknown(self, request: web.Request) -> web.StreamResponse:
+        request[FORMAT_KEY] = format_of(raw_query(request))
+        return self.reject(request, "unknown_command")
+
     # -- the steps every command shares ----------------------------------------------------------
-    async def _serve(self, request: web.Request, command: Command) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, command: Command, reader: Reader = read_params) -> web.StreamResponse:
         """Count the request against its login while it is served (also while its body is still
         arriving), read it, check the caller, then let the command answer."""
         query = raw_query(request)
@@ -78,7 +91,7 @@ class SMSC(Provider):
                 serving.append(claimed)
                 crowded = self.limits.enter(claimed) >= CONCURRENT_LIMIT
             try:
-                params = await read_params(request)
+                params = await reader(request)
             except BadRequest as exc:
                 request[FORMAT_KEY] = (exc.fmt, exc.charset)
                 return self.reject(request, exc.key)
@@ -101,6 +114,21 @@ class SMSC(Provider):
         finally:
             for login in serving:
                 self.limits.leave(login)
+
+    # -- the same commands without HTTP (for the SMPP / SMTP front ends) ----------------------
+    async def run_command(self, script: str, values: dict[str, str], login: str) -> web.Response:
+        """Run one script (e.g. "send.php") with already-decoded parameters for an account, as
+        if they had come over HTTP, and return SMSC's answer in the fmt/charset they name.
+        Credentials in `values` are not checked: the caller authenticated the session."""
+        account = self._account(login)
+        command = COMMANDS.get(script)
+        context: dict[Any, Any] = {}  # stands in for the request: outcome and format marks
+        fmt, charset = format_of(values)
+        context[FORMAT_KEY] = (fmt, charset)
+        if account is None or command is None:
+            return self.reject(context, "auth" if account is None else "unknown_command")  # type: ignore[arg-type]
+        params = Params(dict(values), fmt, charset)
+        return await command(Call(self, context, params, account))  # type: ignore[arg-type]
 
     # -- errors -----------------------------------------------------------------------------
     def render_error(self, request: web.Request, key: str, **context: Any) -> web.StreamResponse:

@@ -9,6 +9,7 @@ layout (one element per line, no declaration, no indentation) follows the seed's
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable
@@ -49,14 +50,32 @@ def respond(answer: Answer, fmt: int, charset: str) -> web.Response:
 
 # -- building blocks ------------------------------------------------------------------------
 def money(value: Decimal | float | int) -> str:
-    """Amounts as PHP prints a float: "3.5", "286.55", "1000" (real answers: cost "3.8")."""
+    """Amounts in JSON (fmt=3) as PHP prints a float: "3.5", "286.55", "1000" (real JSON answers
+    quoted by clients: cost "3.8")."""
     number = Decimal(str(value)).quantize(Decimal("0.0001")).normalize()
     text = format(number, "f")
     return "0" if text in ("-0", "") else text
 
 
+def money_text(value: Decimal | float | int) -> str:
+    """Amounts in fmt 0/1/2 answers: always two decimals ("250.80", "3.50"), as SMSC's pages
+    show them (balance `250.80`)."""
+    number = Decimal(str(value)).quantize(Decimal("0.01"))
+    return "0.00" if number == 0 else format(number, "f")
+
+
+# XML 1.0 cannot carry these characters at all (not even as &#n;): they are replaced with "?",
+# the way an unencodable character is (GUESS: SMSC's own handling is not published; a
+# well-formed document is what every XML parser a client uses needs).
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(value: Any) -> str:
+    return escape(_XML_FORBIDDEN.sub("?", str(value)))
+
+
 def xml_element(root: str, fields: Iterable[tuple[str, Any]]) -> str:
-    inner = "".join(f"<{key}>{escape(str(value))}</{key}>\n" for key, value in fields)
+    inner = "".join(f"<{key}>{xml_text(value)}</{key}>\n" for key, value in fields)
     return f"<{root}>\n{inner}</{root}>"
 
 
@@ -64,12 +83,29 @@ def xml_list(item: str, rows: list[dict[str, Any]]) -> str:
     return "<list>\n" + "".join(xml_element(item, row.items()) + "\n" for row in rows) + "</list>"
 
 
+def line_value(value: Any) -> str:
+    """A free-text value inside a one-record-per-line answer (fmt=0): a line break in it would
+    start a new record, so CR and LF are written as the two characters `\\r`, `\\n` and a
+    backslash as `\\\\` (GUESS: SMSC does not publish its escaping; see docs/providers/smsc.md)."""
+    text = str(value)
+    if not any(ch in text for ch in "\\\r\n"):
+        return text
+    return text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+
+
+def csv_value(value: Any) -> str:
+    """A value inside a fmt=1 record: as line_value, and a comma written as `\\,`, so that
+    splitting on unescaped commas and newlines gives back every field (GUESS, same page)."""
+    text = line_value(value)
+    return text.replace(",", "\\,") if "," in text else text
+
+
 def text_pairs(fields: Iterable[tuple[str, Any]]) -> str:
-    return ", ".join(f"{key} = {value}" for key, value in fields)
+    return ", ".join(f"{key} = {line_value(value)}" for key, value in fields)
 
 
 def csv_line(values: Iterable[Any]) -> str:
-    return ",".join(str(value) for value in values)
+    return ",".join(csv_value(value) for value in values)
 
 
 # -- the common answers -----------------------------------------------------------------------

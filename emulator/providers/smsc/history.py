@@ -4,20 +4,26 @@ Sent messages are remembered in an engine directory as their lookup keys (`<id>:
 newest last and capped, so history goes through engine lookups only. Subscriber replies are
 numbered in another directory as they arrive (see SMSC.inbound_callbacks).
 
-Shapes [CLI P4, R1]: both answer lists; "nothing found" is error 3, which node-smsc turns into
-an empty array. Field names of the items are not published (GUESS): messages use the status.php
-all=1 names, answers use id / received / phone / to_phone / sent / message.
+Shapes [CLI P4, R1]: every kind answers a list. get_messages with nothing found is error 3,
+which node-smsc turns into [] (it does so for get_messages and get_mega_accounts only);
+get_answers, get_stat and get_mega_accounts with nothing to list are an empty list (fmt=3 `[]`,
+node-smsc's live tests assert an array) [CLI P4]. get_price is {"zones": [...]} [CLI P4] with
+the tariff page's fields [DOC get_data/tariffs]; get_stat rows carry login, cnt, credit,
+debit, currency [DOC get_data/statistic]. Item field names of get_messages / get_answers are
+not published (GUESS): messages use the status.php all=1 names, answers use id / received /
+phone / to_phone / sent / message.
 """
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
 from ...core.engine import Engine
 from ...core.model import Message
-from . import codes, formats
+from . import codes, formats, reference
 from .call import Call
 from .schedule import MOSCOW, moscow_date
 
@@ -68,7 +74,13 @@ async def handle(call: Call) -> web.StreamResponse:
         return _messages(call)
     if call.params.flag("get_answers"):
         return _answers(call)
-    return call.fail("params")  # get_stat, get_price...: not emulated
+    if call.params.flag("get_stat"):
+        return _stat(call)
+    if call.params.flag("get_price"):
+        return _price(call)
+    if call.params.flag("get_mega_accounts"):
+        return call.answer(formats.listing([], "account"))  # no Megafon accounts in the emulator
+    return call.fail("params")
 
 
 def _day(text: str, end: bool = False) -> float | None:
@@ -97,7 +109,9 @@ def _messages(call: Call) -> web.StreamResponse:
     rows = rows[: min(p.number("cnt", 1000) or 1000, 1000)]
     if not rows:
         return call.fail("not_found")
-    return call.answer(formats.listing(rows, "sms"))
+    text_rows = [{**row, "cost": formats.money_text(row["cost"])} for row in rows]
+    json_rows = [{**row, "cost": formats.money(row["cost"])} for row in rows]
+    return call.answer(formats.listing(text_rows, "sms", json_rows))
 
 
 def _message_row(message: Message) -> dict[str, Any]:
@@ -113,7 +127,7 @@ def _message_row(message: Message) -> dict[str, Any]:
         "send_timestamp": int(message.created_at),
         "last_date": moscow_date(changed),
         "last_timestamp": int(changed),
-        "cost": formats.money(message.cost),
+        "cost": message.cost,
         "cnt": message.parts,
         "sender": message.meta.get("sender", ""),
         "type": message.meta.get("type", 0),
@@ -144,6 +158,38 @@ def _answers(call: Call) -> web.StreamResponse:
                 "message": fields["message"],
             }
         )
-    if not rows:
-        return call.fail("not_found")
     return call.answer(formats.listing(rows, "answer"))
+
+
+def _stat(call: Call) -> web.StreamResponse:
+    """One row for the account over [start, end]: messages sent and money spent (`credit`,
+    "debit" in the page's own words) and paid in (`debit`: 0, no payments in the emulator)."""
+    p = call.params
+    try:
+        start, end = _day(p.get("start")), _day(p.get("end"), end=True)
+    except ValueError:
+        return call.fail("bad_date")
+    sent = [m for m in sent_messages(call)
+            if (start is None or m.created_at >= start) and (end is None or m.created_at < end)]
+    if not sent:
+        return call.answer(formats.listing([], "stat"))
+    spent = sum((m.cost for m in sent), Decimal("0"))
+    row = {"login": call.login, "cnt": len(sent), "credit": spent, "debit": Decimal("0"), "currency": call.account.currency}
+    text_row = {**row, "credit": formats.money_text(spent), "debit": formats.money_text(0)}
+    json_row = {**row, "credit": formats.money(spent), "debit": formats.money(0)}
+    return call.answer(formats.listing([text_row], "stat", [json_row]))
+
+
+PRICE_FIELDS = {"api": "sms", "mass": "sms", "mms": "sms", "hlr": "hlr", "call": "call", "viber": "viber"}
+
+
+def _price(call: Call) -> web.StreamResponse:
+    prices = call.provider.prices
+    zones = []
+    for zone in reference.data()["price_zones"]:
+        zones.append({"zone": zone["zone"], "name": zone["name"], **{field: prices.get(kind, Decimal("0")) for field, kind in PRICE_FIELDS.items()}})
+    text_rows = [{k: (formats.money_text(v) if k in PRICE_FIELDS else v) for k, v in z.items()} for z in zones]
+    json_zones = [{k: (formats.money(v) if k in PRICE_FIELDS else v) for k, v in z.items()} for z in zones]
+    listed = formats.listing(text_rows, "zone")
+    return call.answer(formats.Answer(text=listed.text, csv=listed.csv, xml=listed.xml,
+                                      json={"zones": json_zones, "currency": call.account.currency}))

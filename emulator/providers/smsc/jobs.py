@@ -1,8 +1,9 @@
 """jobs.php: mass mailings ("рассылки"). add=1 (name, phones, mes, time... as send.php) creates
 the mailing and its messages; cancel=1 stops what has not gone yet; del=1 also forgets it.
 
-Shapes [CLI P4]: add -> {"id": n}, cancel -> OK. Other fmt forms reuse phones.php's created/OK
-forms with a <job> root (GUESS), and so do the error codes: 3 for an unknown mailing (GUESS).
+Shapes [DOC jobs_answer, CLI P4]: add -> `OK, ID - n` / `n` / `<result><id>` / {"id": n} (with
+cost=1 also the cost); cancel/del -> the OK forms. Error 3 for an unknown mailing (GUESS: the
+page names 3 "error saving a record").
 Templates (`tpl`) are not emulated: a mailing needs its `mes`.
 """
 from __future__ import annotations
@@ -42,7 +43,20 @@ def _add(call: Call) -> web.StreamResponse:
         jobs.remove(job.id)
         return result
     job.fields["keys"] = [history.message_key(m.provider_id, m.recipient) for m in result.accepted]
-    return call.answer(formats.created(job.id, "job"), "accepted", [m.id for m in result.accepted])
+    return call.answer(_created(job.id, result.cost if call.params.flag("cost") else None), "accepted", [m.id for m in result.accepted])
+
+
+def _created(job_id: int, cost=None) -> formats.Answer:
+    """`OK, ID - <id>[, COST - <cost>]` / `<id>[,<cost>]` / `<result><id>..</id>[<cost>..</cost>]</result>`
+    / {"id": n[, "cost": "<cost>"]} [DOC smscentre.com/api/http/jobs/jobs_answer]."""
+    fields: list[tuple[str, object]] = [("id", job_id)]
+    data: dict[str, object] = {"id": job_id}
+    text = f"OK, ID - {job_id}"
+    if cost is not None:
+        fields.append(("cost", formats.money_text(cost)))
+        data["cost"] = formats.money(cost)
+        text += f", COST - {formats.money_text(cost)}"
+    return formats.Answer(text=text, csv=formats.csv_line(v for _, v in fields), xml=formats.xml_element("result", fields), json=data)
 
 
 def _stop(call: Call, forget: bool) -> web.StreamResponse:

@@ -29,10 +29,17 @@ from .translit import transliterate
 # `tg` / `telegram`: the docs have a Telegram page but its flag name was NOT FOUND (GUESS).
 KIND_FLAGS = ("hlr", "ping", "mail", "call", "viber", "flash", "push", "mms", "soc", "tg", "telegram")
 FLAG_KINDS = {"tg": "telegram", "telegram": "telegram"}
+# `bot=wa:<bot number>` sends to WhatsApp [DOC smscentre.com/api/http/send/whatsapp];
+# `bot=tg:<bot>` to a Telegram chat bot (GUESS by analogy: that page's parameter was not read).
+BOT_KINDS = {"wa": "whatsapp", "tg": "telegram"}
+# `mes` is at most 1000 characters [DOC D1 "The maximum size is 1000 characters"]; an e-mail
+# body may be longer (GUESS: 100 KB, the SMTP page's letter size).
+MAX_TEXT = 1000
+MAX_MAIL_TEXT = 100_000
 # text prefixes that switch the kind [CLI R1 Send/Prefix.php]
 PREFIXES = {"__CALL__": "call", "__VIBER__": "viber", "__SOC__": "soc", "__PING__": "ping", "__HLR__": "hlr"}
 # kinds without their own tariff in emulator/data/prices.yaml are priced like these (GUESS)
-PRICE_AS = {"push": "sms", "bin": "sms", "binhex": "sms", "mms": "sms", "soc": "viber"}
+PRICE_AS = {"push": "sms", "bin": "sms", "binhex": "sms", "mms": "sms", "soc": "viber", "whatsapp": "viber"}
 SEGMENTED = frozenset({"sms", "flash", "push", "bin", "binhex"})  # billed per SMS part
 WITHOUT_TEXT = frozenset({"hlr", "ping"})
 DEFAULT_SENDER = "SMSC.RU"  # the sender a new SMSC account has (PyPI smsc default) [CLI P1]
@@ -85,6 +92,9 @@ def kind_of(call: Call, text: str) -> tuple[str, str]:
             return FLAG_KINDS.get(flag, flag), text
     if p.flag("bin"):
         return ("binhex" if p.get("bin").strip() == "2" else "bin"), text
+    bot, sep, _ = p.get("bot").strip().partition(":")
+    if sep and bot.lower() in BOT_KINDS:
+        return BOT_KINDS[bot.lower()], text
     for prefix, kind in PREFIXES.items():
         if text.startswith(prefix):
             return kind, text[len(prefix) :]
@@ -95,13 +105,18 @@ def build(call: Call) -> Plan:
     p = call.params
     if call.invalid("send"):
         raise Refused("params")
-    client_id = int(p.get("id")) if p.has("id") else None
+    client_id = client_id_of(p.get("id"))
     if client_id is not None and client_id > MAX_CLIENT_ID:
         raise Refused("params")
     kind, _ = kind_of(call, p.get("mes"))
+    if p.has("bot") and kind not in BOT_KINDS.values():
+        raise Refused("params")
     raw_entries = _raw_entries(call)
     if not raw_entries:
         raise Refused("params")
+    longest = max(len(text) for _, text in raw_entries)
+    if longest > (MAX_MAIL_TEXT if kind == "mail" else MAX_TEXT):
+        raise Refused("message_too_long")
     try:
         scheduled_at = send_at(p.get("time"), p.get("tz"), call.now())
     except BadTime:
@@ -118,6 +133,13 @@ def build(call: Call) -> Plan:
     if not plan.entries:
         raise Refused(plan.failures[0][1] if plan.failures else "invalid_phone", with_id=True)
     return plan
+
+
+def client_id_of(text: str) -> int | None:
+    """The client's message id; `0` or empty is "none": the official libraries send `id=0` on
+    every call [OFF-LIB R2 smsc_api.py/.php: `"&id=" + str(id)` with id=0 by default]."""
+    text = text.strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def _raw_entries(call: Call) -> list[tuple[str, str]]:
@@ -283,24 +305,27 @@ async def handle(call: Call) -> web.StreamResponse:
 
 def plan_id(call: Call) -> int:
     """The id an error names when the plan itself failed: the client's, else a new number."""
-    p = call.params
-    if p.has("id") and p.get("id").isdigit() and int(p.get("id")) <= MAX_CLIENT_ID:
-        return int(p.get("id"))
+    client_id = client_id_of(call.params.get("id"))
+    if client_id is not None and client_id <= MAX_CLIENT_ID:
+        return client_id
     return next_id(call)
 
 
 def _receipt(call: Call, sent: Sent, cost_mode: int) -> formats.Answer:
     """`OK - n SMS, ID - x` / `id,cnt[,cost[,balance]]` / XML / JSON [CLI P2, OFF-LIB R2, CLI P4].
-    Text and XML forms of cost/balance are a GUESS (notes: NOT FOUND)."""
+    Text and XML forms of cost/balance are a GUESS (notes: NOT FOUND). Money: two decimals in
+    fmt 0/1/2, PHP's float print in JSON (formats.money_text / money)."""
     fields: list[tuple[str, Any]] = [("id", sent.message_id), ("cnt", sent.parts)]
+    data: dict[str, Any] = dict(fields)
     text = f"OK - {sent.parts} SMS, ID - {sent.message_id}"
     if cost_mode in (2, 3):
-        fields.append(("cost", formats.money(sent.cost)))
-        text += f", COST - {formats.money(sent.cost)}"
+        fields.append(("cost", formats.money_text(sent.cost)))
+        data["cost"] = formats.money(sent.cost)
+        text += f", COST - {formats.money_text(sent.cost)}"
     if cost_mode == 3:
-        fields.append(("balance", formats.money(call.account.balance)))
-        text += f", BALANCE - {formats.money(call.account.balance)}"
-    data: dict[str, Any] = dict(fields)
+        fields.append(("balance", formats.money_text(call.account.balance)))
+        data["balance"] = formats.money(call.account.balance)
+        text += f", BALANCE - {formats.money_text(call.account.balance)}"
     phones = _phone_report(call, sent)
     if phones is not None:
         data["phones"] = phones
@@ -314,12 +339,12 @@ def _receipt(call: Call, sent: Sent, cost_mode: int) -> formats.Answer:
 
 def _quote(sent: Sent) -> formats.Answer:
     """cost=1: `{"cost": "x", "cnt": n}` [CLI P1, R4], `cost,cnt` [OFF-LIB R2]; text/XML GUESS."""
-    cost = formats.money(sent.cost)
+    cost = formats.money_text(sent.cost)
     return formats.Answer(
         text=f"OK - {sent.parts} SMS, COST - {cost}",
         csv=f"{cost},{sent.parts}",
         xml=formats.xml_element("result", [("cost", cost), ("cnt", sent.parts)]),
-        json={"cost": cost, "cnt": sent.parts},
+        json={"cost": formats.money(sent.cost), "cnt": sent.parts},
     )
 
 
