@@ -94,3 +94,29 @@ async def test_errors_are_errors_lines(client, params, errors):
     assert answer.splitlines() == [f"errors:{text}" for text in errors]
     assert not GATEWAY_ID.search(answer)
     assert (await (await client.get("/_emulator/messages")).json())["count"] == 0
+
+
+async def test_fuzz_commands_with_a_valid_key(client):
+    """Whatever the parameters: a `name:value` answer, never a 500, nothing accepted lost."""
+    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+    from .test_robustness import _run_async_given, assert_nothing_lost, assert_sane
+
+    names = st.sampled_from(["command", "from", "to", "message", "id", "ask_date", "viber", "viber_type", "viber_from",
+                             "viber_message", "viber_sms", "viber_image", "viber_lifetime"])
+    values = st.text(max_size=20) | st.sampled_from(["send", "balance", "receive", "delete", "price", "1", "Shop", "380971234567",
+                                                     "2999-01-01T10:00:00+0200", "text", "image", "button"])
+
+    @hsettings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(params=st.dictionaries(names, values, max_size=10), post=st.booleans())
+    async def run(params, post):
+        if post:
+            response = await client.post(URL, data={"key": KEY, **params})
+        else:
+            response = await client.get(URL, params={"key": KEY, **params})
+        await assert_sane(client, response)
+        assert re.match(r"^[a-z_]+:", await response.text())
+
+    await _run_async_given(run)
+    await advance(client, 120)
+    await assert_nothing_lost(client)

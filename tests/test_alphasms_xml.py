@@ -137,3 +137,28 @@ async def test_wrong_method_is_a_package_error(client):
     response = await client.get(URL)
     assert response.status == 200
     assert ET.fromstring(await response.read()).findtext("error") == "201"
+
+
+async def test_fuzz_packages_with_a_valid_key(client):
+    """Whatever the attributes and texts: an XML answer, never a 500, nothing accepted lost."""
+    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+    from xml.sax.saxutils import quoteattr, escape
+
+    from .test_robustness import _run_async_given, assert_nothing_lost, assert_sane
+
+    values = st.text(max_size=20) | st.sampled_from(["380971234567", "0501112233", "Shop", "0", "1", "2", "3", "2999-01-01T10:00"])
+    attrs = st.dictionaries(st.sampled_from(["recipient", "sender", "type", "id", "sms_id", "url", "date_beg"]), values, max_size=6)
+    msgs = st.builds(lambda a, t: f"<msg {' '.join(f'{k}={quoteattr(v)}' for k, v in a.items())}>{escape(t)}</msg>", attrs, st.text(max_size=30))
+    sections = st.builds(lambda tag, items: f"<{tag}>{''.join(items)}</{tag}>", st.sampled_from(["message", "status", "delete", "balance"]), st.lists(msgs, max_size=4))
+
+    @hsettings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(body=st.lists(sections, min_size=1, max_size=3))
+    async def run(body):
+        response = await client.post(URL, data=package(*body).encode())
+        await assert_sane(client, response)
+        root = ET.fromstring(await response.read())
+        assert root.tag == "package"
+
+    await _run_async_given(run)
+    await advance(client, 120)
+    await assert_nothing_lost(client)
