@@ -34,12 +34,12 @@ async def test_balance_matches_the_gateway_pattern(client):
 async def test_send_then_status_then_balance(client):
     answer = await send(client)
     gateway_id = GATEWAY_ID.search(answer).group(1)
-    assert answer == f"id:{gateway_id}"
+    assert answer == f"id:{gateway_id}\nsms_count:1\n"
     status = await get(client, command="receive", id=gateway_id)
     assert GATEWAY_STATUS.search(status.strip()).group(1) == "Awaiting"
     await advance(client, 10)
     status = await get(client, command="receive", id=gateway_id)
-    assert re.fullmatch(r"status:Delivered code:3 status_time:\d{4}/\d{2}/\d{2}", status)  # the documented form
+    assert re.fullmatch(r"status:Delivered\ncode:3\nstatus_time:\d{4}/\d{2}/\d{2}\n", status)  # the documented lines
     assert GATEWAY_STATUS.search(status.strip()).group(1) == "Delivered"
     assert float(GATEWAY_BALANCE.match((await get(client, command="balance")).strip()).group(1)) == pytest.approx(98.75)
 
@@ -63,7 +63,7 @@ async def test_viber_with_sms_fallback_is_one_cascade(client):
     assert [a["channel"] for a in listed["messages"][0]["attempts"]] == ["viber", "sms"]
     await advance(client, 30)
     status = await get(client, command="receive", id=GATEWAY_ID.search(answer).group(1))
-    assert status.startswith("status:Delivered code:3 ")
+    assert status.startswith("status:Delivered\ncode:3\n")
 
 
 async def test_scheduled_send_can_be_deleted(client):
@@ -74,7 +74,20 @@ async def test_scheduled_send_can_be_deleted(client):
 
 
 async def test_price(client):
-    assert re.fullmatch(r"price:[0-9.]+ currency:UAH", await get(client, command="price", to="380971234567"))
+    assert re.fullmatch(r"price:[0-9.]+\ncurrency:UAH\n", await get(client, command="price", to="380971234567"))
+
+
+async def test_login_password_and_the_text_parameter_of_the_cpan_client(client):
+    """Net::SMS::AlphaSMS sends `login` + `password` and the message as `text`; its parser splits
+    lines on newlines and each on `:`."""
+    response = await client.get(URL, params={"version": "http", "command": "send", "login": "demo",
+                                             "password": "alphasms-demo-password", "from": "perl", "to": "380501234567", "text": "hi"})
+    parsed = dict(line.split(":", 1) for line in (await response.text()).splitlines())
+    assert parsed["id"].isdigit() and parsed["sms_count"] == "1"
+    listed = await (await client.get("/_emulator/messages", params={"phone": "380501234567"})).json()
+    assert listed["messages"][0]["attempts"][0]["content"]["text"] == "hi"
+    wrong = await client.get(URL, params={"command": "balance", "login": "demo", "password": "nope"})
+    assert await wrong.text() == "errors:Access denied\n"
 
 
 @pytest.mark.parametrize(
@@ -82,11 +95,12 @@ async def test_price(client):
     [
         ({"command": "fax"}, ["Unknown command"]),
         ({"command": "balance", "key": "nope"}, ["Access denied"]),
-        ({"command": "receive", "id": "999"}, ["Message not found"]),
-        ({"command": "send", "to": "12", "from": "Shop", "message": "x"}, ["Invalid phone number"]),
+        ({"command": "receive", "id": "999"}, ["SMS not found"]),
+        ({"command": "send", "to": "12", "from": "Shop", "message": "x"}, ["Please enter valid receiver phone number"]),
         ({"command": "send", "to": "12", "from": "WayTooLongSenderName", "message": ""},
-         ["Invalid phone number", "Error in Alpha-name", "Empty message text"]),
-        ({"command": "send", "to": "380000000001", "from": "Shop", "message": "x"}, ["Invalid phone number"]),  # magic
+         ["Please enter valid receiver phone number", "Error in Alpha-name", "Empty message text"]),
+        ({"command": "send", "to": "380000000001", "from": "Shop", "message": "x"},
+         ["Please enter valid receiver phone number"]),  # magic
     ],
 )
 async def test_errors_are_errors_lines(client, params, errors):

@@ -1,11 +1,14 @@
 """HTTP API: `GET|POST /api/http.php?key=...&command=...` (used by the official `alphasms/gateway`).
 
-Answers are plain `name:value` text (docs.alphasms.net/api/http/status):
-send -> `id:<gateway id>`; balance -> `balance:<amount>`; receive (status) and delete ->
-`status:<Name> code:<N> status_time:<YYYY/MM/DD>`; price -> `price:<p> currency:<c>`;
-errors -> one `errors:<text>` line each (documented: `errors:Unknown command`).
-Parameters as `alphasms/gateway` sends them: `from`, `to`, `message`, `ask_date`
-(`2024-10-12T12:00:00+0200`); Viber: `viber=1`, `viber_type`, `viber_from`, `viber_message`,
+Answers are plain text, one `name:value` line each, newline-terminated
+(docs.alphasms.net/api/http/status; the line breaks and `sms_count` as in the fixtures of the
+2011 CPAN client Net::SMS::AlphaSMS): send -> `id:<gateway id>` `sms_count:<n>`; balance ->
+`balance:<amount>`; receive (status) and delete -> `status:<Name>` `code:<N>`
+`status_time:<YYYY/MM/DD>`; price -> `price:<p>` `currency:<c>`; errors -> one `errors:<text>`
+line each (documented: `errors:Unknown command`).
+Auth: `key`, or `login` + `password` (CPAN client). Parameters as `alphasms/gateway` sends them:
+`from`, `to`, `message` (`text` in the CPAN client), `ask_date` (`2024-10-12T12:00:00+0200`),
+`flash=1`, `wap=<url>`; Viber: `viber=1`, `viber_type`, `viber_from`, `viber_message`,
 `viber_image`, `viber_button`, `viber_url`, `viber_lifetime`, `viber_sms=1` (SMS fallback with
 `from` + `message`).
 """
@@ -37,8 +40,7 @@ class HttpWire:
         self.gateway = provider.gateway
 
     def error_text(self, *keys: str) -> web.Response:
-        lines = [f"errors:{self.provider.error(k).get('http') or self.provider.error(k)['text']}" for k in keys]
-        return _text("\n".join(lines))
+        return _text(*(f"errors:{self.provider.error(k).get('http') or self.provider.error(k)['text']}" for k in keys))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         provider = self.provider
@@ -50,9 +52,14 @@ class HttpWire:
             return provider.reject(request, "body_too_large")
         except ValueError:
             return provider.reject(request, "invalid_request")
-        account = self.gateway.account_for_key(params.get("key"))
+        if params.get("key") is not None or params.get("login") is None:
+            account = self.gateway.account_for_key(params.get("key"))
+        else:
+            account = self.gateway.account_for_login(params.get("login"), params.get("password"))
         if account is None:
             return provider.reject(request, "access_denied")
+        if "message" not in params and "text" in params:
+            params["message"] = params["text"]
         command = params.get("command")
         if command not in COMMANDS:
             return provider.reject(request, "unknown_command")
@@ -65,13 +72,13 @@ class HttpWire:
             phone = digits(params.get("to", ""))
             if not re.fullmatch(r"[0-9]{10,15}", phone):
                 return provider.reject(request, "invalid_phone")
-            return _text(f"price:{_money(provider.price('sms'))} currency:{account.currency}")
+            return _text(f"price:{_money(provider.price('sms'))}", f"currency:{account.currency}")
         message = self.gateway.find(account, gateway_id=params.get("id"))
         if message is None:
             return provider.reject(request, "message_not_found")
         if command == "delete" and not self.gateway.cancel(message):
             return provider.reject(request, "cannot_delete")
-        return _text(self._status_line(message))
+        return _text(*self._status_lines(message))
 
     # -- send ---------------------------------------------------------------------------------
     async def _send(self, request: web.Request, account, params: dict[str, str]) -> web.StreamResponse:
@@ -89,12 +96,12 @@ class HttpWire:
         if outcome[0] is not None:
             return self.provider.reject(request, outcome[0])
         mark(request, "accepted", None, [message.id])
-        return _text(f"id:{message.provider_id}")
+        return _text(f"id:{message.provider_id}", f"sms_count:{message.parts}")
 
     def _draft(self, account, params: dict[str, str]) -> Message:
         attempts = []
         if params.get("viber") == "1":
-            content = {"text": params.get("viber_message", ""), "signature": params.get("viber_from"),
+            content: dict[str, Any] = {"text": params.get("viber_message", ""), "signature": params.get("viber_from"),
                        "type": params.get("viber_type", "text")}
             for field in ("image", "button", "url"):
                 if params.get(f"viber_{field}"):
@@ -103,7 +110,12 @@ class HttpWire:
                 content["_ttl"] = int(params["viber_lifetime"])
             attempts.append(Attempt("viber", content))
         if params.get("viber") != "1" or params.get("viber_sms") == "1":
-            attempts.append(Attempt("sms", {"text": params.get("message", ""), "signature": params.get("from")}))
+            sms: dict[str, Any] = {"text": params.get("message", ""), "signature": params.get("from")}
+            if params.get("flash") in ("1", "true"):
+                sms["flash"] = True
+            if params.get("wap"):
+                sms["url"] = params["wap"]
+            attempts.append(Attempt("sms", sms))
         when = _ask_date(params.get("ask_date"))
         now = self.provider.engine.clock.now()
         return self.gateway.new_message(
@@ -111,11 +123,11 @@ class HttpWire:
             scheduled_at=when if when and when > now else None, wire="http",
         )
 
-    def _status_line(self, message: Message) -> str:
+    def _status_lines(self, message: Message) -> tuple[str, str, str]:
         status = self.gateway.status(message, "http")
         at = self.gateway.completed_at(message) or _last_change(message)
         day = datetime.fromtimestamp(at, timezone.utc).strftime("%Y/%m/%d")
-        return f"status:{status['name']} code:{status['code']} status_time:{day}"
+        return f"status:{status['name']}", f"code:{status['code']}", f"status_time:{day}"
 
 
 def _check(params: dict[str, str]) -> list[str]:
@@ -171,5 +183,5 @@ def _money(amount) -> str:
     return text + "0" if text.endswith(".") else text
 
 
-def _text(body: str) -> web.Response:
-    return web.Response(text=body, content_type="text/plain", charset="utf-8")
+def _text(*lines: str) -> web.Response:
+    return web.Response(text="".join(f"{line}\n" for line in lines), content_type="text/plain", charset="utf-8")
