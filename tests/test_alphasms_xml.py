@@ -2,6 +2,7 @@
 the documented codes, and the one core shared with the JSON API."""
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -82,7 +83,7 @@ async def test_status_by_client_id_and_by_sms_id_follows_the_code_table(client):
     done = (await post(client, query)).findall("status/msg")
     assert [m.text for m in done] == ["102", "105", "201"]  # DELIVERED, UNDELIVERABLE
     assert done[0].get("id") == "7" and done[0].get("sms_id") == sent[0].get("sms_id")
-    assert done[0].get("date_completed")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", done[0].get("date_completed"))  # AlphaSMSKit's form
     # the same message through the JSON API
     answer = await (await client.post("/alphasms/api/json.php", json={"auth": KEY, "data": [{"type": "status", "id": 7}]})).json()
     assert answer["data"][0]["data"]["status"] == "DELIVERED"
@@ -95,6 +96,25 @@ async def test_delete_a_scheduled_message_then_not_again(client):
     assert deleted.text == "104"
     again = (await post(client, package('<delete><msg id="9"/></delete>'))).find("status/msg")
     assert again.text == "211"
+
+
+async def test_date_beg_and_date_end_set_start_and_validity(client):
+    later = ('<msg recipient="380971234567" sender="Shop" type="0" id="1" '
+             'date_beg="2999-01-01T10:00:00+02:00" date_end="2999-01-01T10:30:00Z">Hi</msg>')
+    assert (await post(client, package(f"<message>{later}</message>"))).find("message/msg").text == "1"
+    [message] = (await (await client.get("/_emulator/messages")).json())["messages"]
+    assert message["attempts"][0]["content"]["_ttl"] == 2 * 3600 + 1800  # 08:00Z start -> 10:30Z end
+    await advance(client, 60)
+    assert (await post(client, package('<status><msg id="1"/></status>'))).find("status/msg").text == "100"  # still SCHEDULED
+    bad = msg(id="2", date_end="tomorrow")
+    assert (await post(client, package(f"<message>{bad}</message>"))).find("message/msg").text == "200"
+
+
+async def test_prices_per_phone(client):
+    root = await post(client, package("<prices><phone>380971234567</phone><phone>380501112233</phone></prices>"))
+    phones = root.findall("prices/phone")
+    assert [p.text for p in phones] == ["380971234567", "380501112233"]
+    assert all(float(p.get("price")) > 0 and p.get("currency") == "UAH" for p in phones)
 
 
 async def test_several_commands_in_one_package_answer_in_order(client):

@@ -1,8 +1,11 @@
 """XML API: `POST /api/xml.php` (used by PyPI `alphasms-client`).
 
 `<package key="...">` (or `login=` + `password=`) holding commands in any order: `<message>`
-(`<msg recipient sender type [id] [url] [date_beg]>text</msg>`...), `<status>` and `<delete>`
-(`<msg id=.../>` or `<msg sms_id=.../>`), `<balance/>`. No content type check (docs.alphasms.net/api/xml).
+(`<msg recipient sender type [id] [url] [date_beg] [date_end]>text</msg>`...), `<status>` and
+`<delete>` (`<msg id=.../>` or `<msg sms_id=.../>`; both answered in a `<status>` section, as
+alphasms-client and AlphaSMSKit read them), `<balance/>`, `<prices><phone>N</phone></prices>`
+(AlphaSMSKit). No content type check (docs.alphasms.net/api/xml). Dates are ISO 8601 with an
+offset (AlphaSMSKit writes and parses `yyyy-MM-dd'T'HH:mm:ssZZZZZ`).
 Answers: `<package>` with one section per command; a package error is `<package><error>N</error>`
 (codes 201 format, 202 login, 209 key: PyPI alphasms-client); a message's result is the text of its
 `<msg id sms_id sms_count>`: 1 accepted, else a 2xx code of the documented status-code table
@@ -61,7 +64,7 @@ class XmlWire:
             if account is None:
                 return provider.reject(request, "wrong_login")
         commands = list(package)
-        if not commands or any(c.tag not in ("message", "status", "delete", "balance") for c in commands):
+        if not commands or any(c.tag not in ("message", "status", "delete", "balance", "prices") for c in commands):
             return provider.reject(request, "invalid_xml")
 
         sections: list[ET.Element] = []
@@ -76,6 +79,8 @@ class XmlWire:
             elif command.tag == "balance":
                 section = _element("balance", children=[
                     _element("amount", _money(account.balance)), _element("currency", account.currency)])
+            elif command.tag == "prices":
+                section = _element("prices", children=[self._price(account, phone) for phone in command])
             else:
                 section = _element("status", children=[self._status(account, msg, command.tag == "delete") for msg in command])
             sections.append(section)
@@ -125,8 +130,9 @@ class XmlWire:
         text = msg.text or ""
         if not text.strip() or len(text) > MAX_TEXT:
             return "empty_message"
-        if msg.get("date_beg") is not None and _date(msg.get("date_beg")) is None:
-            return "invalid_parameters"
+        for field in ("date_beg", "date_end"):
+            if msg.get(field) is not None and _date(msg.get(field)) is None:
+                return "invalid_parameters"
         return None
 
     def _draft(self, account, msg: ET.Element) -> Message:
@@ -138,6 +144,9 @@ class XmlWire:
             content["url"] = msg.get("url")
         begin = _date(msg.get("date_beg")) if msg.get("date_beg") else None
         now = self.provider.engine.clock.now()
+        end = _date(msg.get("date_end")) if msg.get("date_end") else None
+        if end is not None:  # validity: the message expires at date_end
+            content["_ttl"] = max(1.0, end - max(now, begin or now))
         return self.gateway.new_message(
             account, f"xml:{kind}", _phone(msg.get("recipient")), [Attempt(TYPES[kind], content)],
             client_id=msg.get("id"), scheduled_at=begin if begin and begin > now else None, wire="xml",
@@ -155,7 +164,12 @@ class XmlWire:
                             str(self.gateway.status(message, "xml")))
         completed = self.gateway.completed_at(message)
         if completed is not None:
-            element.set("date_completed", datetime.fromtimestamp(completed, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+            element.set("date_completed", datetime.fromtimestamp(completed, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+        return element
+
+    def _price(self, account, phone: ET.Element) -> ET.Element:
+        element = ET.Element("phone", {"price": _money(self.provider.price("sms")), "currency": account.currency})
+        element.text = phone.text or ""
         return element
 
     @staticmethod
