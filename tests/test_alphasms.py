@@ -5,8 +5,33 @@ import json
 import re
 
 import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+
+from emulator.app import build_app
+from emulator.settings import Settings
 
 from .conftest import advance
+
+# One emulator for the module (building the app per test dominates the run time); each test
+# starts from POST /_emulator/reset. The XML and HTTP test modules use the same fixtures.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_client():
+    settings = Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
+    client = TestClient(TestServer(build_app(settings)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(shared_client):
+    response = await shared_client.post("/_emulator/reset")
+    assert response.status == 200
+    return shared_client
 
 URL = "/alphasms/api/json.php"
 KEY = "alphasms-demo-key"

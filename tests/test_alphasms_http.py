@@ -7,6 +7,9 @@ import re
 import pytest
 
 from .conftest import advance
+from .test_alphasms import client, shared_client  # noqa: F401  (one emulator per module)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 URL = "/alphasms/api/http.php"
 KEY = "alphasms-demo-key"

@@ -8,6 +8,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from .conftest import advance
+from .test_alphasms import client, shared_client  # noqa: F401  (one emulator per module)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 URL = "/alphasms/api/xml.php"
 KEY = "alphasms-demo-key"
