@@ -1,0 +1,105 @@
+"""AlphaSMS rules beyond the JSON Schemas (schemas/alphasms/items.json): which definitions an item
+type must satisfy, which fields a viber_type needs, which error a schema violation is, and the
+client-id rule shared by every wire format.
+
+Everything here returns data or a symbolic key of schemas/alphasms/errors.yaml.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.validation import Schemas
+
+# One item type -> the cascade of channels it sends on.
+CASCADES = {
+    "sms": ["sms"],
+    "viber": ["viber"],
+    "viber+sms": ["viber", "sms"],
+    "rcs": ["rcs"],
+    "rcs+sms": ["rcs", "sms"],
+    "rcs+viber+sms": ["rcs", "viber", "sms"],
+    "voice": ["voice"],
+    "call/otp": ["call"],
+}
+# Schema definitions an item must satisfy: one per channel of a flat cascade type (named after
+# the channel unless listed here), or the type's own.
+CHANNEL_SCHEMAS = {"voice": "voice_item", "call": "phone_only"}
+OTHER_SCHEMAS = {"pipeline": ["pipeline"], "hlr": ["phone_only"], "status": ["status"], "balance": []}
+# Types that may come without a client `id`: the documented answers of these carry none, and the
+# public PHP JSON client (Prihod/alphasms-client) sends none for them.
+ID_OPTIONAL = {"hlr", "call/otp"}
+SEND_TYPES = set(CASCADES) | {"pipeline"}
+
+VIBER_NEEDS = {  # viber_type -> fields it requires
+    "text": ("viber_message",),
+    "image": ("viber_image",),
+    "text+link": ("viber_message", "viber_link", "viber_button"),
+    "text+image+link": ("viber_message", "viber_image", "viber_link", "viber_button"),
+}
+SIGNATURE_FIELDS = {"sms_signature", "viber_signature", "rcs_signature", "signature"}
+TEXT_FIELDS = {"sms_message", "viber_message", "rcs_message", "message"}
+
+
+def item_schemas(kind: Any) -> list[str] | None:
+    """The definitions an item of `kind` must satisfy; None for an unknown type."""
+    if not isinstance(kind, str):
+        return None
+    if kind in CASCADES:
+        return [CHANNEL_SCHEMAS.get(channel, channel) for channel in CASCADES[kind]]
+    return OTHER_SCHEMAS.get(kind)
+
+
+def item_error(schemas: Schemas, item: dict[str, Any]) -> str | None:
+    """The error key of a JSON item, or None when it is valid."""
+    definitions = item_schemas(item.get("type"))
+    if definitions is None:
+        return "unknown_type"
+    for definition in definitions:
+        violation = schemas.first_violation(f"alphasms/items#/$defs/{definition}", item)
+        if violation:
+            return _error_for(violation.field, violation.keyword)
+    if "viber_type" in item:
+        for needed in VIBER_NEEDS[item["viber_type"]]:
+            if not item.get(needed):
+                return "empty_message" if needed == "viber_message" else "invalid_parameters"
+    if item["type"] == "pipeline":
+        for channel in item["pipeline"]:
+            if not isinstance(item.get(channel), dict):
+                return "invalid_pipeline"
+        viber = item.get("viber")
+        if isinstance(viber, dict) and viber.get("type", "text") in ("text", "text+link", "text+image+link"):
+            if not viber.get("message"):
+                return "empty_message"
+    return None
+
+
+def _error_for(field: str, keyword: str) -> str:
+    if field == "phone":
+        return "invalid_phone"
+    if field in SIGNATURE_FIELDS:
+        return "alpha_name"
+    if field in TEXT_FIELDS and keyword in ("required", "minLength"):
+        return "empty_message"
+    if field == "pipeline":
+        return "invalid_pipeline"
+    return "invalid_parameters"
+
+
+class ClientIds:
+    """The client-id rule of one request: an id already used by a message of the account, or twice
+    in the same request, is refused (XML API: 208 ERR_DUPLICATE "A message with the specified ID
+    already exists"; the JSON wording is a guess, see errors.yaml)."""
+
+    def __init__(self, used_before) -> None:
+        self._used_before = used_before  # client id -> bool, the store's answer
+        self._seen: set[str] = set()
+
+    def claim(self, client_id: Any) -> str | None:
+        """None when `client_id` is free (and now taken), else the error key."""
+        if client_id is None:
+            return None
+        key = str(client_id)
+        if key in self._seen or self._used_before(key):
+            return "duplicate_id"
+        self._seen.add(key)
+        return None
