@@ -350,7 +350,7 @@ async def test_single_message_object_follows_the_lifecycle(client):
     uuid = answer["items"][0]["messageUuid"]
     status, obj = await get(client, f"{SEND}/{uuid}")
     assert status == 200
-    assert obj["messageUuid"] == uuid and obj["status"] == "created"
+    assert obj["messageUuid"] == uuid and obj["status"] == "sending"
     assert obj["channelType"] == "SMS" and obj["destination"] == "79161234567" and obj["senderName"] == "sms_promo"
     assert obj["externalMessageId"] == "id123" and obj["tags"] == ["otp"] and obj["ttl"] == 600
     assert obj["price"] == {"totalPrice": 3.0, "currency": "RUB", "invoicedParts": 1, "final": False}
@@ -380,7 +380,7 @@ async def test_list_filters(client):
     assert (await response.json())["total"] == 2
     assert (await get(client, content="авторизации"))[1]["total"] == 1
     assert (await get(client, content_nor="авторизации"))[1]["total"] == 2
-    assert (await get(client, status="created"))[1]["total"] == 2
+    assert (await get(client, status="sending"))[1]["total"] == 2
     assert (await get(client, per_page=2, page=2))[1]["total"] == 3
     assert len((await get(client, per_page=2, page=2))[1]["items"]) == 1
     assert (await get(client, time_from="2999-01-01T00:00:00Z"))[1]["total"] == 0
@@ -521,7 +521,7 @@ async def test_scheduled_message_waits_for_its_local_send_time(client):
     later = (moscow_now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
     uuid = (await sent(client, sms(localSendTime=later, useLocalTime=False)))["items"][0]["messageUuid"]
     await advance(client, 600)
-    assert (await get(client, f"{SEND}/{uuid}"))[1]["status"] == "created"
+    assert (await get(client, f"{SEND}/{uuid}"))[1]["status"] == "sending"
     await advance(client, 3600)
     assert (await get(client, f"{SEND}/{uuid}"))[1]["status"] == "delivered"
 
