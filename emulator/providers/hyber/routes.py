@@ -12,6 +12,7 @@ pushed reports and replies: callbacks.py; data: schemas/hyber/.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -29,6 +30,7 @@ from . import callbacks, mass, rules, wire
 EXTERNAL = "external:"  # index prefix of extra_id lookups
 JOBS = "jobs"  # per-account directory of mass-sending campaigns
 MAX_JOBS = 10_000  # campaigns kept per account; the oldest is forgotten first
+CHUNK = 1_000  # recipients checked / submitted between two yields to the event loop
 
 
 class Hyber(Provider):
@@ -133,7 +135,9 @@ class Hyber(Provider):
         drafts: list[Message] = []
         job_id = str(uuid.uuid4())
         now = self.engine.clock.now()
-        for recipient in mass.recipients(kind, body):
+        for n, recipient in enumerate(mass.recipients(kind, body), 1):
+            if n % CHUNK == 0:
+                await asyncio.sleep(0)  # up to 50,000 recipients: let other requests through
             single = mass.single_body(kind, body, recipient)
             try:
                 kinds = rules.validate(self.schemas, single)
@@ -144,11 +148,20 @@ class Hyber(Provider):
             message = wire.draft(self, account, single, kinds, now, job_id)
             drafts.append(message)
             entries.append(message)
-        decision = self.engine.submit(Submission(self.name, account, drafts, atomic=False))
-        special = self.special(request, decision)
-        if special is not None:
-            return special
-        refused = {id(o.message): o.error for o in decision.outcomes if o.error}
+        refused: dict[int, str] = {}
+        for start in range(0, max(len(drafts), 1), CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            chunk = drafts[start : start + CHUNK]
+            decision = self.engine.submit(Submission(self.name, account, chunk, atomic=False))
+            if decision.action in ("raw", "fault"):
+                if not start:  # a scenario reply / fault speaks for the whole request
+                    return self.special(request, decision)
+                refused.update({id(m): "internal" for m in chunk})  # later chunks: refused here
+                continue
+            if decision.fault:
+                self.special(request, decision)  # delay / malformed: applied to the response
+            refused.update({id(o.message): o.error for o in decision.outcomes if o.error})
         results: list[dict[str, Any]] = []
         accepted: list[str] = []
         for entry in entries:
