@@ -30,21 +30,15 @@ def basic(login: str, password: str) -> dict[str, str]:
 
 
 AUTH = basic("demo", "demo-password")
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "hyber-json-v2-single.txt"
+# every JSON code block of readthedocs chapter 2 (single sending), verbatim, in order
+EXAMPLES = Path(__file__).resolve().parent / "data" / "hyber-chapter2-examples.json"
 JSON_AUTH = {"Content-Type": "application/json", **AUTH}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def seed_blocks() -> list[dict]:
-    """Every JSON code block of the provider's document, verbatim, in order."""
-    if not SEED.exists():
-        pytest.skip("shared/seeds not beside the checkout")
-    text = SEED.read_text(encoding="utf-8")
-    decoder = json.JSONDecoder()
-    blocks = []
-    for found in re.finditer(r"\.\. code-block:: json\s*", text):
-        blocks.append(decoder.raw_decode(text, found.end())[0])
-    return blocks
+    """Every JSON code block of the provider's chapter 2, verbatim, in order."""
+    return json.loads(EXAMPLES.read_text(encoding="utf-8"))["blocks"]
 
 
 def seed_requests() -> list[dict]:
