@@ -9,9 +9,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from emulator.app import build_app
+from emulator.settings import Settings
 
 from .conftest import advance
+
+# One emulator and one webhook receiver for the whole module, reset before each test.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 URL = "/hyber/1000"
 
@@ -22,21 +30,15 @@ def basic(login: str, password: str) -> dict[str, str]:
 
 
 AUTH = basic("demo", "demo-password")
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "hyber-json-v2-single.txt"
+# every JSON code block of readthedocs chapter 2 (single sending), verbatim, in order
+EXAMPLES = Path(__file__).resolve().parent / "data" / "hyber-chapter2-examples.json"
 JSON_AUTH = {"Content-Type": "application/json", **AUTH}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def seed_blocks() -> list[dict]:
-    """Every JSON code block of the provider's document, verbatim, in order."""
-    if not SEED.exists():
-        pytest.skip("shared/seeds not beside the checkout")
-    text = SEED.read_text(encoding="utf-8")
-    decoder = json.JSONDecoder()
-    blocks = []
-    for found in re.finditer(r"\.\. code-block:: json\s*", text):
-        blocks.append(decoder.raw_decode(text, found.end())[0])
-    return blocks
+    """Every JSON code block of the provider's chapter 2, verbatim, in order."""
+    return json.loads(EXAMPLES.read_text(encoding="utf-8"))["blocks"]
 
 
 def seed_requests() -> list[dict]:
@@ -81,8 +83,24 @@ async def dr(client, path, auth=AUTH):
     return response.status, await response.json()
 
 
-@pytest.fixture
-async def receiver(aiohttp_server):
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def emulator():
+    settings = Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
+    test_client = TestClient(TestServer(build_app(settings)))
+    await test_client.start_server()
+    yield test_client
+    await test_client.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(emulator):
+    await emulator.post("/_emulator/reset")
+    await emulator.delete("/_emulator/scenario")
+    return emulator
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def webhook():
     """A client's webhook: records every JSON body it receives, answers 200."""
     received: list = []
 
@@ -92,14 +110,22 @@ async def receiver(aiohttp_server):
 
     app = web.Application()
     app.router.add_post("/{name}", hook)
-    server = await aiohttp_server(app)
+    server = TestServer(app)
+    await server.start_server()
     server.received = received
     server.url = lambda name="dr": str(server.make_url(f"/{name}"))
-    return server
+    yield server
+    await server.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def receiver(webhook):
+    webhook.received.clear()
+    return webhook
 
 
 # -- the documented examples ------------------------------------------------------------------
-def test_seed_has_every_documented_example():
+async def test_seed_has_every_documented_example():
     blocks = seed_blocks()
     assert len(seed_requests()) == 12
     assert blocks[-2] == {"message_id": "9f60ac8f-e721-5027-b838-e6fcb95fcd7a"}

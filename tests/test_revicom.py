@@ -9,35 +9,35 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from emulator.app import build_app
+from emulator.settings import Settings
 
 from .conftest import advance
+
+# One emulator and one callback receiver for the whole module, reset before each test.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 BASE = "/revicom/api/v1"
 SEND = f"{BASE}/message"
 TOKEN = "revicom-demo-token"
 SERVICE_TOKEN = "revicom-demo-service-token"
 AUTH = {"Authorization": f"Basic {TOKEN}"}
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "revicom-voicecode.txt"
+# the VOICECODE page's request example and curl payload, verbatim
+EXAMPLE = Path(__file__).resolve().parent / "data" / "revicom-voicecode-example.json"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def seed_text() -> str:
-    if not SEED.exists():
-        pytest.skip("shared/seeds not beside the checkout")
-    return SEED.read_text(encoding="utf-8")
 
 
 def seed_request_example() -> list:
     """The VOICECODE request example of Revicom's page, verbatim."""
-    text = seed_text()
-    example = text[text.rindex("Request example") :]
-    return json.loads(example[example.index("[") : example.index("curl -X")])
+    return json.loads(EXAMPLE.read_text(encoding="utf-8"))["request_example"]
 
 
 def seed_curl_body() -> str:
-    text = seed_text()
-    return text[text.index("-d '") + 4 : text.index("'\nPrevious")]
+    return json.loads(EXAMPLE.read_text(encoding="utf-8"))["curl_body"]
 
 
 def voicecode(destination="79161234567", text="Код авторизации от revicom: 1234", **extra):
@@ -95,9 +95,25 @@ def error(code, msg):
     return {"error": {"code": code, "msg": msg}}
 
 
-async def receiver(aiohttp_server):
-    """A callback receiver: returns (url, list of (headers, JSON body) it got)."""
-    got = []
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def emulator():
+    settings = Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
+    test_client = TestClient(TestServer(build_app(settings)))
+    await test_client.start_server()
+    yield test_client
+    await test_client.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(emulator):
+    await emulator.post("/_emulator/reset")
+    await emulator.delete("/_emulator/scenario")
+    return emulator
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def callback_server():
+    got: list = []
 
     async def hook(request):
         got.append((dict(request.headers), await request.json()))
@@ -105,8 +121,24 @@ async def receiver(aiohttp_server):
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    server = await aiohttp_server(app)
-    return f"http://127.0.0.1:{server.port}/hook", got
+    server = TestServer(app)
+    await server.start_server()
+    yield f"http://127.0.0.1:{server.port}/hook", got
+    await server.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def receiver(callback_server):
+    """A callback receiver: (url, list of (headers, JSON body) it got since the test began)."""
+    url, got = callback_server
+    got.clear()
+    return url, got
+
+
+async def emulator_now(client) -> datetime:
+    """The emulator's (virtual) UTC time: the module's clock runs ahead of the wall clock."""
+    now = (await (await client.get("/_emulator/clock")).json())["now"]
+    return datetime.fromtimestamp(now, timezone.utc)
 
 
 # -- documented examples ---------------------------------------------------------------------
@@ -255,7 +287,7 @@ async def test_a_broken_rule_refuses_the_whole_request_with_4220(client, item, m
 
 
 async def test_completion_time_beyond_70_days_is_refused(client):
-    far = (datetime.now(timezone.utc) + timedelta(days=71)).strftime("%Y-%m-%d %H:%M:%S")
+    far = (await emulator_now(client) + timedelta(days=71)).strftime("%Y-%m-%d %H:%M:%S")
     assert await post(client, [sms(localCompletionTime=far)]) == (422, error(4220, "Invalid localCompletionTime"))
 
 
@@ -350,7 +382,7 @@ async def test_single_message_object_follows_the_lifecycle(client):
     uuid = answer["items"][0]["messageUuid"]
     status, obj = await get(client, f"{SEND}/{uuid}")
     assert status == 200
-    assert obj["messageUuid"] == uuid and obj["status"] == "created"
+    assert obj["messageUuid"] == uuid and obj["status"] == "sending"
     assert obj["channelType"] == "SMS" and obj["destination"] == "79161234567" and obj["senderName"] == "sms_promo"
     assert obj["externalMessageId"] == "id123" and obj["tags"] == ["otp"] and obj["ttl"] == 600
     assert obj["price"] == {"totalPrice": 3.0, "currency": "RUB", "invoicedParts": 1, "final": False}
@@ -380,7 +412,7 @@ async def test_list_filters(client):
     assert (await response.json())["total"] == 2
     assert (await get(client, content="авторизации"))[1]["total"] == 1
     assert (await get(client, content_nor="авторизации"))[1]["total"] == 2
-    assert (await get(client, status="created"))[1]["total"] == 2
+    assert (await get(client, status="sending"))[1]["total"] == 2
     assert (await get(client, per_page=2, page=2))[1]["total"] == 3
     assert len((await get(client, per_page=2, page=2))[1]["items"]) == 1
     assert (await get(client, time_from="2999-01-01T00:00:00Z"))[1]["total"] == 0
@@ -447,8 +479,8 @@ async def test_stop_not_json_and_no_auth(client):
 
 
 # -- lifecycle and callbacks ---------------------------------------------------------------------
-async def test_default_callback_is_the_delivered_event_only(client, aiohttp_server):
-    url, got = await receiver(aiohttp_server)
+async def test_default_callback_is_the_delivered_event_only(client, receiver):
+    url, got = receiver
     uuid = (await sent(client, voicecode(callbackUrl=url)))["items"][0]["messageUuid"]
     await advance(client, 10)
     assert len(got) == 1
@@ -461,8 +493,8 @@ async def test_default_callback_is_the_delivered_event_only(client, aiohttp_serv
     assert "error_code" not in event
 
 
-async def test_callbacks_only_for_the_events_asked(client, aiohttp_server):
-    url, got = await receiver(aiohttp_server)
+async def test_callbacks_only_for_the_events_asked(client, receiver):
+    url, got = receiver
     await sent(client, sms(callbackUrl=url, callbackEvents=["sent", "delivered"]))
     await sent(client, whatsapp(destination="79000000205", callbackUrl=url, callbackEvents=["read"]))
     await sent(client, sms(callbackUrl=url, callbackEvents=[]))
@@ -472,16 +504,16 @@ async def test_callbacks_only_for_the_events_asked(client, aiohttp_server):
     assert seen == [("SMS", "delivered", "delivered"), ("SMS", "sent", "sent"), ("WHATSAPP", "read", "read")]
 
 
-async def test_undelivered_and_rejected_report_on_the_delivered_event(client, aiohttp_server):
-    url, got = await receiver(aiohttp_server)
+async def test_undelivered_and_rejected_report_on_the_delivered_event(client, receiver):
+    url, got = receiver
     await sent(client, vk(destination="79000000203", callbackUrl=url), vk(destination="79000000206", callbackUrl=url))
     await advance(client, 10)
     assert sorted(e["status"] for _, body in got for e in body) == ["undelivered", "unsent"]
     assert {e["callback_event"] for _, body in got for e in body} == {"delivered"}
 
 
-async def test_expired_message_ends_undelivered_at_its_ttl(client, aiohttp_server):
-    url, got = await receiver(aiohttp_server)
+async def test_expired_message_ends_undelivered_at_its_ttl(client, receiver):
+    url, got = receiver
     uuid = (await sent(client, flashcall(destination="79000000204", ttl=60, callbackUrl=url)))["items"][0]["messageUuid"]
     await advance(client, 30)
     assert (await get(client, f"{SEND}/{uuid}"))[1]["status"] == "sent" and got == []
@@ -489,8 +521,8 @@ async def test_expired_message_ends_undelivered_at_its_ttl(client, aiohttp_serve
     assert [e["status"] for _, body in got for e in body] == ["undelivered"]
 
 
-async def test_stopped_message_reports_unsent(client, aiohttp_server):
-    url, got = await receiver(aiohttp_server)
+async def test_stopped_message_reports_unsent(client, receiver):
+    url, got = receiver
     uuid = (await sent(client, sms(callbackUrl=url, callbackEvents=["sent", "delivered"])))["items"][0]["messageUuid"]
     await stop(client, uuid)
     await advance(client, 10)
@@ -498,8 +530,8 @@ async def test_stopped_message_reports_unsent(client, aiohttp_server):
         (uuid, "delivered", "unsent")]
 
 
-async def test_scenario_error_code_is_reported(client, aiohttp_server):
-    url, got = await receiver(aiohttp_server)
+async def test_scenario_error_code_is_reported(client, receiver):
+    url, got = receiver
     scenario = ("rules:\n  - match: {provider: revicom}\n    deliver:\n"
                 "      '*': [{after: 1, status: sent}, {after: 2, status: undelivered, error: 6969}]\n")
     assert (await client.put("/_emulator/scenario", data=scenario)).status == 200
@@ -509,19 +541,19 @@ async def test_scenario_error_code_is_reported(client, aiohttp_server):
     assert (await get(client, f"{SEND}/{uuid}"))[1]["errorCode"] == 6969
 
 
-async def test_callback_url_credentials_become_basic_auth(client, aiohttp_server):
-    url, got = await receiver(aiohttp_server)
+async def test_callback_url_credentials_become_basic_auth(client, receiver):
+    url, got = receiver
     await sent(client, sms(callbackUrl=url.replace("http://", "http://login:secret@")))
     await advance(client, 5)
     assert got[0][0]["Authorization"] == "Basic " + base64.b64encode(b"login:secret").decode()
 
 
 async def test_scheduled_message_waits_for_its_local_send_time(client):
-    moscow_now = datetime.now(timezone.utc) + timedelta(hours=3)
+    moscow_now = await emulator_now(client) + timedelta(hours=3)
     later = (moscow_now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
     uuid = (await sent(client, sms(localSendTime=later, useLocalTime=False)))["items"][0]["messageUuid"]
     await advance(client, 600)
-    assert (await get(client, f"{SEND}/{uuid}"))[1]["status"] == "created"
+    assert (await get(client, f"{SEND}/{uuid}"))[1]["status"] == "sending"
     await advance(client, 3600)
     assert (await get(client, f"{SEND}/{uuid}"))[1]["status"] == "delivered"
 

@@ -192,6 +192,10 @@ class Engine:
 
     def _expire(self, message: Message, index: int) -> None:
         attempt = message.attempts[index]
+        if attempt.status == Status.DELIVERED and attempt.content.get("_unread_at_ttl"):
+            # the provider reports reads on this channel: delivered but never read by its ttl
+            self._transition(message, attempt, Status.UNREAD)
+            return
         if attempt.status is None or attempt.status.is_final or attempt.status.is_success:
             return
         self._transition(message, attempt, Status.EXPIRED)

@@ -24,6 +24,7 @@ class Status(str, enum.Enum):
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
+    UNREAD = "unread"  # delivered, not read within its lifetime (providers that report reads)
     UNDELIVERED = "undelivered"
     EXPIRED = "expired"
     REJECTED = "rejected"
@@ -39,12 +40,12 @@ class Status(str, enum.Enum):
 
     @property
     def is_success(self) -> bool:
-        return self in (Status.DELIVERED, Status.READ)
+        return self in (Status.DELIVERED, Status.READ, Status.UNREAD)
 
 
 FAILED_STATUSES = frozenset({Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.CANCELLED})
-# READ is final for the lifecycle; DELIVERED is final unless a later READ is planned.
-FINAL_STATUSES = FAILED_STATUSES | {Status.READ}
+# READ and UNREAD are final for the lifecycle; DELIVERED is final unless a later READ is planned.
+FINAL_STATUSES = FAILED_STATUSES | {Status.READ, Status.UNREAD}
 
 
 @dataclass

@@ -69,6 +69,27 @@ def error_for(violation: Violation) -> str:
     return MAIN_ERRORS.get(path[0] if path else "", "parameter_incorrect")
 
 
+def validate(schemas, body: dict[str, Any]) -> dict[str, str]:
+    """A single-message body against hyber/send then the rules below; RuleError on the first
+    broken one, else the detected content type per channel."""
+    violation = schemas.first_violation("hyber/send", body)
+    if violation:
+        raise RuleError(error_for(violation))
+    return check(body)
+
+
+def mass_error_for(violation: Violation) -> str:
+    """The error key of a violation of hyber/mass (the shared fields and the recipient list)."""
+    path = violation.pointer.split("/")[1:]
+    if path and path[0] in ("messages", "recipients"):
+        if len(path) > 2 and path[2] == "phone_number":
+            return "phone_incorrect"
+        return "recipients_incorrect"
+    if violation.keyword == "required":
+        return "missing_parameter"
+    return MAIN_ERRORS.get(path[0] if path else "", "parameter_incorrect")
+
+
 def check(body: dict[str, Any]) -> dict[str, str]:
     """Raise RuleError on the first broken rule; return the detected content type per channel."""
     options = body["channel_options"]

@@ -1,9 +1,10 @@
 """Revicom Direct API (direct.revicom.ltd/api/v1): wire format only.
 
-Revicom Direct is the i-Digital "Direct" platform under another name, so i-Digital's pages fill
-the gaps of Revicom's (docs/research/revicom.md). `api` holds the endpoints, `items` the rules of
-one message of a send request, `views` the message object and the Getting Messages filters.
+Sources: Revicom's own GitBook (api.direct.revicom.ltd), see docs/research/revicom.md. Anatomy:
+`routes` the endpoints and auth, `sending` the request-free send logic, `rules` the message rules
+beyond the schema, `filters` Getting Messages, `wire` the shapes, `callbacks` the status
+callbacks, `reference` the tables of schemas/revicom/*.yaml.
 """
-from .api import Revicom
+from .routes import Revicom
 
 __all__ = ["Revicom"]
