@@ -31,7 +31,7 @@ async def post(client, body, url=SEND, headers=AUTH):
 
 
 def sms(**overrides):
-    body = {"channel": "sms", "text": "Your code is 123456", "recipients": [{"phone_number": "+33611111111"}], "sender": "MyShop"}
+    body = {"channel": "sms", "text": "Your code is 123456", "recipients": [{"phone_number": "+33611111111"}], "sender": "MyShop", "purpose": "alert"}
     body.update(overrides)
     return body
 
@@ -165,6 +165,9 @@ async def test_login_is_case_insensitive_and_basic_auth_works(client):
 
 
 # -- field rules ------------------------------------------------------------------------------------
+# "How Our API Deals With Incorrect Data" (octopush-api.readme.io post_public_apimulti_channelsend):
+# required fields that cannot be read are refused; an optional field that cannot be cast or fixed
+# is ignored (its default applies) and the request is sent.
 @pytest.mark.parametrize(
     "overrides,field",
     [
@@ -174,27 +177,13 @@ async def test_login_is_case_insensitive_and_basic_auth_works(client):
         ({"text": {"a": 1}}, "text"),
         ({"channel": "whatsapp"}, "channel"),
         ({"channel": None}, "channel"),
-        ({"sender": "ab"}, "sender"),
-        ({"sender": "abcdefghijkl"}, "sender"),
-        ({"sender": "My-Shop"}, "sender"),
         ({"recipients": []}, "recipients"),
         ({"recipients": "+33611111111"}, "recipients"),
-        ({"recipients": ["+33611111111"]}, "recipients"),
-        ({"recipients": [{"phone_number": {"n": 1}}]}, "recipients"),
         ({"recipients": [{"phone_number": f"+336{i:08d}"} for i in range(501)]}, "recipients"),
-        ({"send_at": "tomorrow"}, "send_at"),
-        ({"send_at": 12}, "send_at"),
-        ({"purpose": "marketing"}, "purpose"),
-        ({"list_name": ["a"]}, "list_name"),
-        ({"simulation_mode": "perhaps"}, "simulation_mode"),
-        ({"optout_filtering": {"x": 1}}, "optout_filtering"),
-        ({"metadata": ["a"]}, "metadata"),
-        ({"metadata": {"type": "sms_gold"}}, "type"),
-        ({"metadata": {"with_replies": "sometimes"}}, "with_replies"),
-        ({"metadata": {"request_id": ""}}, "request_id"),
     ],
 )
-async def test_each_sms_field_rule_is_a_validation_error(client, overrides, field):
+async def test_required_fields_that_cannot_be_read_are_refused(client, overrides, field):
+    """Multichannel doc: channel, text (1-1224 characters) and recipients (up to 500) are required."""
     status, answer = await post(client, sms(**overrides))
     assert status == 400
     assert field in field_errors(answer)
@@ -202,28 +191,108 @@ async def test_each_sms_field_rule_is_a_validation_error(client, overrides, fiel
 
 
 @pytest.mark.parametrize(
+    "overrides,absent",
+    [
+        ({"sender": "ab"}, "sender"),
+        ({"sender": "abcdefghijkl"}, "sender"),
+        ({"sender": 12}, "sender"),
+        ({"send_at": "tomorrow"}, None),
+        ({"send_at": 12}, None),
+        ({"list_name": ["a"]}, None),
+        ({"simulation_mode": "perhaps"}, None),
+        ({"optout_filtering": {"x": 1}}, None),
+        ({"metadata": ["a"]}, None),
+        ({"metadata": {"type": "sms_gold"}}, "type"),
+        ({"metadata": {"with_replies": "sometimes"}}, "with_replies"),
+        ({"metadata": {"request_id": ""}}, None),
+        ({"purpose": "urgent"}, None),
+    ],
+)
+async def test_optional_fields_that_cannot_be_fixed_are_ignored_and_the_request_sent(client, overrides, absent):
+    """Multichannel doc, "How Our API Deals With Incorrect Data": "If a parameter could not be
+    recognized or "fixed", we will ignore it, but your request will be sent." (A purpose that is
+    not understood takes the default, wholesale, so the text carries the STOP mention here.)"""
+    status, answer = await post(client, sms(text="Sale today. STOP au XXXXX", **overrides))
+    assert status == 200, answer
+    await advance(client, 5)
+    (stored,) = await messages(client)
+    assert stored["status"] == "delivered"  # sent now: an unreadable send_at is ignored too
+    if absent:
+        assert absent not in stored["attempts"][0]["content"]
+
+
+@pytest.mark.parametrize(
+    "sender,kept",
+    [("My Shop", "My Shop"), ("My-Shop!", "MyShop"), ("Café 24h", "Caf 24h"), ("  ABC  ", "ABC"), ("A-B", None), ("ABCDEFGHIJ1", "ABCDEFGHIJ1")],
+)
+async def test_sender_allows_spaces_and_loses_prohibited_characters(client, sender, kept):
+    """dev.octopush.com Transactional SMS: sender "3-11 alphanumeric characters with spaces
+    (a-zA-Z0-9 )"; multichannel doc: wrong values are formatted ("delete prohibited characters"),
+    and one still not valid is ignored."""
+    status, answer = await post(client, sms(sender=sender))
+    assert status == 200, answer
+    (stored,) = await messages(client)
+    assert stored["attempts"][0]["content"].get("sender") == kept
+
+
+async def test_enum_values_and_purpose_words_are_understood(client):
+    """Multichannel doc: "If a parameter has the wrong value, we will try to understand it anyway";
+    purpose is "(transactional/alert or marketing)"."""
+    body = sms(channel="SMS", purpose="Transactional", text="Code 1", metadata={"type": "SMS_LOW_COST"})
+    status, answer = await post(client, body)
+    assert status == 200, answer
+    status, answer = await post(client, sms(purpose="marketing", text="Big sale"))
+    assert (status, answer) == (400, {"code": 121, "message": "Mention STOP is missing."})
+    (stored,) = await messages(client)
+    assert stored["attempts"][0]["content"]["type"] == "sms_low_cost"
+
+
+@pytest.mark.parametrize(
     "channel,metadata,field,code",
     [
         ("voice_sms", {"voice_language": "fr-CA"}, "voice_language", 442),
-        ("voice_sms", {"voice_gender": "robot"}, "voice_gender", 441),
-        ("voice_sms", {"type": "sms_premium"}, "type", 443),
-        ("voice_sms", {"get_back_pressed_keys": [1]}, "get_back_pressed_keys", 455),
-        ("email", {"emailing_service": "smtp"}, "emailing_service", 444),
-        ("email", {"body_format": "markdown"}, "body_format", 445),
-        ("email", {"email_from": "not-an-address"}, "email_from", 449),
-        ("email", {"subject": "s" * 1001}, "subject", 451),
-        ("rcs", {"message_type": "carousel"}, "message_type", 446),
-        ("rcs", {"message_type": "rich_card"}, "cards", 447),
-        ("rcs", {"message_type": "rich_card", "cards": []}, "cards", 447),
-        ("rcs", {"actions": "call"}, "actions", 448),
+        ("voice_sms", {"voice_language": 7}, "voice_language", 442),
     ],
 )
-async def test_each_metadata_rule_is_a_validation_error(client, channel, metadata, field, code):
-    recipient = {"email": "ann@example.com"} if channel == "email" else {"phone_number": "+33611111111"}
-    body = {"channel": channel, "text": "Hello", "recipients": [recipient], "metadata": metadata}
+async def test_documented_metadata_error_is_kept(client, channel, metadata, field, code):
+    """Multichannel doc, "Bad request from a Voice campaign": errors.voice_language 442."""
+    body = {"channel": channel, "text": "Hello", "recipients": [{"phone_number": "+33611111111"}], "metadata": metadata}
     status, answer = await post(client, body)
     assert status == 400
     assert field_errors(answer)[field]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "channel,metadata,absent",
+    [
+        ("voice_sms", {"voice_gender": "robot"}, "voice_gender"),
+        ("voice_sms", {"type": "sms_premium"}, "type"),
+        ("voice_sms", {"get_back_pressed_keys": [1]}, "get_back_pressed_keys"),
+        ("email", {"emailing_service": "smtp"}, "emailing_service"),
+        ("email", {"body_format": "markdown"}, "body_format"),
+        ("email", {"email_from": "not-an-address"}, "email_from"),
+        ("rcs", {"message_type": "carousel"}, "message_type"),
+        ("rcs", {"message_type": "rich_card"}, "message_type"),
+        ("rcs", {"actions": "call"}, "actions"),
+    ],
+)
+async def test_metadata_that_cannot_be_fixed_takes_its_default(client, channel, metadata, absent):
+    """Multichannel doc, "How Our API Deals With Incorrect Data" (defaults: body_format plain_text,
+    message_type simple_text...): the value is ignored and the message sent."""
+    recipient = {"email": "ann@example.com"} if channel == "email" else {"phone_number": "+33611111111"}
+    body = {"channel": channel, "text": "Hello", "recipients": [recipient], "purpose": "alert", "metadata": metadata}
+    status, answer = await post(client, body)
+    assert status == 200, answer
+    (stored,) = await messages(client)
+    assert absent not in stored["attempts"][0]["content"]
+
+
+async def test_long_subject_is_cut_to_its_documented_maximum(client):
+    """Multichannel doc: metadata.subject "(max 1000 characters)"; formatted, not refused (guess)."""
+    body = {"channel": "email", "text": "Hello", "recipients": [{"email": "ann@example.com"}], "metadata": {"subject": "s" * 1500}}
+    assert (await post(client, body))[0] == 200
+    (stored,) = await messages(client)
+    assert stored["attempts"][0]["content"]["subject"] == "s" * 1000
 
 
 async def test_metadata_of_another_channel_is_ignored(client):
@@ -235,7 +304,7 @@ async def test_several_field_errors_are_reported_together(client):
     status, answer = await post(client, {"channel": "voice_sms", "text": "", "sender": "x", "recipients": [],
                                          "metadata": {"voice_language": "xx", "voice_gender": "x"}})
     assert status == 400
-    assert set(field_errors(answer)) == {"text", "sender", "recipients", "voice_language", "voice_gender"}
+    assert set(field_errors(answer)) == {"text", "recipients", "voice_language"}
 
 
 async def test_limits_themselves_are_accepted(client):
@@ -328,8 +397,8 @@ async def test_simulation_mode_answers_without_storing_or_charging(client):
 
 
 async def test_simulation_still_validates(client):
-    status, answer = await post(client, sms(simulation_mode=True, sender="x"))
-    assert status == 400 and "sender" in field_errors(answer)
+    status, answer = await post(client, sms(simulation_mode=True, text=""))
+    assert status == 400 and "text" in field_errors(answer)
 
 
 async def test_request_id_duplicates_within_24_hours(client):
@@ -386,21 +455,43 @@ async def test_unreadable_bodies_get_the_validation_shape(client, url, raw):
 
 
 @pytest.mark.parametrize(
-    "body",
+    "body,field",
     [
-        {"channel": ["sms"], "text": "x", "recipients": [{"phone_number": "+33611111111"}]},
-        {"channel": "sms", "text": "x", "recipients": [None, 5, "x"]},
-        {"channel": "email", "text": "x", "recipients": [{"email": ["a@b.co"]}]},
-        {"channel": "live_chat", "text": "x", "recipients": [{"conversation_id": {"id": 5}}]},
-        {"channel": "sms", "text": "x", "recipients": [{"phone_number": "+33611111111"}], "metadata": {"type": {"x": []}}},
-        {"channel": "sms", "text": "x", "recipients": [{"phone_number": "+33611111111"}], "send_at": "2024-13-45T99:00:00"},
-        {"channel": "rcs", "text": "x", "recipients": [{"phone_number": "+33611111111"}], "metadata": {"cards": [[[[]]]], "message_type": 1}},
-        {"recipients": {"phone_number": "+33611111111"}, "text": True},
+        ({"channel": ["sms"], "text": "x", "recipients": [{"phone_number": "+33611111111"}]}, "channel"),
+        ({"channel": "live_chat", "text": "x", "recipients": [{"conversation_id": {"id": 5}}]}, "recipients"),
+        ({"recipients": {"phone_number": "+33611111111"}, "text": True}, "text"),
     ],
 )
-async def test_wrong_types_get_the_validation_shape(client, body):
+async def test_wrong_types_of_required_fields_get_the_validation_shape(client, body, field):
     status, answer = await post(client, body)
-    assert status == 400 and answer["message"] == VALIDATION and answer["errors"]
+    assert status == 400 and answer["message"] == VALIDATION and field in answer["errors"]
+
+
+@pytest.mark.parametrize(
+    "body,error",
+    [
+        ({"channel": "sms", "text": "x", "recipients": [None, 5, "x"]}, 2010),
+        ({"channel": "email", "text": "x", "recipients": [{"email": ["a@b.co"]}]}, 2005),
+    ],
+)
+async def test_recipients_that_cannot_be_read_reach_nobody(client, body, error):
+    """Multichannel doc: "[recipients] field does not contain any valid recipient." / 2005."""
+    status, answer = await post(client, body)
+    assert status == 400 and answer["code"] == error
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"channel": "sms", "text": "x", "recipients": [{"phone_number": "+33611111111"}], "purpose": "alert", "metadata": {"type": {"x": []}}},
+        {"channel": "sms", "text": "x", "recipients": [{"phone_number": "+33611111111"}], "purpose": "alert", "send_at": "2024-13-45T99:00:00"},
+        {"channel": "rcs", "text": "x", "recipients": [{"phone_number": "+33611111111"}], "metadata": {"cards": [[[[]]]], "message_type": 1}},
+    ],
+)
+async def test_wrong_types_of_optional_fields_are_ignored(client, body):
+    """Multichannel doc, "How Our API Deals With Incorrect Data"."""
+    status, answer = await post(client, body)
+    assert status == 200, answer
 
 
 async def test_huge_body_gets_the_validation_shape(client):
@@ -430,9 +521,9 @@ async def test_any_content_type_is_read_as_json(client):
 
 
 async def test_rejections_are_journaled(client):
-    await post(client, sms(sender="x"))
+    await post(client, sms(text=""))
     requests = (await (await client.get("/_emulator/requests")).json())["requests"]
-    assert requests[-1]["outcome"] == "rejected" and requests[-1]["error"] == "invalid_sender"
+    assert requests[-1]["outcome"] == "rejected" and requests[-1]["error"] == "invalid_text"
 
 
 # -- classic SMS campaign -------------------------------------------------------------------------------
@@ -462,7 +553,7 @@ async def test_sms_campaign_rules(client):
     status, answer = await post(client, {**SDK_EXAMPLE, "text": "Hello"}, url=CAMPAIGN)
     assert (status, answer["code"]) == (400, 121)
     status, answer = await post(client, {**SDK_EXAMPLE, "type": "sms_gold", "sender": "S", "auto_remove_blacklisted_numbers": "x"}, url=CAMPAIGN)
-    assert set(field_errors(answer)) == {"type", "sender", "auto_remove_blacklisted_numbers"}
+    assert status == 200, answer  # unrecognised values are ignored (incorrect-data rule)
     status, answer = await post(client, {"text": "x"}, url=CAMPAIGN)
     assert set(field_errors(answer)) == {"recipients"}
     assert (await post(client, {**SDK_EXAMPLE, "request_id": "r1"}, url=CAMPAIGN))[0] == 200
@@ -470,8 +561,9 @@ async def test_sms_campaign_rules(client):
     assert field_errors(answer)["request_id"]["code"] == 120
 
 
-async def test_go_client_without_purpose_gets_exactly_200(client):
-    body = {"channel": "sms", "text": "Your code 4242", "recipients": [{"phone_number": "+998901234567"}], "sender": "NewMsg", "auto_optimize_text": True}
+async def test_transactional_send_gets_exactly_200(client):
+    body = {"channel": "sms", "text": "Your code 4242", "recipients": [{"phone_number": "+998901234567"}], "sender": "NewMsg",
+            "purpose": "alert", "auto_optimize_text": True}
     status, _ = await post(client, body)
     assert status == 200
     listed = await (await client.get("/_emulator/messages", params={"phone": "+998901234567"})).json()
