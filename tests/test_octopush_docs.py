@@ -326,3 +326,24 @@ async def test_contacts_are_merged_on_their_number(client):
     _, created = await call(client, "/sms-campaign-on-list/create", {"list_name": "my_list", "text": "Yo {first_name}", "purpose": "alert"})
     await call(client, "/sms-campaign-on-list/send", {"ticket_number": created["ticket_number"]})
     assert sorted(m["text"] for m in await messages(client) if m["text"].startswith("Yo")) == ["Yo Ann", "Yo John"]
+
+
+@pytest.mark.parametrize(
+    "path,body,status",
+    [
+        ("/contact/create", {}, 400),
+        ("/contact/create", {"contacts": [None, 5, {"phone_number": "0601"}], "list_names": "x", "do_not_overwrite": "maybe"}, 201),
+        ("/contact-list/create", {"list_name": ["x"]}, 400),
+        ("/sms-campaign-on-list/create", {"list_name": {"a": 1}, "tag_name": 5, "text": "Hi", "purpose": "alert"}, 400),
+        ("/sms-campaign-on-list/send", {"ticket_number": ["sms_1"]}, 400),
+        ("/sms-campaign-on-list/cancel", {}, 400),
+    ],
+)
+async def test_bad_input_on_the_list_endpoints_gets_a_documented_shape(client, path, body, status):
+    """Add a contact / Send SMS to contacts: contacts and a list or tag name are what these
+    endpoints need; everything else that cannot be read is ignored."""
+    method = "DELETE" if path.endswith("cancel") else "POST"
+    got, answer = await call(client, path, body, method=method)
+    assert got == status, answer
+    if status == 400:
+        assert set(answer) >= {"code", "message"}

@@ -32,7 +32,7 @@ CONTACTS = "octopush/contacts"
 SCHEMAS = (MULTICHANNEL, SMS_CAMPAIGN, VOICE_CAMPAIGN, LIST_CAMPAIGN, CONTACTS)
 
 # A required field that cannot be read refuses the request: its error key.
-REQUIRED = {"channel": "invalid_channel", "text": "invalid_text", "recipients": "invalid_recipients", "contacts": "invalid_recipients"}
+REQUIRED = {"channel": "invalid_channel", "text": "invalid_text", "recipients": "invalid_recipients", "contacts": "invalid_contacts"}
 # Optional fields whose wrong value the docs show refused, not ignored.
 DOCUMENTED_FIELD_ERRORS = {"voice_language": "voice_language"}
 # Strings the docs bound and that are "formatted" (cut) rather than dropped (GUESS: cut, not refused).
