@@ -9,9 +9,18 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from emulator.app import build_app
+from emulator.settings import Settings
 
 from .conftest import advance
+
+# One emulator and one webhook receiver for the whole module (building an app costs ~0.5 s);
+# every test starts from POST /_emulator/reset: no messages, seeded accounts, no timers.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 SEND = "/octopush/v1/public/multi-channel/send"
 CAMPAIGN = "/octopush/v1/public/sms-campaign/send"
@@ -41,6 +50,47 @@ async def messages(client, **params):
 async def balance(client) -> float:
     response = await client.get(BALANCE, headers=AUTH)
     return (await response.json())["amount"]
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def shared_client():
+    settings = Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
+    client = TestClient(TestServer(build_app(settings)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(shared_client):
+    """The module's emulator, reset: what the conftest's per-test client gives, without the cost."""
+    response = await shared_client.post("/_emulator/reset")
+    assert response.status == 200
+    return shared_client
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def shared_receiver():
+    """A webhook receiver that keeps every JSON body it is sent."""
+    received: list[dict] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append({"path": request.path, "body": await request.json()})
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/{kind}", hook)
+    server = TestServer(app)
+    await server.start_server()
+    yield received, lambda kind="all": str(server.make_url(f"/{kind}"))
+    await server.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def receiver(shared_receiver):
+    received, url = shared_receiver
+    received.clear()
+    return received, url
 
 
 def field_errors(answer) -> dict:
@@ -111,7 +161,7 @@ def seed_examples() -> dict[str, dict]:
     return json.loads(json.dumps(SEED_EXAMPLES))
 
 
-def test_the_seed_has_one_example_per_channel():
+async def test_the_seed_has_one_example_per_channel():
     assert sorted(seed_examples()) == ["email", "live_chat", "rcs", "sms", "voice_sms"]
 
 
@@ -674,22 +724,6 @@ async def test_send_at_schedules_the_message(client):
 
 
 # -- callbacks -------------------------------------------------------------------------------------------
-@pytest.fixture
-async def receiver(aiohttp_server):
-    """A webhook receiver that keeps every JSON body it is sent."""
-    received: list[dict] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        received.append({"path": request.path, "body": await request.json()})
-        return web.Response(status=200)
-
-    app = web.Application()
-    app.router.add_post("/{kind}", hook)
-    server = await aiohttp_server(app)
-    received_url = lambda kind="all": str(server.make_url(f"/{kind}"))  # noqa: E731
-    return received, received_url
-
-
 async def set_callbacks(client, **credentials):
     response = await client.patch("/_emulator/accounts/octopush", json={"credentials": credentials})
     assert response.status == 200

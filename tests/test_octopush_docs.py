@@ -9,9 +9,12 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import web
+import pytest_asyncio
 
 from .conftest import advance
+from .test_octopush import client, shared_client, shared_receiver  # noqa: F401  (one app per module)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 BASE = "/octopush/v1/public"
 AUTH = {"api-login": "demo@msgemu.local", "api-key": "octopush-demo-key"}
@@ -28,18 +31,24 @@ async def messages(client, **params):
     return (await (await client.get("/_emulator/messages", params={"provider": "octopush", **params})).json())["messages"]
 
 
-@pytest.fixture
-async def receiver(aiohttp_server):
-    received: list[dict] = []
+class Bodies:
+    """The JSON bodies the shared webhook receiver got during this test."""
 
-    async def hook(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.Response(status=200)
+    def __init__(self, received: list[dict]) -> None:
+        self._received = received
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    server = await aiohttp_server(app)
-    return received, str(server.make_url("/hook"))
+    def __iter__(self):
+        return (r["body"] for r in self._received)
+
+    def __getitem__(self, index: int) -> dict:
+        return self._received[index]["body"]
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def receiver(shared_receiver):
+    received, url = shared_receiver
+    received.clear()
+    return Bodies(received), url()
 
 
 async def set_callback(client, url):
