@@ -237,19 +237,26 @@ class Reader:
             raise Rejected("invalid_payload")
         return body
 
-    @staticmethod
-    def _shape(properties: dict[str, Any]) -> dict[str, tuple[str | None, tuple[str, ...]]]:
+    def _shape(self, properties: dict[str, Any]) -> dict[str, tuple[str | None, tuple[str, ...]]]:
         """name -> (JSON type, enum values) for casting; enums are strings."""
         shape = {}
         for name, spec in properties.items():
+            spec = self._resolve(spec)
             enum = tuple(spec.get("enum", ()))
             kind = spec.get("type") or ("string" if enum else None)
-            if "$ref" in spec:
-                kind = "string" if name in ("sender", "purpose", "list_name", "request_id", "text") else kind
-                if name == "purpose":
-                    enum = ("alert", "wholesale")
             shape[name] = (kind if isinstance(kind, str) else None, enum)
         return shape
+
+    def _resolve(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Follow a `$ref` to another octopush schema's `$defs` (every ref here points there)."""
+        ref = spec.get("$ref")
+        if not ref:
+            return spec
+        file, _, pointer = ref.partition("#")
+        node: Any = self.schemas.raw(file.removeprefix("urn:msgemu:") or MULTICHANNEL)
+        for part in pointer.strip("/").split("/"):
+            node = node[part]
+        return node
 
 
 def _as_bool(value: Any) -> Any:
