@@ -356,3 +356,28 @@ async def test_bad_input_on_the_list_endpoints_gets_a_documented_shape(client, p
     assert got == status, answer
     if status == 400:
         assert set(answer) >= {"code", "message"}
+
+
+async def test_voice_campaign_on_a_list_and_a_tag(client, receiver):
+    """dev.octopush.com/en/sms-gateway-api-documentation/voice-sms-api/send-voice-sms-list/
+    (voice-campaign-on-list/create, voice-campaign-on-tag/create), .../status-voice-sms-on-a-list/
+    ({"number_of_contacts", "cost", "estimated_duration", "status": "ready_to_be_sent"}),
+    .../cancel-voice-sms-on-a-list/ (204); the calls report voice statuses."""
+    received, url = receiver
+    await set_callback(client, url)
+    await fill(client)
+    body = {"list_name": "my_list", "text": "Hello {first_name}", "voice_gender": "male", "voice_language": "fr-FR"}
+    status, created = await call(client, "/voice-campaign-on-list/create", body)  # no purpose, no STOP: fine for voice
+    assert status == 201 and re.fullmatch(r"voice_[0-9a-f]{13}", created["ticket_number"])
+    status, answer = await call(client, "/voice-campaign-on-list/status", method="GET", params={"ticket_number": created["ticket_number"]})
+    assert (status, answer) == (200, {"number_of_contacts": 2, "cost": pytest.approx(0.10), "estimated_duration": 30, "status": "ready_to_be_sent"})
+    status, answer = await call(client, "/voice-campaign-on-list/send", {"ticket_number": created["ticket_number"]})
+    assert status == 200 and "sending_date" in answer
+    stored = await messages(client)
+    assert {m["attempts"][0]["channel"] for m in stored} == {"voice_sms"} and len(stored) == 2
+    await advance(client, 10)
+    assert [r["status"] for r in received] == ["DELIVERED", "DELIVERED"]
+    status, answer = await call(client, "/voice-campaign-on-list/create", {**body, "voice_language": "xx"})
+    assert status == 400 and answer["errors"]["voice_language"]["code"] == 442
+    _, created = await call(client, "/voice-campaign-on-tag/create", {"tag_name": "vip", "text": "Hi"})
+    assert await call(client, "/voice-campaign-on-list/cancel", {"ticket_number": created["ticket_number"]}, method="DELETE") == (204, None)

@@ -43,6 +43,12 @@ ROUTES = {
     "/v1/public/sms-campaign-on-list/send": "list_campaign_send",
     "/v1/public/sms-campaign-on-tag/send": "list_campaign_send",
     "/v1/public/sms-campaign-on-list/cancel": "list_campaign_cancel",
+    "/v1/public/voice-campaign-on-list/create": "list_campaign_create",
+    "/v1/public/voice-campaign-on-tag/create": "list_campaign_create",
+    "/v1/public/voice-campaign-on-list/status": "list_campaign_status",
+    "/v1/public/voice-campaign-on-list/send": "list_campaign_send",
+    "/v1/public/voice-campaign-on-tag/send": "list_campaign_send",
+    "/v1/public/voice-campaign-on-list/cancel": "list_campaign_cancel",
     "/v1/public/wallet/check-balance": "check_balance",
     "/v1/public/wallet/check-credits": "check_credits",
 }
@@ -131,9 +137,10 @@ class Endpoints:
         mark(request, "query", None)
         return json_response({"number_of_contacts": added}, status=201)
 
-    # -- SMS campaigns on a list or a tag ---------------------------------------------------------
+    # -- SMS and voice campaigns on a list or a tag ---------------------------------------------------
     async def list_campaign_create(self: "Octopush", request: web.Request) -> web.StreamResponse:
-        """dev.octopush.com Send SMS to contacts (sms-campaign-on-list/create, -on-tag/create):
+        """dev.octopush.com Send SMS to contacts (sms-campaign-on-list/create, -on-tag/create) and
+        Sending Voice SMS to your registered contacts (voice-campaign-on-list/create, -on-tag/create):
         the campaign is computed at once (GUESS: the real one is asynchronous) and waits for
         its confirmation. Answer 201 {"ticket_number"} (GUESS: "the ticket_number transmitted
         by Octopush after the call to the creation function"; the body is not shown)."""
@@ -141,7 +148,8 @@ class Endpoints:
         if isinstance(account, web.StreamResponse):
             return account
         try:
-            prepared = self.reader.list_campaign(await self._json_body(request))
+            channel = "voice_sms" if "/voice-campaign-" in request.path else "sms"
+            prepared = self.reader.list_campaign(await self._json_body(request), channel)
             send = prepared.send
             self._check_send(account, send)
             book = Book(self.engine, self.name, account.login)
@@ -151,7 +159,7 @@ class Endpoints:
                 for c in members
                 if not (send.filter_optouts and self.engine.is_opted_out(self.name, account.login, c.fields["phone"]))
             ]
-            ticket = self._ticket("sms", "sms")
+            ticket = self._ticket(channel, channel)
             drafts = self._drafts(account, send, contacts, ticket) if contacts else []
             book.add_campaign({
                 "ticket": ticket,
@@ -159,6 +167,7 @@ class Endpoints:
                 "contacts": contacts,
                 "status": "ready_to_be_sent" if contacts else "failed",
                 "cost": float(sum((m.cost for m in drafts), Decimal("0"))),
+                "estimated_duration": max((m.meta.get("estimated_duration", 0) for m in drafts), default=0),
             })
         except Rejected as rejected:
             return self._refuse(request, rejected)
@@ -167,7 +176,8 @@ class Endpoints:
 
     async def list_campaign_status(self: "Octopush", request: web.Request) -> web.StreamResponse:
         """dev.octopush.com Status of a campaign to existing contacts: 200 {number_of_contacts,
-        cost, status}; status ready_to_be_sent | under_computation | failed."""
+        cost, status}; status ready_to_be_sent | under_computation | failed. Status Voice SMS on
+        existing contacts adds estimated_duration (GUESS: seconds of one call, as in the send)."""
         account = self._caller(request, "GET")
         if isinstance(account, web.StreamResponse):
             return account
@@ -177,7 +187,11 @@ class Endpoints:
             return self._refuse(request, rejected)
         mark(request, "query", None)
         fields = record.fields
-        return json_response({"number_of_contacts": len(fields["contacts"]), "cost": fields["cost"], "status": fields["status"]})
+        body: dict[str, Any] = {"number_of_contacts": len(fields["contacts"]), "cost": fields["cost"]}
+        if fields["send"].channel == "voice_sms":
+            body["estimated_duration"] = fields["estimated_duration"]
+        body["status"] = fields["status"]
+        return json_response(body)
 
     async def list_campaign_send(self: "Octopush", request: web.Request) -> web.StreamResponse:
         """dev.octopush.com Confirm SMS on contacts: {"ticket_number"} -> 200 {"sending_date"};

@@ -142,22 +142,24 @@ class Reader:
             request_id=body.get("request_id"),
         )
 
-    def list_campaign(self, body: dict[str, Any]) -> ListCampaign:
-        body = self._conform(LIST_CAMPAIGN, self._cast(LIST_CAMPAIGN, body), channel="sms")
+    def list_campaign(self, body: dict[str, Any], channel: str) -> ListCampaign:
+        """An SMS (channel "sms") or voice ("voice_sms") campaign on a list or a tag."""
+        body = self._conform(LIST_CAMPAIGN, self._cast(LIST_CAMPAIGN, body), channel=channel)
         if not (body.get("list_name") or body.get("tag_name")):
             raise Rejected("invalid_list_name")
         purpose = rules.purpose(body.get("purpose"))
+        voice = channel == "voice_sms"
         send = Send(
-            channel="sms",
+            channel=channel,
             text=body["text"],
             contacts=[],
             sender=body.get("sender"),
             send_at=rules.send_at(body.get("send_at")),
             purpose=purpose,
             list_name=body.get("list_name"),
-            metadata={k: body[k] for k in ("type", "with_replies") if k in body},
+            metadata={k: body[k] for k in (VOICE_FIELDS if voice else ("type", "with_replies")) if k in body},
             simulation=body.get("simulation_mode", False),
-            optimise_text=body.get("auto_optimize_text", True),
+            optimise_text=False if voice else body.get("auto_optimize_text", True),
             filter_optouts=rules.filters_optouts(purpose, None, body.get("auto_remove_blacklisted_numbers")),
             request_id=body.get("request_id"),
         )
