@@ -1,5 +1,6 @@
-"""Octopush REST API: provider.py (routes, auth, wire format), payload.py (reading send
-bodies), callbacks.py (callback bodies). Discovery finds the class through this import."""
+"""Octopush REST API. Anatomy: provider.py (the class), routes.py (endpoints), wire.py (bodies
+and answers), rules.py (rules beyond the schemas), book.py (contacts, lists, list campaigns),
+callbacks.py (callback bodies, status names). Discovery finds the class through this import."""
 from .provider import Octopush
 
 __all__ = ["Octopush"]

@@ -1,22 +1,53 @@
-"""The JSON bodies Octopush POSTs to the URLs of the account's "Callbacks" settings.
+"""The JSON bodies Octopush POSTs to the URLs of the account's "Callbacks" settings, and the
+status each report carries (schemas/octopush/statuses.yaml, per channel).
 
 Documented: delivery reports (D6 fields, D7 per-channel examples, email with `deliveries`),
-inbound replies (D8) and STOP/opt-out notifications (D9); docs/research/octopush.md section 5.
+voice reports (D10: DELIVERED, NOT_DELIVERED, NOT_DELIVERABLE, BUSY, REFUSED,
+BLACKLISTED_NUMBER, with call_duration and charged_duration), inbound replies (D8) and
+STOP/opt-out notifications (D9); docs/research/octopush.md section 5.
 INFERRED (not published): dates are written in UTC; a voice call lasts its
 `estimated_duration` and is charged by started 30 s; an email report carries one delivery per
-recipient; `sim_card_number` of a reply is a fixed short code.
+recipient; `sim_card_number` of a reply is a fixed short code. A voice report carries the
+durations both in `meta_data` (D7) and at the top level (D10), so readers of either page work.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 from typing import Any
 
+import yaml
+
 from ...core.callbacks import CallbackRequest
-from ...core.model import Event, Message
+from ...core.model import Event, Message, Status
+from ...core.validation import schemas_root
 
 REPLY_SHORT_CODE = "12345"  # GUESS: the example value of D8
+
+
+class StatusNames:
+    """canonical status (+ a scenario step's error) -> the status a channel's report carries."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, dict[str, Any]] = yaml.safe_load(
+            (schemas_root() / "octopush" / "statuses.yaml").read_text(encoding="utf-8")
+        )
+
+    def names(self, channel: str) -> dict[str, str | None]:
+        return self.table.get(channel, self.table["sms"])["names"]
+
+    def reported(self, channel: str, status: Status, error: str | None) -> str | None:
+        """A scenario step's Octopush status (BUSY, BAD_DESTINATION...) when it gives one, in
+        this channel's words; else the channel's name for the canonical status (None: no report)."""
+        spec = self.table.get(channel, self.table["sms"])
+        if error and re.fullmatch(r"[A-Z_]+", str(error)):
+            if error in spec["vocabulary"]:
+                return str(error)
+            if error in spec["equivalent"]:
+                return spec["equivalent"][error]
+        return spec["names"][status.value]
 
 
 def date(at: float) -> str:
@@ -52,11 +83,14 @@ def delivery_report(url: str, message: Message, event: Event, status: str, histo
             "delivery_date": date(event.at),
             "meta_data": _voice_meta(message, event) if common["channel"] == "voice_sms" else {},
         }
+        if common["channel"] == "voice_sms":
+            payload["call_duration"] = payload["meta_data"]["call_duration"]
+            payload["charged_duration"] = payload["meta_data"]["charged_duration"]
     return CallbackRequest(url, json.dumps(payload, ensure_ascii=False), kind="status")
 
 
 def _voice_meta(message: Message, event: Event) -> dict[str, Any]:
-    answered = event.status.is_success
+    answered = event.status.is_success and not event.error
     duration = int(message.meta.get("estimated_duration", 0)) if answered else 0
     return {
         "pressed_keys_code": "",
