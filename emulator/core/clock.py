@@ -3,6 +3,11 @@
 Everything that happens "later" (status transitions, callback retries, subscriber replies)
 is a timer on this clock, so `--clock manual` + advance() makes a whole lifecycle instant and
 deterministic: timers fire in (due time, scheduling order), each awaited before the next.
+
+A timer may start work that waits on the network (a callback POST): it hands that task to
+track(). advance() lets tracked work finish before time moves past the instant that started
+it, so retries land at their exact virtual offsets, but only within a wall-clock budget
+(`wait`): one hanging receiver costs an advance that budget at most, never its timeouts.
 """
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ class Clock:
         self._runner: asyncio.Task | None = None
         self._firing = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
+        self._tracked: set[asyncio.Task] = set()
 
     # -- time -------------------------------------------------------------------------------
     def now(self) -> float:
@@ -77,13 +83,39 @@ class Clock:
         except Exception:  # a broken timer must never stop the clock
             log.exception("timer failed")
 
-    async def _fire_due(self, now: float) -> int:
+    def track(self, task: asyncio.Task) -> None:
+        """Background work started by a timer, that advance() may wait for (within its budget)."""
+        self._tracked.add(task)
+        task.add_done_callback(self._tracked.discard)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for t in self._tracked if not t.done())
+
+    async def _settle(self, deadline: float) -> bool:
+        """Wait, until `deadline` (loop time), for one piece of tracked work to finish.
+        True when one did (it may have scheduled timers), False when none is left or time is up."""
+        pending = [t for t in self._tracked if not t.done()]
+        remaining = deadline - asyncio.get_running_loop().time()
+        if not pending or remaining <= 0:
+            return False
+        done, _ = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        return bool(done)
+
+    async def _fire_due(self, now: float, wait: float = 0.0) -> int:
         fired = 0
+        deadline = asyncio.get_running_loop().time() + wait
         async with self._firing:
-            while self._timers and self._timers[0].due <= now:
+            while True:
+                while self._timers and self._timers[0].cancelled:
+                    heapq.heappop(self._timers)
+                if not self._timers or self._timers[0].due > now:
+                    if await self._settle(deadline):
+                        continue  # finished work may have scheduled something due
+                    break
+                if self.mode == "manual" and self._timers[0].due > self._manual_now and await self._settle(deadline):
+                    continue  # let the work of this instant finish before time moves on
                 timer = heapq.heappop(self._timers)
-                if timer.cancelled:
-                    continue
                 if self.mode == "manual":
                     # timers see the time they were due at, so offsets stay exact, and each is
                     # awaited, so advance() returns only once everything due has happened
@@ -97,16 +129,16 @@ class Clock:
                 fired += 1
         return fired
 
-    async def advance(self, seconds: float) -> int:
-        """Move virtual time forward, firing every timer due on the way. Returns how many fired."""
+    async def advance(self, seconds: float, wait: float = 0.0) -> int:
+        """Move virtual time forward, firing every timer due on the way. Returns how many fired.
+        Network work the timers start is waited for `wait` wall-clock seconds at most in all."""
         if seconds < 0:
             raise ValueError("cannot advance by a negative number of seconds")
         if self.mode == "real":
             self._offset += seconds
-            fired = await self._fire_due(self.now())
-            return fired
+            return await self._fire_due(self.now(), wait)
         target = self._manual_now + seconds
-        fired = await self._fire_due(target)
+        fired = await self._fire_due(target, wait)
         self._manual_now = target
         return fired
 
@@ -117,7 +149,7 @@ class Clock:
             self._runner = asyncio.create_task(self._run(), name="msgemu-clock")
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
+        for task in list(self._tasks | self._tracked):
             task.cancel()
         if self._runner is not None:
             self._runner.cancel()
