@@ -6,8 +6,10 @@ deterministic: timers fire in (due time, scheduling order), each awaited before 
 
 A timer may start work that waits on the network (a callback POST): it hands that task to
 track(). advance() lets tracked work finish before time moves past the instant that started
-it, so retries land at their exact virtual offsets, but only within a wall-clock budget
-(`wait`): one hanging receiver costs an advance that budget at most, never its timeouts.
+it, so retries land at their exact virtual offsets, but each piece of work only `wait`
+wall-clock seconds from its start, and the whole advance WAIT_ROUNDS times that at most: one
+hanging receiver costs an advance its budget, never its timeouts, and does not keep the
+callbacks of healthy receivers from being waited for.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from typing import Any, Awaitable, Callable
 log = logging.getLogger("msgemu.clock")
 
 TimerCallback = Callable[[], Awaitable[Any] | Any]
+WAIT_ROUNDS = 5  # an advance waits at most this many times its per-task `wait` in all
 
 
 @dataclass(order=True)
@@ -47,7 +50,7 @@ class Clock:
         self._runner: asyncio.Task | None = None
         self._firing = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
-        self._tracked: set[asyncio.Task] = set()
+        self._tracked: dict[asyncio.Task, float] = {}  # task -> loop time it was started
 
     # -- time -------------------------------------------------------------------------------
     def now(self) -> float:
@@ -85,35 +88,37 @@ class Clock:
 
     def track(self, task: asyncio.Task) -> None:
         """Background work started by a timer, that advance() may wait for (within its budget)."""
-        self._tracked.add(task)
-        task.add_done_callback(self._tracked.discard)
+        self._tracked[task] = asyncio.get_running_loop().time()
+        task.add_done_callback(lambda done: self._tracked.pop(done, None))
 
     @property
     def in_flight(self) -> int:
         return sum(1 for t in self._tracked if not t.done())
 
-    async def _settle(self, deadline: float) -> bool:
-        """Wait, until `deadline` (loop time), for one piece of tracked work to finish.
-        True when one did (it may have scheduled timers), False when none is left or time is up."""
-        pending = [t for t in self._tracked if not t.done()]
-        remaining = deadline - asyncio.get_running_loop().time()
-        if not pending or remaining <= 0:
+    async def _settle(self, deadline: float, wait: float) -> bool:
+        """Wait for one piece of tracked work to finish, or to use up its `wait`, or for the
+        advance's `deadline` (loop time). True when worth looking at the timers again (work
+        finished or one more is no longer waited for); False when nothing is left to wait for."""
+        now = asyncio.get_running_loop().time()
+        pending = {t: start + wait for t, start in self._tracked.items() if not t.done() and start + wait > now}
+        if not pending or deadline <= now:
             return False
-        done, _ = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-        return bool(done)
+        timeout = min(deadline, *pending.values()) - now
+        await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return True
 
     async def _fire_due(self, now: float, wait: float = 0.0) -> int:
         fired = 0
-        deadline = asyncio.get_running_loop().time() + wait
+        deadline = asyncio.get_running_loop().time() + wait * WAIT_ROUNDS
         async with self._firing:
             while True:
                 while self._timers and self._timers[0].cancelled:
                     heapq.heappop(self._timers)
                 if not self._timers or self._timers[0].due > now:
-                    if await self._settle(deadline):
+                    if await self._settle(deadline, wait):
                         continue  # finished work may have scheduled something due
                     break
-                if self.mode == "manual" and self._timers[0].due > self._manual_now and await self._settle(deadline):
+                if self.mode == "manual" and self._timers[0].due > self._manual_now and await self._settle(deadline, wait):
                     continue  # let the work of this instant finish before time moves on
                 timer = heapq.heappop(self._timers)
                 if self.mode == "manual":
@@ -131,7 +136,7 @@ class Clock:
 
     async def advance(self, seconds: float, wait: float = 0.0) -> int:
         """Move virtual time forward, firing every timer due on the way. Returns how many fired.
-        Network work the timers start is waited for `wait` wall-clock seconds at most in all."""
+        Network work the timers start is waited for `wait` wall-clock seconds at most each."""
         if seconds < 0:
             raise ValueError("cannot advance by a negative number of seconds")
         if self.mode == "real":
@@ -149,7 +154,7 @@ class Clock:
             self._runner = asyncio.create_task(self._run(), name="msgemu-clock")
 
     async def stop(self) -> None:
-        for task in list(self._tasks | self._tracked):
+        for task in [*self._tasks, *self._tracked]:
             task.cancel()
         if self._runner is not None:
             self._runner.cancel()
