@@ -9,6 +9,7 @@ application under test lives. Link-local and cloud metadata endpoints are refuse
 """
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from typing import Any
@@ -104,15 +105,13 @@ class GuardedResolver(AbstractResolver):
 
 async def local_addresses(bound_host: str) -> set[Any]:
     """This machine's own addresses (loopback aside): the bound one, and its hostname's."""
-    import asyncio
-
     found: set[Any] = set()
     bound = literal_address(bound_host)
     if bound is not None and not bound.is_unspecified:
         found.add(bound)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(socket.gethostname(), None)
-    except OSError:
+        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(socket.gethostname(), None), 5)
+    except (OSError, asyncio.TimeoutError):
         infos = []
     for info in infos:
         address = literal_address(str(info[4][0]))
