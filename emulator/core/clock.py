@@ -134,7 +134,7 @@ class Clock:
                 fired += 1
         return fired
 
-    async def advance(self, seconds: float, wait: float = 0.0) -> int:
+    async def advance(self, seconds: float, wait: float = 2.0) -> int:
         """Move virtual time forward, firing every timer due on the way. Returns how many fired.
         Network work the timers start is waited for `wait` wall-clock seconds at most each."""
         if seconds < 0:
