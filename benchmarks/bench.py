@@ -172,7 +172,7 @@ async def bench_callbacks(messages: int) -> dict:
                 async with http.post("/alphasms/api/json.php", json={"auth": "alphasms-demo-key", "data": items}) as r:
                     assert r.status == 200
             started = time.monotonic()
-            async with http.post("/_emulator/clock/advance", json={"seconds": 10}) as r:
+            async with http.post("/_emulator/clock/advance", json={"seconds": 10, "wait": 60}) as r:
                 assert r.status == 200
             elapsed = time.monotonic() - started
     finally:

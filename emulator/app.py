@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .control.api import routes as control_routes
 from .control.receiver import routes as receiver_routes
+from .control.security import control_guard
 from .ui import routes as ui_routes
 from .middleware import MIDDLEWARES, STORE_KEY
 from .providers.base import PROVIDER_KEY
@@ -40,7 +41,7 @@ def build_provider_app(runtime: Runtime, name: str) -> web.Application:
 
 
 def _base_app(runtime: Runtime) -> web.Application:
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=runtime.settings.max_body)
+    app = web.Application(middlewares=[control_guard, *MIDDLEWARES], client_max_size=runtime.settings.max_body)
     app[RUNTIME_KEY] = runtime
     app[STORE_KEY] = runtime.store
     return app

@@ -118,7 +118,12 @@ class MsgemuServer:
     def _call(self, method: str, path: str, query: dict[str, Any] | None = None, body: bytes | None = None, timeout: float = 30) -> Any:
         query = {k: v for k, v in (query or {}).items() if v is not None}
         url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        request = urllib.request.Request(url, data=body, method=method)
+        headers = {"X-Msgemu-Request": "1"}  # the control API refuses bodies a web page could forge
+        if body is not None:
+            headers["Content-Type"] = "application/yaml" if path == "/_emulator/scenario" else "application/json"
+        if self.settings.control_token:
+            headers["Authorization"] = f"Bearer {self.settings.control_token}"
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.loads(response.read() or b"null")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from .core.validation import Schemas
 from .providers import REGISTRY
 from .providers.base import Provider
 from .settings import Settings
+from .control.received import ReceivedCalls
+from .control.token import ensure_control_token, token_required
 
 log = logging.getLogger("msgemu")
 
@@ -50,16 +53,37 @@ class Runtime:
             self.store,
             self.clock,
             RetryPolicy(
-                settings.callback_attempts,
-                settings.callback_backoff,
-                settings.callback_timeout,
-                settings.callback_loopback_only,
+                attempts=settings.callback_attempts,
+                base_delay=settings.callback_backoff,
+                timeout=settings.callback_timeout,
+                loopback_only=settings.callback_loopback_only,
+                allow_link_local=settings.callback_allow_link_local,
             ),
+            keep=settings.retention,
         )
+        self.received = ReceivedCalls()
+        self._announce_control_token()
         wire(self.engine.listeners, self.engine.inbound_listeners, self.dispatcher)
         self.providers: dict[str, Provider] = {name: cls(self.engine, self.schemas) for name, cls in REGISTRY.items()}
         self.dispatcher.renderers.update(self.providers)
         self._watcher: asyncio.Task | None = None
+
+    def _announce_control_token(self) -> None:
+        """Off loopback the control API needs a token: print a generated one, and let the
+        dispatcher present it to this emulator's own built-in receiver."""
+        settings = self.settings
+        generated = ensure_control_token(settings)
+        if generated:
+            print(
+                f"msgemu: /_emulator needs a control token (--host {settings.host}): {generated}\n"
+                f"msgemu:   curl -H 'Authorization: Bearer {generated}' http://HOST:{settings.port}/_emulator/messages\n"
+                f"msgemu:   inbox: http://HOST:{settings.port}/_emulator/ui?token={generated}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if token_required(settings):
+            ports = {settings.port, *settings.provider_ports.values()}
+            self.dispatcher.serve_own_receiver(settings.control_token, ports, settings.host)
 
     # -- scenarios --------------------------------------------------------------------------
     def use_scenario_file(self, path: str | Path) -> Scenario:
@@ -96,7 +120,9 @@ class Runtime:
     # -- lifecycle --------------------------------------------------------------------------
     def reset(self) -> None:
         self.engine.reset()
+        self.dispatcher.reset()
         self.store.reset()
+        self.received.clear()
         for provider in self.providers.values():
             provider.reset()
 

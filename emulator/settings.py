@@ -22,10 +22,13 @@ class Settings:
     provider_ports: dict[str, int] = field(default_factory=dict)
     retention: int = 100_000  # messages / requests / events kept in memory
     max_body: int = 4 * 1024 * 1024  # bytes; larger bodies get the provider's error
-    callback_attempts: int = 5
-    callback_backoff: float = 1.0
-    callback_timeout: float = 5.0
+    callback_attempts: int = 0  # tries per callback; 0: the provider's ladder (data/callback_retries.yaml)
+    callback_backoff: float = 0.0  # > 0: exponential retries (b, 2b, 4b... s) instead of the ladders
+    callback_timeout: float = 0.0  # seconds per try; 0: the provider's
     callback_loopback_only: bool = False  # never POST callbacks off this machine
+    callback_allow_link_local: bool = False  # allow 169.254.0.0/16, fe80::/10, metadata names
+    control_token: str = ""  # needed by /_emulator when --host is not loopback; generated if empty
+    allowed_hosts: list[str] = field(default_factory=list)  # more Host names the control API answers
     log_level: str = "INFO"
     access_log: bool = True
     watch_scenario: bool = True
@@ -78,6 +81,9 @@ def parse_provider_ports(values: Any) -> dict[str, int]:
 def _coerce(name: str, value: Any, default: Any) -> Any:
     if name == "provider_ports":
         return parse_provider_ports(value)
+    if name == "allowed_hosts":
+        items = value.split(",") if isinstance(value, str) else list(value or [])
+        return [str(item).strip().lower() for item in items if str(item).strip()]
     if isinstance(default, bool):
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
     if isinstance(default, int) and not isinstance(default, bool):
@@ -106,6 +112,26 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_const",
         const=True,
         help="only POST callbacks to 127.0.0.0/8 / localhost (others are journaled, not sent)",
+    )
+    parser.add_argument(
+        "--callback-allow-link-local",
+        dest="callback_allow_link_local",
+        action="store_const",
+        const=True,
+        help="also POST callbacks to link-local / cloud metadata addresses (refused by default)",
+    )
+    parser.add_argument(
+        "--control-token",
+        dest="control_token",
+        help="token the control API, inbox and receiver require when --host is not loopback "
+        "(env MSGEMU_CONTROL_TOKEN; generated and printed when not given)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="NAME",
+        help="another Host name the control API answers to (repeatable; against DNS rebinding)",
     )
     parser.add_argument("--config", help="YAML file with settings (same names as the flags)")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING...")

@@ -141,10 +141,41 @@ async def list_events(request: web.Request) -> web.Response:
 async def list_callbacks(request: web.Request) -> web.Response:
     rt = _runtime(request)
     attempts = list(rt.store.callbacks)
-    for key in ("provider", "message_id", "url"):
+    for key in ("provider", "message_id", "url", "outcome"):
         if key in request.query:
             attempts = [a for a in attempts if a.get(key) == request.query[key]]
+    if "callback_id" in request.query:
+        attempts = [a for a in attempts if str(a.get("callback_id")) == request.query["callback_id"]]
     return web.json_response({"count": len(attempts), "callbacks": attempts[-_limit(request, 1000):]})
+
+
+@routes.get("/_emulator/callbacks/failed")
+async def failed_callbacks(request: web.Request) -> web.Response:
+    """Callbacks given up (every try failed) or refused by the target policy: what retry resends."""
+    failed = [d.public() for d in _runtime(request).dispatcher.failed()]
+    return web.json_response({"count": len(failed), "callbacks": failed[-_limit(request, 1000):]})
+
+
+@routes.post("/_emulator/callbacks/retry")
+async def retry_failed_callbacks(request: web.Request) -> web.Response:
+    """Resend every callback that was given up, each with a fresh retry ladder."""
+    resent = _runtime(request).dispatcher.retry_failed()
+    return web.json_response({"count": len(resent), "callbacks": [d.public() for d in resent]}, status=202)
+
+
+@routes.post("/_emulator/callbacks/{id}/retry")
+async def retry_callback(request: web.Request) -> web.Response:
+    """Resend one callback (its `callback_id`): given up, refused, or waiting for its next try."""
+    rt = _runtime(request)
+    try:
+        callback_id = int(request.match_info["id"])
+        delivery = rt.dispatcher.retry(callback_id)
+    except (KeyError, ValueError) as exc:
+        known = request.match_info["id"].isdigit() and rt.dispatcher.get(int(request.match_info["id"])) is not None
+        if not known:
+            return problem(404, "no such callback", id=request.match_info["id"])
+        return problem(409, str(exc), id=request.match_info["id"])
+    return web.json_response(delivery.public(), status=202)
 
 
 @routes.post("/_emulator/reset")
@@ -218,16 +249,38 @@ async def get_clock(request: web.Request) -> web.Response:
     return web.json_response({"mode": rt.clock.mode, "now": rt.clock.now(), "pending_timers": rt.clock.pending})
 
 
+ADVANCE_WAIT = 2.0  # wall-clock seconds an advance waits at most for callbacks in flight
+ADVANCE_WAIT_LIMIT = 60.0
+
+
+def _seconds(value: Any, limit: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= limit:
+        return None
+    return float(value)
+
+
 @routes.post("/_emulator/clock/advance")
 async def advance_clock(request: web.Request) -> web.Response:
-    """Move virtual time on by `seconds`, firing (and awaiting) everything due on the way."""
+    """Move virtual time on by `seconds`, firing everything due on the way. Callbacks due are
+    sent concurrently; the answer waits for them `wait` seconds at most (default 2) and says
+    how many were delivered, failed, given up or are still in flight."""
     rt = _runtime(request)
     body = await _json_body(request)
-    seconds = body.get("seconds") if isinstance(body, dict) else None
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 10 * 365 * 86400:
+    body = body if isinstance(body, dict) else {}
+    seconds = _seconds(body.get("seconds"), 10 * 365 * 86400)
+    if seconds is None:
         return problem(400, "seconds must be a number from 0 to 315360000")
-    fired = await rt.clock.advance(float(seconds))
-    return web.json_response({"mode": rt.clock.mode, "now": rt.clock.now(), "fired": fired, "pending_timers": rt.clock.pending})
+    wait = _seconds(body.get("wait", ADVANCE_WAIT), ADVANCE_WAIT_LIMIT)
+    if wait is None:
+        return problem(400, f"wait must be a number of seconds from 0 to {ADVANCE_WAIT_LIMIT:g}")
+    before = dict(rt.dispatcher.stats)
+    fired = await rt.clock.advance(seconds, wait=wait)
+    after = rt.dispatcher.stats
+    callbacks = {key: after[key] - before.get(key, 0) for key in ("delivered", "failed", "gave_up", "refused")}
+    callbacks["in_flight"] = rt.dispatcher.in_flight
+    return web.json_response(
+        {"mode": rt.clock.mode, "now": rt.clock.now(), "fired": fired, "pending_timers": rt.clock.pending, "callbacks": callbacks}
+    )
 
 
 # -- scenarios ------------------------------------------------------------------------------
@@ -242,7 +295,7 @@ async def get_scenario(request: web.Request) -> web.Response:
 async def put_scenario(request: web.Request) -> web.Response:
     """Replace the active scenario with the YAML (or JSON) body; invalid ones are refused."""
     rt = _runtime(request)
-    text = await request.text()
+    text = (await request.read()).decode("utf-8", "replace")  # bytes that are not UTF-8: a YAML error, 422
     try:
         scenario = load_text(text, rt.schemas, source="<PUT /_emulator/scenario>")
     except ScenarioError as exc:

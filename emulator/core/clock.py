@@ -3,6 +3,13 @@
 Everything that happens "later" (status transitions, callback retries, subscriber replies)
 is a timer on this clock, so `--clock manual` + advance() makes a whole lifecycle instant and
 deterministic: timers fire in (due time, scheduling order), each awaited before the next.
+
+A timer may start work that waits on the network (a callback POST): it hands that task to
+track(). advance() lets tracked work finish before time moves past the instant that started
+it, so retries land at their exact virtual offsets, but each piece of work only `wait`
+wall-clock seconds from its start, and the whole advance WAIT_ROUNDS times that at most: one
+hanging receiver costs an advance its budget, never its timeouts, and does not keep the
+callbacks of healthy receivers from being waited for.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from typing import Any, Awaitable, Callable
 log = logging.getLogger("msgemu.clock")
 
 TimerCallback = Callable[[], Awaitable[Any] | Any]
+WAIT_ROUNDS = 5  # an advance waits at most this many times its per-task `wait` in all
 
 
 @dataclass(order=True)
@@ -42,6 +50,7 @@ class Clock:
         self._runner: asyncio.Task | None = None
         self._firing = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
+        self._tracked: dict[asyncio.Task, float] = {}  # task -> loop time it was started
 
     # -- time -------------------------------------------------------------------------------
     def now(self) -> float:
@@ -77,13 +86,41 @@ class Clock:
         except Exception:  # a broken timer must never stop the clock
             log.exception("timer failed")
 
-    async def _fire_due(self, now: float) -> int:
+    def track(self, task: asyncio.Task) -> None:
+        """Background work started by a timer, that advance() may wait for (within its budget)."""
+        self._tracked[task] = asyncio.get_running_loop().time()
+        task.add_done_callback(lambda done: self._tracked.pop(done, None))
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for t in self._tracked if not t.done())
+
+    async def _settle(self, deadline: float, wait: float) -> bool:
+        """Wait for one piece of tracked work to finish, or to use up its `wait`, or for the
+        advance's `deadline` (loop time). True when worth looking at the timers again (work
+        finished or one more is no longer waited for); False when nothing is left to wait for."""
+        now = asyncio.get_running_loop().time()
+        pending = {t: start + wait for t, start in self._tracked.items() if not t.done() and start + wait > now}
+        if not pending or deadline <= now:
+            return False
+        timeout = min(deadline, *pending.values()) - now
+        await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return True
+
+    async def _fire_due(self, now: float, wait: float = 0.0) -> int:
         fired = 0
+        deadline = asyncio.get_running_loop().time() + wait * WAIT_ROUNDS
         async with self._firing:
-            while self._timers and self._timers[0].due <= now:
+            while True:
+                while self._timers and self._timers[0].cancelled:
+                    heapq.heappop(self._timers)
+                if not self._timers or self._timers[0].due > now:
+                    if await self._settle(deadline, wait):
+                        continue  # finished work may have scheduled something due
+                    break
+                if self.mode == "manual" and self._timers[0].due > self._manual_now and await self._settle(deadline, wait):
+                    continue  # let the work of this instant finish before time moves on
                 timer = heapq.heappop(self._timers)
-                if timer.cancelled:
-                    continue
                 if self.mode == "manual":
                     # timers see the time they were due at, so offsets stay exact, and each is
                     # awaited, so advance() returns only once everything due has happened
@@ -97,16 +134,16 @@ class Clock:
                 fired += 1
         return fired
 
-    async def advance(self, seconds: float) -> int:
-        """Move virtual time forward, firing every timer due on the way. Returns how many fired."""
+    async def advance(self, seconds: float, wait: float = 2.0) -> int:
+        """Move virtual time forward, firing every timer due on the way. Returns how many fired.
+        Network work the timers start is waited for `wait` wall-clock seconds at most each."""
         if seconds < 0:
             raise ValueError("cannot advance by a negative number of seconds")
         if self.mode == "real":
             self._offset += seconds
-            fired = await self._fire_due(self.now())
-            return fired
+            return await self._fire_due(self.now(), wait)
         target = self._manual_now + seconds
-        fired = await self._fire_due(target)
+        fired = await self._fire_due(target, wait)
         self._manual_now = target
         return fired
 
@@ -117,7 +154,7 @@ class Clock:
             self._runner = asyncio.create_task(self._run(), name="msgemu-clock")
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._tracked]:
             task.cancel()
         if self._runner is not None:
             self._runner.cancel()
