@@ -6,9 +6,9 @@ import logging
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
 from aiohttp import web
 
+from .resources import DATA, read_yaml
 from .core.callbacks import Dispatcher, RetryPolicy, wire
 from .core.clock import Clock
 from .core.engine import Engine
@@ -22,7 +22,7 @@ from .settings import Settings
 
 log = logging.getLogger("msgemu")
 
-ACCOUNTS_FILE = Path(__file__).resolve().parent / "data" / "accounts.yaml"
+ACCOUNTS_FILE = DATA / "accounts.yaml"
 
 
 class Runtime:
@@ -30,7 +30,7 @@ class Runtime:
         self.settings = settings
         self.schemas = Schemas()
         self.store = Store(settings.retention)
-        for provider, entries in (yaml.safe_load(ACCOUNTS_FILE.read_text(encoding="utf-8")) or {}).items():
+        for provider, entries in (read_yaml(ACCOUNTS_FILE) or {}).items():
             for entry in entries:
                 self.store.add_account(
                     Account(

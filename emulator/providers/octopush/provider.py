@@ -21,9 +21,9 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
-import yaml
 from aiohttp import web
 
+from ...resources import read_yaml
 from ...core.callbacks import CallbackRequest
 from ...core.engine import Submission
 from ...core.model import Account, Attempt, Event, Message, Status
@@ -84,8 +84,8 @@ class Octopush(Provider):
 
     def __init__(self, engine, schemas) -> None:
         super().__init__(engine, schemas)
-        self.products: dict[str, dict[str, Any]] = yaml.safe_load(
-            (schemas_root() / "octopush" / "products.yaml").read_text(encoding="utf-8")
+        self.products: dict[str, dict[str, Any]] = read_yaml(
+            schemas_root() / "octopush" / "products.yaml"
         )
         # first catalog entry naming a field is that field's error
         self.field_errors: dict[str, str] = {}
