@@ -177,6 +177,8 @@ def load_text(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         raise ScenarioError(source, [(line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    except UnicodeEncodeError as exc:  # libyaml's answer to a lone surrogate
+        raise ScenarioError(source, [(None, f"not valid YAML: unacceptable character at position {exc.start}")]) from None
     if data is None:
         raise ScenarioError(source, [(1, "empty scenario: expected a mapping with 'rules'")])
     violations = schemas.violations(SCHEMA_NAME, data)
