@@ -17,6 +17,7 @@ from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
 from .providers import REGISTRY
+from .resources import scenario_file
 from .runtime import Runtime
 from .settings import Settings, add_serve_arguments
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the emulator")
     add_serve_arguments(serve)
     check = commands.add_parser("check-scenario", help="validate scenario files, with line numbers")
-    check.add_argument("files", nargs="+")
+    check.add_argument("files", nargs="+", help="paths, or names of shipped scenarios (happy-path...)")
     commands.add_parser("list-providers", help="list emulated providers and their paths")
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -142,7 +143,7 @@ def check_command(files: list[str]) -> int:
     failed = 0
     for path in files:
         try:
-            scenario = load_file(path, schemas)
+            scenario = load_file(scenario_file(path), schemas)
         except ScenarioError as exc:
             failed += 1
             for line in exc.lines():

@@ -29,6 +29,18 @@ def shipped(name: str) -> Path:
     return installed if installed.is_dir() else PACKAGE.parent / name
 
 
+def scenario_file(value: str | Path) -> Path:
+    """A scenario path as given, or the name of a shipped one (`happy-path`, `flaky-network.yaml`):
+    what a container or a wheel user can name without knowing where the package lives."""
+    path = Path(value)
+    if path.exists() or path.parent != Path("."):
+        return path
+    for candidate in (shipped("scenarios") / path.name, shipped("scenarios") / f"{path.name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return path
+
+
 def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=YAML_LOADER)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .resources import DATA, read_yaml
+from .resources import DATA, read_yaml, scenario_file
 from .core.callbacks import Dispatcher, RetryPolicy, wire
 from .core.clock import Clock
 from .core.engine import Engine
@@ -44,7 +44,7 @@ class Runtime:
         self.clock = Clock(settings.clock)
         self.scenarios = ScenarioSet(magic=load_magic(self.schemas))
         if settings.scenario:
-            self.use_scenario_file(settings.scenario)
+            self.use_scenario_file(scenario_file(settings.scenario))
         self.engine = Engine(self.store, self.clock, self.scenarios)
         self.dispatcher = Dispatcher(
             self.store,

@@ -109,7 +109,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port of the main server (default 8080)")
-    parser.add_argument("--scenario", help="scenario YAML file to start with")
+    parser.add_argument("--scenario", help="scenario YAML file to start with, or a shipped one's name (happy-path...)")
     parser.add_argument("--clock", choices=["real", "manual"], help="real time, or virtual time moved by the control API")
     parser.add_argument(
         "--provider-port",

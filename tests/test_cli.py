@@ -202,3 +202,12 @@ def test_version_comes_from_the_package(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"msgemu {__version__}"
+
+
+def test_shipped_scenarios_can_be_named_without_their_path(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # wherever the package lives, a name is enough
+    assert main(["check-scenario", "happy-path", "flaky-network.yaml"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["happy-path: OK (2 rules)", "flaky-network.yaml: OK (3 rules)"]
+    from emulator.runtime import Runtime
+
+    assert Runtime(Settings(scenario="viber-fallback-to-sms", clock="manual")).scenarios.active.name == "viber-fallback-to-sms"
