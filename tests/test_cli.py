@@ -202,6 +202,10 @@ def test_version_comes_from_the_package(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"msgemu {__version__}"
+    from emulator.resources import parse_yaml, shipped
+
+    # the control API document states the same version (it is not a second source: this keeps it so)
+    assert parse_yaml((shipped("schemas") / "control-api.openapi.yaml").read_text())["info"]["version"] == __version__
 
 
 def test_shipped_scenarios_can_be_named_without_their_path(capsys, tmp_path, monkeypatch):
