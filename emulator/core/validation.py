@@ -45,7 +45,8 @@ class Schemas:
 
     def _load(self) -> None:
         # checked and compiled once per process: every app of a test run shares the work
-        raw, registry, validators = _compile(str(self.root))
+        files = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(self.root.rglob("*.json")))
+        raw, registry, validators = _compile(str(self.root), files)
         self._raw.update(raw)
         self._registry = registry
         self._validators.update(validators)
@@ -85,11 +86,12 @@ class Schemas:
 
 
 @lru_cache(maxsize=8)
-def _compile(root_dir: str) -> tuple[dict[str, Any], Registry, dict[str, Draft202012Validator]]:
+def _compile(root_dir: str, files: tuple[tuple[str, int], ...]) -> tuple[dict[str, Any], Registry, dict[str, Draft202012Validator]]:
+    """Keyed by every file and its mtime: a changed schema is compiled again."""
     root = Path(root_dir)
     raw: dict[str, Any] = {}
     resources = []
-    for path in sorted(root.rglob("*.json")):
+    for path in (Path(f) for f, _ in files):
         name = path.relative_to(root).with_suffix("").as_posix()
         schema = json.loads(path.read_text(encoding="utf-8"))
         raw[name] = schema
