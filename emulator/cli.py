@@ -130,10 +130,11 @@ class CannotListen(OSError):
 def start_line(settings: Settings, runtime: Runtime) -> str:
     """What a user needs once it is up: each provider's base URL and the inbox page."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
     base = f"http://{host}:{settings.port}"
     urls = [f"{name} {base}/{name}" for name in sorted(runtime.providers)]
     urls += [f"{name} http://{host}:{port}" for name, port in settings.provider_ports.items()]
-    where = f" (listening on {settings.host})" if host != settings.host else ""
+    where = f" (listening on {settings.host})" if settings.host in ("0.0.0.0", "::", "") else ""
     return f"msgemu {__version__} ready{where}: {', '.join(urls)}; inbox {base}/_emulator/ui"
 
 

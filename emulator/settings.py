@@ -36,7 +36,13 @@ class Settings:
         values: dict[str, Any] = {}
         config = (argv_values or {}).get("config") or env.get("MSGEMU_CONFIG")
         if config:
-            values.update(yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {})
+            try:
+                loaded = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{config}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+            if not isinstance(loaded, Mapping):
+                raise ValueError(f"{config}: expected a mapping of setting: value")
+            values.update(loaded)
         origins = {name: f"{config}: {name}" for name in values}  # where a bad value came from
         for f in fields(cls):
             key = f"MSGEMU_{f.name.upper()}"

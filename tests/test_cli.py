@@ -215,3 +215,12 @@ def test_shipped_scenarios_can_be_named_without_their_path(capsys, tmp_path, mon
     from emulator.runtime import Runtime
 
     assert Runtime(Settings(scenario="viber-fallback-to-sms", clock="manual")).scenarios.active.name == "viber-fallback-to-sms"
+
+
+def test_a_bad_config_file_is_one_line_naming_it(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    for text, message in (("port: [1\n", "not valid YAML"), ("- port\n", "expected a mapping"), ("port: x\n", f"{config}: port='x': not an integer")):
+        config.write_text(text)
+        assert main(["serve", "--config", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"msgemu: {config}") and message in err and err.count("\n") == 1, err
