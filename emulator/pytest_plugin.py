@@ -1,8 +1,8 @@
 """pytest plugin (entry point `pytest11`): the `msgemu` fixture.
 
 Installed with msgemu, so it is loaded into every pytest run of that environment: importing it
-costs nothing (standard library only; the server is imported the first time a test asks for the
-fixture) and it adds nothing but two options and two fixtures to a project that does not use it.
+costs nothing (os, pathlib, typing; the client and the server are imported the first time a test
+asks for the fixture) and it adds nothing but two options and two fixtures to a project that does not use it.
 
 One emulator per test session, reset before every test. Either started here, on a free port of
 127.0.0.1 in a background thread (sync and async tests alike can use it), or an already running
@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
-from .client import Msgemu
-
 if TYPE_CHECKING:  # imported for real only when a test uses the fixture
+    from .client import Msgemu
     from .server_thread import ServerThread
 
 
@@ -49,6 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def msgemu_server(pytestconfig: pytest.Config) -> Iterator[Msgemu]:
     """The session's emulator: the one at --msgemu-url / MSGEMU_URL, or one started here."""
+    from .client import Msgemu  # the fixture's imports are paid only by tests that use it
+
     url = pytestconfig.getoption("msgemu_url") or os.environ.get("MSGEMU_URL")
     if url:
         client = Msgemu(url)
@@ -58,7 +59,7 @@ def msgemu_server(pytestconfig: pytest.Config) -> Iterator[Msgemu]:
             pytest.fail(f"msgemu: nothing answers at {url} ({exc})", pytrace=False)
         yield client
         return
-    from .server_thread import ServerThread  # the server's imports, paid only here
+    from .server_thread import ServerThread  # the server's imports, paid only here too
 
     server: ServerThread = ServerThread(clock=str(pytestconfig.getini("msgemu_clock") or "manual")).start()
     try:

@@ -19,7 +19,7 @@ import sys
 
 def test_a_project_that_never_asks_for_msgemu_loads_none_of_the_server():
     loaded = [m for m in sys.modules if m.startswith("emulator")]
-    assert sorted(loaded) == ["emulator", "emulator.client", "emulator.pytest_plugin"], loaded
+    assert sorted(loaded) == ["emulator", "emulator.pytest_plugin"], loaded
 """
 
 ISOLATION = """
