@@ -40,6 +40,12 @@ def test_bad_scenario(msgemu):
 """
 
 
+@pytest.fixture(autouse=True)
+def no_outer_msgemu_url(monkeypatch):
+    """A developer's own MSGEMU_URL (say for the compose example) must not leak into inner runs."""
+    monkeypatch.delenv("MSGEMU_URL", raising=False)
+
+
 def test_documented_example_isolation_and_nothing_loaded_for_other_projects(pytester):
     # one fresh interpreter: files run in name order, so the unrelated test sees a clean sys.modules
     pytester.makepyfile(test_a_unrelated=UNRELATED, test_example=EXAMPLE.read_text(encoding="utf-8"), test_iso=ISOLATION)
