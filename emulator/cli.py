@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import logging
 import os
@@ -11,10 +12,12 @@ import sys
 
 from aiohttp import web
 
+from . import __version__
 from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
 from .providers import REGISTRY
+from .resources import scenario_file
 from .runtime import Runtime
 from .settings import Settings, add_serve_arguments
 
@@ -23,11 +26,12 @@ ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="msgemu", description="Local emulator of messaging providers")
+    parser.add_argument("--version", action="version", version=f"msgemu {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the emulator")
     add_serve_arguments(serve)
     check = commands.add_parser("check-scenario", help="validate scenario files, with line numbers")
-    check.add_argument("files", nargs="+")
+    check.add_argument("files", nargs="+", help="paths, or names of shipped scenarios (happy-path...)")
     commands.add_parser("list-providers", help="list emulated providers and their paths")
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -57,6 +61,9 @@ def serve_command(args: argparse.Namespace) -> int:
         asyncio.run(_serve(settings, runtime))
     except KeyboardInterrupt:
         pass
+    except CannotListen as exc:
+        print(f"msgemu: {exc}", file=sys.stderr)
+        exit_now(2)
     exit_now(0)
     return 0  # pragma: no cover
 
@@ -97,10 +104,14 @@ async def _serve(settings: Settings, runtime: Runtime) -> None:
             runner = web.AppRunner(app, access_log_format=ACCESS_LOG_FORMAT, handler_cancellation=True)
             await runner.setup()
             runners.append(runner)
-            await web.TCPSite(runner, settings.host, port).start()
-            log.info("listening on http://%s:%d (%s)", settings.host, port, what)
+            try:
+                await web.TCPSite(runner, settings.host, port).start()
+            except OSError as exc:
+                raise CannotListen(settings.host, port, exc) from None
+            log.debug("listening on http://%s:%d (%s)", settings.host, port, what)
         if not settings.provider_ports:
             await runtime.start()  # provider-port apps share the runtime; the main app starts it
+        print(start_line(settings, runtime), flush=True)
         await stop.wait()
         log.info("shutting down")
     finally:
@@ -109,13 +120,31 @@ async def _serve(settings: Settings, runtime: Runtime) -> None:
         await runtime.stop()
 
 
+class CannotListen(OSError):
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        reason = "address already in use" if cause.errno == errno.EADDRINUSE else (cause.strerror or str(cause))
+        hint = " (another msgemu? choose one with --port or MSGEMU_PORT)" if cause.errno == errno.EADDRINUSE else ""
+        super().__init__(f"cannot listen on {host}:{port}: {reason}{hint}")
+
+
+def start_line(settings: Settings, runtime: Runtime) -> str:
+    """What a user needs once it is up: each provider's base URL and the inbox page."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    base = f"http://{host}:{settings.port}"
+    urls = [f"{name} {base}/{name}" for name in sorted(runtime.providers)]
+    urls += [f"{name} http://{host}:{port}" for name, port in settings.provider_ports.items()]
+    where = f" (listening on {settings.host})" if settings.host in ("0.0.0.0", "::", "") else ""
+    return f"msgemu {__version__} ready{where}: {', '.join(urls)}; inbox {base}/_emulator/ui"
+
+
 def check_command(files: list[str]) -> int:
     schemas = Schemas()
     providers = {name: cls for name, cls in REGISTRY.items()}
     failed = 0
     for path in files:
         try:
-            scenario = load_file(path, schemas)
+            scenario = load_file(scenario_file(path), schemas)
         except ScenarioError as exc:
             failed += 1
             for line in exc.lines():

@@ -7,9 +7,9 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
 from aiohttp import web
 
+from .resources import DATA, read_yaml, scenario_file
 from .core.callbacks import Dispatcher, RetryPolicy, wire
 from .core.clock import Clock
 from .core.engine import Engine
@@ -25,7 +25,7 @@ from .control.token import ensure_control_token, token_required
 
 log = logging.getLogger("msgemu")
 
-ACCOUNTS_FILE = Path(__file__).resolve().parent / "data" / "accounts.yaml"
+ACCOUNTS_FILE = DATA / "accounts.yaml"
 
 
 class Runtime:
@@ -33,7 +33,7 @@ class Runtime:
         self.settings = settings
         self.schemas = Schemas()
         self.store = Store(settings.retention)
-        for provider, entries in (yaml.safe_load(ACCOUNTS_FILE.read_text(encoding="utf-8")) or {}).items():
+        for provider, entries in (read_yaml(ACCOUNTS_FILE) or {}).items():
             for entry in entries:
                 self.store.add_account(
                     Account(
@@ -47,7 +47,7 @@ class Runtime:
         self.clock = Clock(settings.clock)
         self.scenarios = ScenarioSet(magic=load_magic(self.schemas))
         if settings.scenario:
-            self.use_scenario_file(settings.scenario)
+            self.use_scenario_file(scenario_file(settings.scenario))
         self.engine = Engine(self.store, self.clock, self.scenarios)
         self.dispatcher = Dispatcher(
             self.store,

@@ -39,27 +39,43 @@ class Settings:
         values: dict[str, Any] = {}
         config = (argv_values or {}).get("config") or env.get("MSGEMU_CONFIG")
         if config:
-            values.update(yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {})
+            try:
+                loaded = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{config}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+            if not isinstance(loaded, Mapping):
+                raise ValueError(f"{config}: expected a mapping of setting: value")
+            values.update(loaded)
+        origins = {name: f"{config}: {name}" for name in values}  # where a bad value came from
         for f in fields(cls):
             key = f"MSGEMU_{f.name.upper()}"
             if key in env:
                 values[f.name] = env[key]
+                origins[f.name] = key
         for name, value in (argv_values or {}).items():
             if value is not None and name != "config":
                 values[name] = value
-        return cls.from_mapping(values)
+                origins[name] = "--" + name.replace("_", "-")
+        return cls.from_mapping(values, origins)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "Settings":
+    def from_mapping(cls, values: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> "Settings":
+        """Typed settings; a bad value raises ValueError naming its origin (`MSGEMU_PORT=abc: ...`)."""
         known = {f.name: f for f in fields(cls)}
         unknown = set(values) - set(known)
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         settings = cls()
         for name, value in values.items():
-            setattr(settings, name, _coerce(name, value, getattr(settings, name)))
+            try:
+                setattr(settings, name, _coerce(name, value, getattr(settings, name)))
+            except (ValueError, TypeError) as exc:
+                origin = (origins or {}).get(name, name)
+                raise ValueError(f"{origin}={value!r}: {_reason(exc)}") from None
         if settings.clock not in ("real", "manual"):
-            raise ValueError("clock must be 'real' or 'manual'")
+            raise ValueError(f"{(origins or {}).get('clock', 'clock')}={settings.clock!r}: must be 'real' or 'manual'")
+        if not 0 <= settings.port <= 65535:
+            raise ValueError(f"{(origins or {}).get('port', 'port')}={settings.port!r}: not a TCP port (0-65535)")
         return settings
 
 
@@ -76,6 +92,15 @@ def parse_provider_ports(values: Any) -> dict[str, int]:
         name, port = str(item).split("=", 1)
         ports[name.strip()] = int(port)
     return ports
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    if text.startswith("invalid literal for int()"):
+        return "not an integer"
+    if text.startswith("could not convert string to float"):
+        return "not a number"
+    return text
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
@@ -96,7 +121,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port of the main server (default 8080)")
-    parser.add_argument("--scenario", help="scenario YAML file to start with")
+    parser.add_argument("--scenario", help="scenario YAML file to start with, or a shipped one's name (happy-path...)")
     parser.add_argument("--clock", choices=["real", "manual"], help="real time, or virtual time moved by the control API")
     parser.add_argument(
         "--provider-port",

@@ -161,3 +161,66 @@ def test_settings_precedence(tmp_path):
     assert Settings.load({}, env={"MSGEMU_PROVIDER_PORTS": "alphasms=9001,smsc=9002"}).provider_ports == {"alphasms": 9001, "smsc": 9002}
     with pytest.raises(ValueError):
         Settings.load({}, env={"MSGEMU_CLOCK": "sundial"})
+
+
+def test_start_line_names_every_url_and_a_busy_port_is_one_clear_line(serve):
+    port = free_port()
+    proc = serve("--port", str(port), "--clock", "manual")
+    line = proc.stdout.readline()  # printed once every socket listens
+    base = f"http://127.0.0.1:{port}"
+    assert line.startswith("msgemu ") and " ready: " in line
+    for provider in ("alphasms", "octopush", "smsc", "hyber", "revicom"):
+        assert f"{provider} {base}/{provider}" in line
+    assert line.rstrip().endswith(f"inbox {base}/_emulator/ui")
+    second = subprocess.run([sys.executable, "-m", "emulator.cli", "serve", "--port", str(port)], capture_output=True, text=True, timeout=30)
+    assert second.returncode == 2
+    assert second.stderr.strip() == (
+        f"msgemu: cannot listen on 127.0.0.1:{port}: address already in use (another msgemu? choose one with --port or MSGEMU_PORT)"
+    )
+    stop(proc)
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"MSGEMU_PORT": "eighty"}, "msgemu: MSGEMU_PORT='eighty': not an integer"),
+        ({"MSGEMU_CLOCK": "sundial"}, "msgemu: MSGEMU_CLOCK='sundial': must be 'real' or 'manual'"),
+        ({"MSGEMU_CALLBACK_TIMEOUT": "soon"}, "msgemu: MSGEMU_CALLBACK_TIMEOUT='soon': not a number"),
+        ({"MSGEMU_PROVIDER_PORTS": "smsc"}, "msgemu: MSGEMU_PROVIDER_PORTS='smsc': provider port must look like name=port, not 'smsc'"),
+    ],
+)
+def test_a_bad_environment_value_is_one_line_naming_the_variable(monkeypatch, capsys, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_version_comes_from_the_package(capsys):
+    from emulator import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"msgemu {__version__}"
+    from emulator.resources import parse_yaml, shipped
+
+    # the control API document states the same version (it is not a second source: this keeps it so)
+    assert parse_yaml((shipped("schemas") / "control-api.openapi.yaml").read_text())["info"]["version"] == __version__
+
+
+def test_shipped_scenarios_can_be_named_without_their_path(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # wherever the package lives, a name is enough
+    assert main(["check-scenario", "happy-path", "flaky-network.yaml"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["happy-path: OK (2 rules)", "flaky-network.yaml: OK (3 rules)"]
+    from emulator.runtime import Runtime
+
+    assert Runtime(Settings(scenario="viber-fallback-to-sms", clock="manual")).scenarios.active.name == "viber-fallback-to-sms"
+
+
+def test_a_bad_config_file_is_one_line_naming_it(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    for text, message in (("port: [1\n", "not valid YAML"), ("- port\n", "expected a mapping"), ("port: x\n", f"{config}: port='x': not an integer")):
+        config.write_text(text)
+        assert main(["serve", "--config", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"msgemu: {config}") and message in err and err.count("\n") == 1, err

@@ -77,6 +77,8 @@ async def test_every_documented_answer_matches_the_document(client, aiohttp_serv
     await advance(client, 5)
 
     await check(await client.get("/_emulator/health"), "/_emulator/health")
+    served = await check(await client.get("/_emulator/openapi.yaml"), "/_emulator/openapi.yaml")
+    assert yaml.safe_load(served) == SPEC  # the server describes itself with this very document
     listed = await check(await client.get("/_emulator/messages", params={"phone": "380971234567"}), "/_emulator/messages")
     await check(await client.get("/_emulator/messages", params={"status": "bogus"}), "/_emulator/messages")
     message_id = listed["messages"][0]["id"]
@@ -100,6 +102,8 @@ async def test_every_documented_answer_matches_the_document(client, aiohttp_serv
     await check(await client.post("/_emulator/clock/advance", json={"seconds": -1}), "/_emulator/clock/advance", "post")
     await check(await client.put("/_emulator/scenario", data="rules: []\n"), "/_emulator/scenario", "put")
     await check(await client.put("/_emulator/scenario", data="rules: 5\n"), "/_emulator/scenario", "put")
+    not_utf8 = await check(await client.put("/_emulator/scenario", data=b"\xf6rules: []"), "/_emulator/scenario", "put")
+    assert not_utf8["problems"][0]["message"].startswith("not UTF-8 text")
     await check(await client.get("/_emulator/scenario"), "/_emulator/scenario")
     await check(await client.delete("/_emulator/scenario"), "/_emulator/scenario", "delete")
     await check(await client.get("/_emulator/magic"), "/_emulator/magic")

@@ -12,6 +12,7 @@ from ..core.model import Status
 from ..core.scenario import ScenarioError, load_text
 from ..runtime import RUNTIME_KEY, Runtime
 from ..core.otp import extract_otp
+from ..core.validation import schemas_root
 
 routes = web.RouteTableDef()
 
@@ -45,6 +46,12 @@ async def health(request: web.Request) -> web.Response:
             "requests": len(rt.store.requests),
         }
     )
+
+
+@routes.get("/_emulator/openapi.yaml")
+async def openapi_document(request: web.Request) -> web.FileResponse:
+    """This API's own description (shipped in the package with the schemas)."""
+    return web.FileResponse(schemas_root() / "control-api.openapi.yaml", headers={"Content-Type": "application/yaml"})
 
 
 MESSAGE_FILTERS = ("provider", "phone", "channel", "status", "account")
@@ -295,7 +302,10 @@ async def get_scenario(request: web.Request) -> web.Response:
 async def put_scenario(request: web.Request) -> web.Response:
     """Replace the active scenario with the YAML (or JSON) body; invalid ones are refused."""
     rt = _runtime(request)
-    text = (await request.read()).decode("utf-8", "replace")  # bytes that are not UTF-8: a YAML error, 422
+    try:
+        text = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return problem(422, "invalid scenario", problems=[{"line": None, "message": f"not UTF-8 text: {exc.reason} at byte {exc.start}"}])
     try:
         scenario = load_text(text, rt.schemas, source="<PUT /_emulator/scenario>")
     except ScenarioError as exc:

@@ -14,11 +14,12 @@ from typing import Any, Iterable
 
 import yaml
 
+from ..resources import DATA, YAML_LOADER
 from .model import Status, digits
 from .validation import Schemas
 
 SCHEMA_NAME = "scenario.schema"
-MAGIC_DIR = Path(__file__).resolve().parents[1] / "data" / "magic"
+MAGIC_DIR = DATA / "magic"
 
 
 class ScenarioError(ValueError):
@@ -171,25 +172,26 @@ class ScenarioSet:
 def load_text(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario:
     """Parse and validate a scenario; raise ScenarioError with line numbers on any problem."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         raise ScenarioError(source, [(line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    except UnicodeEncodeError as exc:  # libyaml's answer to a lone surrogate
+        raise ScenarioError(source, [(None, f"not valid YAML: unacceptable character at position {exc.start}")]) from None
     if data is None:
         raise ScenarioError(source, [(1, "empty scenario: expected a mapping with 'rules'")])
-    lines = _line_map(node)
-    problems = []
-    for violation in schemas.violations(SCHEMA_NAME, data):
-        problems.append((_line_for(lines, violation.pointer), f"{violation.pointer or '/'}: {violation.message}"))
-    if problems:
-        raise ScenarioError(source, sorted(set(problems), key=lambda p: (p[0] or 0, p[1])))
+    violations = schemas.violations(SCHEMA_NAME, data)
+    if violations:
+        lines = _line_map(yaml.compose(text, Loader=YAML_LOADER))  # line numbers only when needed
+        problems = {(_line_for(lines, v.pointer), f"{v.pointer or '/'}: {v.message}") for v in violations}
+        raise ScenarioError(source, sorted(problems, key=lambda p: (p[0] or 0, p[1])))
     rules = []
     for index, raw in enumerate(data["rules"]):
         try:
             rules.append(_rule(index, raw))
         except re.error as exc:
+            lines = _line_map(yaml.compose(text, Loader=YAML_LOADER))
             raise ScenarioError(source, [(_line_for(lines, f"/rules/{index}/match"), f"bad regex: {exc}")]) from None
     name = data.get("name", Path(source).stem)
     return Scenario(name, data.get("description", ""), rules, source, dict(data.get("receiver") or {}))
@@ -205,11 +207,18 @@ def load_file(path: str | Path, schemas: Schemas) -> Scenario:
 
 
 def load_magic(schemas: Schemas) -> Scenario:
-    """Every provider's magic-recipient file (data/magic/<provider>.yaml) as one scenario."""
-    rules: list[Rule] = []
-    for path in sorted(MAGIC_DIR.glob("*.yaml")):
-        rules.extend(load_file(path, schemas).rules)
-    return Scenario("magic", "built-in magic recipients", rules, str(MAGIC_DIR))
+    """Every provider's magic-recipient file (data/magic/<provider>.yaml) as one scenario.
+    Built once per process (and schemas root): a Scenario never changes once loaded."""
+    key = str(schemas.root)
+    if key not in _MAGIC:
+        rules: list[Rule] = []
+        for path in sorted(MAGIC_DIR.glob("*.yaml")):
+            rules.extend(load_file(path, schemas).rules)
+        _MAGIC[key] = Scenario("magic", "built-in magic recipients", rules, str(MAGIC_DIR))
+    return _MAGIC[key]
+
+
+_MAGIC: dict[str, Scenario] = {}
 
 
 def error_keys(scenario: Scenario) -> Iterable[tuple[str, list[str], str]]:

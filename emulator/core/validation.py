@@ -6,8 +6,8 @@ documented error; the schema files are the single written-down statement of each
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,10 @@ from referencing.jsonschema import DRAFT202012
 
 
 def schemas_root() -> Path:
-    """`schemas/` beside the package (editable install / checkout), or MSGEMU_SCHEMAS_DIR."""
-    override = os.environ.get("MSGEMU_SCHEMAS_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "schemas"
+    """The schemas shipped in the package, the checkout's `schemas/`, or MSGEMU_SCHEMAS_DIR."""
+    from ..resources import shipped
+
+    return shipped("schemas")
 
 
 @dataclass(frozen=True)
@@ -45,18 +44,12 @@ class Schemas:
         self._load()
 
     def _load(self) -> None:
-        resources = []
-        for path in sorted(self.root.rglob("*.json")):
-            name = path.relative_to(self.root).with_suffix("").as_posix()
-            schema = json.loads(path.read_text(encoding="utf-8"))
-            self._raw[name] = schema
-            resource = Resource.from_contents(schema, default_specification=DRAFT202012)
-            resources.append((schema.get("$id", f"urn:msgemu:{name}"), resource))
-        self._registry = registry = Registry().with_resources(resources)
-        for name, schema in self._raw.items():
-            if "$schema" in schema or "type" in schema or "properties" in schema or "$defs" in schema:
-                Draft202012Validator.check_schema(schema)
-                self._validators[name] = Draft202012Validator(schema, registry=registry)
+        # checked and compiled once per process: every app of a test run shares the work
+        files = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(self.root.rglob("*.json")))
+        raw, registry, validators = _compile(str(self.root), files)
+        self._raw.update(raw)
+        self._registry = registry
+        self._validators.update(validators)
 
     def names(self) -> list[str]:
         return sorted(self._validators)
@@ -90,6 +83,27 @@ class Schemas:
     def first_violation(self, name: str, instance: Any) -> Violation | None:
         violations = self.violations(name, instance)
         return violations[0] if violations else None
+
+
+@lru_cache(maxsize=8)
+def _compile(root_dir: str, files: tuple[tuple[str, int], ...]) -> tuple[dict[str, Any], Registry, dict[str, Draft202012Validator]]:
+    """Keyed by every file and its mtime: a changed schema is compiled again."""
+    root = Path(root_dir)
+    raw: dict[str, Any] = {}
+    resources = []
+    for path in (Path(f) for f, _ in files):
+        name = path.relative_to(root).with_suffix("").as_posix()
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        raw[name] = schema
+        resource = Resource.from_contents(schema, default_specification=DRAFT202012)
+        resources.append((schema.get("$id", f"urn:msgemu:{name}"), resource))
+    registry = Registry().with_resources(resources)
+    validators = {}
+    for name, schema in raw.items():
+        if "$schema" in schema or "type" in schema or "properties" in schema or "$defs" in schema:
+            Draft202012Validator.check_schema(schema)
+            validators[name] = Draft202012Validator(schema, registry=registry)
+    return raw, registry, validators
 
 
 def _leaves(error: jsonschema.ValidationError) -> list[Violation]:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
 from aiohttp import web
 
+from ..resources import DATA, read_yaml
 from ..core.callbacks import CallbackRequest
 from ..core.engine import Decision, Engine
 from ..core.model import Account, Event, Message
@@ -141,17 +140,17 @@ def raw_response(raw: dict[str, Any]) -> web.Response:
 
 def load_catalog(provider: str) -> dict[str, dict[str, Any]]:
     path = schemas_root() / provider / "errors.yaml"
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = read_yaml(path) or {}
     if "internal" not in data:
         raise ValueError(f"{path}: every error catalog needs an 'internal' entry")
     return data
 
 
-PRICES_FILE = Path(__file__).resolve().parents[1] / "data" / "prices.yaml"
+PRICES_FILE = DATA / "prices.yaml"
 
 
 def load_prices(provider: str) -> dict[str, Decimal]:
-    table = (yaml.safe_load(PRICES_FILE.read_text(encoding="utf-8")) or {}).get(provider, {})
+    table = (read_yaml(PRICES_FILE) or {}).get(provider, {})
     return {channel: Decimal(str(price)) for channel, price in table.items()}
 
 

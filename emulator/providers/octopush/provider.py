@@ -17,9 +17,9 @@ import binascii
 from decimal import Decimal
 from typing import Any
 
-import yaml
 from aiohttp import web
 
+from ...resources import read_yaml
 from ...core.callbacks import CallbackRequest
 from ...core.model import Account, Attempt, Event, Message
 from ...core.text import count_segments
@@ -55,8 +55,8 @@ class Octopush(Endpoints, Provider):
 
     def __init__(self, engine, schemas) -> None:
         super().__init__(engine, schemas)
-        self.products: dict[str, dict[str, Any]] = yaml.safe_load(
-            (schemas_root() / "octopush" / "products.yaml").read_text(encoding="utf-8")
+        self.products: dict[str, dict[str, Any]] = read_yaml(
+            schemas_root() / "octopush" / "products.yaml"
         )
         self.reader = wire.Reader(schemas)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from ...resources import read_yaml
 from ...core.model import Message, Status
 from ...core.validation import schemas_root
 
@@ -31,7 +31,7 @@ SMS_CHANNELS = frozenset({"sms", "flash", "push", "bin", "binhex"})
 
 def _load() -> dict[str, Any]:
     path = Path(schemas_root()) / "smsc" / "statuses.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return read_yaml(path)
 
 
 DATA = _load()

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 
+from ...resources import read_yaml
 from ...core.validation import schemas_root
 
-TABLES: dict[str, dict[str, str]] = yaml.safe_load(
-    (Path(schemas_root()) / "smsc" / "translit.yaml").read_text(encoding="utf-8")
+TABLES: dict[str, dict[str, str]] = read_yaml(
+    Path(schemas_root()) / "smsc" / "translit.yaml"
 )
 
 
