@@ -95,7 +95,7 @@ async def control_guard(request: web.Request, handler: Callable[[web.Request], A
         if path == UI_PAGE and request.method == "GET" and "token" in request.query:
             if not _same(request.query["token"], token):
                 return _problem(401, "wrong control token")
-            response = web.HTTPSeeOther(UI_PAGE)
+            response = web.Response(status=303, headers={"Location": UI_PAGE})  # drop the token from the address bar
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path=CONTROL_PREFIX)
             return response
         if not (_same(_bearer(request), token) or _same(request.cookies.get(TOKEN_COOKIE, ""), token)):
