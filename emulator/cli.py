@@ -11,6 +11,7 @@ import sys
 
 from aiohttp import web
 
+from . import front_doors
 from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
@@ -82,6 +83,7 @@ def tune_gc() -> None:
 async def _serve(settings: Settings, runtime: Runtime) -> None:
     log = logging.getLogger("msgemu")
     runners = []
+    doors: list = []  # SMPP / SMTP servers (front_doors.py)
     sites = [(build_app(settings, runtime), settings.port, "all providers + /_emulator")]
     for name, port in settings.provider_ports.items():
         sites.append((build_provider_app(runtime, name), port, f"{name} at /"))
@@ -101,9 +103,12 @@ async def _serve(settings: Settings, runtime: Runtime) -> None:
             log.info("listening on http://%s:%d (%s)", settings.host, port, what)
         if not settings.provider_ports:
             await runtime.start()  # provider-port apps share the runtime; the main app starts it
+        doors.extend(await front_doors.start(runtime))
         await stop.wait()
         log.info("shutting down")
     finally:
+        for door in doors:
+            await door.stop()
         for runner in reversed(runners):
             await runner.cleanup()
         await runtime.stop()
