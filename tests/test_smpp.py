@@ -3,7 +3,6 @@ and, for the commands smpplib lacks (cancel_sm, submit_multi, broken PDUs), by r
 One emulator for the module (manual clock), reset before each test."""
 from __future__ import annotations
 
-import base64
 import json
 import re
 import socket
@@ -11,6 +10,9 @@ import struct
 import time
 import urllib.parse
 import urllib.request
+import os
+import subprocess
+import sys
 from typing import Any, Iterator
 
 import pytest
@@ -64,11 +66,20 @@ class FrontDoorServer(MsgemuServer):
             return response.read()
 
 
+_SHARED: list[FrontDoorServer] = []
+
+
+def shared_server() -> FrontDoorServer:
+    """One emulator with its front doors for every SMPP/SMTP test module of the run (each test
+    resets it); a daemon thread, gone with the test process."""
+    if not _SHARED:
+        _SHARED.append(FrontDoorServer().start())
+    return _SHARED[0]
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[FrontDoorServer]:
-    emulator = FrontDoorServer().start()
-    yield emulator
-    emulator.stop()
+def server() -> FrontDoorServer:
+    return shared_server()
 
 
 OPEN: list[smpplib.client.Client] = []
@@ -549,3 +560,45 @@ def test_intermediate_notification_when_asked(emu):
     assert intermediate.esm_class == 0x20 and RECEIPT.match(text_of(intermediate))["stat"] == "ENROUTE"
     emu.advance(5)
     assert RECEIPT.match(text_of(read(client)))["stat"] == "DELIVRD"
+
+
+# -- the command line ------------------------------------------------------------------------------------
+def test_msgemu_serve_opens_the_smpp_and_smtp_ports_only_when_asked(tmp_path):
+    """`msgemu serve --smpp-port N`, and MSGEMU_SMTP_PORT from the environment."""
+    http, smpp, smtp = _free_port(), _free_port(), _free_port()
+    env = {**os.environ, "MSGEMU_SMTP_PORT": str(smtp)}
+    command = [sys.executable, "-m", "emulator.cli", "serve", "--port", str(http), "--smpp-port", str(smpp), "--clock", "manual"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", smtp), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.poll() is not None else "not listening"
+                time.sleep(0.1)
+        client = smpplib.client.Client("127.0.0.1", smpp, timeout=5, allow_unknown_opt_params=True)
+        client.connect()
+        client.bind_transceiver(**SMSC)
+        assert submit(client).status == 0
+        client.unbind()
+        client.disconnect()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    quiet = subprocess.Popen([sys.executable, "-m", "emulator.cli", "serve", "--port", str(http)], env={k: v for k, v in os.environ.items() if not k.startswith("MSGEMU_")}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", http), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", smpp), timeout=1).close()
+    finally:
+        quiet.terminate()
+        quiet.wait(timeout=30)

@@ -2,25 +2,20 @@
 module, manual clock, reset before each test)."""
 from __future__ import annotations
 
-import json
 import smtplib
-import urllib.parse
-from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from typing import Iterator
 
 import pytest
 
-from tests.test_smpp import FrontDoorServer, smsc_balance, smsc_status
+from tests.test_smpp import FrontDoorServer, shared_server, smsc_balance, smsc_status
 
 PHONE = "79001234567"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[FrontDoorServer]:
-    emulator = FrontDoorServer().start()
-    yield emulator
-    emulator.stop()
+def server() -> FrontDoorServer:
+    return shared_server()
 
 
 @pytest.fixture
@@ -94,8 +89,8 @@ def test_test_mode_is_virtual_and_free(emu):
     "body, answer",
     [
         (f"demo:wrong:::0,0,,0:{PHONE}:hi", "ERROR = 2 (authorise error)"),
-        (f"demo:demo-password:::0,0,,0:123:hi", "ERROR = 7 (invalid number)"),
-        (f"demo:demo-password:::0,0,,0:79000000303:hi", "ERROR = 3 (no money)"),
+        ("demo:demo-password:::0,0,,0:123:hi", "ERROR = 7 (invalid number)"),
+        ("demo:demo-password:::0,0,,0:79000000303:hi", "ERROR = 3 (no money)"),
         ("just some words", "ERROR = 1 (parameters error)"),
         (f"demo:demo-password:::0,99,,0:{PHONE}:hi", "ERROR = 1 (parameters error)"),
         (f"demo:demo-password::tomorrow,0:0,0,,0:{PHONE}:hi", "ERROR = 5 (invalid date format)"),
