@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,8 @@ class Session:
         self._outbox: deque[tuple[str, Pdu]] = deque()  # (message id, deliver_sm) waiting for room
         self._unacked: dict[int, tuple[str, Pdu]] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._last_read = time.monotonic()
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     # -- the connection -------------------------------------------------------------------------
     @property
@@ -56,16 +59,17 @@ class Session:
         return self.mode in ("rx", "trx")
 
     async def run(self) -> None:
+        self._watch_idle()
         try:
             while not self.closed:
-                timeout = float(self.profile.get("inactivity_timeout", 120)) if self.profile else SESSION_INIT_TIMEOUT
-                head = await asyncio.wait_for(self.reader.readexactly(4), timeout)
+                head = await self.reader.readexactly(4)
+                self._last_read = time.monotonic()
                 length = codec.peek_length(head)
                 if length < codec.HEADER_SIZE or length > codec.MAX_PDU_SIZE:
                     # the stream cannot be re-synchronised: say why, then hang up
                     self.write(codec.generic_nack(0, STATUS["ESME_RINVCMDLEN"]))
                     break
-                data = head + await asyncio.wait_for(self.reader.readexactly(length - 4), timeout)
+                data = head + await self.reader.readexactly(length - 4)
                 try:
                     pdu = codec.decode(data)
                 except Malformed as bad:
@@ -79,15 +83,31 @@ class Session:
                         self.write(codec.response(pdu, STATUS["ESME_RSYSERR"]) if pdu.command_id in codec.BODIES and pdu.command_id | codec.RESP in codec.BODIES else codec.generic_nack(pdu.sequence, STATUS["ESME_RSYSERR"]))
                 if not self.closed:
                     await self.writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, OSError):
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         finally:
             self.close()
+
+    def _watch_idle(self) -> None:
+        """Hang up on a connection silent for longer than the provider allows (before a bind:
+        SESSION_INIT_TIMEOUT). Wall time: it guards resources, not the emulated lifecycle."""
+        if self.closed:
+            return
+        timeout = float(self.profile.get("inactivity_timeout", 120)) if self.profile else SESSION_INIT_TIMEOUT
+        idle = time.monotonic() - self._last_read
+        if idle >= timeout:
+            log.info("SMPP session idle for %.0f s; closing it", idle)
+            self.writer.transport.abort()
+            self.close()
+            return
+        self._idle_timer = asyncio.get_running_loop().call_later(timeout - idle + 0.01, self._watch_idle)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         for task in self._tasks:
             task.cancel()
         self.server.session_closed(self, list(self._unacked.values()) + list(self._outbox))
