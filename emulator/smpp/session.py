@@ -91,6 +91,8 @@ class Session:
     def _watch_idle(self) -> None:
         """Hang up on a connection silent for longer than the provider allows (before a bind:
         SESSION_INIT_TIMEOUT). Wall time: it guards resources, not the emulated lifecycle."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         if self.closed:
             return
         timeout = float(self.profile.get("inactivity_timeout", 120)) if self.profile else SESSION_INIT_TIMEOUT
@@ -200,6 +202,7 @@ class Session:
             resp.tlvs[codec.TLV["sc_interface_version"]] = bytes([0x34])
         if self.receives:
             self.server.receiver_bound(self)
+        self._watch_idle()  # now the provider's inactivity limit applies
         return resp
 
     # -- submit ---------------------------------------------------------------------------------
