@@ -84,6 +84,7 @@ def server() -> FrontDoorServer:
 
 
 OPEN: list[smpplib.client.Client] = []
+RAW: list[socket.socket] = []  # raw sessions, closed after each test
 
 
 @pytest.fixture
@@ -92,6 +93,8 @@ def emu(server: FrontDoorServer) -> Iterator[FrontDoorServer]:
     yield server
     while OPEN:
         OPEN.pop().disconnect()
+    while RAW:
+        RAW.pop().close()
 
 
 def connect(emu: FrontDoorServer) -> smpplib.client.Client:
@@ -416,9 +419,9 @@ def test_fault_hang_drops_the_response_and_reset_closes_the_connection(emu):
 def test_throttling_per_second_of_the_emulator_clock(emu):
     emu.load_scenario("smpp: {max_per_second: 2}\nrules: []\n")
     client = esme(emu)
-    assert [submit(client).status for _ in range(3)] == [0, 0, codec.STATUS["ESME_RTHROTTLED"]]
+    assert [submit(client, f"message {n}").status for n in range(3)] == [0, 0, codec.STATUS["ESME_RTHROTTLED"]]
     emu.advance(1)
-    assert submit(client).status == 0
+    assert submit(client, "message 3").status == 0
 
 
 # -- query_sm, cancel_sm --------------------------------------------------------------------------------
@@ -440,6 +443,7 @@ def test_query_sm_reports_the_message_state(emu):
 
 def raw_session(emu, **credentials: str) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", emu.smpp_port), timeout=5)
+    RAW.append(sock)
     creds = credentials or SMSC
     send(sock, codec.Pdu(codec.BIND_TRANSCEIVER, 1, params={"system_id": creds["system_id"], "password": creds["password"], "interface_version": 0x34}))
     assert recv(sock).status == 0
@@ -492,25 +496,14 @@ def test_cancel_sm_stops_a_scheduled_message(emu):
     sock.close()
 
 
-def test_submit_multi_for_smsc_reports_unsuccessful_destinations(emu):
-    sock = raw_session(emu)
-    dests = [{"ton": 1, "npi": 1, "addr": "79001110001"}, {"ton": 1, "npi": 1, "addr": "79000000301"}, {"ton": 1, "npi": 1, "addr": "79001110002"}]
-    send(sock, codec.Pdu(codec.SUBMIT_MULTI, 2, params={"source_addr": "MSGEMU", "dest_addresses": dests, "short_message": b"to many"}))
-    resp = recv(sock)
-    assert resp.command_id == codec.SUBMIT_MULTI | codec.RESP and resp.status == 0 and resp.get("message_id")
-    assert resp.get("unsuccess_sme") == [{"ton": 1, "npi": 1, "addr": "79000000301", "error": codec.STATUS["ESME_RINVDSTADR"]}]
-    assert sorted(m["recipient"] for m in emu.messages()) == ["79001110001", "79001110002"]
-    status = smsc_status(emu, resp.get("message_id"), "79001110002")
-    assert status["status"] == -1
-    sock.close()
-
-
-def test_submit_multi_is_not_served_for_revicom(emu):
-    sock = raw_session(emu, **REVICOM)
+@pytest.mark.parametrize("credentials", [SMSC, REVICOM])
+def test_submit_multi_is_not_served_where_the_provider_has_none(emu, credentials):
+    """SMSC: "The SUBMIT_MULTI command ... is not yet implemented"; Revicom: not documented."""
+    sock = raw_session(emu, **credentials)
     send(sock, codec.Pdu(codec.SUBMIT_MULTI, 9, params={"dest_addresses": [{"ton": 1, "npi": 1, "addr": PHONE}], "short_message": b"x"}))
     nack = recv(sock)
     assert (nack.command_id, nack.sequence, nack.status) == (codec.GENERIC_NACK, 9, codec.STATUS["ESME_RINVCMDID"])
-    sock.close()
+    assert emu.messages() == []
 
 
 # -- malformed PDUs --------------------------------------------------------------------------------------
@@ -631,3 +624,32 @@ async def test_no_front_door_opens_unless_its_port_is_set():
     assert Settings().smpp_port == 0 and Settings().smtp_port == 0
     assert await front_doors.start(Runtime(Settings())) == []
     assert Settings.load({}, env={"MSGEMU_SMPP_PORT": "2775"}).smpp_port == 2775
+
+
+def test_smsc_refuses_an_identical_message_within_a_minute(emu):
+    """[DOC] "does not accept more than one identical request to send SMS within a minute"."""
+    client = esme(emu)
+    assert submit(client, "same text").status == 0
+    assert submit(client, "same text").status == codec.STATUS["ESME_RTHROTTLED"]
+    assert submit(client, "same text", to="79001234568").status == 0  # another recipient
+    emu.advance(61)
+    assert submit(client, "same text").status == 0
+    assert len(emu.messages()) == 3
+
+
+@pytest.mark.parametrize(
+    "system_type, data_coding, raw, text",
+    [
+        ("", 4, "Café".encode("latin-1"), "Café"),  # SMSC: data_coding = coding * 4, 1 = ISO-8859-1
+        ("ISO", 0, "Café".encode("latin-1"), "Café"),  # system-type "ISO": coding 0 is ISO-8859-1
+        ("", 0, b"Caf\x05", "Café"),  # GSM 03.38 otherwise
+    ],
+)
+def test_smsc_reads_data_coding_its_way(emu, system_type, data_coding, raw, text):
+    sock = socket.create_connection(("127.0.0.1", emu.smpp_port), timeout=5)
+    RAW.append(sock)
+    send(sock, codec.Pdu(codec.BIND_TRANSMITTER, 1, params={**SMSC, "system_type": system_type}))
+    assert recv(sock).status == 0
+    send(sock, codec.Pdu(codec.SUBMIT_SM, 2, params=submit_params(text=raw, data_coding=data_coding)))
+    assert recv(sock).status == 0
+    assert emu.messages()[0]["text"] == text

@@ -6,6 +6,7 @@ Provider facts (ids, lookup keys, meta the HTTP side reads) come from the profil
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
@@ -51,10 +52,14 @@ class Result:
     fault: dict[str, Any] | None = None
 
 
+MAX_REMEMBERED = 200_000  # identical-request memory (the provider's window bounds it too)
+
+
 class Bridge:
     def __init__(self, engine: Engine, price_of: PriceOf) -> None:
         self.engine = engine
         self.price_of = price_of
+        self._recent: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
 
     # -- ids and lookups --------------------------------------------------------------------------
     def new_id(self, profile: Profile, account: Account) -> str:
@@ -73,14 +78,44 @@ class Bridge:
     def submit(self, profile: Profile, account: Account, draft: Draft) -> Result:
         message_id = draft.part_ids[0]
         sender = draft.source.addr or str(profile.get("default_sender", ""))
+        identical = self._identical(profile, account, draft)
+        if identical is not None:
+            result = Result(profile.command_status(profile.get("identical_error", "duplicate")))
+            self._journal(profile, account, draft, result)
+            return result
         messages = [self._message(profile, account, draft, message_id, sender, dest) for dest in draft.destinations]
         multi = draft.command == "submit_multi"
         decision = self.engine.submit(Submission(profile.provider, account, messages, atomic=not multi))
         result = self._result(profile, decision, draft, message_id)
         for message in result.accepted:
             self.register(profile, message, draft.part_ids, sender)
+        if result.accepted and profile.get("refuse_identical_within"):
+            self._recent[self._identity(profile, account, draft)] = (self.engine.clock.now(), result.accepted[0].id)
+            while len(self._recent) > MAX_REMEMBERED:
+                self._recent.popitem(last=False)
         self._journal(profile, account, draft, result)
         return result
+
+    @staticmethod
+    def _identity(profile: Profile, account: Account, draft: Draft) -> tuple[Any, ...]:
+        return (profile.provider, account.login, draft.source.addr, tuple(d.addr for d in draft.destinations), draft.text)
+
+    def _identical(self, profile: Profile, account: Account, draft: Draft) -> str | None:
+        """The id of an identical message accepted within the provider's window (SMSC: one
+        minute [DOC]); one the store has forgotten (reset, retention) does not count."""
+        window = float(profile.get("refuse_identical_within") or 0)
+        if not window:
+            return None
+        now = self.engine.clock.now()
+        while self._recent:
+            oldest_key, (at, _) = next(iter(self._recent.items()))
+            if now - at < window:
+                break
+            del self._recent[oldest_key]
+        seen = self._recent.get(self._identity(profile, account, draft))
+        if seen is None or self.engine.store.message(seen[1]) is None:
+            return None
+        return seen[1]
 
     def _message(self, profile: Profile, account: Account, draft: Draft, message_id: str, sender: str, dest: Address) -> Message:
         parts = len(draft.part_ids) if len(draft.part_ids) > 1 else count_segments(draft.text).parts

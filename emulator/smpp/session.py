@@ -37,6 +37,7 @@ class Session:
         self.server = server
         self.reader, self.writer = reader, writer
         self.mode: str | None = None
+        self.system_type = ""
         self.profile: Profile | None = None
         self.account: Account | None = None
         self.closed = False
@@ -197,6 +198,7 @@ class Session:
             return codec.response(pdu, status)
         assert profile is not None and account is not None
         self.profile, self.account, self.mode = profile, account, BIND_MODES[pdu.command_id]
+        self.system_type = str(pdu.get("system_type", ""))
         resp = codec.response(pdu, OK, system_id=str(profile.get("server_system_id", profile.provider)))
         if int(pdu.get("interface_version", 0)) >= 0x34:
             resp.tlvs[codec.TLV["sc_interface_version"]] = bytes([0x34])
@@ -335,7 +337,7 @@ class Session:
         draft = Draft(
             source=source,
             destinations=destinations,
-            text=decode_text(raw, coding),
+            text=decode_text(raw, coding, self._codings()),
             data_coding=coding,
             registered_delivery=rd,
             part_ids=ids,
@@ -344,6 +346,15 @@ class Session:
             command=pdu.name,
         )
         return OK, draft, part_id
+
+    def _codings(self) -> dict[int, str]:
+        """The provider's reading of data_coding values (schemas/<p>/smpp.yaml `data_coding`,
+        and `data_coding_by_system_type` for the system_type the ESME bound with)."""
+        assert self.profile is not None
+        codings = {int(k): str(v) for k, v in (self.profile.get("data_coding") or {}).items()}
+        by_type = (self.profile.get("data_coding_by_system_type") or {}).get(self.system_type) or {}
+        codings.update({int(k): str(v) for k, v in by_type.items()})
+        return codings
 
     # -- query / cancel -------------------------------------------------------------------------
     def _query(self, pdu: Pdu) -> Pdu:

@@ -48,8 +48,12 @@ def gsm_encode(text: str) -> bytes | None:
     return bytes(out)
 
 
-def decode_text(data: bytes, data_coding: int) -> str:
-    """What a phone would show for these octets; binary payloads are shown as hex."""
+def decode_text(data: bytes, data_coding: int, overrides: dict[int, str] | None = None) -> str:
+    """What a phone would show for these octets; binary payloads are shown as hex.
+    `overrides` maps a data_coding to a Python codec where the provider reads it its own way."""
+    if overrides and data_coding in overrides:
+        codec = overrides[data_coding]
+        return gsm_decode(data) if codec == "gsm" else data.decode(codec, "replace")
     if data_coding in BINARY or data_coding & 0xF4 == 0xF4:
         return data.hex()
     if data_coding == GSM or data_coding & 0xF0 == 0xF0:
