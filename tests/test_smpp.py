@@ -653,3 +653,19 @@ def test_smsc_reads_data_coding_its_way(emu, system_type, data_coding, raw, text
     send(sock, codec.Pdu(codec.SUBMIT_SM, 2, params=submit_params(text=raw, data_coding=data_coding)))
     assert recv(sock).status == 0
     assert emu.messages()[0]["text"] == text
+
+
+def test_a_deliver_sm_the_esme_refuses_for_now_is_offered_again_on_the_clock(emu):
+    sock = raw_session(emu)
+    send(sock, codec.Pdu(codec.SUBMIT_SM, 2, params=submit_params()))
+    mid = recv(sock).get("message_id")
+    emu.advance(5)
+    first = recv(sock)
+    assert first.tlv_bytes("receipted_message_id") == mid.encode() + b"\0"
+    send(sock, codec.Pdu(codec.DELIVER_SM | codec.RESP, first.sequence, codec.STATUS["ESME_RX_T_APPN"]))
+    send(sock, codec.Pdu(codec.ENQUIRE_LINK, 3))
+    assert recv(sock).command_id == codec.ENQUIRE_LINK | codec.RESP  # not again at once
+    emu.advance(10)
+    again = recv(sock)
+    assert again.command_id == codec.DELIVER_SM and again.get("short_message") == first.get("short_message")
+    send(sock, codec.Pdu(codec.DELIVER_SM | codec.RESP, again.sequence))

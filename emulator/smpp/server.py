@@ -15,16 +15,18 @@ from typing import Any, Callable
 from ..core.engine import Engine
 from ..core.model import Account, Event, Message
 from .bridge import SMPP_KEY, Bridge
-from .codec import STATUS, Pdu
+from .codec import STATUS
 from .parts import Assembler
 from .profiles import Profile, load_profiles, same_secret
 from .receipts import mobile_originated, receipts, wanted
-from .session import Session
+from .session import Outgoing, Session
 
 log = logging.getLogger("msgemu.smpp")
 
 MAX_SESSIONS = 1000
 MAX_WAITING = 100_000  # deliver_sm kept per account while no receiver is bound
+RETRY_AFTER = 10.0  # seconds before a deliver_sm the ESME answered "not now" is sent again
+MAX_TRIES = 5
 
 
 class SmppServer:
@@ -37,7 +39,7 @@ class SmppServer:
         self.sessions: set[Session] = set()
         self._receivers: dict[tuple[str, str], list[Session]] = {}
         self._turn: dict[tuple[str, str], int] = {}
-        self._waiting: dict[tuple[str, str], deque[tuple[str, Pdu]]] = {}
+        self._waiting: dict[tuple[str, str], deque[Outgoing]] = {}
         self._server: asyncio.base_events.Server | None = None
         engine.listeners.append(self.on_transition)
         engine.inbound_listeners.append(self.on_inbound)
@@ -92,11 +94,11 @@ class SmppServer:
         while waiting:  # sent after the bind_resp, on the loop's next turn
             self._route(key, waiting.popleft())
 
-    def _still_known(self, item: tuple[str, Pdu]) -> bool:
+    def _still_known(self, item: Outgoing) -> bool:
         """A deliver_sm about a message the store forgot (reset, retention) is not sent."""
-        return self.engine.store.message(item[0]) is not None
+        return self.engine.store.message(item.message_id) is not None
 
-    def session_closed(self, session: Session, undelivered: list[tuple[str, Pdu]]) -> None:
+    def session_closed(self, session: Session, undelivered: list[Outgoing]) -> None:
         self.sessions.discard(session)
         key = session.key
         if key is None:
@@ -108,12 +110,22 @@ class SmppServer:
             if self._still_known(item):
                 self._route(key, item)
 
+    def retry_later(self, session: Session, item: Outgoing) -> None:
+        """The ESME said "not now" to a deliver_sm: offer it again RETRY_AFTER seconds of the
+        emulator's clock later, at most MAX_TRIES times."""
+        key = session.key
+        item.refusals += 1
+        if key is None or item.refusals > MAX_TRIES:
+            log.info("SMPP: deliver_sm refused %d times; dropped", item.refusals)
+            return
+        self.clock.call_later(RETRY_AFTER, lambda: self._route(key, item))
+
     def scenario_limits(self) -> dict[str, Any]:
         active = self.engine.scenarios.active
         return dict(getattr(active, "smpp", None) or {}) if active is not None else {}
 
     # -- what the SMSC sends --------------------------------------------------------------------
-    def _route(self, key: tuple[str, str], item: tuple[str, Pdu]) -> None:
+    def _route(self, key: tuple[str, str], item: Outgoing) -> None:
         """Send on the next turn of the loop: the answer to the request that caused it (a
         cancel_sm, say) goes out first."""
         try:
@@ -121,7 +133,7 @@ class SmppServer:
         except RuntimeError:  # no loop running (unit use): now
             self._route_now(key, item)
 
-    def _route_now(self, key: tuple[str, str], item: tuple[str, Pdu]) -> None:
+    def _route_now(self, key: tuple[str, str], item: Outgoing) -> None:
         if not self._still_known(item):
             return
         receivers = [s for s in self._receivers.get(key, []) if not s.closed]
@@ -145,7 +157,7 @@ class SmppServer:
         if kind == "final":
             message.meta[SMPP_KEY]["receipted"] = True
         for pdu in receipts(profile, message, event, kind):
-            self._route((message.provider, message.account), (message.id, pdu))
+            self._route((message.provider, message.account), Outgoing(message.id, pdu))
 
     def on_inbound(self, message: Message, reply: dict[str, Any]) -> None:
         """A subscriber's reply reaches bound receivers of the account that sent the message
@@ -154,4 +166,4 @@ class SmppServer:
         if message.provider not in self.profiles:
             return
         if SMPP_KEY in message.meta or self._receivers.get(key):
-            self._route(key, (message.id, mobile_originated(message, reply)))
+            self._route(key, Outgoing(message.id, mobile_originated(message, reply)))

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.model import Account
@@ -30,6 +31,17 @@ SESSION_INIT_TIMEOUT = 60.0  # seconds a connection may stay unbound
 DELIVER_WINDOW = 10  # deliver_sm sent and not yet acknowledged, per session
 MAX_WRITE_BUFFER = 4 * 1024 * 1024  # an ESME that stops reading is disconnected past this
 OK = STATUS["ESME_ROK"]
+# deliver_sm answers that mean "not now" (SMPP 3.4 5.1.3): the deliver_sm is offered again later
+RETRY_LATER = frozenset({STATUS["ESME_RX_T_APPN"], STATUS["ESME_RMSGQFUL"], STATUS["ESME_RTHROTTLED"]})
+
+
+@dataclass
+class Outgoing:
+    """A deliver_sm the SMSC owes an ESME, about one message of the store."""
+
+    message_id: str
+    pdu: Pdu
+    refusals: int = 0  # times the ESME answered "not now"
 
 
 class Session:
@@ -44,8 +56,8 @@ class Session:
         self.in_flight = 0  # requests read and not answered yet (delayed or hung by a scenario)
         self._sequence = 0
         self._submits: deque[float] = deque()  # clock times of recent submits (throttling)
-        self._outbox: deque[tuple[str, Pdu]] = deque()  # (message id, deliver_sm) waiting for room
-        self._unacked: dict[int, tuple[str, Pdu]] = {}
+        self._outbox: deque[Outgoing] = deque()  # deliver_sm waiting for room in the window
+        self._unacked: dict[int, Outgoing] = {}
         self._tasks: set[asyncio.Task] = set()
         self._last_read = time.monotonic()
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -385,12 +397,12 @@ class Session:
         return codec.response(pdu, OK)
 
     # -- what the SMSC sends --------------------------------------------------------------------
-    def deliver(self, item: tuple[str, Pdu]) -> None:
-        """Send (message id, deliver_sm) now, or when the ESME has acknowledged earlier ones."""
+    def deliver(self, item: Outgoing) -> None:
+        """Send a deliver_sm now, or when the ESME has acknowledged earlier ones."""
         if len(self._unacked) >= DELIVER_WINDOW:
             self._outbox.append(item)
             return
-        pdu = item[1]
+        pdu = item.pdu
         pdu.sequence = self.next_sequence()
         self._unacked[pdu.sequence] = item
         self.write(pdu)
@@ -398,8 +410,10 @@ class Session:
     def _on_response(self, pdu: Pdu) -> None:
         if pdu.command_id == codec.DELIVER_SM | codec.RESP or (pdu.command_id == codec.GENERIC_NACK and pdu.sequence in self._unacked):
             sent = self._unacked.pop(pdu.sequence, None)
-            if sent is not None and pdu.status not in (OK,):
-                log.info("ESME answered deliver_sm with %s", codec.STATUS_NAMES.get(pdu.status, hex(pdu.status)))
+            if sent is not None and pdu.status in RETRY_LATER:
+                self.server.retry_later(self, sent)
+            elif sent is not None and pdu.status != OK:
+                log.info("ESME answered deliver_sm with %s; not sent again", codec.STATUS_NAMES.get(pdu.status, hex(pdu.status)))
             while self._outbox and len(self._unacked) < DELIVER_WINDOW:
                 self.deliver(self._outbox.popleft())
         elif pdu.command_id == codec.UNBIND | codec.RESP:
