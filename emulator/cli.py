@@ -12,7 +12,7 @@ import sys
 
 from aiohttp import web
 
-from . import __version__
+from . import __version__, front_doors
 from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
@@ -89,6 +89,7 @@ def tune_gc() -> None:
 async def _serve(settings: Settings, runtime: Runtime) -> None:
     log = logging.getLogger("msgemu")
     runners = []
+    doors: list = []  # SMPP / SMTP servers (front_doors.py)
     sites = [(build_app(settings, runtime), settings.port, "all providers + /_emulator")]
     for name, port in settings.provider_ports.items():
         sites.append((build_provider_app(runtime, name), port, f"{name} at /"))
@@ -111,10 +112,13 @@ async def _serve(settings: Settings, runtime: Runtime) -> None:
             log.debug("listening on http://%s:%d (%s)", settings.host, port, what)
         if not settings.provider_ports:
             await runtime.start()  # provider-port apps share the runtime; the main app starts it
+        doors.extend(await front_doors.start(runtime))
         print(start_line(settings, runtime), flush=True)
         await stop.wait()
         log.info("shutting down")
     finally:
+        for door in doors:
+            await door.stop()
         for runner in reversed(runners):
             await runner.cleanup()
         await runtime.stop()
@@ -134,6 +138,10 @@ def start_line(settings: Settings, runtime: Runtime) -> str:
     base = f"http://{host}:{settings.port}"
     urls = [f"{name} {base}/{name}" for name in sorted(runtime.providers)]
     urls += [f"{name} http://{host}:{port}" for name, port in settings.provider_ports.items()]
+    if settings.smpp_port:
+        urls.append(f"SMPP {host}:{settings.smpp_port}")
+    if settings.smtp_port:
+        urls.append(f"SMTP {host}:{settings.smtp_port}")
     where = f" (listening on {settings.host})" if settings.host in ("0.0.0.0", "::", "") else ""
     return f"msgemu {__version__} ready{where}: {', '.join(urls)}; inbox {base}/_emulator/ui"
 

@@ -18,6 +18,7 @@ class ServerThread:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
+        self.doors: list = []  # SMPP / SMTP front doors, when their ports are set
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="msgemu-server", daemon=True)
 
@@ -48,8 +49,16 @@ class ServerThread:
         host, port = self._runner.addresses[0][:2]
         self.settings.port = port
         self.base = f"http://{host}:{port}"
+        if self.settings.smpp_port or self.settings.smtp_port:
+            from . import front_doors
+            from .runtime import RUNTIME_KEY
+
+            self.runtime = self._runner.app[RUNTIME_KEY]
+            self.doors = await front_doors.start(self.runtime)
 
     def stop(self) -> None:
+        for door in self.doors:
+            asyncio.run_coroutine_threadsafe(door.stop(), self._loop).result(timeout=30)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -32,6 +32,8 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = True
     watch_scenario: bool = True
+    smpp_port: int = 0  # SMPP 3.4 front door (emulator/smpp); 0 = off
+    smtp_port: int = 0  # SMSC e-mail-to-SMS front door (emulator/smtp); 0 = off
 
     @classmethod
     def load(cls, argv_values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
@@ -158,5 +160,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="another Host name the control API answers to (repeatable; against DNS rebinding)",
     )
+    parser.add_argument("--smpp-port", dest="smpp_port", type=int, help="also serve SMPP 3.4 on this port (SMSC.ru, Revicom)")
+    parser.add_argument("--smtp-port", dest="smtp_port", type=int, help="also serve SMSC.ru e-mail-to-SMS (SMTP) on this port")
     parser.add_argument("--config", help="YAML file with settings (same names as the flags)")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING...")

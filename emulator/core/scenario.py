@@ -130,6 +130,7 @@ class Scenario:
     rules: list[Rule]
     source: str = "<memory>"
     receiver: dict[str, Any] = field(default_factory=dict)  # built-in receiver behaviour
+    smpp: dict[str, Any] = field(default_factory=dict)  # SMPP session limits (emulator/smpp)
 
     def __post_init__(self) -> None:
         self._by_provider: dict[str, list[Rule]] = {}
@@ -194,7 +195,9 @@ def load_text(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario
             lines = _line_map(yaml.compose(text, Loader=YAML_LOADER))
             raise ScenarioError(source, [(_line_for(lines, f"/rules/{index}/match"), f"bad regex: {exc}")]) from None
     name = data.get("name", Path(source).stem)
-    return Scenario(name, data.get("description", ""), rules, source, dict(data.get("receiver") or {}))
+    scenario = Scenario(name, data.get("description", ""), rules, source, dict(data.get("receiver") or {}))
+    scenario.smpp = dict(data.get("smpp") or {})
+    return scenario
 
 
 def load_file(path: str | Path, schemas: Schemas) -> Scenario:
