@@ -11,18 +11,14 @@ offset). Viber content combinations: the six documented types, plus Viber's own 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ...core.text import is_gsm7
 from ...core.validation import Violation
 
-try:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    KYIV: tzinfo = ZoneInfo("Europe/Kyiv")
-except (ImportError, ZoneInfoNotFoundError):  # no tz database: Kyiv standard time, no DST
-    KYIV = timezone(timedelta(hours=2), "EET")
+KYIV = ZoneInfo("Europe/Kyiv")  # summer time included (tzdata ships the zone where the OS has none)
 
 MAIN_ERRORS = {
     "phone_number": "phone_incorrect",

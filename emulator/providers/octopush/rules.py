@@ -12,17 +12,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ...core.model import digits
 
-try:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    PARIS: tzinfo = ZoneInfo("Europe/Paris")
-except (ImportError, ZoneInfoNotFoundError):  # no tz database at all: CET without summer time
-    PARIS = timezone(timedelta(hours=1), "CET")
+PARIS = ZoneInfo("Europe/Paris")  # summer time included (tzdata ships the zone where the OS has none)
 
 CHANNELS = ("sms", "voice_sms", "rcs", "email", "live_chat")
 DEFAULT_PURPOSE = "wholesale"  # "purpose: ["wholesale" (default), "alert"]" (Transactional SMS page)
