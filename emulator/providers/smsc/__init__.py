@@ -21,7 +21,7 @@ from ...core.callbacks import CallbackRequest
 from ...core.engine import Engine
 from ...core.model import Event, Message
 from ...core.validation import Schemas
-from ..base import Provider
+from ..base import Provider, route_reason
 from . import balance, callbacks, formats, history, jobs, phones, reference, send, senders, status, templates, users
 from .auth import authenticate, claimed_login
 from .call import Call
@@ -75,7 +75,7 @@ class SMSC(Provider):
 
     async def _unknown(self, request: web.Request) -> web.StreamResponse:
         request[FORMAT_KEY] = format_of(raw_query(request))
-        return self.reject(request, "unknown_command")
+        return self.reject(request, "unknown_command", route_reason(request, "unknown_command"))
 
     # -- the steps every command shares ----------------------------------------------------------
     async def _serve(self, request: web.Request, command: Command, reader: Reader = read_params) -> web.StreamResponse:
