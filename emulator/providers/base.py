@@ -38,8 +38,9 @@ class Provider:
     title: ClassVar[str]
     #: canonical status -> this provider's status (name or code); one table per provider
     statuses: ClassVar[dict[str, Any]] = {}
-    #: error keys that mean "who are you?" (journaled with rule "auth")
+    #: error keys that mean "who are you?" (journaled with rule "auth"), and where credentials come
     auth_errors: ClassVar[frozenset[str]] = frozenset()
+    auth_where: ClassVar[str] = "Authorization"
 
     def __init__(self, engine: Engine, schemas: Schemas) -> None:
         self.engine = engine
@@ -87,7 +88,7 @@ class Provider:
 
     def reason_for(self, key: str) -> Rejection:
         if key in self.auth_errors:
-            return Rejection(key, "auth")
+            return Rejection(key, "auth", pointer=self.auth_where)
         if key == "internal":
             return Rejection(key, "internal")
         if key in _HTTP_KEYS:
@@ -96,7 +97,8 @@ class Provider:
             return Rejection(key, "body")
         if key.endswith("not_found"):
             return Rejection(key, "lookup")
-        return Rejection(key, "rules")
+        field = (self.errors.get(key) or {}).get("field")  # catalogs that name the field at fault
+        return Rejection(key, "rules", pointer=f"/{field}" if isinstance(field, str) else None)
 
     def unknown_path(self, request: web.Request) -> web.StreamResponse:
         """A path under this provider that none of its routes serves: its own error shape, and
@@ -147,8 +149,13 @@ def mark(
     request[OUTCOME_KEY] = (outcome, error, list(message_ids or []))
     if reason is not None:
         request[REASON_KEY] = reason
-    elif REASON_KEY in request and outcome not in ("rejected", "scenario", "fault"):
-        del request[REASON_KEY]
+
+
+def note(request: web.Request, reason: Rejection | None) -> None:
+    """Keep why one item of a per-item answer was refused (the first one noted wins); a request
+    whose other items were accepted is journaled with it too."""
+    if reason is not None and REASON_KEY not in request:
+        request[REASON_KEY] = reason
 
 
 def route_reason(request: web.Request, key: str) -> Rejection:

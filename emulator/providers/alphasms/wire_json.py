@@ -9,13 +9,14 @@ message: the `status` request by client `id` and the `hook`.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ...core.model import Attempt, Message
-from ..base import BodyTooLarge, NotJSON, json_response, mark, parse_json, read_body
-from .rules import CASCADES, ID_OPTIONAL, SEND_TYPES, item_error
+from ...core.model import Attempt, Message, Rejection
+from ..base import BodyTooLarge, NotJSON, json_response, mark, note, parse_json, read_body
+from .rules import CASCADES, ID_OPTIONAL, SEND_TYPES, item_rejection
 
 if TYPE_CHECKING:
     from .provider import AlphaSMS
@@ -57,8 +58,9 @@ class JsonWire:
         account = self.gateway.account_for_key(body.get("auth"))
         if account is None:
             return provider.reject(request, "access_denied")
-        if provider.schemas.first_violation("alphasms/envelope", body):
-            return provider.reject(request, "invalid_request")
+        violation = provider.schemas.first_violation("alphasms/envelope", body)
+        if violation:
+            return provider.reject(request, "invalid_request", Rejection.schema("invalid_request", violation))
         return account, body["data"]
 
     # -- POST /api/json.php -------------------------------------------------------------------
@@ -72,7 +74,9 @@ class JsonWire:
         ids = self.gateway.client_ids(account)
         for index, item in enumerate(items):
             kind = item.get("type")
-            error = item_error(self.provider.schemas, item)
+            why = item_rejection(self.provider.schemas, item)
+            note(request, _at_item(why, index))
+            error = why.key if why else None
             if error is None and kind in SEND_TYPES:
                 if kind not in ID_OPTIONAL:
                     error = ids.claim(item.get("id"))
@@ -117,12 +121,13 @@ class JsonWire:
             return self.provider.reject(request, "async_types")
         ids = self.gateway.client_ids(account)
         drafts: list[Message] = []
-        for item in items:
-            error = item_error(self.provider.schemas, item) or ids.claim(item.get("id"))
+        for index, item in enumerate(items):
+            why = _at_item(item_rejection(self.provider.schemas, item), index)
+            error = why.key if why else ids.claim(item.get("id"))
             if error is None and self.gateway.is_opted_out(account, item["phone"]):
                 error = "opted_out"
             if error is not None:
-                return self.provider.reject(request, error)
+                return self.provider.reject(request, error, why)
             drafts.append(self.draft(account, item))
         special, errors = self.gateway.submit(request, account, drafts)
         if special is not None:
@@ -188,3 +193,11 @@ def _pipeline_content(options: dict[str, Any]) -> dict[str, Any]:
     if "lifetime" in options:
         content["_ttl"] = options["lifetime"]
     return content
+
+
+def _at_item(why: Rejection | None, index: int) -> Rejection | None:
+    """An item's reason with its pointer made absolute in the request body (/data/<index>...)."""
+    if why is None:
+        return None
+    pointer = (why.pointer or "").lstrip("/")
+    return replace(why, pointer=f"/data/{index}/{pointer}".rstrip("/"))

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from ...core.text import is_gsm7
+from ...core.model import Rejection
 from ...core.validation import Violation
 
 try:
@@ -54,9 +55,10 @@ WHATSAPP_MEDIA_NAMES = {"img_name": "img", "doc_name": "doc", "video_name": "vid
 
 
 class RuleError(Exception):
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, why: Rejection | None = None) -> None:
         super().__init__(key)
         self.key = key
+        self.why = why  # the schema violation behind it, when there is one (for the journal)
 
 
 def error_for(violation: Violation) -> str:
@@ -74,7 +76,8 @@ def validate(schemas, body: dict[str, Any]) -> dict[str, str]:
     broken one, else the detected content type per channel."""
     violation = schemas.first_violation("hyber/send", body)
     if violation:
-        raise RuleError(error_for(violation))
+        key = error_for(violation)
+        raise RuleError(key, Rejection.schema(key, violation))
     return check(body)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from ...core.model import digits
+from ...core.model import Rejection, digits
 
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,9 +48,10 @@ _SPACES = re.compile(r"[ \t]{2,}")
 class Rejected(Exception):
     """The request breaks a documented rule; `keys` are error keys (several only for field errors)."""
 
-    def __init__(self, *keys: str) -> None:
+    def __init__(self, *keys: str, why: Rejection | None = None) -> None:
         super().__init__(keys[0])
         self.keys = list(keys)
+        self.why = why  # the schema violation behind it, when one is known (for the journal)
 
 
 @dataclass
