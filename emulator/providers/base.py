@@ -91,6 +91,8 @@ class Provider:
             return Rejection(key, "auth", pointer=self.auth_where)
         if key == "internal":
             return Rejection(key, "internal")
+        if key == "insufficient_balance":
+            return Rejection(key, "balance")
         if key in _HTTP_KEYS:
             return Rejection(key, "http")
         if key in _BODY_KEYS:

@@ -53,6 +53,8 @@ class SMSC(Provider):
     name = "smsc"
     title = "SMSC.ru HTTP API (send, cost, status, balance, jobs, phones, senders, get, info, templates, users, receive_phones, get_mnp, REST send)"
     statuses = STATUSES
+    auth_errors = frozenset({"auth"})
+    auth_where = "login,psw|apikey"
 
     def __init__(self, engine: Engine, schemas: Schemas) -> None:
         super().__init__(engine, schemas)
