@@ -221,6 +221,7 @@ def load_magic(schemas: Schemas) -> Scenario:
         rules.extend(load_file(path, schemas).rules)
     for rule in rules:
         rule.action.magic = True
+        rule.action.source = f"magic/{Path(rule.action.source).name}"  # data/magic/<provider>.yaml
     return Scenario("magic", "built-in magic recipients", rules, str(MAGIC_DIR))
 
 

@@ -167,8 +167,16 @@ def route_reason(request: web.Request, key: str) -> Rejection:
         for info in _route_infos(request)
         if ".*" not in str(info.get("pattern", ""))
     } - {""})
-    close = difflib.get_close_matches(request.path, known, n=1, cutoff=0.0)
-    return Rejection(key, "route", pointer=request.path, nearest_path=close[0] if close else None)
+    nearest = max(known, key=lambda path: _likeness(request.path, path), default=None)
+    return Rejection(key, "route", pointer=request.path, nearest_path=nearest)
+
+
+def _likeness(path: str, route: str) -> float:
+    """How alike a requested path and a route are, a route's {placeholders} standing for the
+    requested path's segments at the same place."""
+    asked = path.split("/")
+    filled = [(asked[i] if i < len(asked) else "") if part.startswith("{") else part for i, part in enumerate(route.split("/"))]
+    return difflib.SequenceMatcher(None, path, "/".join(filled)).ratio()
 
 
 def _route_infos(request: web.Request) -> list[dict[str, Any]]:

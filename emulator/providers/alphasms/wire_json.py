@@ -71,6 +71,7 @@ class JsonWire:
         account, items = read
         results: list[dict[str, Any] | None] = [None] * len(items)
         drafts: list[tuple[int, Message]] = []
+        first_error: str | None = None  # the first refused item's, for the journal
         ids = self.gateway.client_ids(account)
         for index, item in enumerate(items):
             kind = item.get("type")
@@ -84,7 +85,10 @@ class JsonWire:
                     error = "opted_out"
                 if error is None:
                     drafts.append((index, self.draft(account, item)))
+                else:
+                    note(request, _rule_of(error, index))
             if error is not None:
+                first_error = first_error or error
                 results[index] = self.item_error(error, item.get("id"))
 
         special, errors = self.gateway.submit(request, account, [m for _, m in drafts])
@@ -100,12 +104,13 @@ class JsonWire:
                 # of several items the others may be accepted already, so it stays this item's
                 return self.provider.reject(request, error)
             else:
+                first_error = first_error or error
                 results[index] = self.item_error(error, message.meta["client_id"])
 
         for index, item in enumerate(items):
             if results[index] is None:
                 results[index] = self._query(account, item)
-        mark(request, "accepted" if accepted else ("query" if not drafts else "rejected"), None, accepted)
+        mark(request, "accepted" if accepted else ("rejected" if first_error else "query"), first_error, accepted)
         return json_response({"success": True, "data": results})
 
     # -- POST /v1/json --------------------------------------------------------------------------
@@ -127,7 +132,7 @@ class JsonWire:
             if error is None and self.gateway.is_opted_out(account, item["phone"]):
                 error = "opted_out"
             if error is not None:
-                return self.provider.reject(request, error, why)
+                return self.provider.reject(request, error, why or _rule_of(error, index))
             drafts.append(self.draft(account, item))
         special, errors = self.gateway.submit(request, account, drafts)
         if special is not None:
@@ -201,3 +206,10 @@ def _at_item(why: Rejection | None, index: int) -> Rejection | None:
         return None
     pointer = (why.pointer or "").lstrip("/")
     return replace(why, pointer=f"/data/{index}/{pointer}".rstrip("/"))
+
+
+def _rule_of(key: str, index: int) -> Rejection:
+    """The client-id rule (rules.ClientIds) or the account's stop list refused item `index`."""
+    if key == "opted_out":
+        return Rejection(key, "rules", pointer=f"/data/{index}/phone", detail="the number is in the account's stop list")
+    return Rejection(key, "rules", pointer=f"/data/{index}/id", detail="client id already used")
