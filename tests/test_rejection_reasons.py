@@ -13,6 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from emulator.app import build_app
 from emulator.settings import Settings
 
+from .test_openapi import check
+
 ALPHA = "/alphasms/api/json.php"
 ALPHA_KEY = "alphasms-demo-key"
 OCTO = "/octopush/v1/public/multi-channel/send"
@@ -234,3 +236,13 @@ async def test_unknown_paths_answer_in_the_provider_shape_with_the_nearest_path(
     assert record["outcome"] == "rejected" and record["path"] == path
     reason = record["reason"]
     assert reason["rule"] == "route" and reason["pointer"] == path and reason["nearest_path"] == nearest
+
+
+async def test_reasons_match_the_control_api_document(client):
+    await client.get("/revicom/api/v1/nope")  # route
+    await alphasms(client, [alpha_sms(phone="12")])  # schema
+    await alphasms(client, [alpha_sms(phone=380000000001)])  # magic
+    assert (await client.put("/_emulator/scenario", data=SCENARIO % "phone_incorrect")).status == 200
+    await hyber(client, hyber_sms(text="blocked"))  # scenario
+    body = await check(await client.get("/_emulator/requests"), "/_emulator/requests")
+    assert [r["reason"]["rule"] for r in body["requests"]] == ["route", "schema", "magic", "scenario"]
