@@ -85,6 +85,7 @@ class Engine:
         self.listeners: list[TransitionListener] = []
         self.inbound_listeners: list[Callable[[Message, dict[str, Any]], Any]] = []
         self._request_counts: dict[str, int] = {}
+        self._counted_for: object = None  # the active scenario the counts belong to
 
     # -- submitting -------------------------------------------------------------------------
     def submit(self, submission: Submission) -> Decision:
@@ -151,6 +152,11 @@ class Engine:
         )
 
     def _count_request(self, provider: str) -> int:
+        """The request's number for `nth`: counted per provider from the moment the active
+        scenario was loaded (or from the last reset), so a scenario loaded after traffic fires."""
+        if self.scenarios.active is not self._counted_for:
+            self._counted_for = self.scenarios.active
+            self._request_counts.clear()
         self._request_counts[provider] = self._request_counts.get(provider, 0) + 1
         return self._request_counts[provider]
 
