@@ -132,7 +132,7 @@ CASES = {
     "smsc auth": ("smsc", lambda c: smsc(c, {"phones": "79001234567", "mes": "Code 1234"}, auth={"login": "demo", "psw": "no", "fmt": "3"}),
                   "rejected", {"key": "auth", "rule": "auth", "pointer": "login,psw|apikey"}),
     "smsc rules": ("smsc", lambda c: smsc(c, {"phones": "79001234567", "mes": "x" * 1001}), "rejected",
-                   {"key": "message_too_long", "rule": "rules"}),
+                   {"key": "message_too_long", "rule": "rules", "pointer": "mes"}),
     "smsc magic": ("smsc", lambda c: smsc(c, {"phones": "79000000301", "mes": "Code 1234"}), "rejected",
                    {"key": "invalid_phone", "rule": "magic"}),
     # -- Hyber --------------------------------------------------------------------------------------

@@ -99,8 +99,10 @@ class Provider:
             return Rejection(key, "body")
         if key.endswith("not_found"):
             return Rejection(key, "lookup")
-        field = (self.errors.get(key) or {}).get("field")  # catalogs that name the field at fault
-        return Rejection(key, "rules", pointer=f"/{field}" if isinstance(field, str) else None)
+        entry = self.errors.get(key) or {}
+        field, param = entry.get("field"), entry.get("param")  # catalogs that name the JSON field / parameter at fault
+        pointer = f"/{field}" if isinstance(field, str) else param if isinstance(param, str) else None
+        return Rejection(key, "rules", pointer=pointer)
 
     def unknown_path(self, request: web.Request) -> web.StreamResponse:
         """A path under this provider that none of its routes serves: its own error shape, and
