@@ -141,7 +141,7 @@ CASES = {
     "hyber auth": ("hyber", lambda c: hyber(c, hyber_sms(), headers={"Authorization": "Basic bm86bm8="}), "rejected",
                    {"key": "unauthorized", "rule": "auth", "pointer": "Authorization"}),
     "hyber rules": ("hyber", lambda c: hyber(c, hyber_sms(text="Ж" * 336)), "rejected",
-                    {"key": "text_incorrect", "rule": "rules"}),
+                    {"key": "text_incorrect", "rule": "rules", "pointer": "/channel_options/sms/text"}),
     "hyber magic": ("hyber", lambda c: hyber(c, hyber_sms(phone=380000000101)), "rejected",
                     {"key": "phone_incorrect", "rule": "magic"}),
     # -- Revicom ------------------------------------------------------------------------------------

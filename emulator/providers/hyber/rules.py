@@ -99,11 +99,22 @@ def check(body: dict[str, Any]) -> dict[str, str]:
     kinds: dict[str, str] = {}
     for channel in body["channels"]:
         if not isinstance(options.get(channel), dict):
-            raise RuleError("channel_options_incorrect")  # "have to be specified for each channel"
-        kinds[channel] = CHECKS[channel](options[channel])
+            why = Rejection("channel_options_incorrect", "rules", pointer=f"/channel_options/{channel}", detail="missing")
+            raise RuleError("channel_options_incorrect", why)  # "have to be specified for each channel"
+        try:
+            kinds[channel] = CHECKS[channel](options[channel])
+        except RuleError as exc:
+            exc.why = exc.why or Rejection(exc.key, "rules", pointer=_option_pointer(channel, exc.key))
+            raise
     if "start_time" in body:
         start_epoch(body["start_time"])
     return kinds
+
+
+def _option_pointer(channel: str, key: str) -> str:
+    """Where in channel_options an error key points (its field when the key names one)."""
+    fields = [name for name, error in OPTION_ERRORS.items() if error == key]
+    return f"/channel_options/{channel}" + (f"/{fields[0]}" if len(fields) == 1 else "")
 
 
 def _push(options: dict[str, Any]) -> str:
