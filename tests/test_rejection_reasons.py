@@ -246,3 +246,11 @@ async def test_reasons_match_the_control_api_document(client):
     await hyber(client, hyber_sms(text="blocked"))  # scenario
     body = await check(await client.get("/_emulator/requests"), "/_emulator/requests")
     assert [r["reason"]["rule"] for r in body["requests"]] == ["route", "schema", "magic", "scenario"]
+
+
+async def test_a_very_long_unknown_path_is_answered_quickly_in_shape(client):
+    path = "/revicom/api/v1/" + "x" * 7000
+    response = await client.get(path)
+    assert response.status == 404 and await response.json() == {"error": {"code": 4040, "msg": "Not Found"}}
+    record = await last_request(client, "revicom")
+    assert record["reason"]["rule"] == "route" and record["reason"]["nearest_path"].startswith("/revicom/api/v1/")

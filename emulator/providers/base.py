@@ -169,7 +169,8 @@ def route_reason(request: web.Request, key: str) -> Rejection:
         for info in _route_infos(request)
         if ".*" not in str(info.get("pattern", ""))
     } - {""})
-    nearest = max(known, key=lambda path: _likeness(request.path, path), default=None)
+    asked = request.path[:256]  # bounded work for absurd paths (SequenceMatcher is quadratic)
+    nearest = max(known, key=lambda path: _likeness(asked, path), default=None)
     return Rejection(key, "route", pointer=request.path, nearest_path=nearest)
 
 
