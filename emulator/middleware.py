@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .core.model import RequestRecord
 from .core.store import Store
-from .providers.base import FAULT_KEY, OUTCOME_KEY, PROVIDER_KEY, Provider
+from .providers.base import FAULT_KEY, OUTCOME_KEY, PROVIDER_KEY, REASON_KEY, Provider
 
 log = logging.getLogger("msgemu.http")
 
@@ -50,6 +50,9 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
     except ConnectionError:
         body_text = "<body not received: the client went away>"
     outcome, error, ids = request.get(OUTCOME_KEY, ("query", None, []))
+    reason = request.get(REASON_KEY)
+    if reason is None and outcome in ("rejected", "error") and error:
+        reason = provider.reason_for(error)  # every refusal says which kind of check fired
     response_text = ""
     if isinstance(response, web.Response) and response.body is not None:
         raw = response.body if isinstance(response.body, bytes) else str(response.body).encode()
@@ -69,6 +72,7 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             outcome=outcome,
             error=error,
             message_ids=ids,
+            reason=reason,
         )
     )
 
@@ -112,6 +116,8 @@ async def safety_net(request: web.Request, handler) -> web.StreamResponse:
         provider = _provider(request)
         if provider is not None and exc.status == 413:
             return provider.reject(request, "body_too_large")
+        if provider is not None and exc.status == 404 and request.match_info.http_exception is exc:
+            return provider.unknown_path(request)  # no route: the provider's shape, not aiohttp's
         raise
     except (asyncio.CancelledError, ConnectionResetError):
         raise

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Callable, Protocol
 
 from .clock import Clock
-from .model import Account, Attempt, Event, Message, Status, Transition, digits
+from .model import Account, Attempt, Event, Message, Rejection, Status, Transition, digits
 from .scenario import Action, MatchContext, ScenarioSet, Step
 from .store import Store
 
@@ -44,6 +44,7 @@ class Outcome:
     message: Message
     error: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    reason: Rejection | None = None  # the scenario/magic rule or balance check that refused it
 
     @property
     def accepted(self) -> bool:
@@ -60,10 +61,16 @@ class Decision:
     raw: dict[str, Any] | None = None  # scenario's raw reply: status, body, headers
     fault: dict[str, Any] | None = None  # scenario's fault: delay, status, reset, hang, malformed
     total_cost: Decimal = Decimal("0")
+    reason: Rejection | None = None  # why the request as a whole was refused or answered raw
 
     @property
     def accepted(self) -> list[Message]:
         return [o.message for o in self.outcomes if o.accepted]
+
+    @property
+    def first_reason(self) -> Rejection | None:
+        """The request-level reason, else the first refused message's (per-item answers)."""
+        return self.reason or next((o.reason for o in self.outcomes if o.reason), None)
 
 
 class TransitionListener(Protocol):
@@ -78,6 +85,7 @@ class Engine:
         self.listeners: list[TransitionListener] = []
         self.inbound_listeners: list[Callable[[Message, dict[str, Any]], Any]] = []
         self._request_counts: dict[str, int] = {}
+        self._counted_for: object = None  # the active scenario the counts belong to
 
     # -- submitting -------------------------------------------------------------------------
     def submit(self, submission: Submission) -> Decision:
@@ -95,14 +103,18 @@ class Engine:
                 fault, action = action.fault, None
             elif action and action.kind in ("fault", "raw"):
                 # a fault or raw reply speaks for the whole HTTP request: nothing is accepted
-                return Decision(action=action.kind, fault=action.fault, raw=action.raw)
+                reason = _scenario_reason(None, action, message)
+                return Decision(action=action.kind, fault=action.fault, raw=action.raw, reason=reason)
             actions.append(action)
-            outcomes.append(Outcome(message, error=action.error if action and action.kind == "reject" else None))
+            if action and action.kind == "reject":
+                outcomes.append(Outcome(message, error=action.error, reason=_scenario_reason(action.error, action, message)))
+            else:
+                outcomes.append(Outcome(message))
 
         if submission.atomic:
-            first_error = next((o.error for o in outcomes if o.error), None)
-            if first_error:
-                return Decision(action="reject", outcomes=outcomes, error=first_error, fault=fault)
+            refused = next((o for o in outcomes if o.error), None)
+            if refused:
+                return Decision(action="reject", outcomes=outcomes, error=refused.error, fault=fault, reason=refused.reason)
 
         total = Decimal("0")
         if submission.charge:
@@ -111,9 +123,10 @@ class Engine:
                 if outcome.error:
                     continue
                 if total + outcome.message.cost > balance:
+                    reason = Rejection(INSUFFICIENT_BALANCE, "balance", detail=f"balance {balance} < cost {total + outcome.message.cost}")
                     if submission.atomic:
-                        return Decision(action="reject", outcomes=outcomes, error=INSUFFICIENT_BALANCE, fault=fault)
-                    outcome.error = INSUFFICIENT_BALANCE
+                        return Decision(action="reject", outcomes=outcomes, error=INSUFFICIENT_BALANCE, fault=fault, reason=reason)
+                    outcome.error, outcome.reason = INSUFFICIENT_BALANCE, reason
                     continue
                 total += outcome.message.cost
             submission.account.balance -= total
@@ -139,6 +152,11 @@ class Engine:
         )
 
     def _count_request(self, provider: str) -> int:
+        """The request's number for `nth`: counted per provider from the moment the active
+        scenario was loaded (or from the last reset), so a scenario loaded after traffic fires."""
+        if self.scenarios.active is not self._counted_for:
+            self._counted_for = self.scenarios.active
+            self._request_counts.clear()
         self._request_counts[provider] = self._request_counts.get(provider, 0) + 1
         return self._request_counts[provider]
 
@@ -270,6 +288,10 @@ class Engine:
             return True
         self.store.dedupe[index] = now
         return False
+
+
+def _scenario_reason(key: str | None, action: Action, message: Message) -> Rejection:
+    return Rejection(key, "magic" if action.magic else "scenario", scenario=action.origin(message.recipient))
 
 
 def _fault_accepts(fault: dict[str, Any] | None) -> bool:

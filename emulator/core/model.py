@@ -220,6 +220,41 @@ class Event:
         }
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """Why a provider refused a request, so QA can read the rule that fired instead of guessing.
+
+    `rule` names the kind of check: schema | auth | rules | scenario | magic | balance | route |
+    http | body | lookup. `pointer` is the JSON pointer or parameter/header name involved;
+    `keyword` the JSON-Schema keyword that failed; `scenario` the scenario rule that decided
+    ({source, index, name}, plus the recipient for magic ones); `nearest_path` the closest known
+    path of an unknown one."""
+
+    key: str | None  # the provider's error key (schemas/<p>/errors.yaml); None for raw replies/faults
+    rule: str
+    pointer: str | None = None
+    keyword: str | None = None
+    scenario: dict[str, Any] | None = None
+    nearest_path: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def schema(cls, key: str, violation: Any) -> "Rejection":
+        """From a core.validation.Violation."""
+        return cls(key, "schema", pointer=violation.pointer or "/", keyword=violation.keyword, detail=violation.message)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "rule": self.rule,
+            "pointer": self.pointer,
+            "keyword": self.keyword,
+            "scenario": self.scenario,
+            "nearest_path": self.nearest_path,
+            "detail": self.detail,
+        }
+
+
 @dataclass
 class RequestRecord:
     """One HTTP request as received and answered: the journal QA reads back."""
@@ -237,6 +272,7 @@ class RequestRecord:
     outcome: str = "unknown"  # accepted | rejected | fault | query | unknown
     error: str | None = None  # symbolic error key when rejected
     message_ids: list[str] = field(default_factory=list)
+    reason: Rejection | None = None  # the rule that fired, for rejected (and scenario-decided) requests
 
     def public(self) -> dict[str, Any]:
         return {
@@ -253,4 +289,5 @@ class RequestRecord:
             "outcome": self.outcome,
             "error": self.error,
             "message_ids": self.message_ids,
+            "reason": self.reason.public() if self.reason else None,
         }

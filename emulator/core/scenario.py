@@ -58,6 +58,16 @@ class Action:
     plans: dict[str, tuple[Step, ...]] = field(default_factory=dict)
     inbound: tuple[InboundReply, ...] = ()
     rule: str = ""
+    source: str = "<memory>"  # the scenario file the rule came from
+    index: int = 0  # its position in that file's `rules` (0-based)
+    magic: bool = False  # a built-in magic recipient rather than the user's scenario
+
+    def origin(self, recipient: str | None = None) -> dict[str, Any]:
+        """Where this action was written, for the request journal's `reason.scenario`."""
+        found: dict[str, Any] = {"source": self.source, "index": self.index, "name": self.rule}
+        if self.magic and recipient is not None:
+            found["recipient"] = recipient
+        return found
 
 
 @dataclass(frozen=True)
@@ -190,7 +200,7 @@ def load_text(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario
     rules = []
     for index, raw in enumerate(data["rules"]):
         try:
-            rules.append(_rule(index, raw))
+            rules.append(_rule(index, raw, source))
         except re.error as exc:
             lines = _line_map(yaml.compose(text, Loader=YAML_LOADER))
             raise ScenarioError(source, [(_line_for(lines, f"/rules/{index}/match"), f"bad regex: {exc}")]) from None
@@ -217,6 +227,9 @@ def load_magic(schemas: Schemas) -> Scenario:
         rules: list[Rule] = []
         for path in sorted(MAGIC_DIR.glob("*.yaml")):
             rules.extend(load_file(path, schemas).rules)
+        for rule in rules:
+            rule.action.magic = True
+            rule.action.source = f"magic/{Path(rule.action.source).name}"  # data/magic/<provider>.yaml
         _MAGIC[key] = Scenario("magic", "built-in magic recipients", rules, str(MAGIC_DIR))
     return _MAGIC[key]
 
@@ -231,7 +244,7 @@ def error_keys(scenario: Scenario) -> Iterable[tuple[str, list[str], str]]:
             yield rule.name, _as_list(rule.match.get("provider", [])), rule.action.error
 
 
-def _rule(index: int, raw: dict[str, Any]) -> Rule:
+def _rule(index: int, raw: dict[str, Any], source: str = "<memory>") -> Rule:
     name = raw.get("name") or f"rule {index + 1}"
     match = dict(raw.get("match") or {})
     inbound = tuple(InboundReply(float(i.get("after", 0)), str(i["text"])) for i in raw.get("inbound", []))
@@ -249,6 +262,7 @@ def _rule(index: int, raw: dict[str, Any]) -> Rule:
             for channel, steps in (raw.get("deliver") or {}).items()
         }
         action = Action("deliver", plans=plans, inbound=inbound, rule=name)
+    action.source, action.index = source, index
     return Rule(name, match, action)
 
 

@@ -5,6 +5,7 @@ A provider subclass holds only its wire format: routes, parsing, auth rules, ren
 """
 from __future__ import annotations
 
+import difflib
 import json
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -14,12 +15,17 @@ from aiohttp import web
 from ..resources import DATA, read_yaml
 from ..core.callbacks import CallbackRequest
 from ..core.engine import Decision, Engine
-from ..core.model import Account, Event, Message
+from ..core.model import Account, Event, Message, Rejection
 from ..core.validation import Schemas, schemas_root
 
 PROVIDER_KEY = web.AppKey("msgemu_provider", object)
 FAULT_KEY = web.RequestKey("msgemu_fault", dict)  # fault the middleware applies to the response
 OUTCOME_KEY = web.RequestKey("msgemu_outcome", tuple)  # (outcome, error key, message ids) for the journal
+REASON_KEY = web.RequestKey("msgemu_reason", Rejection)  # why it was refused, beside the outcome
+UNKNOWN_PATH = "unknown_path"  # the error key every catalog gives a path the provider does not serve
+# kinds of error keys shared by every provider (a key not listed here and not an auth key: "rules")
+_HTTP_KEYS = frozenset({"method_not_allowed"})
+_BODY_KEYS = frozenset({"body_too_large", "invalid_json", "invalid_xml", "invalid_content_type"})
 
 
 class BodyTooLarge(Exception):
@@ -31,6 +37,9 @@ class Provider:
     title: ClassVar[str]
     #: canonical status -> this provider's status (name or code); one table per provider
     statuses: ClassVar[dict[str, Any]] = {}
+    #: error keys that mean "who are you?" (journaled with rule "auth"), and where credentials come
+    auth_errors: ClassVar[frozenset[str]] = frozenset()
+    auth_where: ClassVar[str] = "Authorization"
 
     def __init__(self, engine: Engine, schemas: Schemas) -> None:
         self.engine = engine
@@ -61,9 +70,44 @@ class Provider:
         """Safety net for a bug of ours: still the provider's error shape, never a traceback."""
         return self.render_error(request, "internal")
 
-    def reject(self, request: web.Request, key: str, **context: Any) -> web.StreamResponse:
-        mark(request, "rejected", key)
+    def reject(self, request: web.Request, key: str, why: Rejection | None = None, **context: Any) -> web.StreamResponse:
+        """The provider's error for `key`, journaled with why (the schema violation, scenario
+        rule... the caller knows; else the kind of check the key belongs to)."""
+        mark(request, "rejected", key, reason=why or self.reason_for(key))
         return self.render_error(request, key, **context)
+
+    def reject_auth(self, request: web.Request, key: str, where: str, **context: Any) -> web.StreamResponse:
+        """Refused credentials; `where` names the header, parameter or field they came in."""
+        return self.reject(request, key, Rejection(key, "auth", pointer=where), **context)
+
+    def reject_decision(self, request: web.Request, decision: Decision, **context: Any) -> web.StreamResponse:
+        """A submission core refused as a whole (scenario/magic rule, balance)."""
+        key = decision.error or "internal"
+        return self.reject(request, key, decision.reason, **context)
+
+    def reason_for(self, key: str) -> Rejection:
+        if key in self.auth_errors:
+            return Rejection(key, "auth", pointer=self.auth_where)
+        if key == "internal":
+            return Rejection(key, "internal")
+        if key == "insufficient_balance":
+            return Rejection(key, "balance")
+        if key in _HTTP_KEYS:
+            return Rejection(key, "http")
+        if key in _BODY_KEYS:
+            return Rejection(key, "body")
+        if key.endswith("not_found"):
+            return Rejection(key, "lookup")
+        entry = self.errors.get(key) or {}
+        field, param = entry.get("field"), entry.get("param")  # catalogs that name the JSON field / parameter at fault
+        pointer = f"/{field}" if isinstance(field, str) else param if isinstance(param, str) else None
+        return Rejection(key, "rules", pointer=pointer)
+
+    def unknown_path(self, request: web.Request) -> web.StreamResponse:
+        """A path under this provider that none of its routes serves: its own error shape, and
+        the nearest path it does serve in the journal (a typo is the usual cause)."""
+        key = UNKNOWN_PATH if UNKNOWN_PATH in self.errors else "internal"
+        return self.reject(request, key, route_reason(request, key))
 
     # -- decisions that bypass the wire format ---------------------------------------------
     def special(self, request: web.Request, decision: Decision) -> web.StreamResponse | None:
@@ -71,10 +115,10 @@ class Provider:
         if decision.fault:
             request[FAULT_KEY] = decision.fault
         if decision.action == "raw":
-            mark(request, "scenario", None)
+            mark(request, "scenario", None, reason=decision.reason)
             return raw_response(decision.raw or {})
         if decision.action == "fault":
-            mark(request, "fault", None)
+            mark(request, "fault", None, reason=decision.reason)
             return web.Response(status=200)  # replaced by the fault middleware
         return None
 
@@ -100,9 +144,47 @@ class Provider:
         return self.statuses[value]
 
 
-def mark(request: web.Request, outcome: str, error: str | None, message_ids: list[str] | None = None) -> None:
-    """Tell the request journal how this request ended."""
+def mark(
+    request: web.Request, outcome: str, error: str | None, message_ids: list[str] | None = None,
+    reason: Rejection | None = None,
+) -> None:
+    """Tell the request journal how this request ended (and, when refused, why)."""
     request[OUTCOME_KEY] = (outcome, error, list(message_ids or []))
+    if reason is not None:
+        request[REASON_KEY] = reason
+
+
+def note(request: web.Request, reason: Rejection | None) -> None:
+    """Keep why one item of a per-item answer was refused (the first one noted wins); a request
+    whose other items were accepted is journaled with it too."""
+    if reason is not None and REASON_KEY not in request:
+        request[REASON_KEY] = reason
+
+
+def route_reason(request: web.Request, key: str) -> Rejection:
+    """`key` refused a path no route serves; names the provider's closest path (catch-alls aside)."""
+    known = sorted({
+        info.get("path") or info.get("formatter") or ""
+        for info in _route_infos(request)
+        if ".*" not in str(info.get("pattern", ""))
+    } - {""})
+    asked = request.path[:256]  # bounded work for absurd paths (SequenceMatcher is quadratic)
+    nearest = max(known, key=lambda path: _likeness(asked, path), default=None)
+    return Rejection(key, "route", pointer=request.path, nearest_path=nearest)
+
+
+def _likeness(path: str, route: str) -> float:
+    """How alike a requested path and a route are, a route's {placeholders} standing for the
+    requested path's segments at the same place."""
+    asked = path.split("/")
+    filled = [(asked[i] if i < len(asked) else "") if part.startswith("{") else part for i, part in enumerate(route.split("/"))]
+    return difflib.SequenceMatcher(None, path, "/".join(filled)).ratio()
+
+
+def _route_infos(request: web.Request) -> list[dict[str, Any]]:
+    """The routes of the provider app the request fell into (their paths carry the mount prefix)."""
+    app = request.match_info.apps[-1] if request.match_info.apps else None
+    return [resource.get_info() for resource in app.router.resources()] if app is not None else []
 
 
 class NotJSON(ValueError):

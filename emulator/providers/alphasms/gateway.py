@@ -16,6 +16,7 @@ import yaml
 from aiohttp import web
 
 from ...core.engine import Submission
+from ..base import note
 from ...core.model import Account, Attempt, Message, digits, next_gateway_id
 from ...core.text import count_segments
 from ...core.validation import schemas_root
@@ -104,6 +105,7 @@ class Gateway:
         errors: list[str | None] = []
         for message, outcome in zip(messages, decision.outcomes):
             if outcome.error:
+                note(request, outcome.reason)
                 errors.append(outcome.error)
                 continue
             self.engine.index_message(message, f"gw:{message.provider_id}")

@@ -30,6 +30,8 @@ from .wire_xml import XmlWire
 class AlphaSMS(Provider):
     name = "alphasms"
     title = "AlphaSMS JSON (sync + async), XML and HTTP APIs (sms, viber, rcs, voice, call/otp, pipeline, hlr, status, balance)"
+    auth_errors = frozenset({"access_denied", "wrong_login"})
+    auth_where = "/auth"  # the JSON APIs; the XML and HTTP ones name their own fields
     statuses = STATUSES["json"]  # canonical -> JSON status name (XML codes, HTTP names: statuses.yaml)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

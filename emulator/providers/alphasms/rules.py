@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...core.model import Rejection
 from ...core.validation import Schemas
 
 # One item type -> the cascade of channels it sends on.
@@ -49,27 +50,28 @@ def item_schemas(kind: Any) -> list[str] | None:
     return OTHER_SCHEMAS.get(kind)
 
 
-def item_error(schemas: Schemas, item: dict[str, Any]) -> str | None:
-    """The error key of a JSON item, or None when it is valid."""
+def item_rejection(schemas: Schemas, item: dict[str, Any]) -> Rejection | None:
+    """Why a JSON item is refused (its error key with the schema keyword or rule), or None."""
     definitions = item_schemas(item.get("type"))
     if definitions is None:
-        return "unknown_type"
+        return Rejection("unknown_type", "rules", pointer="/type")
     for definition in definitions:
         violation = schemas.first_violation(f"alphasms/items#/$defs/{definition}", item)
         if violation:
-            return _error_for(violation.field, violation.keyword)
+            return Rejection.schema(_error_for(violation.field, violation.keyword), violation)
     if "viber_type" in item:
         for needed in VIBER_NEEDS[item["viber_type"]]:
             if not item.get(needed):
-                return "empty_message" if needed == "viber_message" else "invalid_parameters"
+                key = "empty_message" if needed == "viber_message" else "invalid_parameters"
+                return Rejection(key, "rules", pointer=f"/{needed}", detail=f"viber_type {item['viber_type']} needs {needed}")
     if item["type"] == "pipeline":
         for channel in item["pipeline"]:
             if not isinstance(item.get(channel), dict):
-                return "invalid_pipeline"
+                return Rejection("invalid_pipeline", "rules", pointer=f"/{channel}")
         viber = item.get("viber")
         if isinstance(viber, dict) and viber.get("type", "text") in ("text", "text+link", "text+image+link"):
             if not viber.get("message"):
-                return "empty_message"
+                return Rejection("empty_message", "rules", pointer="/viber/message")
     return None
 
 

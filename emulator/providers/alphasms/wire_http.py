@@ -57,7 +57,7 @@ class HttpWire:
         else:
             account = self.gateway.account_for_login(params.get("login"), params.get("password"))
         if account is None:
-            return provider.reject(request, "access_denied")
+            return provider.reject_auth(request, "access_denied", "key" if params.get("login") is None else "login,password")
         if "message" not in params and "text" in params:
             params["message"] = params["text"]
         command = params.get("command")

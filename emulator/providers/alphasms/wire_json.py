@@ -9,13 +9,14 @@ message: the `status` request by client `id` and the `hook`.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ...core.model import Attempt, Message
-from ..base import BodyTooLarge, NotJSON, json_response, mark, parse_json, read_body
-from .rules import CASCADES, ID_OPTIONAL, SEND_TYPES, item_error
+from ...core.model import Attempt, Message, Rejection
+from ..base import BodyTooLarge, NotJSON, json_response, mark, note, parse_json, read_body
+from .rules import CASCADES, ID_OPTIONAL, SEND_TYPES, item_rejection
 
 if TYPE_CHECKING:
     from .provider import AlphaSMS
@@ -57,8 +58,9 @@ class JsonWire:
         account = self.gateway.account_for_key(body.get("auth"))
         if account is None:
             return provider.reject(request, "access_denied")
-        if provider.schemas.first_violation("alphasms/envelope", body):
-            return provider.reject(request, "invalid_request")
+        violation = provider.schemas.first_violation("alphasms/envelope", body)
+        if violation:
+            return provider.reject(request, "invalid_request", Rejection.schema("invalid_request", violation))
         return account, body["data"]
 
     # -- POST /api/json.php -------------------------------------------------------------------
@@ -69,10 +71,13 @@ class JsonWire:
         account, items = read
         results: list[dict[str, Any] | None] = [None] * len(items)
         drafts: list[tuple[int, Message]] = []
+        first_error: str | None = None  # the first refused item's, for the journal
         ids = self.gateway.client_ids(account)
         for index, item in enumerate(items):
             kind = item.get("type")
-            error = item_error(self.provider.schemas, item)
+            why = item_rejection(self.provider.schemas, item)
+            note(request, _at_item(why, index))
+            error = why.key if why else None
             if error is None and kind in SEND_TYPES:
                 if kind not in ID_OPTIONAL:
                     error = ids.claim(item.get("id"))
@@ -80,7 +85,10 @@ class JsonWire:
                     error = "opted_out"
                 if error is None:
                     drafts.append((index, self.draft(account, item)))
+                else:
+                    note(request, _rule_of(error, index))
             if error is not None:
+                first_error = first_error or error
                 results[index] = self.item_error(error, item.get("id"))
 
         special, errors = self.gateway.submit(request, account, [m for _, m in drafts])
@@ -96,12 +104,13 @@ class JsonWire:
                 # of several items the others may be accepted already, so it stays this item's
                 return self.provider.reject(request, error)
             else:
+                first_error = first_error or error
                 results[index] = self.item_error(error, message.meta["client_id"])
 
         for index, item in enumerate(items):
             if results[index] is None:
                 results[index] = self._query(account, item)
-        mark(request, "accepted" if accepted else ("query" if not drafts else "rejected"), None, accepted)
+        mark(request, "accepted" if accepted else ("rejected" if first_error else "query"), first_error, accepted)
         return json_response({"success": True, "data": results})
 
     # -- POST /v1/json --------------------------------------------------------------------------
@@ -117,12 +126,13 @@ class JsonWire:
             return self.provider.reject(request, "async_types")
         ids = self.gateway.client_ids(account)
         drafts: list[Message] = []
-        for item in items:
-            error = item_error(self.provider.schemas, item) or ids.claim(item.get("id"))
+        for index, item in enumerate(items):
+            why = _at_item(item_rejection(self.provider.schemas, item), index)
+            error = why.key if why else ids.claim(item.get("id"))
             if error is None and self.gateway.is_opted_out(account, item["phone"]):
                 error = "opted_out"
             if error is not None:
-                return self.provider.reject(request, error)
+                return self.provider.reject(request, error, why or _rule_of(error, index))
             drafts.append(self.draft(account, item))
         special, errors = self.gateway.submit(request, account, drafts)
         if special is not None:
@@ -188,3 +198,18 @@ def _pipeline_content(options: dict[str, Any]) -> dict[str, Any]:
     if "lifetime" in options:
         content["_ttl"] = options["lifetime"]
     return content
+
+
+def _at_item(why: Rejection | None, index: int) -> Rejection | None:
+    """An item's reason with its pointer made absolute in the request body (/data/<index>...)."""
+    if why is None:
+        return None
+    pointer = (why.pointer or "").lstrip("/")
+    return replace(why, pointer=f"/data/{index}/{pointer}".rstrip("/"))
+
+
+def _rule_of(key: str, index: int) -> Rejection:
+    """The client-id rule (rules.ClientIds) or the account's stop list refused item `index`."""
+    if key == "opted_out":
+        return Rejection(key, "rules", pointer=f"/data/{index}/phone", detail="the number is in the account's stop list")
+    return Rejection(key, "rules", pointer=f"/data/{index}/id", detail="client id already used")

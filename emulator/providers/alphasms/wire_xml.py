@@ -58,11 +58,11 @@ class XmlWire:
         if package.get("key") is not None or package.get("login") is None:
             account = self.gateway.account_for_key(package.get("key"))
             if account is None:
-                return provider.reject(request, "access_denied")
+                return provider.reject_auth(request, "access_denied", "package/@key")
         else:
             account = self.gateway.account_for_login(package.get("login"), package.get("password"))
             if account is None:
-                return provider.reject(request, "wrong_login")
+                return provider.reject_auth(request, "wrong_login", "package/@login,@password")
         commands = list(package)
         if not commands or any(c.tag not in ("message", "status", "delete", "balance", "prices") for c in commands):
             return provider.reject(request, "invalid_xml")

@@ -23,8 +23,8 @@ from aiohttp import web
 
 from ...core.callbacks import CallbackRequest
 from ...core.engine import Submission
-from ...core.model import Account, Event, Message
-from ..base import BodyTooLarge, Provider, json_response, mark, read_body
+from ...core.model import Account, Event, Message, Rejection
+from ..base import BodyTooLarge, Provider, json_response, mark, note, read_body
 from . import callbacks, mass, rules, wire
 
 EXTERNAL = "external:"  # index prefix of extra_id lookups
@@ -37,6 +37,7 @@ class Hyber(Provider):
     name = "hyber"
     title = "GMS Hyber JSON v2 (push, viber, sms, whatsapp cascade; batch/broadcast; DR push and GET; 2way replies)"
     statuses = wire.status_table()["statuses"]
+    auth_errors = frozenset({"unauthorized"})
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -98,14 +99,14 @@ class Hyber(Provider):
         try:
             kinds = rules.validate(self.schemas, body)
         except rules.RuleError as exc:
-            return self.reject(request, exc.key)
+            return self.reject(request, exc.key, exc.why)
         message = wire.draft(self, account, body, kinds, self.engine.clock.now())
         decision = self.engine.submit(Submission(self.name, account, [message], atomic=True))
         special = self.special(request, decision)
         if special is not None:
             return special
         if decision.action == "reject":
-            return self.reject(request, decision.error or "internal")
+            return self.reject_decision(request, decision)
         self._index(message)
         mark(request, "accepted", None, [message.id])
         return json_response({"message_id": message.provider_id})
@@ -129,7 +130,8 @@ class Hyber(Provider):
             return self.reject(request, "missing_parameter")
         violation = self.schemas.first_violation("hyber/mass", body)
         if violation:
-            return self.reject(request, rules.mass_error_for(violation))
+            key = rules.mass_error_for(violation)
+            return self.reject(request, key, Rejection.schema(key, violation))
         first_error: str | None = None
         entries: list[Any] = []  # per recipient, in order: a draft Message or a refused entry
         drafts: list[Message] = []
@@ -143,6 +145,7 @@ class Hyber(Provider):
                 kinds = rules.validate(self.schemas, single)
             except rules.RuleError as exc:
                 first_error = first_error or exc.key
+                note(request, exc.why)
                 entries.append(wire.refused_entry(recipient.get("phone_number"), recipient.get("extra_id"), self.error(exc.key)))
                 continue
             message = wire.draft(self, account, single, kinds, now, job_id)
@@ -162,6 +165,7 @@ class Hyber(Provider):
             if decision.fault:
                 self.special(request, decision)  # delay / malformed: applied to the response
             refused.update({id(o.message): o.error for o in decision.outcomes if o.error})
+            note(request, decision.first_reason)
         results: list[dict[str, Any]] = []
         accepted: list[str] = []
         for entry in entries:

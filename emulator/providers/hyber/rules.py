@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ...core.text import is_gsm7
+from ...core.model import Rejection
 from ...core.validation import Violation
 
 KYIV = ZoneInfo("Europe/Kyiv")  # summer time included (tzdata ships the zone where the OS has none)
@@ -50,9 +51,10 @@ WHATSAPP_MEDIA_NAMES = {"img_name": "img", "doc_name": "doc", "video_name": "vid
 
 
 class RuleError(Exception):
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, why: Rejection | None = None) -> None:
         super().__init__(key)
         self.key = key
+        self.why = why  # the schema violation behind it, when there is one (for the journal)
 
 
 def error_for(violation: Violation) -> str:
@@ -70,7 +72,8 @@ def validate(schemas, body: dict[str, Any]) -> dict[str, str]:
     broken one, else the detected content type per channel."""
     violation = schemas.first_violation("hyber/send", body)
     if violation:
-        raise RuleError(error_for(violation))
+        key = error_for(violation)
+        raise RuleError(key, Rejection.schema(key, violation))
     return check(body)
 
 
@@ -92,11 +95,22 @@ def check(body: dict[str, Any]) -> dict[str, str]:
     kinds: dict[str, str] = {}
     for channel in body["channels"]:
         if not isinstance(options.get(channel), dict):
-            raise RuleError("channel_options_incorrect")  # "have to be specified for each channel"
-        kinds[channel] = CHECKS[channel](options[channel])
+            why = Rejection("channel_options_incorrect", "rules", pointer=f"/channel_options/{channel}", detail="missing")
+            raise RuleError("channel_options_incorrect", why)  # "have to be specified for each channel"
+        try:
+            kinds[channel] = CHECKS[channel](options[channel])
+        except RuleError as exc:
+            exc.why = exc.why or Rejection(exc.key, "rules", pointer=_option_pointer(channel, exc.key))
+            raise
     if "start_time" in body:
         start_epoch(body["start_time"])
     return kinds
+
+
+def _option_pointer(channel: str, key: str) -> str:
+    """Where in channel_options an error key points (its field when the key names one)."""
+    fields = [name for name, error in OPTION_ERRORS.items() if error == key]
+    return f"/channel_options/{channel}" + (f"/{fields[0]}" if len(fields) == 1 else "")
 
 
 def _push(options: dict[str, Any]) -> str:

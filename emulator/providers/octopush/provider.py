@@ -52,6 +52,8 @@ class Octopush(Endpoints, Provider):
     title = "Octopush REST API (multi-channel send: sms, voice_sms, rcs, email, live_chat; SMS and voice campaigns; contact lists and tags; wallet)"
     # canonical status -> SMS delivery status; every channel's table: schemas/octopush/statuses.yaml
     statuses = {k: v or "PROCESSED" for k, v in STATUS_NAMES.names("sms").items()}
+    auth_errors = frozenset({"unauthorized", "missing_credentials"})
+    auth_where = "api-login,api-key"
 
     def __init__(self, engine, schemas) -> None:
         super().__init__(engine, schemas)
@@ -66,7 +68,7 @@ class Octopush(Endpoints, Provider):
         return json_response(body, status=status)
 
     def _refuse(self, request: web.Request, rejected: Rejected) -> web.StreamResponse:
-        return self.reject(request, rejected.keys[0], fields=rejected.keys)
+        return self.reject(request, rejected.keys[0], rejected.why, fields=rejected.keys)
 
     # -- authentication and the body ------------------------------------------------------------
     def _caller(self, request: web.Request, method: str) -> Account | web.StreamResponse:

@@ -94,7 +94,7 @@ class Endpoints:
         if special is not None:
             return special
         if decision.action == "reject":
-            return self.reject(request, decision.error or "internal")
+            return self.reject_decision(request, decision)
         if send.simulation:
             mark(request, "query", None)
         else:
@@ -213,7 +213,7 @@ class Endpoints:
         if special is not None:
             return special
         if decision.action == "reject":
-            return self.reject(request, decision.error or "internal")
+            return self.reject_decision(request, decision)
         book.close(record)
         mark(request, "query" if send.simulation else "accepted", None, [] if send.simulation else [m.id for m in drafts])
         now = self.engine.clock.now()

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...core.model import digits
+from ...core.model import Rejection, digits
 
 PARIS = ZoneInfo("Europe/Paris")  # summer time included (tzdata ships the zone where the OS has none)
 
@@ -44,9 +44,10 @@ _SPACES = re.compile(r"[ \t]{2,}")
 class Rejected(Exception):
     """The request breaks a documented rule; `keys` are error keys (several only for field errors)."""
 
-    def __init__(self, *keys: str) -> None:
+    def __init__(self, *keys: str, why: Rejection | None = None) -> None:
         super().__init__(keys[0])
         self.keys = list(keys)
+        self.why = why  # the schema violation behind it, when one is known (for the journal)
 
 
 @dataclass

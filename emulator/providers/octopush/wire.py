@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ...core.model import Message
+from ...core.model import Message, Rejection
 from ...core.validation import Schemas
 from . import rules
 from .rules import Contact, Rejected
@@ -218,6 +218,7 @@ class Reader:
                     holder[name] = holder[name][:limit]
         for _ in range(_MAX_REPAIR_PASSES):
             errors: list[str] = []
+            first: Rejection | None = None
             repaired = False
             for violation in self.schemas.violations(schema, body):
                 parts = [p.replace("~1", "/").replace("~0", "~") for p in violation.pointer.split("/") if p]
@@ -229,14 +230,18 @@ class Reader:
                     errors.append(DOCUMENTED_FIELD_ERRORS[parts[-1]])
                 else:
                     repaired = _drop(body, parts) or repaired
+                    continue
+                first = first or Rejection.schema(errors[-1], violation)
             if errors:
-                raise Rejected(*dict.fromkeys(errors))
+                keys = list(dict.fromkeys(errors))
+                raise Rejected(*keys, why=first if first and first.key == keys[0] else None)
             if not repaired:
                 break
         if isinstance(body.get("text"), str) and not body["text"].strip():
-            raise Rejected("invalid_text")
-        if self.schemas.violations(schema, body):
-            raise Rejected("invalid_payload")
+            raise Rejected("invalid_text", why=Rejection("invalid_text", "rules", pointer="/text", detail="only white space"))
+        left = self.schemas.first_violation(schema, body)
+        if left:
+            raise Rejected("invalid_payload", why=Rejection.schema("invalid_payload", left))
         return body
 
     def _shape(self, properties: dict[str, Any]) -> dict[str, tuple[str | None, tuple[str, ...]]]:

@@ -27,6 +27,7 @@ class Revicom(Provider):
     name = "revicom"
     title = "Revicom Direct API (SMS, FLASHCALL, VOICECODE, VIBER, WHATSAPP, VK; get, stop, balance)"
     statuses = tables()["status_names"]
+    auth_errors = frozenset({"not_authenticated", "bad_credentials", "access_denied"})
 
     def routes(self) -> list[web.RouteDef]:
         endpoints: list[tuple[str, dict[str, Handler], tuple[str, ...]]] = [
@@ -52,7 +53,7 @@ class Revicom(Provider):
                     raise Rejection("method_not_allowed")
                 return await handler(request, account)
             except Rejection as exc:
-                return self.reject(request, exc.key)
+                return self.reject(request, exc.key, exc.why)
 
         return serve
 
@@ -97,7 +98,7 @@ class Revicom(Provider):
         special = self.special(request, result.decision)
         if special is not None:
             return special
-        mark(request, "accepted" if result.accepted else "rejected", result.first_error, result.accepted)
+        mark(request, "accepted" if result.accepted else "rejected", result.first_error, result.accepted, result.first_reason)
         return json_response({"errors": result.errors, "items": result.items})
 
     # -- GET /api/v1/message[/{uuid}] -------------------------------------------------------

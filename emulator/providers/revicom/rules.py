@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ...core.model import Rejection
 from ...core.validation import Schemas
 from .reference import tables
 
@@ -32,23 +33,28 @@ FIELD_ERRORS = {
 LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def request_violation(schemas: Schemas, body: Any) -> str | None:
+def request_violation(schemas: Schemas, body: Any) -> Rejection | None:
     """The whole request: a JSON array of 1 to 1,000 messages (every sending page)."""
-    return "invalid_messages_count" if schemas.first_violation("revicom/message#/$defs/request", body) else None
+    found = schemas.first_violation("revicom/message#/$defs/request", body)
+    return Rejection.schema("invalid_messages_count", found) if found else None
 
 
-def violation(schemas: Schemas, item: Any, now: float) -> str | None:
-    """The error key of the first rule `item` breaks, or None when it is a valid message."""
+def violation(schemas: Schemas, item: Any, now: float) -> Rejection | None:
+    """Why `item` is refused (error key and the rule it breaks), or None when it is valid."""
     if not isinstance(item, dict):
-        return "invalid_request"
+        return Rejection("invalid_request", "rules", detail="a message is not a JSON object")
     channel = item.get("channelType")
     if channel not in tables()["channels"]:
-        return "invalid_channel_type"
+        return Rejection("invalid_channel_type", "rules", pointer="/channelType", detail=f"{channel!r} is not a channel")
     found = schemas.first_violation(f"revicom/message#/$defs/{channel}", item)
     if found is not None:
         parts = found.pointer.split("/")
-        return FIELD_ERRORS.get(parts[1] if len(parts) > 1 else "", "invalid_request")
-    return _window_violation(item, now)
+        return Rejection.schema(FIELD_ERRORS.get(parts[1] if len(parts) > 1 else "", "invalid_request"), found)
+    key = _window_violation(item, now)
+    if key is None:
+        return None
+    field = "localSendTime" if key == "invalid_send_time" else "localCompletionTime"
+    return Rejection(key, "rules", pointer=f"/{field}", detail="outside the documented sending window")
 
 
 def _window_violation(item: dict[str, Any], now: float) -> str | None:

@@ -5,11 +5,11 @@ same per-message outcome.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...core.engine import Decision, Engine, Submission
-from ...core.model import Account
+from ...core.model import Account, Rejection
 from ...core.validation import Schemas
 from . import rules, wire
 
@@ -22,6 +22,7 @@ class SendResult:
     items: list[dict[str, Any]] = field(default_factory=list)  # the answer's "items", in order
     accepted: list[str] = field(default_factory=list)  # internal ids of the accepted messages
     first_error: str | None = None
+    first_reason: Rejection | None = None
 
     @property
     def errors(self) -> bool:
@@ -35,14 +36,14 @@ def send(provider, account: Account, body: Any) -> SendResult:
     balance refusals are per message, with errors=true)."""
     engine: Engine = provider.engine
     schemas: Schemas = provider.schemas
-    key = rules.request_violation(schemas, body)
-    if key:
-        raise wire.Rejection(key)
+    why = rules.request_violation(schemas, body)
+    if why:
+        raise wire.Rejection(why.key, why)
     now = engine.clock.now()
-    for item in body:
-        key = rules.violation(schemas, item, now)
-        if key:
-            raise wire.Rejection(key)
+    for index, item in enumerate(body):
+        why = rules.violation(schemas, item, now)
+        if why:
+            raise wire.Rejection(why.key, replace(why, pointer=f"/{index}{why.pointer or ''}"))
     traffic_center = _traffic_center_id(account)
     drafts = [wire.draft(provider.name, account.login, item, provider.price, traffic_center) for item in body]
     decision = engine.submit(Submission(provider.name, account, drafts, atomic=False))
@@ -54,6 +55,7 @@ def send(provider, account: Account, body: Any) -> SendResult:
         if outcome.error:
             result.items.append(wire.item_error(provider.error(outcome.error)))
             result.first_error = result.first_error or outcome.error
+            result.first_reason = result.first_reason or outcome.reason
             continue
         directory.add({"uuid": outcome.message.id})
         result.accepted.append(outcome.message.id)

@@ -31,9 +31,10 @@ OPTIONAL_ITEM_FIELDS = (
 class Rejection(Exception):
     """A request the API refuses as a whole, with the error key of its catalog."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, why: Any = None) -> None:
         super().__init__(key)
         self.key = key
+        self.why = why  # core.model.Rejection: the rule behind it, for the request journal
 
 
 def error_body(entry: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ...core.callbacks import CallbackRequest
 from ...core.engine import Engine
 from ...core.model import Event, Message
 from ...core.validation import Schemas
-from ..base import Provider
+from ..base import Provider, route_reason
 from . import balance, callbacks, formats, history, jobs, phones, reference, send, senders, status, templates, users
 from .auth import authenticate, claimed_login
 from .call import Call
@@ -53,6 +53,8 @@ class SMSC(Provider):
     name = "smsc"
     title = "SMSC.ru HTTP API (send, cost, status, balance, jobs, phones, senders, get, info, templates, users, receive_phones, get_mnp, REST send)"
     statuses = STATUSES
+    auth_errors = frozenset({"auth"})
+    auth_where = "login,psw|apikey"
 
     def __init__(self, engine: Engine, schemas: Schemas) -> None:
         super().__init__(engine, schemas)
@@ -75,7 +77,7 @@ class SMSC(Provider):
 
     async def _unknown(self, request: web.Request) -> web.StreamResponse:
         request[FORMAT_KEY] = format_of(raw_query(request))
-        return self.reject(request, "unknown_command")
+        return self.reject(request, "unknown_command", route_reason(request, "unknown_command"))
 
     # -- the steps every command shares ----------------------------------------------------------
     async def _serve(self, request: web.Request, command: Command, reader: Reader = read_params) -> web.StreamResponse:

@@ -2,14 +2,14 @@
 ways to answer (in the request's fmt and charset)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ...core.engine import Engine
-from ...core.model import Account
-from ..base import mark
+from ...core.model import Account, Rejection
+from ..base import mark, note
 from . import formats
 from .book import Book
 from .request import Params
@@ -24,6 +24,7 @@ class Call:
     request: web.Request
     params: Params
     account: Account
+    violation: Rejection | None = None  # the schema violation `invalid` found, for the journal
 
     @property
     def engine(self) -> Engine:
@@ -47,13 +48,23 @@ class Call:
         mark(self.request, outcome, None, message_ids)
         return formats.respond(answer, self.params.fmt, self.params.charset)
 
-    def fail(self, key: str, message_id: Any = None) -> web.StreamResponse:
-        return self.provider.reject(self.request, key, message_id=message_id)
+    def fail(self, key: str, message_id: Any = None, why: Rejection | None = None) -> web.StreamResponse:
+        if why is None and self.violation is not None and key == "params":
+            why = self.violation
+        return self.provider.reject(self.request, key, why, message_id=message_id)
+
+    def note(self, why: Rejection | None) -> None:
+        """Why one recipient of an otherwise answered request was refused (journal only)."""
+        note(self.request, why)
 
     # -- checks shared by commands ----------------------------------------------------------------
     def invalid(self, definition: str) -> bool:
         """Whether the parameters break `schemas/smsc/params.json#/$defs/<definition>`."""
-        return self.provider.schemas.first_violation(f"smsc/params#/$defs/{definition}", self.params.values) is not None
+        found = self.provider.schemas.first_violation(f"smsc/params#/$defs/{definition}", self.params.values)
+        if found is not None and self.violation is None:
+            # parameters are flat: the parameter's name says more than a pointer
+            self.violation = replace(Rejection.schema("params", found), pointer=found.field or found.pointer)
+        return found is not None
 
     def too_often(self, key: str, most: int, window: float = 60.0) -> bool:
         """Count this request under `key`; True once more than `most` fell in `window` (error 9)."""

@@ -282,7 +282,9 @@ def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[s
             if not quote:
                 history.remember(call, outcome.message)
     if not accepted:
-        return call.fail(failures[0][1] if failures else "cannot_deliver", plan.message_id(call) or None)
+        why = decision.first_reason if not plan.failures else None
+        return call.fail(failures[0][1] if failures else "cannot_deliver", plan.message_id(call) or None, why)
+    call.note(decision.first_reason)
     return Sent(plan.message_id(call), accepted, failures)
 
 
