@@ -86,6 +86,11 @@ async def test_every_documented_answer_matches_the_document(client, aiohttp_serv
     await check(await client.get("/_emulator/messages/wait", params={"phone": "380000000000", "timeout": "0.1"}), "/_emulator/messages/wait")
     await check(await client.get("/_emulator/messages/wait"), "/_emulator/messages/wait")
     await check(await client.get("/_emulator/requests"), "/_emulator/requests")
+    await check(await client.get("/_emulator/requests", params={"text": "code", "json": "data[0].type=sms", "status": "2xx"}), "/_emulator/requests")
+    await check(await client.get("/_emulator/requests/count", params={"header": "content-type:json"}), "/_emulator/requests/count")
+    await check(await client.get("/_emulator/requests/count", params={"text": "(bad"}), "/_emulator/requests/count")
+    await check(await client.get("/_emulator/messages/count", params={"json": "attempts[*].channel=sms"}), "/_emulator/messages/count")
+    await check(await client.get("/_emulator/messages/count", params={"since": "never"}), "/_emulator/messages/count")
     await check(await client.get("/_emulator/events"), "/_emulator/events")
     callbacks = await check(await client.get("/_emulator/callbacks"), "/_emulator/callbacks")
     assert callbacks["count"] >= 2
@@ -138,7 +143,7 @@ async def test_generated_requests_get_documented_answers(client):
     @hsettings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(
         operation=st.sampled_from(OPERATIONS),
-        query=st.dictionaries(st.sampled_from(["provider", "phone", "channel", "status", "limit", "account", "outcome", "message_id", "url"]), query_values, max_size=4),
+        query=st.dictionaries(st.sampled_from(["provider", "phone", "channel", "status", "limit", "account", "outcome", "message_id", "url", "text", "json", "header", "since", "until"]), query_values, max_size=4),
         body=st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=64), st.just(b'{"seconds": 1}'), st.just(b"rules: []\n")),
         path_value=st.sampled_from(["alphasms", "smsc", "nope", "x" * 40]),
     )

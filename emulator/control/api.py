@@ -12,6 +12,7 @@ from ..core.model import Status
 from ..core.scenario import ScenarioError, load_text
 from ..runtime import RUNTIME_KEY, Runtime
 from ..core.otp import extract_otp
+from . import filters
 
 routes = web.RouteTableDef()
 
@@ -67,9 +68,32 @@ async def list_messages(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status and status not in {s.value for s in Status}:
         return problem(400, "unknown status", allowed=[s.value for s in Status])
-    found = rt.store.query_messages(**_filters(request))
+    found = await _verified(request, rt.store.query_messages(**_filters(request)), filters.message_predicate)
     limit = _limit(request)
     return web.json_response({"count": len(found), "messages": [m.public() for m in found[-limit:]]})
+
+
+@routes.get("/_emulator/messages/count")
+async def count_messages(request: web.Request) -> web.Response:
+    """How many messages match the filters of GET /_emulator/messages (verification)."""
+    rt = _runtime(request)
+    status = request.query.get("status")
+    if status and status not in {s.value for s in Status}:
+        return problem(400, "unknown status", allowed=[s.value for s in Status])
+    found = await _verified(request, rt.store.query_messages(**_filters(request)), filters.message_predicate)
+    return web.json_response({"count": len(found)})
+
+
+async def _verified(request: web.Request, items: list, predicate_of) -> list:
+    """`items` narrowed by the verification filters of control/filters.py (400 when unreadable)."""
+    try:
+        keep = predicate_of(request.query, _runtime(request).store)
+    except filters.FilterError as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"bad {exc.parameter} filter", "parameter": exc.parameter, "problem": exc.problem}),
+            content_type="application/json",
+        )
+    return await filters.select(items, keep)
 
 
 @routes.get("/_emulator/messages/wait")
@@ -124,8 +148,21 @@ async def list_requests(request: web.Request) -> web.Response:
     for key in ("provider", "outcome"):
         if key in request.query:
             records = [r for r in records if getattr(r, key) == request.query[key]]
+    records = await _verified(request, records, filters.request_predicate)
     limit = _limit(request)
     return web.json_response({"count": len(records), "requests": [r.public() for r in records[-limit:]]})
+
+
+@routes.get("/_emulator/requests/count")
+async def count_requests(request: web.Request) -> web.Response:
+    """How many journaled requests match the filters of GET /_emulator/requests."""
+    rt = _runtime(request)
+    records = list(rt.store.requests)
+    for key in ("provider", "outcome"):
+        if key in request.query:
+            records = [r for r in records if getattr(r, key) == request.query[key]]
+    records = await _verified(request, records, filters.request_predicate)
+    return web.json_response({"count": len(records)})
 
 
 @routes.get("/_emulator/events")
