@@ -14,6 +14,7 @@ from aiohttp import web
 from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
+from .logs import configure as configure_logging
 from .providers import REGISTRY
 from .runtime import Runtime
 from .settings import Settings, add_serve_arguments
@@ -41,10 +42,7 @@ def serve_command(args: argparse.Namespace) -> int:
     values = {k: v for k, v in vars(args).items() if k != "command"}
     try:
         settings = Settings.load(values)
-        logging.basicConfig(
-            level=getattr(logging, str(settings.log_level).upper(), logging.INFO),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(settings.log_level, settings.log_format)
         runtime = Runtime(settings)
         unknown = set(settings.provider_ports) - set(runtime.providers)
         if unknown:

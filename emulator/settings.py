@@ -29,6 +29,9 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = True
     watch_scenario: bool = True
+    # -- operations: CORS on the control API, log format (emulator/control/operations.py, logs.py)
+    cors_origins: str = ""  # comma-separated origins allowed to call /_emulator from a browser; "*" any
+    log_format: str = "text"  # text | json (one JSON object per line)
 
     @classmethod
     def load(cls, argv_values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
@@ -109,3 +112,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", help="YAML file with settings (same names as the flags)")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING...")
+    parser.add_argument("--cors-origins", dest="cors_origins", metavar="ORIGINS",
+                        help="comma-separated web origins allowed to call /_emulator (CORS); '*' for any; default none")
+    parser.add_argument("--log-format", dest="log_format", choices=["text", "json"], help="text (default) or json: one JSON object per line")

@@ -77,6 +77,8 @@ async def test_every_documented_answer_matches_the_document(client, aiohttp_serv
     await advance(client, 5)
 
     await check(await client.get("/_emulator/health"), "/_emulator/health")
+    await check(await client.get("/_emulator/ready"), "/_emulator/ready")
+    await check(await client.get("/_emulator/metrics"), "/_emulator/metrics")
     listed = await check(await client.get("/_emulator/messages", params={"phone": "380971234567"}), "/_emulator/messages")
     await check(await client.get("/_emulator/messages", params={"status": "bogus"}), "/_emulator/messages")
     message_id = listed["messages"][0]["id"]
