@@ -80,6 +80,16 @@ async def test_requests_by_text_json_path_header_status_and_channel(client, jour
     assert (await get(client, "/_emulator/requests/count", {"status": "2xx", "provider": "alphasms"}))["count"] == 3
     assert (await get(client, "/_emulator/requests/count", {"outcome": "rejected"}))["count"] == 1
     assert (await get(client, "/_emulator/requests/count", {"channel": "viber"}))["count"] == 1
+    viber = (await get(client, "/_emulator/messages", {"channel": "viber"}))["messages"][0]
+    origin = await get(client, "/_emulator/requests", {"message_id": viber["id"]})
+    assert [r["message_ids"] for r in origin["requests"]] == [[viber["id"]]]
+
+
+async def test_optouts_list_stop_replies(client):
+    await send(client, "alphasms", "380975555555")
+    await client.post("/_emulator/inbound", json={"phone": "380975555555", "text": "STOP"})
+    body = await get(client, "/_emulator/optouts", {})
+    assert body["optouts"] == [{"provider": "alphasms", "account": body["optouts"][0]["account"], "recipient": "380975555555"}]
 
 
 async def test_limit_keeps_the_newest_but_count_is_the_whole_match(client, journal):
@@ -124,3 +134,24 @@ def test_without_re2_only_a_safe_subset_of_re_is_accepted(pattern):
 def test_safe_patterns_match_with_either_engine(pattern, text):
     assert regex.compile_search(pattern, engine="re")(text)
     assert regex.compile_search(pattern)(text)
+
+
+async def test_random_filters_answer_200_or_a_400_never_a_500(client, journal):
+    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+    from .test_robustness import _run_async_given
+
+    values = st.one_of(st.text(max_size=40), st.sampled_from(["(a+)+$", "data[*].phone=1", "[0]", "a.b.c", "x:(", "4xx", "1e309", "nan", "\\"]))
+
+    @hsettings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(
+        path=st.sampled_from(["/_emulator/requests", "/_emulator/requests/count", "/_emulator/messages", "/_emulator/messages/count"]),
+        query=st.lists(st.tuples(st.sampled_from(["text", "json", "header", "since", "until", "status", "channel", "message_id"]), values), max_size=4),
+    )
+    async def run(path, query):
+        response = await client.get(path, params=query)
+        assert response.status in (200, 400), (path, query, response.status, await response.text())
+        body = await response.json()
+        assert "count" in body if response.status == 200 else body["error"]
+
+    await _run_async_given(run)

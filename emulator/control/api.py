@@ -279,7 +279,10 @@ async def get_scenario(request: web.Request) -> web.Response:
 async def put_scenario(request: web.Request) -> web.Response:
     """Replace the active scenario with the YAML (or JSON) body; invalid ones are refused."""
     rt = _runtime(request)
-    text = await request.text()
+    try:
+        text = await request.text()
+    except UnicodeDecodeError:
+        return problem(422, "invalid scenario", problems=[{"line": None, "message": "the body is not UTF-8 text"}])
     try:
         scenario = load_text(text, rt.schemas, source="<PUT /_emulator/scenario>")
     except ScenarioError as exc:
@@ -292,6 +295,19 @@ async def put_scenario(request: web.Request) -> web.Response:
 async def delete_scenario(request: web.Request) -> web.Response:
     _runtime(request).use_scenario(None)
     return web.json_response({"active": None})
+
+
+@routes.get("/_emulator/optouts")
+async def list_optouts(request: web.Request) -> web.Response:
+    """Recipients opted out (STOP replies, provider blacklists), per provider and account."""
+    rt = _runtime(request)
+    rows = [
+        {"provider": provider, "account": account.login, "recipient": recipient}
+        for provider, accounts in sorted(rt.store.accounts.items())
+        for account in accounts
+        for recipient in sorted(rt.engine.optouts(provider, account.login))
+    ]
+    return web.json_response({"count": len(rows), "optouts": rows})
 
 
 @routes.get("/_emulator/magic")

@@ -15,7 +15,7 @@ Every parameter narrows the result (they combine with AND; a repeated `json` or 
 - `since`, `until`  epoch seconds or ISO 8601 (UTC unless it says otherwise); since <= t < until,
              on a request's `at` / a message's `created_at`.
 - requests only: `status` (HTTP status, `404` or a class `4xx`), `channel` (a message the
-  request created went on that channel).
+  request created went on that channel), `message_id` (the request that created a message).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ MAX_EXPRESSION = 300
 MAX_REPEATED = 8  # json= / header= given at most this many times
 YIELD_EVERY = 2000  # records filtered between two yields to the event loop
 
-REQUEST_FILTERS = ("text", "json", "header", "since", "until", "status", "channel")
+REQUEST_FILTERS = ("text", "json", "header", "since", "until", "status", "channel", "message_id")
 MESSAGE_FILTERS = ("text", "json", "header", "since", "until")
 
 
@@ -67,15 +67,18 @@ async def select(items: Iterable[T], keep: Callable[[T], bool]) -> list[T]:
 def request_predicate(query: Any, store: Store) -> Callable[[RequestRecord], bool]:
     tests: list[Callable[[RequestRecord], bool]] = []
     if "text" in query:
-        search = _regex("text", query["text"])
-        tests.append(lambda r: any(search(part) for part in (r.path, r.query, r.body, *_decoded(r))))
+        text_search = _regex("text", query["text"])
+        tests.append(lambda r: any(text_search(part) for part in (r.path, r.query, r.body, *_decoded(r))))
     for path, wanted in _json_filters(query):
         tests.append(lambda r, path=path, wanted=wanted: _json_matches(_request_document(r), path, wanted))
-    for name, search in _header_filters(query):
-        tests.append(lambda r, name=name, search=search: _header_matches(r.headers, name, search))
+    for name, value_search in _header_filters(query):
+        tests.append(lambda r, name=name, value_search=value_search: _header_matches(r.headers, name, value_search))
     tests.extend(_time_tests(query, lambda r: r.at))
     if "status" in query:
         tests.append(_status_test(query["status"]))
+    if "message_id" in query:
+        message_id = query["message_id"]
+        tests.append(lambda r: message_id in r.message_ids)
     if "channel" in query:
         channel = query["channel"]
 
@@ -93,15 +96,15 @@ def request_predicate(query: Any, store: Store) -> Callable[[RequestRecord], boo
 def message_predicate(query: Any, store: Store) -> Callable[[Message], bool]:
     tests: list[Callable[[Message], bool]] = []
     if "text" in query:
-        search = _regex("text", query["text"])
-        tests.append(lambda m: any(search(str(a.content.get("text") or "")) for a in m.attempts))
+        text_search = _regex("text", query["text"])
+        tests.append(lambda m: any(text_search(str(a.content.get("text") or "")) for a in m.attempts))
     for path, wanted in _json_filters(query):
         tests.append(lambda m, path=path, wanted=wanted: _json_matches(m.public(), path, wanted))
     headers = _header_filters(query)
     if headers:
         origin = _origin_requests(store)
-        for name, search in headers:
-            tests.append(lambda m, name=name, search=search: m.id in origin and _header_matches(origin[m.id].headers, name, search))
+        for name, value_search in headers:
+            tests.append(lambda m, name=name, value_search=value_search: m.id in origin and _header_matches(origin[m.id].headers, name, value_search))
     tests.extend(_time_tests(query, lambda m: m.created_at))
     return lambda message: all(test(message) for test in tests)
 
