@@ -134,6 +134,7 @@ async def test_inbox_debugging_flow(served, browser):
     assert "undelivered" in await page.locator("#cascade tr[data-channel='viber']").inner_text()
     assert "delivered" in await page.locator("#cascade tr[data-channel='sms']").inner_text()
     assert await page.locator(".conversation.active").get_attribute("data-recipient") == "380000000007"
+    await shot(page, "inbox-desktop-cascade.png")
     await page.goto(f"{base}/_emulator/ui#/message/no-such-id")
     await page.wait_for_selector("#missing")
 
@@ -157,7 +158,7 @@ async def test_inbox_debugging_flow(served, browser):
     # the chart counts this minute's messages by status
     await page.wait_for_function("[...document.querySelectorAll('#chart g')].reduce((n, g) => n + +g.dataset.total, 0) === 4")
     assert await page.locator("#chart rect.bar-failed").count() >= 1
-    await shot(page, "inbox-desktop.png")
+    await shot(page, "inbox-desktop-chart.png")
 
     # reset from the page
     await page.click("#reset")
