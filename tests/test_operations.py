@@ -97,6 +97,19 @@ async def test_metrics_in_prometheus_format(client):
     assert ("msgemu_messages", (("provider", "alphasms"), ("status", "delivered"))) not in after
 
 
+async def test_provider_port_requests_are_counted_by_the_main_port(aiohttp_client, settings):
+    from emulator.app import build_provider_app
+    from emulator.runtime import Runtime
+
+    runtime = Runtime(settings)
+    main_port = await aiohttp_client(build_app(settings, runtime))
+    smsc_port = await aiohttp_client(build_provider_app(runtime, "smsc"))
+    answer = await smsc_port.post("/sys/send.php", data={"login": "demo", "psw": "demo-password", "phones": "79001234567", "mes": "hi", "fmt": "3"})
+    assert answer.status == 200
+    found = samples(await (await main_port.get("/_emulator/metrics")).text())
+    assert found[("msgemu_requests_total", (("outcome", "accepted"), ("provider", "smsc")))] == 1
+
+
 async def test_ready_and_health_are_separate(client):
     ready = await client.get("/_emulator/ready")
     body = await ready.json()

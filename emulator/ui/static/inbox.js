@@ -290,6 +290,7 @@ async function renderDetails(id) {
     return;
   }
   const m = detail.body;
+  if ($("details").dataset.message !== m.id) { $("details").dataset.message = m.id; $("details").scrollTop = 0; }
   const history = m.attempts.flatMap((a) => a.history.map((h) => ({ channel: a.channel, ...h }))).sort((a, b) => a.at - b.at);
   const request = origin.ok ? origin.body.requests.at(-1) : null;
   const table = (id, head, rows) => el("div", { class: "scroll" }, el("table", { id }, el("tr", {}, head.map((h) => el("th", {}, h))), rows));
