@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .control.api import routes as control_routes
+from .control import operations
 from .control.receiver import routes as receiver_routes
 from .control.security import control_guard
 from .ui import routes as ui_routes
@@ -26,6 +27,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     app.on_startup.append(runtime.start)
     app.on_shutdown.append(runtime.shutdown)
     app.on_cleanup.append(runtime.stop)
+    operations.install(app, runtime)  # CORS, /_emulator/metrics, /_emulator/ready
     return app
 
 
@@ -37,6 +39,7 @@ def build_provider_app(runtime: Runtime, name: str) -> web.Application:
     app = _base_app(runtime)
     app[PROVIDER_KEY] = provider
     app.add_routes(provider.routes())
+    operations.install(app, runtime, control=False)  # its requests are counted and timed too
     return app
 
 

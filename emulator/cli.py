@@ -16,6 +16,7 @@ from . import __version__, front_doors
 from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
+from .logs import configure as configure_logging
 from .providers import REGISTRY
 from .resources import scenario_file
 from .runtime import Runtime
@@ -45,10 +46,7 @@ def serve_command(args: argparse.Namespace) -> int:
     values = {k: v for k, v in vars(args).items() if k != "command"}
     try:
         settings = Settings.load(values)
-        logging.basicConfig(
-            level=getattr(logging, str(settings.log_level).upper(), logging.INFO),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(settings.log_level, settings.log_format)
         runtime = Runtime(settings)
         unknown = set(settings.provider_ports) - set(runtime.providers)
         if unknown:
@@ -113,7 +111,10 @@ async def _serve(settings: Settings, runtime: Runtime) -> None:
         if not settings.provider_ports:
             await runtime.start()  # provider-port apps share the runtime; the main app starts it
         doors.extend(await front_doors.start(runtime))
-        print(start_line(settings, runtime), flush=True)
+        if settings.log_format == "json":  # log collectors read one JSON object per line
+            log.info(start_line(settings, runtime))
+        else:
+            print(start_line(settings, runtime), flush=True)
         await stop.wait()
         log.info("shutting down")
     finally:

@@ -34,6 +34,9 @@ class Settings:
     watch_scenario: bool = True
     smpp_port: int = 0  # SMPP 3.4 front door (emulator/smpp); 0 = off
     smtp_port: int = 0  # SMSC e-mail-to-SMS front door (emulator/smtp); 0 = off
+    # -- operations: CORS on the control API, log format (emulator/control/operations.py, logs.py)
+    cors_origins: str = ""  # comma-separated origins allowed to call /_emulator from a browser; "*" any
+    log_format: str = "text"  # text | json (one JSON object per line)
 
     @classmethod
     def load(cls, argv_values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
@@ -164,3 +167,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smtp-port", dest="smtp_port", type=int, help="also serve SMSC.ru e-mail-to-SMS (SMTP) on this port")
     parser.add_argument("--config", help="YAML file with settings (same names as the flags)")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING...")
+    parser.add_argument("--cors-origins", dest="cors_origins", metavar="ORIGINS",
+                        help="comma-separated web origins allowed to call /_emulator (CORS); '*' for any; default none")
+    parser.add_argument("--log-format", dest="log_format", choices=["text", "json"], help="text (default) or json: one JSON object per line")

@@ -6,11 +6,12 @@ import base64
 HYBER_AUTH = "Basic " + base64.b64encode(b"demo:demo-password").decode()
 
 
-def send_request(provider: str, phone: str, text: str = "Your code is 123456", hook: str | None = None) -> dict:
-    """kwargs for client.request(): method, path, and json/data/headers."""
+def send_request(provider: str, phone: str, text: str = "Your code is 123456", hook: str | None = None, item_id: int = 1) -> dict:
+    """kwargs for client.request(): method, path, and json/data/headers. AlphaSMS refuses a
+    client `id` used before (error 208), so a second AlphaSMS send names another `item_id`."""
     digits = phone.lstrip("+")
     if provider == "alphasms":
-        item = {"type": "sms", "id": 1, "phone": int(digits), "sms_signature": "Shop", "sms_message": text}
+        item = {"type": "sms", "id": item_id, "phone": int(digits), "sms_signature": "Shop", "sms_message": text}
         if hook:
             item["hook"] = hook
         return {"method": "POST", "path": "/alphasms/api/json.php", "json": {"auth": "alphasms-demo-key", "data": [item]}}

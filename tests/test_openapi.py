@@ -79,6 +79,8 @@ async def test_every_documented_answer_matches_the_document(client, aiohttp_serv
     await check(await client.get("/_emulator/health"), "/_emulator/health")
     served = await check(await client.get("/_emulator/openapi.yaml"), "/_emulator/openapi.yaml")
     assert yaml.safe_load(served) == SPEC  # the server describes itself with this very document
+    await check(await client.get("/_emulator/ready"), "/_emulator/ready")
+    await check(await client.get("/_emulator/metrics"), "/_emulator/metrics")
     listed = await check(await client.get("/_emulator/messages", params={"phone": "380971234567"}), "/_emulator/messages")
     await check(await client.get("/_emulator/messages", params={"status": "bogus"}), "/_emulator/messages")
     message_id = listed["messages"][0]["id"]
@@ -88,6 +90,11 @@ async def test_every_documented_answer_matches_the_document(client, aiohttp_serv
     await check(await client.get("/_emulator/messages/wait", params={"phone": "380000000000", "timeout": "0.1"}), "/_emulator/messages/wait")
     await check(await client.get("/_emulator/messages/wait"), "/_emulator/messages/wait")
     await check(await client.get("/_emulator/requests"), "/_emulator/requests")
+    await check(await client.get("/_emulator/requests", params={"text": "code", "json": "data[0].type=sms", "status": "2xx"}), "/_emulator/requests")
+    await check(await client.get("/_emulator/requests/count", params={"header": "content-type:json"}), "/_emulator/requests/count")
+    await check(await client.get("/_emulator/requests/count", params={"text": "(bad"}), "/_emulator/requests/count")
+    await check(await client.get("/_emulator/messages/count", params={"json": "attempts[*].channel=sms"}), "/_emulator/messages/count")
+    await check(await client.get("/_emulator/messages/count", params={"since": "never"}), "/_emulator/messages/count")
     await check(await client.get("/_emulator/events"), "/_emulator/events")
     callbacks = await check(await client.get("/_emulator/callbacks"), "/_emulator/callbacks")
     assert callbacks["count"] >= 2
@@ -107,6 +114,7 @@ async def test_every_documented_answer_matches_the_document(client, aiohttp_serv
     await check(await client.get("/_emulator/scenario"), "/_emulator/scenario")
     await check(await client.delete("/_emulator/scenario"), "/_emulator/scenario", "delete")
     await check(await client.get("/_emulator/magic"), "/_emulator/magic")
+    await check(await client.get("/_emulator/optouts"), "/_emulator/optouts")
     await check(await client.post("/_emulator/inbound", json={"phone": "380971234567", "text": "STOP"}), "/_emulator/inbound", "post")
     await check(await client.post("/_emulator/inbound", json={"text": "x"}), "/_emulator/inbound", "post")
     await check(await client.post("/_emulator/inbound", json={"phone": "1", "text": "x"}), "/_emulator/inbound", "post")

@@ -13,6 +13,7 @@ from ..core.scenario import ScenarioError, load_text
 from ..runtime import RUNTIME_KEY, Runtime
 from ..core.otp import extract_otp
 from ..core.validation import schemas_root
+from . import filters
 
 routes = web.RouteTableDef()
 
@@ -74,9 +75,32 @@ async def list_messages(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status and status not in {s.value for s in Status}:
         return problem(400, "unknown status", allowed=[s.value for s in Status])
-    found = rt.store.query_messages(**_filters(request))
+    found = await _verified(request, rt.store.query_messages(**_filters(request)), filters.message_predicate)
     limit = _limit(request)
     return web.json_response({"count": len(found), "messages": [m.public() for m in found[-limit:]]})
+
+
+@routes.get("/_emulator/messages/count")
+async def count_messages(request: web.Request) -> web.Response:
+    """How many messages match the filters of GET /_emulator/messages (verification)."""
+    rt = _runtime(request)
+    status = request.query.get("status")
+    if status and status not in {s.value for s in Status}:
+        return problem(400, "unknown status", allowed=[s.value for s in Status])
+    found = await _verified(request, rt.store.query_messages(**_filters(request)), filters.message_predicate)
+    return web.json_response({"count": len(found)})
+
+
+async def _verified(request: web.Request, items: list, predicate_of) -> list:
+    """`items` narrowed by the verification filters of control/filters.py (400 when unreadable)."""
+    try:
+        keep = predicate_of(request.query, _runtime(request).store)
+    except filters.FilterError as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"bad {exc.parameter} filter", "parameter": exc.parameter, "problem": exc.problem}),
+            content_type="application/json",
+        )
+    return await filters.select(items, keep)
 
 
 @routes.get("/_emulator/messages/wait")
@@ -131,8 +155,21 @@ async def list_requests(request: web.Request) -> web.Response:
     for key in ("provider", "outcome"):
         if key in request.query:
             records = [r for r in records if getattr(r, key) == request.query[key]]
+    records = await _verified(request, records, filters.request_predicate)
     limit = _limit(request)
     return web.json_response({"count": len(records), "requests": [r.public() for r in records[-limit:]]})
+
+
+@routes.get("/_emulator/requests/count")
+async def count_requests(request: web.Request) -> web.Response:
+    """How many journaled requests match the filters of GET /_emulator/requests."""
+    rt = _runtime(request)
+    records = list(rt.store.requests)
+    for key in ("provider", "outcome"):
+        if key in request.query:
+            records = [r for r in records if getattr(r, key) == request.query[key]]
+    records = await _verified(request, records, filters.request_predicate)
+    return web.json_response({"count": len(records)})
 
 
 @routes.get("/_emulator/events")
@@ -318,6 +355,19 @@ async def put_scenario(request: web.Request) -> web.Response:
 async def delete_scenario(request: web.Request) -> web.Response:
     _runtime(request).use_scenario(None)
     return web.json_response({"active": None})
+
+
+@routes.get("/_emulator/optouts")
+async def list_optouts(request: web.Request) -> web.Response:
+    """Recipients opted out (STOP replies, provider blacklists), per provider and account."""
+    rt = _runtime(request)
+    rows = [
+        {"provider": provider, "account": account.login, "recipient": recipient}
+        for provider, accounts in sorted(rt.store.accounts.items())
+        for account in accounts
+        for recipient in sorted(rt.engine.optouts(provider, account.login))
+    ]
+    return web.json_response({"count": len(rows), "optouts": rows})
 
 
 @routes.get("/_emulator/magic")

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from ..runtime import RUNTIME_KEY
 from ..settings import Settings
+from . import cors
 from .token import token_required
 
 CONTROL_PREFIX = "/_emulator"
@@ -64,8 +65,10 @@ def _served_name(request: web.Request, settings: Settings) -> bool:
         return False
 
 
-def _cross_site(request: web.Request) -> str | None:
+def _cross_site(request: web.Request, settings: Settings) -> str | None:
     origin = request.headers.get("Origin")
+    if origin is not None and _cors_allowed(origin, settings):
+        return None  # a web origin the user opened the control API to (--cors-origins)
     if origin is not None:
         scheme, _, rest = origin.partition("://")
         if origin == "null" or rest.rstrip("/").lower() != (request.host or "").lower():
@@ -74,6 +77,11 @@ def _cross_site(request: web.Request) -> str | None:
     if site is not None and site not in ("same-origin", "none"):
         return f"cross-site request refused (Sec-Fetch-Site: {site})"
     return None
+
+
+def _cors_allowed(origin: str, settings: Settings) -> bool:
+    origins = cors.parse_origins(settings.cors_origins)
+    return origin != "null" and ("*" in origins or origin.rstrip("/") in origins)
 
 
 def _simple_body(request: web.Request) -> bool:
@@ -107,7 +115,7 @@ async def control_guard(request: web.Request, handler: Callable[[web.Request], A
     elif not token and not _served_name(request, settings):
         return _problem(403, f"Host {request.host!r} is not served here (--allowed-host to add it)")
     if request.method not in SAFE_METHODS:
-        refused = _cross_site(request)
+        refused = _cross_site(request, settings)
         if refused:
             return _problem(403, refused)
         if (

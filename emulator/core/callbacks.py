@@ -188,8 +188,9 @@ class Dispatcher:
         return [d for d in self.deliveries.values() if d.state in ("gave_up", "refused")]
 
     def retry(self, callback_id: int) -> Delivery:
-        """Resend a callback now: a given-up one gets a fresh ladder; one waiting for its next
-        try is tried at once. KeyError when unknown, ValueError when delivered or in flight."""
+        """Resend a callback now: a given-up, refused or delivered one (a deliberate replay, to see
+        how the receiver takes a duplicate) gets a fresh ladder; one waiting for its next try is
+        tried at once. KeyError when unknown, ValueError while it is in flight."""
         delivery = self.deliveries.get(callback_id)
         if delivery is None:
             raise KeyError(callback_id)
@@ -197,7 +198,7 @@ class Dispatcher:
             delivery.timer.cancelled = True
             delivery.timer = self.clock.call_later(0, lambda: self._start(delivery))
             return delivery
-        if delivery.state not in ("gave_up", "refused"):
+        if delivery.state not in ("gave_up", "refused", "delivered"):
             raise ValueError(f"callback {callback_id} is {delivery.state}")
         delivery.tries = 0
         delivery.state = "queued"
