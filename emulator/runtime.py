@@ -13,7 +13,7 @@ from .core.callbacks import Dispatcher, RetryPolicy, wire
 from .core.clock import Clock
 from .core.engine import Engine
 from .core.model import Account
-from .core.scenario import Scenario, ScenarioError, ScenarioSet, load_file, load_magic
+from .core.scenario import Scenario, ScenarioError, ScenarioSet, load_file, load_file_async, load_magic
 from .core.store import Store
 from .core.validation import Schemas
 from .providers import REGISTRY
@@ -62,8 +62,8 @@ class Runtime:
         self._watcher: asyncio.Task | None = None
 
     # -- scenarios --------------------------------------------------------------------------
-    def use_scenario_file(self, path: str | Path) -> Scenario:
-        scenario = load_file(path, self.schemas)
+    def use_scenario_file(self, path: str | Path, scenario: Scenario | None = None) -> Scenario:
+        scenario = scenario or load_file(path, self.schemas)
         self.scenarios.active = scenario
         self.scenarios.path = Path(path)
         self.scenarios.mtime = Path(path).stat().st_mtime
@@ -89,7 +89,7 @@ class Runtime:
             if mtime != self.scenarios.mtime:
                 self.scenarios.mtime = mtime
                 try:
-                    self.use_scenario_file(path)
+                    self.use_scenario_file(path, await load_file_async(path, self.schemas))
                 except ScenarioError as exc:
                     log.error("scenario not reloaded, keeping the previous one:\n%s", exc)
 
