@@ -1,8 +1,12 @@
-"""HTTP middlewares shared by every provider: request journal, faults, and the safety net.
+"""HTTP middlewares shared by every provider: request journal, body deadline, faults, and
+the safety net.
 
-The journal records every request (accepted, rejected, faulted) with the response it got;
-faults alter the response a provider produced (delay, garbage) or replace it (5xx, reset,
-hang); the safety net turns a bug of ours into the provider's own error shape.
+The journal records every request (accepted, rejected, faulted, timed out) with the response
+it got, bodies truncated to BODY_JOURNAL_LIMIT with their real size; the body deadline reads
+the body before any handler, so a client that stops sending mid-body is cut after
+`body_timeout` instead of holding a handler forever; faults alter the response a provider
+produced (delay, garbage) or replace it (5xx, reset, hang); the safety net turns a bug of ours
+into the provider's own error shape.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from .core.model import RequestRecord
 from .core.store import Store
@@ -20,7 +26,10 @@ from .providers.base import FAULT_KEY, OUTCOME_KEY, PROVIDER_KEY, Provider
 log = logging.getLogger("msgemu.http")
 
 STORE_KEY = web.AppKey("msgemu_store", Store)
-BODY_JOURNAL_LIMIT = 64 * 1024
+BODY_TIMEOUT_KEY = web.AppKey("msgemu_body_timeout", float)
+BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real size is kept too
+DEFAULT_BODY_TIMEOUT = 30.0
+BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" | "broken" when not read whole
 _HEADERS_KEPT = ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")
 
 
@@ -42,17 +51,26 @@ async def journal(request: web.Request, handler) -> web.StreamResponse:
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse) -> None:
+    body_size = request.content_length or 0
     try:
-        body = await request.read() if request.body_exists else b""  # cached when the handler read it
-        body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
+        if request.get(BODY_STATE_KEY) == "timeout":
+            body_text = "<body not received in time: the client stopped sending>"
+        elif request.get(BODY_STATE_KEY) == "broken":
+            body_text = "<body could not be read: broken transfer encoding>"
+        else:
+            body = await request.read() if request.body_exists else b""  # cached when the handler read it
+            body_size = len(body)
+            body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
     except web.HTTPRequestEntityTooLarge:
         body_text = "<body larger than the configured limit>"
-    except ConnectionError:
-        body_text = "<body not received: the client went away>"
+    except (ConnectionError, HttpProcessingError, RequestPayloadError):
+        body_text = "<body not received: the client went away or sent a broken body>"
     outcome, error, ids = request.get(OUTCOME_KEY, ("query", None, []))
     response_text = ""
+    response_size = 0
     if isinstance(response, web.Response) and response.body is not None:
         raw = response.body if isinstance(response.body, bytes) else str(response.body).encode()
+        response_size = len(raw)
         response_text = raw[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
     store.add_request(
         RequestRecord(
@@ -69,8 +87,34 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             outcome=outcome,
             error=error,
             message_ids=ids,
+            body_size=body_size,
+            response_size=response_size,
         )
     )
+
+
+@web.middleware
+async def body_deadline(request: web.Request, handler) -> web.StreamResponse:
+    """Read the whole body first, within the body timeout (handlers then get it from cache).
+    A body over the size limit is left to the handler, which answers the provider's error."""
+    if request.body_exists and not request.content.is_eof():
+        limit = getattr(request, "_client_max_size", 0)
+        if not (limit and (request.content_length or 0) > limit):
+            timeout = request.config_dict.get(BODY_TIMEOUT_KEY, DEFAULT_BODY_TIMEOUT)
+            try:
+                await asyncio.wait_for(request.read(), timeout)
+            except asyncio.TimeoutError:
+                request[BODY_STATE_KEY] = "timeout"
+                log.info("%s %s: body not received within %.0f s, connection closed", request.method, request.path, timeout)
+                return web.Response(status=408, text="408 Request Timeout: body not received in time\n", headers={"Connection": "close"})
+            except web.HTTPRequestEntityTooLarge:
+                raise
+            except (HttpProcessingError, RequestPayloadError):
+                # a body that cannot be read (broken chunked encoding...): the provider sees an
+                # empty one and answers its own error for it; the journal says what happened
+                request[BODY_STATE_KEY] = "broken"
+                request._read_bytes = b""  # noqa: SLF001 - aiohttp's cache of the body read
+    return await handler(request)
 
 
 @web.middleware
@@ -142,4 +186,4 @@ def _reason(status: int) -> str:
         return f"{status}\n"
 
 
-MIDDLEWARES = [journal, safety_net, faults]
+MIDDLEWARES = [journal, safety_net, body_deadline, faults]

@@ -29,7 +29,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.schemas = Schemas()
-        self.store = Store(settings.retention)
+        self.store = Store(settings.retention, settings.retention_bytes)
         for provider, entries in (yaml.safe_load(ACCOUNTS_FILE.read_text(encoding="utf-8")) or {}).items():
             for entry in entries:
                 self.store.add_account(
@@ -60,6 +60,7 @@ class Runtime:
         self.providers: dict[str, Provider] = {name: cls(self.engine, self.schemas) for name, cls in REGISTRY.items()}
         self.dispatcher.renderers.update(self.providers)
         self._watcher: asyncio.Task | None = None
+        self.stopping = False  # SIGTERM received: finishing what is in flight
 
     # -- scenarios --------------------------------------------------------------------------
     def use_scenario_file(self, path: str | Path, scenario: Scenario | None = None) -> Scenario:
@@ -107,8 +108,11 @@ class Runtime:
             self._watcher = asyncio.create_task(self._watch_scenario(), name="msgemu-scenario-watch")
 
     async def shutdown(self, app: web.Application | None = None) -> None:
-        """Server going down: end long-lived answers (event streams, long polls) now."""
-        self.store.notify({"type": "shutdown"})
+        """Server going down: end long-lived answers (event streams, long polls) now; new
+        ones answer at once (the store stays closed for them)."""
+        self.stopping = True
+        if not self.store.closing:
+            self.store.notify({"type": "shutdown"})
 
     async def stop(self, app: web.Application | None = None) -> None:
         if self._watcher is not None:

@@ -236,6 +236,8 @@ class RequestRecord:
     outcome: str = "unknown"  # accepted | rejected | fault | query | unknown
     error: str | None = None  # symbolic error key when rejected
     message_ids: list[str] = field(default_factory=list)
+    body_size: int = 0  # bytes received; `body` keeps at most the journal's limit of them
+    response_size: int = 0
 
     def public(self) -> dict[str, Any]:
         return {
@@ -252,4 +254,6 @@ class RequestRecord:
             "outcome": self.outcome,
             "error": self.error,
             "message_ids": self.message_ids,
+            "body_size": self.body_size,
+            "response_size": self.response_size,
         }

@@ -95,6 +95,7 @@ class Store:
         self._seed_accounts: list[Account] = []
         self._listeners: set[asyncio.Queue] = set()
         self._watchers: dict[str, set[asyncio.Queue]] = {}
+        self.closing = False  # the server is shutting down: new waits and streams end at once
         self.reset()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -312,6 +313,8 @@ class Store:
         """Every change (for event streams)."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
         self._listeners.add(queue)
+        if self.closing:
+            queue.put_nowait({"type": "shutdown"})
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
@@ -323,6 +326,8 @@ class Store:
         queue: asyncio.Queue = asyncio.Queue(maxsize=100)
         for key in phone_keys(phone):
             self._watchers.setdefault(key, set()).add(queue)
+        if self.closing:
+            queue.put_nowait(None)
         return queue
 
     def unwatch_phone(self, phone: str, queue: asyncio.Queue) -> None:
@@ -348,6 +353,7 @@ class Store:
         for queue in list(self._listeners):
             _put_dropping_oldest(queue, change)
         if change.get("type") == "shutdown":
+            self.closing = True
             for queues in list(self._watchers.values()):
                 for queue in queues:
                     _put_dropping_oldest(queue, None)
