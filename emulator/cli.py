@@ -132,6 +132,7 @@ def _close_when_stopping(runtime: Runtime):
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         if runtime.stopping:  # tell keep-alive clients to come back on a new connection (after restart)
             response.force_close()
+            response.headers["Connection"] = "close"  # headers are computed before this hook runs
 
     return on_prepare
 
@@ -145,9 +146,15 @@ async def drain(runners: list[web.AppRunner], runtime: Runtime, timeout: float) 
         for site in list(runner.sites):
             await site.stop()  # the listening sockets close: new connections are refused
     await runtime.shutdown()  # streams end, long polls answer 503 now
+    # Keep-alive connections stay open meanwhile: a request arriving on one is answered, with
+    # Connection: close, so its client comes back on a new connection (refused) rather than
+    # seeing its request dropped. Done when no connection has had work for a short while.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while loop.time() < deadline and any(_busy(conn) for runner in runners for conn in _connections(runner)):
+    quiet = 0
+    while loop.time() < deadline and quiet < 5:
+        busy = any(_busy(conn) for runner in runners for conn in _connections(runner))
+        quiet = 0 if busy else quiet + 1
         await asyncio.sleep(0.02)
 
 
