@@ -75,26 +75,28 @@ def waits_section(args) -> None:
 
         async def run() -> tuple[float, float, int]:
             await send_rate(server.base, 500)  # warm-up
-            idle = statistics.median([await send_rate(server.base, args.sends, offset=6_000_000 + k * 100_000) for k in range(3)])
             http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=600))
-            waits = [asyncio.create_task(http.get(server.base + "/_emulator/messages/wait", params={"phone": str(380990000000 + i), "timeout": "300"}))
-                     for i in range(500)]
-            for _ in range(200):
-                await asyncio.sleep(0.05)
-                async with http.get(server.base + "/_emulator/health") as response:
-                    pending = (await response.json())["waiting"]
-                if pending == 500:
-                    break
-            loaded = statistics.median([await send_rate(server.base, args.sends, offset=7_000_000 + k * 100_000) for k in range(3)])
-            for task in waits:
-                task.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+            idle_rates, loaded_rates, pending = [], [], 0
+            for k in range(args.rounds):  # alternate, so that load from elsewhere hits both alike
+                idle_rates.append(await send_rate(server.base, args.sends, offset=6_000_000 + k * 100_000))
+                waits = [asyncio.create_task(http.get(server.base + "/_emulator/messages/wait", params={"phone": str(380990000000 + i), "timeout": "300"}))
+                         for i in range(500)]
+                for _ in range(400):
+                    await asyncio.sleep(0.05)
+                    async with http.get(server.base + "/_emulator/health") as response:
+                        pending = (await response.json())["waiting"]
+                    if pending == 500:
+                        break
+                loaded_rates.append(await send_rate(server.base, args.sends, offset=7_000_000 + k * 100_000))
+                for task in waits:
+                    task.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
             await http.close()
-            return idle, loaded, pending
+            return statistics.median(idle_rates), statistics.median(loaded_rates), pending
 
         idle, loaded, pending = asyncio.run(run())
         change = (loaded - idle) / idle * 100
-        print(f"waits     20,000 stored, {args.sends:,} sends x3 (16 clients): {idle:,.0f} req/s with 0 waits, "
+        print(f"waits     20,000 stored, {args.sends:,} sends x{args.rounds} each way, alternating (16 clients): {idle:,.0f} req/s with 0 waits, "
               f"{loaded:,.0f} req/s with {pending} pending waits ({change:+.1f}%); lost: 0 waits dropped")
     finally:
         server.stop()
@@ -315,6 +317,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--sends", type=int, default=2000, help="sends per throughput measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating measurements with and without waits")
     args = parser.parse_args()
     for name in args.only.split(","):
         SECTIONS[name](args)
