@@ -103,7 +103,7 @@ def waits_section(args) -> None:
 
 
 def lookup_section(args) -> None:
-    server = Server("--clock", "manual", "--retention", "150000", "--log-level", "WARNING")
+    server = Server("--clock", "manual", "--retention", "150000", "--retention-bytes", "2G", "--log-level", "WARNING")
     try:
         server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**9})
         asyncio.run(fill(server.base, 120_000))
@@ -120,14 +120,16 @@ def lookup_section(args) -> None:
                         await response.read()
                 by_id = (time.monotonic() - started) / len(ids) * 1000
                 started = time.monotonic()
+                found = 0
                 for k in range(200):
                     async with http.get(server.base + "/_emulator/messages", params={"phone": str(380970000000 + k * 500)}) as response:
-                        assert (await response.json())["count"] == 1
+                        found += (await response.json())["count"]
                 by_phone = (time.monotonic() - started) / 200 * 1000
-                return by_id, by_phone, listed["count"]
+                return by_id, by_phone, listed["count"], found
 
-        by_id, by_phone, count = asyncio.run(run())
-        print(f"lookup    {count:,} messages stored: by id {by_id:.2f} ms, by phone {by_phone:.2f} ms (mean over 200, HTTP included)")
+        by_id, by_phone, count, found = asyncio.run(run())
+        print(f"lookup    {count:,} messages stored: by id {by_id:.2f} ms, by phone {by_phone:.2f} ms "
+              f"(mean over 200 each, HTTP included; {found} found for 200 phones)")
     finally:
         server.stop()
 
@@ -145,7 +147,7 @@ def memory_section(args) -> None:
         real = (after - before) * 1024 * 1024 / 20_000
         print(f"memory    20,000 single-message sends: RSS +{(after - before):.0f} MiB = {real / 1024:.1f} KiB per send "
               f"(message + request journal + event); the store counts {counted / 20_000 / 1024:.1f} KiB; "
-              f"the default cap of 256 MiB counted holds ~{256 * 1024 * 1024 / max(1, counted / 20_000):,.0f} sends")
+              f"the default cap of 512 MiB counted holds ~{512 * 1024 * 1024 / max(1, counted / 20_000):,.0f} sends")
     finally:
         server.stop()
     server = Server("--clock", "manual", "--retention-bytes", "64M", "--log-level", "WARNING")

@@ -88,7 +88,7 @@ class Journal:
 
 
 class Store:
-    def __init__(self, retention: int = 100_000, retention_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(self, retention: int = 100_000, retention_bytes: int = 512 * 1024 * 1024) -> None:
         self.retention = max(1, retention)
         self.retention_bytes = max(64 * 1024, retention_bytes)
         self.accounts: dict[str, list[Account]] = {}
