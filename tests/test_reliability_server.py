@@ -15,7 +15,7 @@ import time
 import aiohttp
 import pytest
 
-DELAYED = "rules:\n - match: {provider: alphasms}\n   fault: {type: delay, seconds: 1.5}\n"
+DELAYED = "rules:\n - match: {provider: alphasms}\n   fault: {type: delay, seconds: 1.0}\n"
 
 
 def free_port() -> int:
@@ -118,7 +118,7 @@ async def test_sigterm_answers_every_request_already_received(serve, tmp_path):
             await asyncio.sleep(0.05)
             if (await (await http.get(server.base + "/_emulator/health")).json())["waiting"] == 5:
                 break
-        await asyncio.sleep(0.5)  # the sends are received and parked in their 1.5 s delay
+        await asyncio.sleep(0.4)  # the sends are received and parked in their 1 s delay
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         answers = await asyncio.gather(*in_flight)
@@ -158,7 +158,7 @@ async def test_idle_and_half_sent_connections_are_cut(serve):
 
 async def test_two_thousand_half_sent_requests_at_1024_fds(serve):
     raise_own_fd_limit(4500)
-    server = serve("--idle-timeout", "2", "--log-level", "INFO", nofile=1024)
+    server = serve("--idle-timeout", "1", "--log-level", "INFO", nofile=1024)
     await server.up()
     loop = asyncio.get_running_loop()
     sockets = []
@@ -174,7 +174,7 @@ async def test_two_thousand_half_sent_requests_at_1024_fds(serve):
         sockets.append(sock)
 
     await asyncio.gather(*(half_sent() for _ in range(2000)))
-    await asyncio.sleep(3)  # accept retries while descriptors are exhausted
+    await asyncio.sleep(1.5)  # accept retries while descriptors are exhausted
     for sock in sockets:
         sock.close()
     async with aiohttp.ClientSession() as http:
@@ -220,7 +220,7 @@ async def test_keep_alive_clients_hammering_through_sigterm_lose_nothing(serve):
                     return
 
     clients = [asyncio.create_task(client(n)) for n in range(40)]
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.0)
     server.proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(asyncio.gather(*clients), 30)
     assert server.proc.wait(20) == 0
