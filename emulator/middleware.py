@@ -2,9 +2,9 @@
 the safety net.
 
 The journal records every request (accepted, rejected, faulted, timed out) with the response
-it got, bodies truncated to BODY_JOURNAL_LIMIT with their real size; the body deadline reads
-the body before any handler, so a client that stops sending mid-body is cut after
-`body_timeout` instead of holding a handler forever; faults alter the response a provider
+it got, bodies truncated to BODY_JOURNAL_LIMIT with their real size; the body deadline cuts a
+client that stops sending mid-body after `body_timeout` (408, journaled) instead of letting it
+hold a handler forever; faults alter the response a provider
 produced (delay, garbage) or replace it (5xx, reset, hang); the safety net turns a bug of ours
 into the provider's own error shape.
 """
@@ -29,7 +29,7 @@ STORE_KEY = web.AppKey("msgemu_store", Store)
 BODY_TIMEOUT_KEY = web.AppKey("msgemu_body_timeout", float)
 BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real size is kept too
 DEFAULT_BODY_TIMEOUT = 30.0
-BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" | "broken" when not read whole
+BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not received in time
 _HEADERS_KEPT = ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")
 
 
@@ -55,8 +55,6 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
     try:
         if request.get(BODY_STATE_KEY) == "timeout":
             body_text = "<body not received in time: the client stopped sending>"
-        elif request.get(BODY_STATE_KEY) == "broken":
-            body_text = "<body could not be read: broken transfer encoding>"
         else:
             body = await request.read() if request.body_exists else b""  # cached when the handler read it
             body_size = len(body)
@@ -95,26 +93,40 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
 
 @web.middleware
 async def body_deadline(request: web.Request, handler) -> web.StreamResponse:
-    """Read the whole body first, within the body timeout (handlers then get it from cache).
-    A body over the size limit is left to the handler, which answers the provider's error."""
-    if request.body_exists and not request.content.is_eof():
-        limit = getattr(request, "_client_max_size", 0)
-        if not (limit and (request.content_length or 0) > limit):
-            timeout = request.config_dict.get(BODY_TIMEOUT_KEY, DEFAULT_BODY_TIMEOUT)
-            try:
-                await asyncio.wait_for(request.read(), timeout)
-            except asyncio.TimeoutError:
-                request[BODY_STATE_KEY] = "timeout"
-                log.info("%s %s: body not received within %.0f s, connection closed", request.method, request.path, timeout)
-                return web.Response(status=408, text="408 Request Timeout: body not received in time\n", headers={"Connection": "close"})
-            except web.HTTPRequestEntityTooLarge:
-                raise
-            except (HttpProcessingError, RequestPayloadError):
-                # a body that cannot be read (broken chunked encoding...): the provider sees an
-                # empty one and answers its own error for it; the journal says what happened
-                request[BODY_STATE_KEY] = "broken"
-                request._read_bytes = b""  # noqa: SLF001 - aiohttp's cache of the body read
-    return await handler(request)
+    """A body not received whole within the body timeout: the request is journaled (408),
+    answered 408 and its connection closed, whatever the handler was waiting for. Handlers
+    still read the body themselves (a provider may count a request as in flight meanwhile)."""
+    if not request.body_exists or request.content.is_eof():
+        return await handler(request)
+    timeout = request.config_dict.get(BODY_TIMEOUT_KEY, DEFAULT_BODY_TIMEOUT)
+    timer = asyncio.get_running_loop().call_later(timeout, _cut_slow_body, request, timeout)
+    try:
+        return await handler(request)
+    finally:
+        timer.cancel()
+
+
+def _cut_slow_body(request: web.Request, timeout: float) -> None:
+    if request.content.is_eof():
+        return  # the body arrived; the handler is busy with something else (a delay fault...)
+    request[BODY_STATE_KEY] = "timeout"
+    log.info("%s %s: body not received within %.0f s, connection closed", request.method, request.path, timeout)
+    provider = _provider(request)
+    if provider is not None:
+        store: Store = request.config_dict[STORE_KEY]
+        store.add_request(
+            RequestRecord(
+                id=store.new_request_id(), at=time.time(), provider=provider.name, method=request.method,
+                path=request.path, query=request.query_string,
+                headers={k.lower(): v for k, v in request.headers.items() if k.lower() in _HEADERS_KEPT},
+                body="<body not received in time: the client stopped sending>", status=408,
+                response="", outcome="timeout", body_size=request.content_length or 0,
+            )
+        )
+    transport = request.transport
+    if transport is not None and not transport.is_closing():
+        transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        transport.close()  # the handler waiting on the body is cancelled with the connection
 
 
 @web.middleware

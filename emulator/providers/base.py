@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import yaml
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from ..core.callbacks import CallbackRequest
 from ..core.engine import Decision, Engine
@@ -192,6 +194,8 @@ async def read_body(request: web.Request) -> bytes:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge() from None
+    except (RequestPayloadError, HttpProcessingError):
+        return b""  # a body that cannot be read (broken chunked encoding...): treated as empty
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if not raw or encoding in ("", "identity"):
         return raw
