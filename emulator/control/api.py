@@ -162,9 +162,10 @@ async def list_requests(request: web.Request) -> web.Response:
 @routes.get("/_emulator/events")
 async def list_events(request: web.Request) -> web.Response:
     rt = _runtime(request)
-    events = list(rt.store.events)
-    if "message_id" in request.query:
-        events = [e for e in events if e.message_id == request.query["message_id"]]
+    if "message_id" in request.query:  # indexed: a message's events are kept with it
+        events = rt.store.events_of(request.query["message_id"])
+    else:
+        events = list(rt.store.events)
     return web.json_response({"count": len(events), "events": [e.public() for e in events[-_limit(request, 1000):]]})
 
 
