@@ -9,7 +9,7 @@ from .control import operations
 from .control.receiver import routes as receiver_routes
 from .control.security import control_guard
 from .ui import routes as ui_routes
-from .middleware import MIDDLEWARES, STORE_KEY
+from .middleware import BODY_TIMEOUT_KEY, MIDDLEWARES, STORE_KEY
 from .providers.base import PROVIDER_KEY
 from .runtime import RUNTIME_KEY, Runtime
 from .settings import Settings
@@ -47,4 +47,5 @@ def _base_app(runtime: Runtime) -> web.Application:
     app = web.Application(middlewares=[control_guard, *MIDDLEWARES], client_max_size=runtime.settings.max_body)
     app[RUNTIME_KEY] = runtime
     app[STORE_KEY] = runtime.store
+    app[BODY_TIMEOUT_KEY] = float(runtime.settings.body_timeout)
     return app

@@ -86,6 +86,7 @@ def tune_gc() -> None:
 
 async def _serve(settings: Settings, runtime: Runtime) -> None:
     log = logging.getLogger("msgemu")
+    logging.getLogger("asyncio").addFilter(OnceFilter())
     runners = []
     doors: list = []  # SMPP / SMTP servers (front_doors.py)
     sites = [(build_app(settings, runtime), settings.port, "all providers + /_emulator")]
@@ -100,7 +101,8 @@ async def _serve(settings: Settings, runtime: Runtime) -> None:
             pass
     try:
         for app, port, what in sites:
-            runner = web.AppRunner(app, access_log_format=ACCESS_LOG_FORMAT, handler_cancellation=True)
+            app.on_response_prepare.append(_close_when_stopping(runtime))
+            runner = web.AppRunner(app, **server_options(settings))
             await runner.setup()
             runners.append(runner)
             try:
@@ -116,7 +118,8 @@ async def _serve(settings: Settings, runtime: Runtime) -> None:
         else:
             print(start_line(settings, runtime), flush=True)
         await stop.wait()
-        log.info("shutting down")
+        log.info("shutting down: no new connections; answering the requests already received")
+        await drain(runners, runtime, settings.shutdown_timeout)
     finally:
         for door in doors:
             await door.stop()
@@ -145,6 +148,93 @@ def start_line(settings: Settings, runtime: Runtime) -> str:
         urls.append(f"SMTP {host}:{settings.smtp_port}")
     where = f" (listening on {settings.host})" if settings.host in ("0.0.0.0", "::", "") else ""
     return f"msgemu {__version__} ready{where}: {', '.join(urls)}; inbox {base}/_emulator/ui"
+
+
+def server_options(settings: Settings) -> dict:
+    """How the HTTP server treats slow, idle and odd clients.
+
+    keepalive_timeout also bounds a connection that never completes its request headers
+    (aiohttp starts that timer when the connection is made): slowloris-style clients are cut.
+    Bodies are not decoded by the server (as the providers' own servers don't): the provider
+    gets the bytes and answers its own error when they make no sense (see base.read_body)."""
+    return {
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "handler_cancellation": True,
+        "keepalive_timeout": settings.idle_timeout,
+        "auto_decompress": False,
+        "shutdown_timeout": settings.shutdown_timeout,
+    }
+
+
+def _close_when_stopping(runtime: Runtime):
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        if runtime.stopping:  # tell keep-alive clients to come back on a new connection (after restart)
+            response.force_close()
+            response.headers["Connection"] = "close"  # headers are computed before this hook runs
+
+    return on_prepare
+
+
+async def drain(runners: list[web.AppRunner], runtime: Runtime, timeout: float) -> None:
+    """Stop accepting, end event streams and long polls, then wait (up to `timeout`) until
+    every request already received has been answered. runner.cleanup() then closes what is
+    left: idle keep-alive connections."""
+    runtime.stopping = True
+    for runner in runners:
+        for site in list(runner.sites):
+            await site.stop()  # the listening sockets close: new connections are refused
+    await runtime.shutdown()  # streams end, long polls answer 503 now
+    # Keep-alive connections stay open meanwhile: a request arriving on one is answered, with
+    # Connection: close, so its client comes back on a new connection (refused) rather than
+    # seeing its request dropped. Done when no connection has had work for a short while.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    quiet = 0
+    while loop.time() < deadline and quiet < 5:
+        busy = any(_busy(conn) for runner in runners for conn in _connections(runner))
+        quiet = 0 if busy else quiet + 1
+        await asyncio.sleep(0.02)
+
+
+def _connections(runner: web.AppRunner) -> list:
+    return list(runner.server.connections) if runner.server is not None else []
+
+
+def _busy(conn) -> bool:
+    """A connection with a request being handled or already parsed and queued."""
+    return bool(getattr(conn, "_request_in_progress", False) or getattr(conn, "_messages", None))
+
+
+class OnceFilter(logging.Filter):
+    """asyncio logs "socket.accept() out of system resource" at every retry (once a second
+    per listening socket while file descriptors are exhausted: 20,000 lines in a soak run).
+    Say it once, with what to do, and count the rest."""
+
+    MARK = "out of system resource"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.MARK not in record.getMessage():
+            return True
+        self.suppressed += 1
+        if self.suppressed > 1:
+            return False
+        try:
+            import resource
+
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        except (ImportError, OSError):  # pragma: no cover
+            limit = "?"
+        record.msg = (
+            f"file descriptors ran out (ulimit -n is {limit}): new connections wait in the backlog "
+            "until idle ones are closed (--idle-timeout); logged once, not at every retry"
+        )
+        record.args = ()
+        record.exc_info = None
+        return True
 
 
 def check_command(files: list[str]) -> int:

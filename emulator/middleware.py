@@ -1,8 +1,12 @@
-"""HTTP middlewares shared by every provider: request journal, faults, and the safety net.
+"""HTTP middlewares shared by every provider: request journal, body deadline, faults, and
+the safety net.
 
-The journal records every request (accepted, rejected, faulted) with the response it got;
-faults alter the response a provider produced (delay, garbage) or replace it (5xx, reset,
-hang); the safety net turns a bug of ours into the provider's own error shape.
+The journal records every request (accepted, rejected, faulted, timed out) with the response
+it got, bodies truncated to BODY_JOURNAL_LIMIT with their real size; the body deadline cuts a
+client that stops sending mid-body after `body_timeout` (408, journaled) instead of letting it
+hold a handler forever; faults alter the response a provider
+produced (delay, garbage) or replace it (5xx, reset, hang); the safety net turns a bug of ours
+into the provider's own error shape.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from .core.model import RequestRecord
 from .core.store import Store
@@ -20,7 +26,10 @@ from .providers.base import FAULT_KEY, OUTCOME_KEY, PROVIDER_KEY, REASON_KEY, Pr
 log = logging.getLogger("msgemu.http")
 
 STORE_KEY = web.AppKey("msgemu_store", Store)
-BODY_JOURNAL_LIMIT = 64 * 1024
+BODY_TIMEOUT_KEY = web.AppKey("msgemu_body_timeout", float)
+BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real size is kept too
+DEFAULT_BODY_TIMEOUT = 30.0
+BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not received in time
 _HEADERS_KEPT = ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")
 
 
@@ -42,20 +51,27 @@ async def journal(request: web.Request, handler) -> web.StreamResponse:
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse) -> None:
+    body_size = request.content_length or 0
     try:
-        body = await request.read() if request.body_exists else b""  # cached when the handler read it
-        body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
+        if request.get(BODY_STATE_KEY) == "timeout":
+            body_text = "<body not received in time: the client stopped sending>"
+        else:
+            body = await request.read() if request.body_exists else b""  # cached when the handler read it
+            body_size = len(body)
+            body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
     except web.HTTPRequestEntityTooLarge:
         body_text = "<body larger than the configured limit>"
-    except ConnectionError:
-        body_text = "<body not received: the client went away>"
+    except (ConnectionError, HttpProcessingError, RequestPayloadError):
+        body_text = "<body not received: the client went away or sent a broken body>"
     outcome, error, ids = request.get(OUTCOME_KEY, ("query", None, []))
     reason = request.get(REASON_KEY)
     if reason is None and outcome in ("rejected", "error") and error:
         reason = provider.reason_for(error)  # every refusal says which kind of check fired
     response_text = ""
+    response_size = 0
     if isinstance(response, web.Response) and response.body is not None:
         raw = response.body if isinstance(response.body, bytes) else str(response.body).encode()
+        response_size = len(raw)
         response_text = raw[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
     store.add_request(
         RequestRecord(
@@ -73,8 +89,48 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             error=error,
             message_ids=ids,
             reason=reason,
+            body_size=body_size,
+            response_size=response_size,
         )
     )
+
+
+@web.middleware
+async def body_deadline(request: web.Request, handler) -> web.StreamResponse:
+    """A body not received whole within the body timeout: the request is journaled (408),
+    answered 408 and its connection closed, whatever the handler was waiting for. Handlers
+    still read the body themselves (a provider may count a request as in flight meanwhile)."""
+    if not request.body_exists or request.content.is_eof():
+        return await handler(request)
+    timeout = request.config_dict.get(BODY_TIMEOUT_KEY, DEFAULT_BODY_TIMEOUT)
+    timer = asyncio.get_running_loop().call_later(timeout, _cut_slow_body, request, timeout)
+    try:
+        return await handler(request)
+    finally:
+        timer.cancel()
+
+
+def _cut_slow_body(request: web.Request, timeout: float) -> None:
+    if request.content.is_eof():
+        return  # the body arrived; the handler is busy with something else (a delay fault...)
+    request[BODY_STATE_KEY] = "timeout"
+    log.info("%s %s: body not received within %.0f s, connection closed", request.method, request.path, timeout)
+    provider = _provider(request)
+    if provider is not None:
+        store: Store = request.config_dict[STORE_KEY]
+        store.add_request(
+            RequestRecord(
+                id=store.new_request_id(), at=time.time(), provider=provider.name, method=request.method,
+                path=request.path, query=request.query_string,
+                headers={k.lower(): v for k, v in request.headers.items() if k.lower() in _HEADERS_KEPT},
+                body="<body not received in time: the client stopped sending>", status=408,
+                response="", outcome="timeout", body_size=request.content_length or 0,
+            )
+        )
+    transport = request.transport
+    if transport is not None and not transport.is_closing():
+        transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        transport.close()  # the handler waiting on the body is cancelled with the connection
 
 
 @web.middleware
@@ -148,4 +204,4 @@ def _reason(status: int) -> str:
         return f"{status}\n"
 
 
-MIDDLEWARES = [journal, safety_net, faults]
+MIDDLEWARES = [journal, safety_net, body_deadline, faults]

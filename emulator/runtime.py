@@ -14,7 +14,7 @@ from .core.callbacks import Dispatcher, RetryPolicy, wire
 from .core.clock import Clock
 from .core.engine import Engine
 from .core.model import Account
-from .core.scenario import Scenario, ScenarioError, ScenarioSet, load_file, load_magic
+from .core.scenario import Scenario, ScenarioError, ScenarioSet, load_file, load_file_async, load_magic
 from .core.store import Store
 from .core.validation import Schemas
 from .providers import REGISTRY
@@ -32,7 +32,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.schemas = Schemas()
-        self.store = Store(settings.retention)
+        self.store = Store(settings.retention, settings.retention_bytes)
         for provider, entries in (read_yaml(ACCOUNTS_FILE) or {}).items():
             for entry in entries:
                 self.store.add_account(
@@ -67,6 +67,7 @@ class Runtime:
         self.providers: dict[str, Provider] = {name: cls(self.engine, self.schemas) for name, cls in REGISTRY.items()}
         self.dispatcher.renderers.update(self.providers)
         self._watcher: asyncio.Task | None = None
+        self.stopping = False  # SIGTERM received: finishing what is in flight
 
     def _announce_control_token(self) -> None:
         """Off loopback the control API needs a token: print a generated one, and let the
@@ -86,8 +87,8 @@ class Runtime:
             self.dispatcher.serve_own_receiver(settings.control_token, ports, settings.host)
 
     # -- scenarios --------------------------------------------------------------------------
-    def use_scenario_file(self, path: str | Path) -> Scenario:
-        scenario = load_file(path, self.schemas)
+    def use_scenario_file(self, path: str | Path, scenario: Scenario | None = None) -> Scenario:
+        scenario = scenario or load_file(path, self.schemas)
         self.scenarios.active = scenario
         self.scenarios.path = Path(path)
         self.scenarios.mtime = Path(path).stat().st_mtime
@@ -113,7 +114,7 @@ class Runtime:
             if mtime != self.scenarios.mtime:
                 self.scenarios.mtime = mtime
                 try:
-                    self.use_scenario_file(path)
+                    self.use_scenario_file(path, await load_file_async(path, self.schemas))
                 except ScenarioError as exc:
                     log.error("scenario not reloaded, keeping the previous one:\n%s", exc)
 
@@ -133,8 +134,11 @@ class Runtime:
             self._watcher = asyncio.create_task(self._watch_scenario(), name="msgemu-scenario-watch")
 
     async def shutdown(self, app: web.Application | None = None) -> None:
-        """Server going down: end long-lived answers (event streams, long polls) now."""
-        self.store.notify({"type": "shutdown"})
+        """Server going down: end long-lived answers (event streams, long polls) now; new
+        ones answer at once (the store stays closed for them)."""
+        self.stopping = True
+        if not self.store.closing:
+            self.store.notify({"type": "shutdown"})
 
     async def stop(self, app: web.Application | None = None) -> None:
         if self._watcher is not None:

@@ -21,6 +21,10 @@ class Settings:
     clock: str = "real"  # real | manual
     provider_ports: dict[str, int] = field(default_factory=dict)
     retention: int = 100_000  # messages / requests / events kept in memory
+    retention_bytes: int = 512 * 1024 * 1024  # and at most this many bytes of them (~5.5 KiB a send: ~95k sends)
+    idle_timeout: float = 15.0  # a connection with no complete request (idle keep-alive, half-sent headers)
+    body_timeout: float = 30.0  # a request body not received whole in this time is cut
+    shutdown_timeout: float = 30.0  # SIGTERM: how long requests already received may take to finish
     max_body: int = 4 * 1024 * 1024  # bytes; larger bodies get the provider's error
     callback_attempts: int = 0  # tries per callback; 0: the provider's ladder (data/callback_retries.yaml)
     callback_backoff: float = 0.0  # > 0: exponential retries (b, 2b, 4b... s) instead of the ladders
@@ -108,12 +112,25 @@ def _reason(exc: Exception) -> str:
     return text
 
 
+def _size(value: Any) -> int:
+    """`268435456`, `256M`, `1G`, `512k` -> bytes."""
+    text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+    factor = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
+    number = text[:-1] if factor > 1 else text
+    try:
+        return int(float(number) * factor)
+    except ValueError:
+        raise ValueError(f"not a size: {value!r} (e.g. 268435456, 256M, 1G)") from None
+
+
 def _coerce(name: str, value: Any, default: Any) -> Any:
     if name == "provider_ports":
         return parse_provider_ports(value)
     if name == "allowed_hosts":
         items = value.split(",") if isinstance(value, str) else list(value or [])
         return [str(item).strip().lower() for item in items if str(item).strip()]
+    if name == "retention_bytes":
+        return _size(value)
     if isinstance(default, bool):
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
     if isinstance(default, int) and not isinstance(default, bool):
@@ -136,6 +153,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="also serve one provider at the root of its own port (repeatable)",
     )
     parser.add_argument("--retention", type=int, help="how many messages/requests to keep in memory")
+    parser.add_argument(
+        "--retention-bytes", dest="retention_bytes", type=_size,
+        help="and at most this much memory for them, e.g. 512M (default), 1G; the oldest are evicted",
+    )
+    parser.add_argument("--idle-timeout", dest="idle_timeout", type=float, help="seconds before an idle or half-sent connection is closed (15)")
+    parser.add_argument("--body-timeout", dest="body_timeout", type=float, help="seconds to receive a whole request body (30)")
+    parser.add_argument("--shutdown-timeout", dest="shutdown_timeout", type=float, help="seconds SIGTERM waits for requests in flight (30)")
     parser.add_argument(
         "--callback-loopback-only",
         dest="callback_loopback_only",

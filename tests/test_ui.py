@@ -205,7 +205,8 @@ async def test_live_view_resyncs_after_a_burst_and_after_a_stream_error(served, 
 
     # a stream error: the server ends the stream; what was sent meanwhile shows up all the same
     resyncs = await page.evaluate("window.msgemuInbox.resyncs")
-    runtime.store.notify({"type": "shutdown"})  # what a server going down sends its streams
+    runtime.store.notify({"type": "shutdown"})  # what a server going down sends its streams...
+    runtime.store.closing = False  # ...but this one stays up: the page must reconnect and resync
     await http.post(URL, json=body(sms(380979999999, 1, "sent while the stream was down")))
     await page.wait_for_selector("text=sent while the stream was down", timeout=15000)
     await page.wait_for_function(f"window.msgemuInbox.resyncs > {resyncs}", timeout=15000)

@@ -9,7 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from ..core.model import Status
-from ..core.scenario import ScenarioError, load_text
+from ..core.scenario import MAX_SCENARIO_BYTES, ScenarioError, load_text_async
+from ..core.store import message_matches
+from ..providers.base import NotJSON, parse_json
 from ..runtime import RUNTIME_KEY, Runtime
 from ..core.otp import extract_otp
 from ..core.validation import schemas_root
@@ -28,10 +30,14 @@ def problem(status: int, title: str, **extra: Any) -> web.Response:
 
 
 async def _json_body(request: web.Request) -> Any:
+    """The body as strict JSON (bounded nesting, finite numbers, no lone surrogates, no
+    5,000-digit integers): anything else is a 400, never a 500."""
     try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body is not valid JSON"}), content_type="application/json")
+        return parse_json(await request.read())
+    except NotJSON as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body is not valid JSON", "reason": str(exc)}), content_type="application/json"
+        ) from None
 
 
 @routes.get("/_emulator/health")
@@ -45,6 +51,8 @@ async def health(request: web.Request) -> web.Response:
             "scenario": rt.scenarios.active.public() if rt.scenarios.active else None,
             "messages": len(rt.store.messages),
             "requests": len(rt.store.requests),
+            "waiting": rt.store.waiting,
+            "retention": rt.store.usage(),
         }
     )
 
@@ -105,46 +113,69 @@ async def _verified(request: web.Request, items: list, predicate_of) -> list:
 
 @routes.get("/_emulator/messages/wait")
 async def wait_message(request: web.Request) -> web.Response:
-    """Long-poll until a message for `phone` (and other filters) arrives after `since`."""
+    """Long-poll until a message for `phone` (and the other filters) exists (with `new=1`: one
+    that was not there when the wait began). Woken only by changes to that phone, so pending
+    waits cost nothing to the rest of the traffic."""
     rt = _runtime(request)
     filters = _filters(request)
     if "phone" not in filters:
         return problem(400, "phone is required")
     try:
-        timeout = min(300.0, max(0.0, float(request.query.get("timeout", 10))))
+        timeout = float(request.query.get("timeout", 10))
     except ValueError:
-        return problem(400, "timeout must be a number of seconds")
-    known = {m.id for m in rt.store.query_messages(**filters)} if request.query.get("new") in ("1", "true") else set()
-    queue = rt.store.subscribe()
+        timeout = float("nan")
+    if not 0 <= timeout <= 300:  # also refuses nan and inf
+        return problem(400, "timeout must be a number of seconds from 0 to 300")
+    phone = filters["phone"]
+    wanted = dict(filters)
+    existing = rt.store.query_messages(**filters)
+    if request.query.get("new") not in ("1", "true") and existing:
+        return _found(existing[-1])
+    new_only = request.query.get("new") in ("1", "true")
+    known = {m.id for m in existing}
+    evicted_before = rt.store.evicted_for_phone(phone)
+    queue = rt.store.watch_phone(phone)
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            fresh = [m for m in rt.store.query_messages(**filters) if m.id not in known]
-            if fresh:
-                message = fresh[-1]
-                return web.json_response({**message.public(), "otp": message.otp or extract_otp(message.text)})
             remaining = deadline - loop.time()
             if remaining <= 0:
+                if rt.store.evicted_for_phone(phone) > evicted_before or (evicted_before and not new_only):
+                    return problem(
+                        410, "the message was evicted from the store (retention cap)",
+                        filters=filters, retention=rt.store.usage(),
+                    )
                 return problem(404, "no message arrived in time", filters=filters, timeout=timeout)
             try:
-                change = await asyncio.wait_for(queue.get(), timeout=remaining)
+                message = await asyncio.wait_for(queue.get(), timeout=remaining)
             except asyncio.TimeoutError:
                 continue
-            if change["type"] == "shutdown":
+            if message is None:
                 return problem(503, "emulator shutting down")
+            if message.id not in known and message_matches(message, wanted):
+                if rt.store.message(message.id) is None:
+                    return problem(410, "the message was evicted from the store (retention cap)", id=message.id)
+                return _found(message)
     finally:
-        rt.store.unsubscribe(queue)
+        rt.store.unwatch_phone(phone, queue)
+
+
+def _found(message) -> web.Response:
+    return web.json_response({**message.public(), "otp": message.otp or extract_otp(message.text)})
 
 
 @routes.get("/_emulator/messages/{id}")
 async def get_message(request: web.Request) -> web.Response:
     rt = _runtime(request)
-    message = rt.store.message(request.match_info["id"])
+    message_id = request.match_info["id"]
+    message = rt.store.message(message_id)
     if message is None:
-        return problem(404, "no such message", id=request.match_info["id"])
-    events = [e.public() for e in rt.store.events if e.message_id == message.id]
-    callbacks = [c for c in rt.store.callbacks if c["message_id"] == message.id]
+        if rt.store.was_evicted(message_id):
+            return problem(410, "message evicted from the store (retention cap)", id=message_id, retention=rt.store.usage())
+        return problem(404, "no such message", id=message_id)
+    events = [e.public() for e in rt.store.events_of(message.id)]
+    callbacks = rt.store.callbacks_of(message.id)
     return web.json_response({**message.public(), "events": events, "callbacks": callbacks})
 
 
@@ -175,9 +206,10 @@ async def count_requests(request: web.Request) -> web.Response:
 @routes.get("/_emulator/events")
 async def list_events(request: web.Request) -> web.Response:
     rt = _runtime(request)
-    events = list(rt.store.events)
-    if "message_id" in request.query:
-        events = [e for e in events if e.message_id == request.query["message_id"]]
+    if "message_id" in request.query:  # indexed: a message's events are kept with it
+        events = rt.store.events_of(request.query["message_id"])
+    else:
+        events = list(rt.store.events)
     return web.json_response({"count": len(events), "events": [e.public() for e in events[-_limit(request, 1000):]]})
 
 
@@ -244,6 +276,9 @@ async def get_accounts(request: web.Request) -> web.Response:
     return web.json_response([a.public() for a in rt.store.accounts[provider]])
 
 
+MAX_BALANCE = Decimal(10) ** 12  # a float renders it exactly enough; NaN/Infinity never reach a provider's JSON
+
+
 @routes.patch("/_emulator/accounts/{provider}")
 async def patch_account(request: web.Request) -> web.Response:
     """Change balance / currency / credentials of a provider's account (the first, or `login`)."""
@@ -265,11 +300,14 @@ async def patch_account(request: web.Request) -> web.Response:
             return problem(404, "no account with that login", login=body["login"])
     if "balance" in body:
         try:
-            if isinstance(body["balance"], bool):
+            if isinstance(body["balance"], bool) or not isinstance(body["balance"], (int, float, str)):
                 raise InvalidOperation
-            account.balance = Decimal(str(body["balance"]))
-        except InvalidOperation:
-            return problem(400, "balance must be a number")
+            balance = Decimal(str(body["balance"]))
+            if not balance.is_finite() or abs(balance) >= MAX_BALANCE:
+                raise InvalidOperation
+            account.balance = balance
+        except (InvalidOperation, ValueError):
+            return problem(400, f"balance must be a finite number below {MAX_BALANCE:,} in absolute value")
     if "currency" in body:
         if not isinstance(body["currency"], str):
             return problem(400, "currency must be a string")
@@ -335,16 +373,22 @@ async def get_scenario(request: web.Request) -> web.Response:
     return web.json_response({"active": active.public() if active else None})
 
 
+SCENARIO_SOURCE = "<PUT /_emulator/scenario>"
+
+
 @routes.put("/_emulator/scenario")
 async def put_scenario(request: web.Request) -> web.Response:
     """Replace the active scenario with the YAML (or JSON) body; invalid ones are refused."""
     rt = _runtime(request)
+    raw = await request.read()
     try:
-        text = (await request.read()).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return problem(422, "invalid scenario", problems=[{"line": None, "message": f"not UTF-8 text: {exc.reason} at byte {exc.start}"}])
-    try:
-        scenario = load_text(text, rt.schemas, source="<PUT /_emulator/scenario>")
+        if len(raw) > MAX_SCENARIO_BYTES:  # checked before decoding, parsing or expanding anything
+            raise ScenarioError(SCENARIO_SOURCE, [(None, f"scenario too large: {len(raw):,} bytes (at most {MAX_SCENARIO_BYTES:,})")])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ScenarioError(SCENARIO_SOURCE, [(None, "not UTF-8 text")]) from None
+        scenario = await load_text_async(text, rt.schemas, source=SCENARIO_SOURCE)
     except ScenarioError as exc:
         return problem(422, "invalid scenario", problems=[{"line": line, "message": msg} for line, msg in exc.problems])
     rt.use_scenario(scenario)
@@ -442,7 +486,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             if message is not None:
                 payload["message"] = message.public()
             if change["type"] == "callback":
-                payload["callback"] = next((c for c in reversed(rt.store.callbacks) if c["id"] == change["callback"]), None)
+                payload["callback"] = rt.store.callback(change["callback"])
             if change["type"] == "request":
                 continue  # the inbox shows messages, not raw requests
             data = json.dumps(payload, default=str)

@@ -273,6 +273,8 @@ class RequestRecord:
     error: str | None = None  # symbolic error key when rejected
     message_ids: list[str] = field(default_factory=list)
     reason: Rejection | None = None  # the rule that fired, for rejected (and scenario-decided) requests
+    body_size: int = 0  # bytes received; `body` keeps at most the journal's limit of them
+    response_size: int = 0
 
     def public(self) -> dict[str, Any]:
         return {
@@ -290,4 +292,6 @@ class RequestRecord:
             "error": self.error,
             "message_ids": self.message_ids,
             "reason": self.reason.public() if self.reason else None,
+            "body_size": self.body_size,
+            "response_size": self.response_size,
         }

@@ -3,9 +3,15 @@
 A scenario is an ordered list of rules; the first rule whose `match` fits a message decides
 what happens to it. The built-in magic recipients are one more scenario, always consulted
 after the user's, so documented magic numbers work with no file at all.
+
+Loading is bounded before anything is expanded: the text's size, the YAML graph's size once
+aliases are expanded (a "billion laughs" is refused, not built), its depth; regexes run on
+RE2 (linear time, no catastrophic backtracking). `load_text_async` does the work in a
+thread, so a big scenario never stalls the event loop.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +24,18 @@ from ..resources import DATA, YAML_LOADER
 from .model import Status, digits
 from .validation import Schemas
 
+try:  # Google's RE2: matching in time linear in the text, whatever the pattern
+    import re2 as _re2
+except ImportError:  # pragma: no cover - google-re2 is a dependency; kept working without it
+    _re2 = None
+
 SCHEMA_NAME = "scenario.schema"
+MAX_SCENARIO_BYTES = 128 * 1024  # real scenario files are a few KiB; this one parses in < 1 s here
+MAX_YAML_NODES = 20_000  # nodes once every alias is expanded (what validation would walk)
+MAX_RULES = 1_000
+MAX_YAML_DEPTH = 64
+MAX_REGEX_LENGTH = 2_000
+MAX_MATCH_TEXT = 64 * 1024  # a regex looks at most this much of a text (RE2 is linear, still bounded)
 MAGIC_DIR = DATA / "magic"
 
 
@@ -91,13 +108,13 @@ class Rule:
     name: str
     match: dict[str, Any]
     action: Action
-    _regexes: dict[str, re.Pattern] = field(default_factory=dict)
+    _regexes: dict[str, Any] = field(default_factory=dict)
     _recipients: tuple[set[str], set[str]] = field(default_factory=lambda: (set(), set()))  # (exact, digits)
 
     def __post_init__(self) -> None:
         for key in ("recipient_regex", "text_regex"):
             if key in self.match:
-                self._regexes[key] = re.compile(self.match[key], re.S)
+                self._regexes[key] = compile_regex(str(self.match[key]))
         if "recipient" in self.match:
             candidates = [str(r) for r in _as_list(self.match["recipient"])]
             self._recipients = (set(candidates), {digits(c) for c in candidates if digits(c)})
@@ -124,9 +141,9 @@ class Rule:
                 return False
         if "recipient_prefix" in m and not _recipient_starts(ctx.recipient, _as_list(m["recipient_prefix"])):
             return False
-        if "recipient_regex" in m and not self._regexes["recipient_regex"].search(ctx.recipient):
+        if "recipient_regex" in m and not self._regexes["recipient_regex"].search(ctx.recipient[:MAX_MATCH_TEXT]):
             return False
-        if "text_regex" in m and not self._regexes["text_regex"].search(ctx.text or ""):
+        if "text_regex" in m and not self._regexes["text_regex"].search((ctx.text or "")[:MAX_MATCH_TEXT]):
             return False
         if "nth" in m and ctx.nth not in _as_list(m["nth"]):
             return False
@@ -181,28 +198,47 @@ class ScenarioSet:
 
 # -- loading --------------------------------------------------------------------------------
 def load_text(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario:
-    """Parse and validate a scenario; raise ScenarioError with line numbers on any problem."""
+    """Parse and validate a scenario; raise ScenarioError with line numbers on any problem.
+    Size, alias expansion and depth are checked on the composed graph, before any expansion."""
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(source, [(None, f"scenario too large: {len(text):,} characters (at most {MAX_SCENARIO_BYTES:,})")])
     try:
-        data = yaml.load(text, Loader=YAML_LOADER)
+        _check_depth(text)  # before composing: libyaml's composer recurses on the C stack
+        loader = YAML_LOADER(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _check_graph(node)
+                data = loader.construct_document(node)
+            else:
+                data = None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else None
-        raise ScenarioError(source, [(line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        raise ScenarioError(source, [(line, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
     except UnicodeEncodeError as exc:  # libyaml's answer to a lone surrogate
         raise ScenarioError(source, [(None, f"not valid YAML: unacceptable character at position {exc.start}")]) from None
+    except RecursionError:
+        raise ScenarioError(source, [(None, f"nested too deeply (at most {MAX_YAML_DEPTH} levels)")]) from None
+    except _TooBig as exc:
+        raise ScenarioError(source, [(exc.line, str(exc))]) from None
     if data is None:
         raise ScenarioError(source, [(1, "empty scenario: expected a mapping with 'rules'")])
-    violations = schemas.violations(SCHEMA_NAME, data)
-    if violations:
-        lines = _line_map(yaml.compose(text, Loader=YAML_LOADER))  # line numbers only when needed
-        problems = {(_line_for(lines, v.pointer), f"{v.pointer or '/'}: {v.message}") for v in violations}
-        raise ScenarioError(source, sorted(problems, key=lambda p: (p[0] or 0, p[1])))
+    if isinstance(data, dict) and isinstance(data.get("rules"), list) and len(data["rules"]) > MAX_RULES:
+        raise ScenarioError(source, [(None, f"too many rules: {len(data['rules']):,} (at most {MAX_RULES:,})")])
+    lines = _line_map(node)
+    problems = []
+    for violation in schemas.violations(SCHEMA_NAME, data):
+        problems.append((_line_for(lines, violation.pointer), f"{violation.pointer or '/'}: {violation.message}"))
+    if problems:
+        raise ScenarioError(source, sorted(set(problems), key=lambda p: (p[0] or 0, p[1])))
     rules = []
     for index, raw in enumerate(data["rules"]):
         try:
             rules.append(_rule(index, raw, source))
         except re.error as exc:
-            lines = _line_map(yaml.compose(text, Loader=YAML_LOADER))
             raise ScenarioError(source, [(_line_for(lines, f"/rules/{index}/match"), f"bad regex: {exc}")]) from None
     name = data.get("name", Path(source).stem)
     scenario = Scenario(name, data.get("description", ""), rules, source, dict(data.get("receiver") or {}))
@@ -210,13 +246,125 @@ def load_text(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario
     return scenario
 
 
+async def load_text_async(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario:
+    """load_text in a worker thread: the event loop keeps serving while a scenario is parsed."""
+    return await asyncio.to_thread(load_text, text, schemas, source)
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than MAX_YAML_DEPTH from the event stream (no tree is built)."""
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=YAML_LOADER)):
+        if count > 4 * MAX_YAML_NODES:
+            raise _TooBig(f"scenario too large: more than {MAX_YAML_NODES:,} nodes", None)
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else None
+                raise _TooBig(f"nested too deeply (at most {MAX_YAML_DEPTH} levels)", line)
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
+class _TooBig(ValueError):
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _check_graph(root: yaml.Node) -> None:
+    """Refuse a YAML graph whose expansion (aliases followed) is too large, too deep, or
+    recursive, without expanding it: each node's expanded size is computed once."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    # iterative post-order walk: (node, depth, children done?)
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        line = node.start_mark.line + 1 if node.start_mark else None
+        if done:
+            on_path.discard(key)
+            size = 1 + sum(sizes[id(child)] for child in _children(node))
+            if size > MAX_YAML_NODES:
+                raise _TooBig(f"scenario too large once its aliases are expanded: more than {MAX_YAML_NODES:,} nodes", line)
+            sizes[key] = size
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise _TooBig("recursive alias (a node that contains itself)", line)
+        if depth > MAX_YAML_DEPTH:
+            raise _TooBig(f"nested too deeply (at most {MAX_YAML_DEPTH} levels)", line)
+        on_path.add(key)
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) not in sizes:
+                stack.append((child, depth + 1, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+class _Regex:
+    """A compiled scenario regex: RE2 (linear time) when installed."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        if len(pattern) > MAX_REGEX_LENGTH:
+            raise re.error(f"pattern longer than {MAX_REGEX_LENGTH} characters")
+        re.compile(pattern, re.S)  # Python's syntax is the documented one: same errors as before
+        if _re2 is not None:
+            options = _re2.Options()
+            options.dot_nl = True
+            options.log_errors = False
+            try:
+                self._compiled = _re2.compile(pattern, options)
+            except _re2.error as exc:
+                detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+                raise re.error(
+                    f"{detail} (scenario regexes run on RE2, in linear time: no backreferences or lookaround)"
+                ) from None
+        else:  # pragma: no cover
+            if _NESTED_QUANTIFIER.search(pattern):
+                raise re.error("nested quantifier such as (a+)+ could backtrack catastrophically; install google-re2")
+            self._compiled = re.compile(pattern, re.S)
+
+    def search(self, text: str) -> Any:
+        return self._compiled.search(text)
+
+
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
+
+
+def compile_regex(pattern: str) -> _Regex:
+    return _Regex(pattern)
+
+
 def load_file(path: str | Path, schemas: Schemas) -> Scenario:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SCENARIO_BYTES + 1)  # never more than the cap, whatever the file
     except OSError as exc:
         raise ScenarioError(str(path), [(None, f"cannot read: {exc.strerror or exc}")]) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(str(path), [(None, f"scenario too large: more than {MAX_SCENARIO_BYTES:,} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), [(None, f"not UTF-8 text (byte {exc.start})")]) from None
     return load_text(text, schemas, str(path))
+
+
+async def load_file_async(path: str | Path, schemas: Schemas) -> Scenario:
+    """load_file in a worker thread (hot reload: the server keeps serving meanwhile)."""
+    return await asyncio.to_thread(load_file, path, schemas)
 
 
 def load_magic(schemas: Schemas) -> Scenario:

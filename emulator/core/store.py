@@ -1,17 +1,31 @@
-"""In-memory state with a retention cap: the only owner of state in the emulator.
+"""In-memory state with a retention cap in count and in bytes: the only owner of state.
 
-Messages, requests, events and callback attempts are kept newest-last; past the cap the
-oldest are dropped (with their indexes), so a long soak run keeps a flat memory profile.
+Messages, requests, events and callback attempts are kept newest-last; past either cap the
+oldest are dropped (with their indexes) and counted, so a long soak run keeps a flat memory
+profile and QA can see, in /_emulator/health, that something was evicted. Lookups by id and
+by phone are indexed, and waiters are woken only by changes to their own phone, so the cost
+of a change never grows with the number of stored messages or pending waits.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from .model import Account, Event, Message, RequestRecord, digits
+
+# What one stored item really costs in CPython beyond its variable-length text, measured with
+# tracemalloc by benchmarks/soak.py (`--only memory`): the dataclass, its dict, the index
+# entries, the ids. Text is counted at one byte a character (ASCII strings; others cost more,
+# which the margin of these constants absorbs).
+MESSAGE_OVERHEAD = 2_600
+ATTEMPT_OVERHEAD = 700
+REQUEST_OVERHEAD = 1_300
+EVENT_OVERHEAD = 450
+CALLBACK_OVERHEAD = 900
+TOMBSTONES = 100_000  # evicted message ids remembered, so a lookup can say "evicted", not "unknown"
 
 
 @dataclass
@@ -50,12 +64,38 @@ class Directory:
         return len(self._records)
 
 
+class Journal:
+    """A newest-last list of one kind of record, with the bytes each costs."""
+
+    def __init__(self) -> None:
+        self.items: deque[Any] = deque()
+        self.costs: deque[int] = deque()
+        self.bytes = 0
+        self.evicted = 0
+
+    def append(self, item: Any, cost: int) -> None:
+        self.items.append(item)
+        self.costs.append(cost)
+        self.bytes += cost
+
+    def pop_oldest(self) -> Any:
+        self.bytes -= self.costs.popleft()
+        self.evicted += 1
+        return self.items.popleft()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
 class Store:
-    def __init__(self, retention: int = 100_000) -> None:
+    def __init__(self, retention: int = 100_000, retention_bytes: int = 512 * 1024 * 1024) -> None:
         self.retention = max(1, retention)
+        self.retention_bytes = max(64 * 1024, retention_bytes)
         self.accounts: dict[str, list[Account]] = {}
         self._seed_accounts: list[Account] = []
         self._listeners: set[asyncio.Queue] = set()
+        self._watchers: dict[str, set[asyncio.Queue]] = {}
+        self.closing = False  # the server is shutting down: new waits and streams end at once
         self.reset()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -64,9 +104,17 @@ class Store:
         self.messages: OrderedDict[str, Message] = OrderedDict()
         self._index: dict[tuple[str, str, str], str] = {}
         self._keys_of: dict[str, list[tuple[str, str, str]]] = {}
-        self.requests: deque[RequestRecord] = deque(maxlen=self.retention)
-        self.events: deque[Event] = deque(maxlen=self.retention)
-        self.callbacks: deque[dict[str, Any]] = deque(maxlen=self.retention)
+        self._by_phone: dict[str, deque[str]] = {}  # phone key -> message ids, oldest first
+        self._seq: dict[str, int] = {}  # message id -> arrival order
+        self._events_of: dict[str, list[Event]] = {}
+        self._callbacks_of: dict[str, list[dict[str, Any]]] = {}
+        self._callback_by_id: dict[int, dict[str, Any]] = {}
+        self._tombstones: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._evicted_phones: Counter[str] = Counter()
+        self._journals = {kind: Journal() for kind in ("messages", "requests", "events", "callbacks")}
+        self.requests: deque[RequestRecord] = self._journals["requests"].items
+        self.events: deque[Event] = self._journals["events"].items
+        self.callbacks: deque[dict[str, Any]] = self._journals["callbacks"].items
         self.directories: dict[tuple[str, str, str], Directory] = {}
         self.optouts: dict[tuple[str, str], set[str]] = {}
         self.dedupe: dict[tuple[str, str, str], float] = {}
@@ -74,6 +122,7 @@ class Store:
         self._request_ids = itertools.count(1)
         self._event_seq = itertools.count(1)
         self._callback_ids = itertools.count(1)
+        self._message_seq = itertools.count(1)
         self.accounts = {}
         for account in self._seed_accounts:
             self.add_account(
@@ -96,15 +145,16 @@ class Store:
     # -- messages ---------------------------------------------------------------------------
     def add_message(self, message: Message, keys: Iterable[str] = ()) -> None:
         self.messages[message.id] = message
+        self._seq[message.id] = next(self._message_seq)
+        for phone_key in phone_keys(message.recipient):
+            self._by_phone.setdefault(phone_key, deque()).append(message.id)
+        self._journals["messages"].append(message.id, message_cost(message))
         for key in (message.provider_id, *keys):
             if key:
                 self.index_message(message, key)
-        while len(self.messages) > self.retention:
-            _, dropped = self.messages.popitem(last=False)
-            for index_key in self._keys_of.pop(dropped.id, ()):
-                if self._index.get(index_key) == dropped.id:
-                    del self._index[index_key]
+        self._enforce()
         self.notify({"type": "message", "message": message.id})
+        self._wake(message)
 
     def index_message(self, message: Message, key: str) -> None:
         """Make a message findable by another of its ids (client reference, ticket...)."""
@@ -119,43 +169,134 @@ class Store:
     def message(self, message_id: str) -> Message | None:
         return self.messages.get(message_id)
 
+    def was_evicted(self, message_id: str) -> bool:
+        """True when this message existed and was dropped by the retention caps."""
+        return message_id in self._tombstones
+
+    def evicted_for_phone(self, phone: str) -> int:
+        """How many (remembered) evicted messages went to this phone."""
+        return sum(self._evicted_phones[k] for k in phone_keys(phone))
+
+    def messages_for_phone(self, phone: str) -> list[Message]:
+        """Messages to this phone (same digits, or the same address), oldest first; indexed."""
+        ids: set[str] = set()
+        for key in phone_keys(phone):
+            ids.update(self._by_phone.get(key, ()))
+        return [self.messages[i] for i in sorted(ids, key=self._seq.__getitem__)]
+
     def query_messages(self, **filters: Any) -> list[Message]:
         """Messages matching every given filter (None filters are ignored), oldest first."""
         wanted = {k: v for k, v in filters.items() if v not in (None, "")}
-        out = []
-        for message in self.messages.values():
-            if "provider" in wanted and message.provider != wanted["provider"]:
-                continue
-            if "phone" in wanted and digits(message.recipient) != digits(wanted["phone"]) and message.recipient != wanted["phone"]:
-                continue
-            if "channel" in wanted and message.channel != wanted["channel"]:
-                continue
-            if "status" in wanted and message.status.value != wanted["status"]:
-                continue
-            if "account" in wanted and message.account != wanted["account"]:
-                continue
-            out.append(message)
-        return out
+        candidates: Iterable[Message] = (
+            self.messages_for_phone(str(wanted["phone"])) if "phone" in wanted else self.messages.values()
+        )
+        return [m for m in candidates if message_matches(m, wanted)]
+
+    def events_of(self, message_id: str) -> list[Event]:
+        return list(self._events_of.get(message_id, ()))
+
+    def callbacks_of(self, message_id: str) -> list[dict[str, Any]]:
+        return list(self._callbacks_of.get(message_id, ()))
+
+    def callback(self, callback_id: int) -> dict[str, Any] | None:
+        return self._callback_by_id.get(callback_id)
 
     # -- journals ---------------------------------------------------------------------------
     def new_request_id(self) -> int:
         return next(self._request_ids)
 
     def add_request(self, record: RequestRecord) -> None:
-        self.requests.append(record)
+        self._journals["requests"].append(record, request_cost(record))
+        self._enforce()
         self.notify({"type": "request", "request": record.id})
 
     def add_event(self, event: Event) -> Event:
         event.seq = next(self._event_seq)
-        self.events.append(event)
+        self._journals["events"].append(event, EVENT_OVERHEAD + len(event.error or ""))
+        if event.message_id in self.messages:
+            self._events_of.setdefault(event.message_id, []).append(event)
+        self._enforce()
         self.notify({"type": "event", "message": event.message_id, "event": event.public()})
+        message = self.messages.get(event.message_id)
+        if message is not None:
+            self._wake(message)  # a status/channel change can make a waiter's filters match
         return event
 
     def add_callback_attempt(self, attempt: dict[str, Any]) -> dict[str, Any]:
         attempt["id"] = next(self._callback_ids)
-        self.callbacks.append(attempt)
+        self._journals["callbacks"].append(attempt, CALLBACK_OVERHEAD + _text_size(attempt))
+        self._callback_by_id[attempt["id"]] = attempt
+        message_id = attempt.get("message_id")
+        if message_id in self.messages:
+            self._callbacks_of.setdefault(message_id, []).append(attempt)
+        self._enforce()
         self.notify({"type": "callback", "callback": attempt["id"]})
         return attempt
+
+    # -- retention ------------------------------------------------------------------------------
+    @property
+    def bytes_used(self) -> int:
+        return sum(j.bytes for j in self._journals.values())
+
+    def usage(self) -> dict[str, Any]:
+        """Sizes, caps and eviction counters, for /_emulator/health."""
+        return {
+            "retention": self.retention,
+            "retention_bytes": self.retention_bytes,
+            "bytes": self.bytes_used,
+            "kept": {kind: len(j) for kind, j in self._journals.items()},
+            "evicted": {kind: j.evicted for kind, j in self._journals.items()},
+        }
+
+    def _enforce(self) -> None:
+        """Drop the oldest records past the count cap of each kind, then past the byte cap
+        (from the kind that holds the most bytes)."""
+        for kind, journal in self._journals.items():
+            while len(journal) > self.retention:
+                self._evict(kind)
+        while self.bytes_used > self.retention_bytes:
+            kind = max(self._journals, key=lambda k: self._journals[k].bytes if len(self._journals[k]) > 1 else -1)
+            if len(self._journals[kind]) <= 1:
+                break
+            self._evict(kind)
+
+    def _evict(self, kind: str) -> None:
+        item = self._journals[kind].pop_oldest()
+        if kind == "messages":
+            self._drop_message(item)
+        elif kind == "callbacks":
+            self._callback_by_id.pop(item.get("id"), None)
+            message_callbacks = self._callbacks_of.get(item.get("message_id"))
+            if message_callbacks and message_callbacks[0] is item:
+                message_callbacks.pop(0)
+
+    def _drop_message(self, message_id: str) -> None:
+        message = self.messages.pop(message_id, None)
+        self._seq.pop(message_id, None)
+        self._events_of.pop(message_id, None)
+        self._callbacks_of.pop(message_id, None)
+        for index_key in self._keys_of.pop(message_id, ()):
+            if self._index.get(index_key) == message_id:
+                del self._index[index_key]
+        if message is None:
+            return
+        keys = phone_keys(message.recipient)
+        for key in keys:
+            ids = self._by_phone.get(key)
+            if ids and ids[0] == message_id:  # eviction is oldest first, so it heads its list
+                ids.popleft()
+            elif ids:
+                ids.remove(message_id)
+            if ids is not None and not ids:
+                del self._by_phone[key]
+        self._tombstones[message_id] = keys
+        self._evicted_phones.update(keys)
+        if len(self._tombstones) > TOMBSTONES:
+            _, old_keys = self._tombstones.popitem(last=False)
+            self._evicted_phones.subtract(old_keys)
+            for key in old_keys:
+                if self._evicted_phones[key] <= 0:
+                    del self._evicted_phones[key]
 
     # -- provider-side records ------------------------------------------------------------------
     def directory(self, provider: str, account: str, kind: str) -> Directory:
@@ -169,19 +310,113 @@ class Store:
 
     # -- change notifications (long polls, server-sent events) -------------------------------------
     def subscribe(self) -> asyncio.Queue:
+        """Every change (for event streams)."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
         self._listeners.add(queue)
+        if self.closing:
+            queue.put_nowait({"type": "shutdown"})
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
         self._listeners.discard(queue)
 
+    def watch_phone(self, phone: str) -> asyncio.Queue:
+        """Messages to this phone as they arrive or change (for long polls): only changes to
+        this phone reach the queue; a `None` means the emulator is shutting down."""
+        queue: asyncio.Queue = asyncio.Queue(maxsize=100)
+        for key in phone_keys(phone):
+            self._watchers.setdefault(key, set()).add(queue)
+        if self.closing:
+            queue.put_nowait(None)
+        return queue
+
+    def unwatch_phone(self, phone: str, queue: asyncio.Queue) -> None:
+        for key in phone_keys(phone):
+            queues = self._watchers.get(key)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self._watchers[key]
+
+    @property
+    def waiting(self) -> int:
+        return len({id(q) for queues in self._watchers.values() for q in queues})
+
+    def _wake(self, message: Message) -> None:
+        if not self._watchers:
+            return
+        for key in phone_keys(message.recipient):
+            for queue in self._watchers.get(key, ()):
+                _put_dropping_oldest(queue, message)
+
     def notify(self, change: dict[str, Any]) -> None:
         for queue in list(self._listeners):
-            if queue.full():  # a stalled listener loses old changes, never blocks the emulator
-                try:
-                    queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    pass
-            queue.put_nowait(change)
+            _put_dropping_oldest(queue, change)
+        if change.get("type") == "shutdown":
+            self.closing = True
+            for queues in list(self._watchers.values()):
+                for queue in queues:
+                    _put_dropping_oldest(queue, None)
 
+
+def _put_dropping_oldest(queue: asyncio.Queue, item: Any) -> None:
+    """A stalled listener loses old changes, never blocks the emulator."""
+    if queue.full():
+        try:
+            queue.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+    queue.put_nowait(item)
+
+
+def phone_keys(phone: Any) -> tuple[str, ...]:
+    """Index keys of a recipient: its digits (+33 6... == 336...) and its exact form (e-mails,
+    ids). Two recipients match when they share a key."""
+    text = str(phone)
+    number = digits(text)
+    return (f"#{number}", f"={text}") if number else (f"={text}",)
+
+
+def message_matches(message: Message, wanted: dict[str, Any]) -> bool:
+    if "provider" in wanted and message.provider != wanted["provider"]:
+        return False
+    if "phone" in wanted and not set(phone_keys(message.recipient)) & set(phone_keys(wanted["phone"])):
+        return False
+    if "channel" in wanted and message.channel != wanted["channel"]:
+        return False
+    if "status" in wanted and message.status.value != wanted["status"]:
+        return False
+    if "account" in wanted and message.account != wanted["account"]:
+        return False
+    return True
+
+
+def message_cost(message: Message) -> int:
+    cost = MESSAGE_OVERHEAD + len(message.recipient) + _text_size(message.meta)
+    for attempt in message.attempts:
+        cost += ATTEMPT_OVERHEAD + _text_size(attempt.content)
+    return cost
+
+
+def request_cost(record: RequestRecord) -> int:
+    return (
+        REQUEST_OVERHEAD
+        + len(record.body)
+        + len(record.response)
+        + len(record.query)
+        + len(record.path)
+        + sum(len(k) + len(v) for k, v in record.headers.items())
+    )
+
+
+def _text_size(value: Any, depth: int = 0) -> int:
+    """Rough bytes of the text inside a small JSON-like value (bounded walk)."""
+    if isinstance(value, str):
+        return len(value)
+    if depth > 4:
+        return 64
+    if isinstance(value, dict):
+        return sum(len(str(k)) + _text_size(v, depth + 1) for k, v in value.items()) + 64
+    if isinstance(value, (list, tuple)):
+        return sum(_text_size(v, depth + 1) for v in value) + 32
+    return 16

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
+import zlib
+from itertools import accumulate
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from ..resources import DATA, read_yaml
 from ..core.callbacks import CallbackRequest
@@ -188,27 +193,108 @@ def _route_infos(request: web.Request) -> list[dict[str, Any]]:
 
 
 class NotJSON(ValueError):
-    """The body is not strict JSON."""
+    """The body is not strict JSON (the message says why)."""
+
+
+MAX_JSON_DEPTH = 512  # PHP's json_decode default, which several of these providers run on
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON, as the providers' servers parse it: UTF-8, no NaN/Infinity (which would
-    also make our own answers invalid JSON when echoed back), nesting Python can handle."""
+    """Strict JSON, as the providers' servers parse it: UTF-8, finite numbers only (NaN,
+    Infinity and 1e999 would make our own answers invalid JSON when echoed back), integers
+    of at most 4,300 digits, strings without lone surrogates (they cannot be written back as
+    UTF-8), nesting at most MAX_JSON_DEPTH deep."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise NotJSON() from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotJSON("not UTF-8") from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # cheap pre-check; only then measure
+        _check_depth(text)
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise NotJSON(f"nested more than {MAX_JSON_DEPTH} deep") from None
+    except ValueError as exc:  # JSONDecodeError, 1e999, NaN, an integer of more than 4,300 digits
+        raise NotJSON(str(exc).split(":")[0]) from None
+    if "\\u" in text and _has_lone_surrogate(value):
+        raise NotJSON("lone surrogate in a string")
+    return value
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(literal: str) -> float:
+    number = float(literal)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {literal[:40]}")
+    return number
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def _check_depth(text: str) -> None:
+    """Nesting depth of JSON text outside strings, at C speed (regexes, then a running sum
+    over the brackets left); refuses it past MAX_JSON_DEPTH."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode("ascii")
+    if brackets and max(accumulate(map(_STEP.__getitem__, brackets))) > MAX_JSON_DEPTH:
+        raise NotJSON(f"nested more than {MAX_JSON_DEPTH} deep")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 async def read_body(request: web.Request) -> bytes:
+    """The request body, gzip/deflate decoded when it says so (bounded by the body limit).
+
+    The server does not decode bodies itself (auto_decompress=False, which would answer a
+    bare 400 or 500 of its own): a body whose Content-Encoding is unknown or does not decode
+    reads as empty here, so the provider answers its own error for a missing/malformed body,
+    and the journal keeps the bytes that were sent."""
     try:
-        return await request.read()
+        raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge() from None
+    except (RequestPayloadError, HttpProcessingError):
+        return b""  # a body that cannot be read (broken chunked encoding...): treated as empty
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if not raw or encoding in ("", "identity"):
+        return raw
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return _decompress(raw, encoding, getattr(request, "_client_max_size", 4 * 1024 * 1024))  # the server's limit
+    return b""
+
+
+def _decompress(raw: bytes, encoding: str, limit: int) -> bytes:
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else (zlib.MAX_WBITS if raw[:1] == b"\x78" else -zlib.MAX_WBITS)
+    decompressor = zlib.decompressobj(wbits)
+    try:
+        body = decompressor.decompress(raw, limit + 1)  # a zip bomb stops at the limit
+    except zlib.error:
+        return b""
+    if len(body) > limit:
+        raise BodyTooLarge()
+    return body
 
 
 def raw_response(raw: dict[str, Any]) -> web.Response:

@@ -1,0 +1,228 @@
+"""`msgemu serve` as a real process under hostile clients (issue 11): SIGTERM mid-flight
+loses no request already received; slow and idle clients are cut; running out of file
+descriptors neither takes the server down nor floods the log."""
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+
+DELAYED = "rules:\n - match: {provider: alphasms}\n   fault: {type: delay, seconds: 1.0}\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Serve:
+    """`msgemu serve` in its own process, its log in a file."""
+
+    def __init__(self, tmp_path, *args: str, nofile: int | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp_path / "serve.log"
+
+        def limit_fds() -> None:
+            if nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator.cli", "serve", "--port", str(self.port), "--clock", "manual", *args],
+            stdout=subprocess.DEVNULL, stderr=self.log_path.open("w"), preexec_fn=limit_fds,
+        )
+
+    async def up(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(self.base + "/_emulator/health") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.05)
+        raise AssertionError(self.log())
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def serve(tmp_path):
+    started: list[Serve] = []
+
+    def start(*args: str, nofile: int | None = None) -> Serve:
+        server = Serve(tmp_path, *args, nofile=nofile)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def raise_own_fd_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted), hard))
+
+
+def sms(i: int) -> dict:
+    item = {"type": "sms", "id": i, "phone": 380970000000 + i, "sms_signature": "Test", "sms_message": f"code {i:06d}"}
+    return {"auth": "alphasms-demo-key", "data": [item]}
+
+
+async def test_sigterm_answers_every_request_already_received(serve, tmp_path):
+    raise_own_fd_limit(4096)
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(DELAYED)
+    server = serve("--scenario", str(scenario), "--log-level", "INFO")
+    await server.up()
+    url = server.base + "/alphasms/api/json.php"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        await http.patch(server.base + "/_emulator/accounts/alphasms", json={"balance": 1_000_000})
+
+        async def one(i: int):
+            try:
+                async with http.post(url, json=sms(i), timeout=aiohttp.ClientTimeout(total=30)) as response:
+                    return response.status, await response.json()
+            except aiohttp.ClientError as exc:
+                return None, repr(exc)
+
+        async def long_poll():
+            async with http.get(server.base + "/_emulator/messages/wait", params={"phone": "1", "timeout": "120"}) as response:
+                return response.status
+
+        async def stream():
+            async with http.get(server.base + "/_emulator/stream") as response:
+                return await response.read()  # raises if the stream is cut instead of ended
+
+        in_flight = [asyncio.create_task(one(i)) for i in range(300)]
+        waits = [asyncio.create_task(long_poll()) for _ in range(5)]
+        streams = [asyncio.create_task(stream()) for _ in range(3)]
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if (await (await http.get(server.base + "/_emulator/health")).json())["waiting"] == 5:
+                break
+        await asyncio.sleep(0.4)  # the sends are received and parked in their 1 s delay
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        answers = await asyncio.gather(*in_flight)
+        assert await asyncio.gather(*waits) == [503] * 5
+        assert all(b"event: hello" in body for body in await asyncio.gather(*streams))
+    async with aiohttp.ClientSession() as fresh:  # after SIGTERM: refused, never half-answered
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await fresh.post(url, json=sms(10_000))
+    assert server.proc.wait(20) == 0
+    assert time.monotonic() - started < 15
+    lost = [a for a in answers if a[0] != 200]
+    assert not lost, (len(lost), lost[:3])
+    assert all(a[1]["data"][0]["success"] for a in answers)
+
+
+async def test_idle_and_half_sent_connections_are_cut(serve):
+    server = serve("--idle-timeout", "1", "--body-timeout", "1")
+    await server.up()
+    idle = socket.create_connection(("127.0.0.1", server.port))
+    half_headers = socket.create_connection(("127.0.0.1", server.port))
+    half_headers.sendall(b"POST /alphasms/api/json.php HTTP/1.1\r\nHost: x\r\n")
+    half_body = socket.create_connection(("127.0.0.1", server.port))
+    half_body.sendall(b"POST /alphasms/api/json.php HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"auth\"")
+    for sock in (idle, half_headers, half_body):
+        sock.settimeout(5)
+    assert idle.recv(100) == b""  # closed by the server after --idle-timeout
+    assert half_headers.recv(100) == b""
+    answer = half_body.recv(1000)
+    assert answer.startswith(b"HTTP/1.1 408") or answer == b"", answer
+    for sock in (idle, half_headers, half_body):
+        sock.close()
+    async with aiohttp.ClientSession() as http:
+        journal = await (await http.get(server.base + "/_emulator/requests")).json()
+    assert [r["status"] for r in journal["requests"]] == [408]
+    assert "not received in time" in journal["requests"][0]["body"]
+
+
+async def test_two_thousand_half_sent_requests_at_1024_fds(serve):
+    raise_own_fd_limit(4500)
+    server = serve("--idle-timeout", "1", "--log-level", "INFO", nofile=1024)
+    await server.up()
+    loop = asyncio.get_running_loop()
+    sockets = []
+
+    async def half_sent() -> None:
+        sock = socket.socket()
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", server.port)), 5)
+            await loop.sock_sendall(sock, b"POST /alphasms/api/json.php HTTP/1.1\r\nHost: x\r\nContent-Le")
+        except (OSError, asyncio.TimeoutError):
+            pass
+        sockets.append(sock)
+
+    await asyncio.gather(*(half_sent() for _ in range(2000)))
+    await asyncio.sleep(1.5)  # accept retries while descriptors are exhausted
+    for sock in sockets:
+        sock.close()
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):  # the server is still there and serves again
+            try:
+                async with http.get(server.base + "/_emulator/health", timeout=aiohttp.ClientTimeout(total=2)) as response:
+                    if response.status == 200:
+                        break
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(server.log()[-2000:])
+        async with http.post(server.base + "/alphasms/api/json.php", json=sms(1)) as response:
+            assert (await response.json())["data"][0]["success"]
+    assert server.proc.poll() is None
+    log = server.log()
+    assert log.count("file descriptors ran out") == 1, log[-3000:]
+    assert "out of system resource" not in log
+
+
+async def test_keep_alive_clients_hammering_through_sigterm_lose_nothing(serve):
+    """Each request is either answered in full or refused at connect: none is dropped after
+    the server read it (today a few percent are cut off under load)."""
+    server = serve("--log-level", "WARNING")
+    await server.up()
+    url = server.base + "/alphasms/api/json.php"
+    outcomes = {"answered": 0, "refused": 0, "cut": []}
+    async with aiohttp.ClientSession() as http:
+        await http.patch(server.base + "/_emulator/accounts/alphasms", json={"balance": 1_000_000})
+
+    async def client(n: int) -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as http:
+            for i in range(100_000):
+                try:
+                    async with http.post(url, json=sms(n * 100_000 + i)) as response:
+                        assert (await response.json())["data"][0]["success"]
+                        outcomes["answered"] += 1
+                except aiohttp.ClientConnectorError:
+                    outcomes["refused"] += 1
+                    return
+                except aiohttp.ClientError as exc:
+                    outcomes["cut"].append(repr(exc))
+                    return
+
+    clients = [asyncio.create_task(client(n)) for n in range(40)]
+    await asyncio.sleep(1.0)
+    server.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(asyncio.gather(*clients), 30)
+    assert server.proc.wait(20) == 0
+    assert outcomes["answered"] > 100
+    assert outcomes["cut"] == [], (len(outcomes["cut"]), outcomes["cut"][:3], outcomes["answered"])

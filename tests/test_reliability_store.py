@@ -1,0 +1,125 @@
+"""The store under load: indexed lookups, waits woken only by their own phone, retention in
+bytes with visible eviction (issue 11), over real HTTP."""
+from __future__ import annotations
+
+import asyncio
+
+from emulator.app import build_app
+from emulator.core.model import Attempt, Message
+from emulator.core.store import Store
+from emulator.runtime import RUNTIME_KEY
+from emulator.settings import Settings
+
+from .conftest import advance
+
+
+def sms(i: int, text: str = "code 123456") -> dict:
+    return {"type": "sms", "id": i, "phone": 380970000000 + i, "sms_signature": "Test", "sms_message": text}
+
+
+async def send(client, *items) -> dict:
+    response = await client.post("/alphasms/api/json.php", json={"auth": "alphasms-demo-key", "data": list(items)})
+    assert response.status == 200
+    return await response.json()
+
+
+def test_lookup_by_phone_is_indexed_and_keeps_the_scan_semantics():
+    store = Store(retention=1000)
+    people = ["+380 97 000 0001", "380970000001", "a1@example.org", "b@example.org", "b@example.org"]
+    messages = [Message("p", "acc", r, [Attempt("sms", {"text": "x"})]) for r in people]
+    for message in messages:
+        store.add_message(message)
+    assert [m.id for m in store.query_messages(phone="380970000001")] == [m.id for m in messages[:2]]
+    assert [m.id for m in store.query_messages(phone="b@example.org")] == [m.id for m in messages[3:]]
+    assert store.query_messages(phone="c@example.org") == []  # no digits: exact, not "every e-mail"
+    assert store.query_messages(phone="1") == [messages[2]]  # the digits of a1@...
+    store.reset()
+    assert store.query_messages(phone="380970000001") == []
+
+
+async def test_pending_waits_are_woken_only_by_their_own_phone(client):
+    runtime = client.server.app[RUNTIME_KEY]
+    waits = [asyncio.create_task(client.get("/_emulator/messages/wait", params={"phone": str(380990000000 + i), "timeout": "30"})) for i in range(50)]
+    target = asyncio.create_task(client.get("/_emulator/messages/wait", params={"phone": "380970000007", "timeout": "30", "new": "1"}))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if (await (await client.get("/_emulator/health")).json())["waiting"] == 51:
+            break
+    assert (await (await client.get("/_emulator/health")).json())["waiting"] == 51
+    assert not runtime.store._listeners  # long polls do not receive every change of the store
+    await send(client, *[sms(i) for i in range(1, 30)])  # 29 messages, one for the target
+    answer = await asyncio.wait_for(target, 5)
+    assert answer.status == 200 and (await answer.json())["recipient"] == "380970000007"
+    assert not any(w.done() for w in waits)
+    assert (await (await client.get("/_emulator/health")).json())["waiting"] == 50
+    for w in waits:
+        w.cancel()
+    await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def test_a_wait_on_a_status_is_woken_by_the_status_change(client):
+    await send(client, sms(3))
+    waiting = asyncio.create_task(client.get("/_emulator/messages/wait", params={"phone": "380970000003", "status": "delivered", "timeout": "30"}))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    await advance(client, 60)
+    answer = await asyncio.wait_for(waiting, 5)
+    assert (await answer.json())["status"] == "delivered"
+
+
+async def test_message_detail_uses_its_own_events(client):
+    await send(client, sms(4), sms(5))
+    await advance(client, 60)
+    listed = (await (await client.get("/_emulator/messages", params={"phone": "380970000004"})).json())["messages"]
+    detail = await (await client.get(f"/_emulator/messages/{listed[0]['id']}")).json()
+    assert detail["events"] and {e["message_id"] for e in detail["events"]} == {listed[0]["id"]}
+
+
+async def test_retention_in_bytes_truncates_bodies_and_shows_evictions(aiohttp_client):
+    settings = Settings(clock="manual", watch_scenario=False, callback_loopback_only=True, retention_bytes=200 * 1024)
+    client = await aiohttp_client(build_app(settings))
+    await client.patch("/_emulator/accounts/alphasms", json={"balance": 1_000_000})
+    first = await send(client, sms(1, "code 111111"))
+    assert first["data"][0]["success"]
+    for batch in range(10):
+        await send(client, *[sms(100 + batch * 10 + i, "y" * 500) for i in range(10)])
+    big = await client.post("/alphasms/api/json.php", json={"auth": "alphasms-demo-key", "data": [sms(2)], "pad": "z" * 60_000})
+    assert big.status == 200
+    health = (await (await client.get("/_emulator/health")).json())["retention"]
+    assert health["bytes"] <= 200 * 1024
+    assert health["evicted"]["messages"] > 0 and sum(health["kept"].values()) > 0
+    record = (await (await client.get("/_emulator/requests", params={"limit": "1"})).json())["requests"][0]
+    assert record["body_size"] > 60_000 and len(record["body"]) <= 8 * 1024
+    # the evicted message: its lookup and a wait for it say "evicted", not "unknown"
+    listed = (await (await client.get("/_emulator/messages", params={"limit": "10000"})).json())["messages"]
+    assert all(m["recipient"] != "380970000001" for m in listed)
+    wait = await client.get("/_emulator/messages/wait", params={"phone": "380970000001", "timeout": "0"})
+    assert wait.status == 410 and "evicted" in (await wait.json())["error"]
+    runtime = client.server.app[RUNTIME_KEY]
+    evicted_id = next(iter(runtime.store._tombstones))
+    gone = await client.get(f"/_emulator/messages/{evicted_id}")
+    assert gone.status == 410 and "evicted" in (await gone.json())["error"]
+    assert (await client.get("/_emulator/messages/no-such-id")).status == 404
+
+
+async def test_count_retention_still_caps_each_kind(aiohttp_client):
+    client = await aiohttp_client(build_app(Settings(clock="manual", watch_scenario=False, retention=5)))
+    for i in range(1, 12):
+        await send(client, sms(i))
+    health = (await (await client.get("/_emulator/health")).json())
+    assert health["messages"] == 5 and health["requests"] == 5
+    assert health["retention"]["evicted"]["messages"] == 6
+
+
+async def test_shutdown_ends_waits_and_streams_at_once(client):
+    runtime = client.server.app[RUNTIME_KEY]
+    wait = asyncio.create_task(client.get("/_emulator/messages/wait", params={"phone": "1", "timeout": "60"}))
+    stream = await client.get("/_emulator/stream")
+    assert (await stream.content.readline()).startswith(b"event: hello")
+    await asyncio.sleep(0.05)
+    await runtime.shutdown()
+    answer = await asyncio.wait_for(wait, 2)
+    assert answer.status == 503
+    await asyncio.wait_for(stream.read(), 2)  # the stream ends cleanly (EOF, no error)
+    late = await asyncio.wait_for(client.get("/_emulator/messages/wait", params={"phone": "2", "timeout": "60"}), 2)
+    assert late.status == 503  # a wait that starts during shutdown does not hold it up
