@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .control.api import routes as control_routes
+from .control.namespaces import routes as namespace_routes
 from .control.receiver import routes as receiver_routes
 from .control.security import control_guard
 from .ui import routes as ui_routes
@@ -19,6 +20,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     runtime = runtime or Runtime(settings)
     app = _base_app(runtime)
     app.add_routes(control_routes)
+    app.add_routes(namespace_routes)
     app.add_routes(receiver_routes)
     app.add_routes(ui_routes)
     for name, provider in runtime.providers.items():

@@ -13,6 +13,7 @@ from ..core.scenario import ScenarioError, load_text
 from ..runtime import RUNTIME_KEY, Runtime
 from ..core.otp import extract_otp
 from ..core.validation import schemas_root
+from .scope import in_scope
 
 routes = web.RouteTableDef()
 
@@ -74,7 +75,7 @@ async def list_messages(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status and status not in {s.value for s in Status}:
         return problem(400, "unknown status", allowed=[s.value for s in Status])
-    found = rt.store.query_messages(**_filters(request))
+    found = in_scope(request, rt.store.query_messages(**_filters(request)))
     limit = _limit(request)
     return web.json_response({"count": len(found), "messages": [m.public() for m in found[-limit:]]})
 
@@ -90,13 +91,14 @@ async def wait_message(request: web.Request) -> web.Response:
         timeout = min(300.0, max(0.0, float(request.query.get("timeout", 10))))
     except ValueError:
         return problem(400, "timeout must be a number of seconds")
+    in_scope(request, ())  # an unknown namespace answers 404 now, not after the wait
     known = {m.id for m in rt.store.query_messages(**filters)} if request.query.get("new") in ("1", "true") else set()
     queue = rt.store.subscribe()
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            fresh = [m for m in rt.store.query_messages(**filters) if m.id not in known]
+            fresh = [m for m in in_scope(request, rt.store.query_messages(**filters)) if m.id not in known]
             if fresh:
                 message = fresh[-1]
                 return web.json_response({**message.public(), "otp": message.otp or extract_otp(message.text)})
@@ -127,7 +129,7 @@ async def get_message(request: web.Request) -> web.Response:
 @routes.get("/_emulator/requests")
 async def list_requests(request: web.Request) -> web.Response:
     rt = _runtime(request)
-    records = list(rt.store.requests)
+    records = in_scope(request, rt.store.requests)
     for key in ("provider", "outcome"):
         if key in request.query:
             records = [r for r in records if getattr(r, key) == request.query[key]]
@@ -138,7 +140,7 @@ async def list_requests(request: web.Request) -> web.Response:
 @routes.get("/_emulator/events")
 async def list_events(request: web.Request) -> web.Response:
     rt = _runtime(request)
-    events = list(rt.store.events)
+    events = in_scope(request, rt.store.events)
     if "message_id" in request.query:
         events = [e for e in events if e.message_id == request.query["message_id"]]
     return web.json_response({"count": len(events), "events": [e.public() for e in events[-_limit(request, 1000):]]})
@@ -147,7 +149,7 @@ async def list_events(request: web.Request) -> web.Response:
 @routes.get("/_emulator/callbacks")
 async def list_callbacks(request: web.Request) -> web.Response:
     rt = _runtime(request)
-    attempts = list(rt.store.callbacks)
+    attempts = in_scope(request, rt.store.callbacks)
     for key in ("provider", "message_id", "url", "outcome"):
         if key in request.query:
             attempts = [a for a in attempts if a.get(key) == request.query[key]]
@@ -359,7 +361,7 @@ async def inbound(request: web.Request) -> web.Response:
     if "message_id" in body:
         message = rt.store.message(str(body["message_id"]))
     elif "phone" in body:
-        found = rt.store.query_messages(phone=str(body["phone"]), provider=body.get("provider"))
+        found = in_scope(request, rt.store.query_messages(phone=str(body["phone"]), provider=body.get("provider")))
         message = found[-1] if found else None
     else:
         return problem(400, "message_id or phone is required")

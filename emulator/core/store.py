@@ -93,6 +93,29 @@ class Store:
     def provider_accounts(self, provider: str) -> list[Account]:
         return self.accounts.get(provider, [])
 
+    def remove_account(self, provider: str, login: str) -> None:
+        """Drop an account for good (seeded state included): a deleted namespace's."""
+        self.accounts[provider] = [a for a in self.accounts.get(provider, []) if a.login != login]
+        self._seed_accounts = [a for a in self._seed_accounts if (a.provider, a.login) != (provider, login)]
+
+    def forget(self, message_ids: set[str], request_ids: set[int], accounts: set[tuple[str, str]]) -> None:
+        """Forget some messages (with their indexes, events and callback attempts), some journaled
+        requests, and the provider-side records of some (provider, login) accounts: a namespace
+        reset, which leaves everything else as it is."""
+        for message_id in message_ids:
+            self.messages.pop(message_id, None)
+            for index_key in self._keys_of.pop(message_id, ()):
+                if self._index.get(index_key) == message_id:
+                    del self._index[index_key]
+        self.requests = deque((r for r in self.requests if r.id not in request_ids), maxlen=self.retention)
+        self.events = deque((e for e in self.events if e.message_id not in message_ids), maxlen=self.retention)
+        self.callbacks = deque((c for c in self.callbacks if c.get("message_id") not in message_ids), maxlen=self.retention)
+        for table in (self.directories, self.dedupe):
+            for key in [k for k in table if (k[0], k[1]) in accounts]:
+                del table[key]
+        for key in [k for k in self.optouts if k in accounts]:
+            del self.optouts[key]
+
     # -- messages ---------------------------------------------------------------------------
     def add_message(self, message: Message, keys: Iterable[str] = ()) -> None:
         self.messages[message.id] = message
