@@ -282,3 +282,33 @@ async def test_beyond_the_bound_a_clear_429(aiohttp_client, settings):
     refused = await client.post("/_emulator/namespaces")
     assert refused.status == 429
     assert (await refused.json())["error"].startswith("at most 1 namespaces")
+
+
+async def test_namespace_answers_match_the_control_api_document(client):
+    from .test_openapi import check
+
+    created = await check(await client.post("/_emulator/namespaces"), "/_emulator/namespaces", "post")
+    ns = created["namespace"]
+    item = f"/_emulator/namespaces/{ns}"
+    sms = {"auth": created["credentials"]["alphasms"]["api_key"],
+           "data": [{"type": "sms", "id": 1, "phone": 380971234567, "sms_signature": "Shop", "sms_message": "code 1234"}]}
+    assert (await client.post("/alphasms/api/json.php", json=sms)).status == 200
+    await check(await client.get("/_emulator/namespaces"), "/_emulator/namespaces")
+    await check(await client.get(item), "/_emulator/namespaces/{ns}")
+    await check(await client.put(item + "/scenario", data="rules: []\n"), "/_emulator/namespaces/{ns}/scenario", "put")
+    await check(await client.put(item + "/scenario", data="rules: 5\n"), "/_emulator/namespaces/{ns}/scenario", "put")
+    await check(await client.get(item + "/scenario"), "/_emulator/namespaces/{ns}/scenario")
+    await check(await client.delete(item + "/scenario"), "/_emulator/namespaces/{ns}/scenario", "delete")
+    for path in ("/_emulator/messages", "/_emulator/requests", "/_emulator/events", "/_emulator/callbacks"):
+        listed = await check(await client.get(path, params={"namespace": ns}), path)
+        assert listed["count"] >= (0 if path == "/_emulator/callbacks" else 1)
+        await check(await client.get(path, headers={"X-Msgemu-Namespace": "ns-00000000"}), path)
+    await check(await client.get("/_emulator/messages/wait", params={"phone": "380971234567", "namespace": ns, "timeout": "0"}), "/_emulator/messages/wait")
+    await check(await client.post(item + "/reset"), "/_emulator/namespaces/{ns}/reset", "post")
+    await check(await client.delete(item), "/_emulator/namespaces/{ns}", "delete")
+    for method, path in (("get", "/_emulator/namespaces/{ns}"), ("delete", "/_emulator/namespaces/{ns}"),
+                         ("post", "/_emulator/namespaces/{ns}/reset"), ("get", "/_emulator/namespaces/{ns}/scenario"),
+                         ("put", "/_emulator/namespaces/{ns}/scenario"), ("delete", "/_emulator/namespaces/{ns}/scenario")):
+        response = await client.request(method.upper(), path.replace("{ns}", ns), data="rules: []\n" if method == "put" else None)
+        assert response.status == 404
+        await check(response, path, method)
