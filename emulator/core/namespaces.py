@@ -115,7 +115,7 @@ class Namespaces:
             if live is not None:
                 live.balance, live.currency, live.secrets = first.balance, first.currency, dict(first.secrets)
         namespace.restart_counts()
-        self.store.notify({"type": "reset", "namespace": namespace.name})
+        self.store.notify({"type": "namespace_reset", "namespace": namespace.name})  # the page keeps the rest
         return forgotten
 
     def delete(self, namespace: Namespace) -> set[str]:
@@ -124,7 +124,7 @@ class Namespaces:
             self.store.remove_account(account.provider, account.login)
             self._by_account.pop((account.provider, account.login), None)
         del self.by_name[namespace.name]
-        self.store.notify({"type": "reset", "namespace": namespace.name})
+        self.store.notify({"type": "namespace_reset", "namespace": namespace.name})  # the page keeps the rest
         return forgotten
 
     def after_global_reset(self) -> None:
