@@ -5,6 +5,7 @@ messages, requests, balance, scenario, directories and callbacks; a reset of one
 other and the default untouched; without namespaces everything is as before."""
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -22,6 +23,8 @@ from emulator.core.namespaces import Namespaces, TooManyNamespaces
 from emulator.core.store import Store
 from emulator.runtime import RUNTIME_KEY
 from emulator.server_thread import ServerThread
+
+from .sends import send_request
 
 PHONE = "380971234567"
 DEMO_KEY = "alphasms-demo-key"
@@ -312,3 +315,38 @@ async def test_namespace_answers_match_the_control_api_document(client):
         response = await client.request(method.upper(), path.replace("{ns}", ns), data="rules: []\n" if method == "put" else None)
         assert response.status == 404
         await check(response, path, method)
+
+
+DEMO_SECRETS = {
+    "alphasms": {"alphasms-demo-key": "api_key"},
+    "octopush": {"octopush-demo-key": "api_key", "demo@msgemu.local": "login"},
+    "smsc": {"demo-password": "password", "demo": "login"},
+    "revicom": {"revicom-demo-token": "token"},
+}
+
+
+def namespaced(provider: str, spec: dict, creds: dict[str, str]) -> dict:
+    """tests/sends.py's demo-account request, with the namespace's credentials instead."""
+    if provider == "hyber":
+        token = base64.b64encode(f"{creds['login']}:{creds['password']}".encode()).decode()
+        return {**spec, "path": f"/hyber/{creds['client_id']}", "headers": {"Authorization": f"Basic {token}"}}
+    text = json.dumps(spec)
+    for demo, key in DEMO_SECRETS[provider].items():
+        text = text.replace(json.dumps(demo), json.dumps(creds[key])).replace(f"Basic {demo}", f"Basic {creds[key]}")
+    return json.loads(text)
+
+
+async def test_every_provider_accepts_the_namespace_credentials_and_files_under_it(client):
+    created = await (await client.post("/_emulator/namespaces")).json()
+    ns = created["namespace"]
+    for provider in ("alphasms", "octopush", "smsc", "hyber", "revicom"):
+        spec = namespaced(provider, send_request(provider, "+380971234567", text="Your code is 246810"), created["credentials"][provider])
+        method, path = spec.pop("method"), spec.pop("path")
+        response = await client.request(method, path, **spec)
+        assert response.status < 300, (provider, await response.text())
+        mine = await (await client.get("/_emulator/messages", params={"namespace": ns, "provider": provider})).json()
+        assert [m["otp"] for m in mine["messages"]] == ["246810"], provider
+        default = await (await client.get("/_emulator/messages", params={"namespace": "default", "provider": provider})).json()
+        assert default["count"] == 0, provider
+        journal = await (await client.get("/_emulator/requests", params={"namespace": ns, "provider": provider})).json()
+        assert [r["outcome"] for r in journal["requests"]] == ["accepted"], provider
