@@ -350,3 +350,23 @@ async def test_every_provider_accepts_the_namespace_credentials_and_files_under_
         assert default["count"] == 0, provider
         journal = await (await client.get("/_emulator/requests", params={"namespace": ns, "provider": provider})).json()
         assert [r["outcome"] for r in journal["requests"]] == ["accepted"], provider
+
+
+def test_smpp_binds_with_a_namespace_credentials_and_files_under_it():
+    """The SMPP front door authenticates against the same accounts: a namespace's login is a
+    valid system_id (<= 15 characters) and its 8-character SMPP password binds."""
+    from .test_smpp import OPEN, esme, shared_server, submit
+
+    server = shared_server()
+    ns = server.namespace()
+    try:
+        for provider, phone in (("smsc", "79001230011"), ("revicom", "79001230012")):
+            creds = ns.credentials(provider)
+            assert submit(esme(server, system_id=creds["login"], password=creds["smpp_password"]), to=phone).status == 0
+            assert ns.wait_otp(phone, timeout=2) == "4711"
+            assert ns.messages(phone=phone)[0]["provider"] == provider
+            assert server.messages(phone=phone, namespace="default") == []
+    finally:
+        while OPEN:
+            OPEN.pop().disconnect()
+        ns.delete()
