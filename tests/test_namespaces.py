@@ -132,6 +132,10 @@ def test_two_namespaces_on_one_phone_see_only_their_own(emu):
     assert [r["outcome"] for r in emu.requests(namespace="default")] == ["accepted", "rejected"]
     assert [r["outcome"] for r in a.requests()] == ["accepted"]
     assert a.requests()[0]["message_ids"] == [a.messages()[0]["id"]]
+    assert a.message(a.messages()[0]["id"])["text"] == "Your code is 111111"
+    with pytest.raises(ControlAPIError, match="404"):
+        b.message(a.messages()[0]["id"])  # another namespace's message is not found from here
+    assert emu.message(a.messages()[0]["id"])["text"] == "Your code is 111111"
 
     emu.advance(10)
     assert {e["message_id"] for e in a.events()} == {a.messages()[0]["id"]}

@@ -119,7 +119,7 @@ async def wait_message(request: web.Request) -> web.Response:
 async def get_message(request: web.Request) -> web.Response:
     rt = _runtime(request)
     message = rt.store.message(request.match_info["id"])
-    if message is None:
+    if message is None or not in_scope(request, [message]):  # another namespace's: not here
         return problem(404, "no such message", id=request.match_info["id"])
     events = [e.public() for e in rt.store.events if e.message_id == message.id]
     callbacks = [c for c in rt.store.callbacks if c["message_id"] == message.id]

@@ -89,6 +89,8 @@ class Namespaces:
         self.limit = limit
         self.by_name: dict[str, Namespace] = {}
         self._by_account: dict[tuple[str, str], Namespace] = {}
+        # journaled request id -> namespace name (None: the default): each record is read once
+        self._request_owners: dict[int, str | None] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def create(self) -> Namespace:
@@ -128,7 +130,9 @@ class Namespaces:
         return forgotten
 
     def after_global_reset(self) -> None:
-        """POST /_emulator/reset: counts start again (accounts are restored by the store)."""
+        """POST /_emulator/reset: counts start again (accounts are restored by the store), and
+        request ids too."""
+        self._request_owners.clear()
         for namespace in self.by_name.values():
             namespace.restart_counts()
 
@@ -147,6 +151,16 @@ class Namespaces:
         return self.of_message(self.store.message(str(message_id))) if message_id else None
 
     def of_request(self, record: RequestRecord) -> Namespace | None:
+        if record.id not in self._request_owners:
+            if len(self._request_owners) >= 2 * self.store.retention:  # keep those still journaled
+                kept = {r.id for r in self.store.requests}
+                self._request_owners = {k: v for k, v in self._request_owners.items() if k in kept}
+            found = self._read_owner(record)
+            self._request_owners[record.id] = found.name if found else None
+        name = self._request_owners[record.id]
+        return self.by_name.get(name) if name else None
+
+    def _read_owner(self, record: RequestRecord) -> Namespace | None:
         for text in _credential_texts(record):
             for found in ID_PATTERN.findall(text):
                 if found in self.by_name:
