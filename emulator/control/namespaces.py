@@ -58,6 +58,16 @@ async def list_namespaces(request: web.Request) -> web.Response:
     return web.json_response({"count": len(namespaces), "namespaces": [_described(request, n) for n in namespaces]})
 
 
+@routes.delete("/_emulator/namespaces")
+async def delete_every_namespace(request: web.Request) -> web.Response:
+    """Remove every namespace (say those a crashed run left behind, before the bound is hit)."""
+    rt = _runtime(request)
+    names = list(rt.namespaces.by_name)
+    for name in names:
+        _stop_callbacks(rt, rt.namespaces.delete(rt.namespaces.by_name[name]))
+    return web.json_response({"deleted": names})
+
+
 @routes.get("/_emulator/namespaces/{ns}")
 async def get_namespace(request: web.Request) -> web.Response:
     return web.json_response(_described(request, _namespace(request)))
