@@ -67,8 +67,8 @@ def hook():
     httpd.shutdown()
 
 
-def alphasms_send(emu: Msgemu, key: str, text: str, phone: str = PHONE, hook: str | None = None) -> tuple[int, dict | str]:
-    item = {"type": "sms", "id": next(CLIENT_IDS), "phone": int(phone), "sms_signature": "Shop", "sms_message": text}
+def alphasms_send(emu: Msgemu, key: str, text: str, phone: str = PHONE, hook: str | None = None, item_id: int | None = None) -> tuple[int, dict | str]:
+    item = {"type": "sms", "id": item_id or next(CLIENT_IDS), "phone": int(phone), "sms_signature": "Shop", "sms_message": text}
     if hook:
         item["hook"] = hook
     request = urllib.request.Request(
@@ -213,9 +213,9 @@ def test_callbacks_are_seen_in_the_namespace_of_their_message(emu, hook):
 
 def test_reset_of_one_namespace_leaves_the_other_and_the_default(emu):
     a, b = emu.namespace(), emu.namespace()
-    alphasms_send(emu, a.credentials("alphasms")["api_key"], "code 1111")
-    alphasms_send(emu, b.credentials("alphasms")["api_key"], "code 2222")
-    alphasms_send(emu, DEMO_KEY, "code 3333")
+    alphasms_send(emu, a.credentials("alphasms")["api_key"], "code 1111", item_id=7)
+    alphasms_send(emu, b.credentials("alphasms")["api_key"], "code 2222", item_id=7)
+    alphasms_send(emu, DEMO_KEY, "code 3333", item_id=7)
     smsc_as(a, "phones.php", add="1", phone="79001112233", name="Ann")
     a.set_account("alphasms", balance=5)
     b_balance = b.accounts("alphasms")[0]["balance"]
@@ -228,7 +228,9 @@ def test_reset_of_one_namespace_leaves_the_other_and_the_default(emu):
     assert [m["text"] for m in b.messages()] == ["code 2222"] and b.events()
     assert b.accounts("alphasms")[0]["balance"] == b_balance
     assert [m["text"] for m in emu.messages(namespace="default")] == ["code 3333"]
-    assert alphasms_send(emu, a.credentials("alphasms")["api_key"], "code 9999")[0] == 200  # still works
+    status, body = alphasms_send(emu, a.credentials("alphasms")["api_key"], "code 9999", item_id=7)
+    assert status == 200 and body["data"][0]["success"] is True  # its client ids are forgotten too
+    assert alphasms_send(emu, b.credentials("alphasms")["api_key"], "code 8888", item_id=7)[1]["data"][0]["success"] is False
     assert a.wait_otp(PHONE, timeout=1) == "9999"
 
 
