@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .control.api import routes as control_routes
 from .control import operations
+from .control.namespaces import routes as namespace_routes
 from .control.receiver import routes as receiver_routes
 from .control.security import control_guard
 from .ui import routes as ui_routes
@@ -20,6 +21,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     runtime = runtime or Runtime(settings)
     app = _base_app(runtime)
     app.add_routes(control_routes)
+    app.add_routes(namespace_routes)
     app.add_routes(receiver_routes)
     app.add_routes(ui_routes)
     for name, provider in runtime.providers.items():

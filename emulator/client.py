@@ -39,6 +39,7 @@ class Msgemu:
         self.timeout = timeout
         # an emulator serving beyond loopback wants its control token (msgemu serve prints it)
         self.token = token if token is not None else os.environ.get("MSGEMU_CONTROL_TOKEN") or None
+        self.headers: dict[str, str] = {}  # sent with every call (a namespace's client scopes them)
 
     def __repr__(self) -> str:
         return f"Msgemu({self.base!r})"
@@ -121,6 +122,12 @@ class Msgemu:
         body = {"phone": phone, "text": text, **({"provider": provider} if provider else {})}
         return self.call("POST", "/_emulator/inbound", json_body=body)
 
+    # -- namespaces (parallel test runs on one emulator) ----------------------------------------
+    def namespace(self) -> "Namespace":
+        """A client scoped to a fresh namespace: its own credentials for every provider, and
+        messages, requests, events, callbacks, balance, scenario and reset of its own."""
+        return Namespace(self, self.call("POST", "/_emulator/namespaces"))
+
     # -- transport ----------------------------------------------------------------------------
     def call(
         self,
@@ -134,14 +141,14 @@ class Msgemu:
         """One control API call; the decoded JSON answer, or ControlAPIError."""
         query = {k: v for k, v in (query or {}).items() if v is not None}
         url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        headers = {"X-Msgemu-Request": "1"}  # the control API refuses bodies a web page could forge
+        headers = {**self.headers, "X-Msgemu-Request": "1"}  # the control API refuses bodies a web page could forge
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         if json_body is not None:
             body = json.dumps(json_body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         elif body is not None:
-            headers["Content-Type"] = "application/yaml" if path == "/_emulator/scenario" else "application/octet-stream"
+            headers["Content-Type"] = "application/yaml" if path.endswith("/scenario") else "application/octet-stream"
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
@@ -149,6 +156,51 @@ class Msgemu:
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")
             raise ControlAPIError(method, path, exc.code, detail) from None
+
+
+class Namespace(Msgemu):
+    """The same methods, scoped to one namespace of the emulator (Msgemu.namespace()).
+
+    Give the application under test `credentials(provider)` (and `url(provider)`): what it
+    sends with them is what this client sees. The clock stays the emulator's, shared by all."""
+
+    def __init__(self, parent: Msgemu, described: dict[str, Any]) -> None:
+        super().__init__(parent.base, parent.timeout, parent.token)
+        self.name: str = described["namespace"]
+        self.all_credentials: dict[str, dict[str, str]] = described["credentials"]
+        self.headers = {**parent.headers, "X-Msgemu-Namespace": self.name}
+
+    def __repr__(self) -> str:
+        return f"Msgemu({self.base!r}, namespace={self.name!r})"
+
+    def credentials(self, provider: str) -> dict[str, str]:
+        """The login and secrets of this namespace's account at `provider`."""
+        return dict(self.all_credentials[provider])
+
+    def reset(self) -> None:
+        """Forget this namespace's messages, requests, events, callbacks; its balances back; its
+        scenario cleared. Other namespaces are untouched."""
+        self.call("POST", f"/_emulator/namespaces/{self.name}/reset")
+        self.clear_scenario()
+
+    def load_scenario(self, scenario: str | Path) -> dict[str, Any]:
+        text = Path(scenario).read_text(encoding="utf-8") if _is_path(scenario) else str(scenario)
+        return self.call("PUT", f"/_emulator/namespaces/{self.name}/scenario", body=text.encode("utf-8"))
+
+    def clear_scenario(self) -> None:
+        self.call("DELETE", f"/_emulator/namespaces/{self.name}/scenario")
+
+    def accounts(self, provider: str) -> list[dict[str, Any]]:
+        login = self.all_credentials[provider]["login"]
+        return [a for a in self.call("GET", f"/_emulator/accounts/{provider}") if a["login"] == login]
+
+    def set_account(self, provider: str, **changes: Any) -> dict[str, Any]:
+        body = {**changes, "login": self.all_credentials[provider]["login"]}
+        return self.call("PATCH", f"/_emulator/accounts/{provider}", json_body=body)
+
+    def delete(self) -> None:
+        """Remove the namespace and everything it sent (its credentials stop working)."""
+        self.call("DELETE", f"/_emulator/namespaces/{self.name}")
 
 
 def _is_path(value: str | Path) -> bool:

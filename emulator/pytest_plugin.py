@@ -2,7 +2,7 @@
 
 Installed with msgemu, so it is loaded into every pytest run of that environment: importing it
 costs nothing (os, pathlib, typing; the client and the server are imported the first time a test
-asks for the fixture) and it adds nothing but two options and two fixtures to a project that does not use it.
+asks for the fixture) and it adds nothing but its options and fixtures to a project that does not use it.
 
 One emulator per test session, reset before every test. Either started here, on a free port of
 127.0.0.1 in a background thread (sync and async tests alike can use it), or an already running
@@ -19,6 +19,12 @@ ini options (pytest.ini / pyproject `[tool.pytest.ini_options]`):
     msgemu_clock = manual | real    clock of the emulator started here (default: manual)
     msgemu_scenario = path.yaml     scenario loaded before every test (relative to the rootdir)
     msgemu_wait = 10                seconds to wait for the msgemu at --msgemu-url to answer
+    msgemu_namespace = off | test | worker
+                                    test: `msgemu` is a fresh namespace per test (deleted after it);
+                                    worker: one namespace per session (per xdist worker), reset
+                                    before every test; off (default): the whole emulator, reset
+    The `msgemu_namespace` fixture is a fresh namespace for one test whatever the ini says. A
+    namespaced client hands the application its own credentials: `msgemu.credentials("smsc")`.
 """
 from __future__ import annotations
 
@@ -42,6 +48,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("msgemu_clock", "clock of the msgemu the fixture starts: manual (default) or real", default="manual")
     parser.addini("msgemu_scenario", "scenario file loaded before every test using the msgemu fixture", default="")
+    parser.addini(
+        "msgemu_namespace",
+        "off (default): msgemu is the whole emulator, reset before every test; test: a fresh namespace "
+        "per test; worker: one namespace per session (xdist worker), reset before every test",
+        default="off",
+    )
     parser.addini("msgemu_wait", "seconds to wait for the msgemu at --msgemu-url to answer (default 10)", default="10")
 
 
@@ -68,11 +80,57 @@ def msgemu_server(pytestconfig: pytest.Config) -> Iterator[Msgemu]:
         server.stop()
 
 
-@pytest.fixture
-def msgemu(msgemu_server: Msgemu, pytestconfig: pytest.Config) -> Iterator[Msgemu]:
-    """The emulator, reset (no messages, demo accounts, the ini scenario or none) for this test."""
-    msgemu_server.reset()
+NAMESPACE_MODES = ("off", "test", "worker")
+
+
+def _namespace_mode(pytestconfig: pytest.Config) -> str:
+    mode = str(pytestconfig.getini("msgemu_namespace") or "off").strip().lower()
+    if mode not in NAMESPACE_MODES:
+        pytest.fail(f"msgemu_namespace = {mode!r}: expected one of {', '.join(NAMESPACE_MODES)}", pytrace=False)
+    return mode
+
+
+def _prepared(client: Msgemu, pytestconfig: pytest.Config) -> Msgemu:
+    """Reset, then the ini scenario (if any) loaded: what every test starts from."""
+    client.reset()
     scenario = str(pytestconfig.getini("msgemu_scenario") or "")
     if scenario:
-        msgemu_server.load_scenario(Path(pytestconfig.rootpath, scenario))
-    yield msgemu_server
+        client.load_scenario(Path(pytestconfig.rootpath, scenario))
+    return client
+
+
+@pytest.fixture(scope="session")
+def msgemu_worker_namespace(msgemu_server: Msgemu) -> Iterator[Msgemu]:
+    """One namespace for this session (each xdist worker is a session of its own)."""
+    namespace = msgemu_server.namespace()
+    yield namespace
+    _delete_quietly(namespace)
+
+
+@pytest.fixture
+def msgemu_namespace(msgemu_server: Msgemu, pytestconfig: pytest.Config) -> Iterator[Msgemu]:
+    """A fresh namespace of the session's emulator for this test: its own credentials per
+    provider (`.credentials("smsc")`), messages, balances and scenario; deleted afterwards."""
+    namespace = _prepared(msgemu_server.namespace(), pytestconfig)
+    yield namespace
+    _delete_quietly(namespace)
+
+
+def _delete_quietly(namespace: Msgemu) -> None:
+    try:
+        namespace.delete()  # type: ignore[attr-defined]
+    except (OSError, AssertionError):
+        pass  # the emulator went away first: nothing left to clean
+
+
+@pytest.fixture
+def msgemu(msgemu_server: Msgemu, pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Iterator[Msgemu]:
+    """The emulator, reset (no messages, demo accounts, the ini scenario or none) for this test;
+    with `msgemu_namespace = test | worker`, a namespace of it instead (see the module doc)."""
+    mode = _namespace_mode(pytestconfig)
+    if mode == "test":
+        yield request.getfixturevalue("msgemu_namespace")
+    elif mode == "worker":
+        yield _prepared(request.getfixturevalue("msgemu_worker_namespace"), pytestconfig)
+    else:
+        yield _prepared(msgemu_server, pytestconfig)

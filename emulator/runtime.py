@@ -14,6 +14,7 @@ from .core.callbacks import Dispatcher, RetryPolicy, wire
 from .core.clock import Clock
 from .core.engine import Engine
 from .core.model import Account
+from .core.namespaces import Namespaces, NamespacedScenarios
 from .core.scenario import Scenario, ScenarioError, ScenarioSet, load_file, load_file_async, load_magic
 from .core.store import Store
 from .core.validation import Schemas
@@ -44,11 +45,13 @@ class Runtime:
                         str(entry.get("currency", "EUR")),
                     )
                 )
+        self.namespaces = Namespaces(self.store, [a for accounts in self.store.accounts.values() for a in accounts])
         self.clock = Clock(settings.clock)
         self.scenarios = ScenarioSet(magic=load_magic(self.schemas))
         if settings.scenario:
             self.use_scenario_file(scenario_file(settings.scenario))
         self.engine = Engine(self.store, self.clock, self.scenarios)
+        self.engine.scenarios = NamespacedScenarios(self.scenarios, self.namespaces)  # type: ignore[assignment]
         self.dispatcher = Dispatcher(
             self.store,
             self.clock,
@@ -123,6 +126,7 @@ class Runtime:
         self.engine.reset()
         self.dispatcher.reset()
         self.store.reset()
+        self.namespaces.after_global_reset()
         self.received.clear()
         for provider in self.providers.values():
             provider.reset()

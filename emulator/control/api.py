@@ -16,6 +16,7 @@ from ..runtime import RUNTIME_KEY, Runtime
 from ..core.otp import extract_otp
 from ..core.validation import schemas_root
 from . import filters
+from .scope import in_scope
 
 routes = web.RouteTableDef()
 
@@ -83,7 +84,7 @@ async def list_messages(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status and status not in {s.value for s in Status}:
         return problem(400, "unknown status", allowed=[s.value for s in Status])
-    found = await _verified(request, rt.store.query_messages(**_filters(request)), filters.message_predicate)
+    found = await _verified(request, in_scope(request, rt.store.query_messages(**_filters(request))), filters.message_predicate)
     limit = _limit(request)
     return web.json_response({"count": len(found), "messages": [m.public() for m in found[-limit:]]})
 
@@ -95,7 +96,7 @@ async def count_messages(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status and status not in {s.value for s in Status}:
         return problem(400, "unknown status", allowed=[s.value for s in Status])
-    found = await _verified(request, rt.store.query_messages(**_filters(request)), filters.message_predicate)
+    found = await _verified(request, in_scope(request, rt.store.query_messages(**_filters(request))), filters.message_predicate)
     return web.json_response({"count": len(found)})
 
 
@@ -128,7 +129,7 @@ async def wait_message(request: web.Request) -> web.Response:
         return problem(400, "timeout must be a number of seconds from 0 to 300")
     phone = filters["phone"]
     wanted = dict(filters)
-    existing = rt.store.query_messages(**filters)
+    existing = in_scope(request, rt.store.query_messages(**filters))  # an unknown namespace: 404 now
     if request.query.get("new") not in ("1", "true") and existing:
         return _found(existing[-1])
     new_only = request.query.get("new") in ("1", "true")
@@ -153,7 +154,7 @@ async def wait_message(request: web.Request) -> web.Response:
                 continue
             if message is None:
                 return problem(503, "emulator shutting down")
-            if message.id not in known and message_matches(message, wanted):
+            if message.id not in known and message_matches(message, wanted) and in_scope(request, [message]):
                 if rt.store.message(message.id) is None:
                     return problem(410, "the message was evicted from the store (retention cap)", id=message.id)
                 return _found(message)
@@ -170,6 +171,8 @@ async def get_message(request: web.Request) -> web.Response:
     rt = _runtime(request)
     message_id = request.match_info["id"]
     message = rt.store.message(message_id)
+    if message is not None and not in_scope(request, [message]):
+        return problem(404, "no such message", id=message_id)  # another namespace's: not here
     if message is None:
         if rt.store.was_evicted(message_id):
             return problem(410, "message evicted from the store (retention cap)", id=message_id, retention=rt.store.usage())
@@ -181,12 +184,7 @@ async def get_message(request: web.Request) -> web.Response:
 
 @routes.get("/_emulator/requests")
 async def list_requests(request: web.Request) -> web.Response:
-    rt = _runtime(request)
-    records = list(rt.store.requests)
-    for key in ("provider", "outcome"):
-        if key in request.query:
-            records = [r for r in records if getattr(r, key) == request.query[key]]
-    records = await _verified(request, records, filters.request_predicate)
+    records = await _matching_requests(request)
     limit = _limit(request)
     return web.json_response({"count": len(records), "requests": [r.public() for r in records[-limit:]]})
 
@@ -194,29 +192,32 @@ async def list_requests(request: web.Request) -> web.Response:
 @routes.get("/_emulator/requests/count")
 async def count_requests(request: web.Request) -> web.Response:
     """How many journaled requests match the filters of GET /_emulator/requests."""
-    rt = _runtime(request)
-    records = list(rt.store.requests)
+    return web.json_response({"count": len(await _matching_requests(request))})
+
+
+async def _matching_requests(request: web.Request) -> list:
+    """The journaled requests of the namespace asked for that pass every filter given."""
+    records = in_scope(request, _runtime(request).store.requests)
     for key in ("provider", "outcome"):
         if key in request.query:
             records = [r for r in records if getattr(r, key) == request.query[key]]
-    records = await _verified(request, records, filters.request_predicate)
-    return web.json_response({"count": len(records)})
+    return await _verified(request, records, filters.request_predicate)
 
 
 @routes.get("/_emulator/events")
 async def list_events(request: web.Request) -> web.Response:
     rt = _runtime(request)
     if "message_id" in request.query:  # indexed: a message's events are kept with it
-        events = rt.store.events_of(request.query["message_id"])
+        events = in_scope(request, rt.store.events_of(request.query["message_id"]))
     else:
-        events = list(rt.store.events)
+        events = in_scope(request, rt.store.events)
     return web.json_response({"count": len(events), "events": [e.public() for e in events[-_limit(request, 1000):]]})
 
 
 @routes.get("/_emulator/callbacks")
 async def list_callbacks(request: web.Request) -> web.Response:
     rt = _runtime(request)
-    attempts = list(rt.store.callbacks)
+    attempts = in_scope(request, rt.store.callbacks)
     for key in ("provider", "message_id", "url", "outcome"):
         if key in request.query:
             attempts = [a for a in attempts if a.get(key) == request.query[key]]
@@ -453,7 +454,7 @@ async def inbound(request: web.Request) -> web.Response:
     if "message_id" in body:
         message = rt.store.message(str(body["message_id"]))
     elif "phone" in body:
-        found = rt.store.query_messages(phone=str(body["phone"]), provider=body.get("provider"))
+        found = in_scope(request, rt.store.query_messages(phone=str(body["phone"]), provider=body.get("provider")))
         message = found[-1] if found else None
     else:
         return problem(400, "message_id or phone is required")

@@ -12,7 +12,7 @@ import asyncio
 import itertools
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .model import Account, Event, Message, RequestRecord, digits
 
@@ -83,6 +83,16 @@ class Journal:
         self.evicted += 1
         return self.items.popleft()
 
+    def discard(self, unwanted: Callable[[Any], bool]) -> None:
+        """Drop the records `unwanted` picks (not counted as evicted), in place: the deque is
+        the one the store exposes (store.requests, store.events, store.callbacks)."""
+        kept = [(item, cost) for item, cost in zip(self.items, self.costs) if not unwanted(item)]
+        self.items.clear()
+        self.costs.clear()
+        self.items.extend(item for item, _ in kept)
+        self.costs.extend(cost for _, cost in kept)
+        self.bytes = sum(self.costs)
+
     def __len__(self) -> int:
         return len(self.items)
 
@@ -141,6 +151,28 @@ class Store:
 
     def provider_accounts(self, provider: str) -> list[Account]:
         return self.accounts.get(provider, [])
+
+    def remove_account(self, provider: str, login: str) -> None:
+        """Drop an account for good (seeded state included): a deleted namespace's."""
+        self.accounts[provider] = [a for a in self.accounts.get(provider, []) if a.login != login]
+        self._seed_accounts = [a for a in self._seed_accounts if (a.provider, a.login) != (provider, login)]
+
+    def forget(self, message_ids: set[str], request_ids: set[int], accounts: set[tuple[str, str]]) -> None:
+        """Forget some messages (with their indexes, events and callback attempts), some journaled
+        requests, and the provider-side records of some (provider, login) accounts: a namespace
+        reset, which leaves everything else as it is (and counts nothing as evicted)."""
+        for message_id in message_ids:
+            self._unindex_message(message_id)
+        self._journals["messages"].discard(lambda item: item in message_ids)
+        self._journals["requests"].discard(lambda record: record.id in request_ids)
+        self._journals["events"].discard(lambda event: event.message_id in message_ids)
+        self._journals["callbacks"].discard(lambda attempt: attempt.get("message_id") in message_ids)
+        self._callback_by_id = {k: v for k, v in self._callback_by_id.items() if v.get("message_id") not in message_ids}
+        for table in (self.directories, self.dedupe):
+            for key in [k for k in table if (k[0], k[1]) in accounts]:
+                del table[key]
+        for key in [k for k in self.optouts if k in accounts]:
+            del self.optouts[key]
 
     # -- messages ---------------------------------------------------------------------------
     def add_message(self, message: Message, keys: Iterable[str] = ()) -> None:
@@ -271,24 +303,11 @@ class Store:
                 message_callbacks.pop(0)
 
     def _drop_message(self, message_id: str) -> None:
-        message = self.messages.pop(message_id, None)
-        self._seq.pop(message_id, None)
-        self._events_of.pop(message_id, None)
-        self._callbacks_of.pop(message_id, None)
-        for index_key in self._keys_of.pop(message_id, ()):
-            if self._index.get(index_key) == message_id:
-                del self._index[index_key]
+        """An evicted message: unindexed, and remembered so a wait for it can say it was evicted."""
+        message = self._unindex_message(message_id)
         if message is None:
             return
         keys = phone_keys(message.recipient)
-        for key in keys:
-            ids = self._by_phone.get(key)
-            if ids and ids[0] == message_id:  # eviction is oldest first, so it heads its list
-                ids.popleft()
-            elif ids:
-                ids.remove(message_id)
-            if ids is not None and not ids:
-                del self._by_phone[key]
         self._tombstones[message_id] = keys
         self._evicted_phones.update(keys)
         if len(self._tombstones) > TOMBSTONES:
@@ -297,6 +316,25 @@ class Store:
             for key in old_keys:
                 if self._evicted_phones[key] <= 0:
                     del self._evicted_phones[key]
+
+    def _unindex_message(self, message_id: str) -> Message | None:
+        message = self.messages.pop(message_id, None)
+        self._seq.pop(message_id, None)
+        self._events_of.pop(message_id, None)
+        self._callbacks_of.pop(message_id, None)
+        for index_key in self._keys_of.pop(message_id, ()):
+            if self._index.get(index_key) == message_id:
+                del self._index[index_key]
+        if message is not None:
+            for key in phone_keys(message.recipient):
+                ids = self._by_phone.get(key)
+                if ids and ids[0] == message_id:  # eviction is oldest first, so it heads its list
+                    ids.popleft()
+                elif ids:
+                    ids.remove(message_id)
+                if ids is not None and not ids:
+                    del self._by_phone[key]
+        return message
 
     # -- provider-side records ------------------------------------------------------------------
     def directory(self, provider: str, account: str, kind: str) -> Directory:
