@@ -81,6 +81,13 @@ def fresh(emulator):
     yield
 
 
+@pytest.fixture(scope="session")
+def node():
+    """run_node, as a fixture: each provider folder may have a conftest.py of its own, so the
+    shared helpers are reached through fixtures rather than `from conftest import ...`."""
+    return run_node
+
+
 def run_node(script: Path, *args: str, timeout: float = 60) -> dict:
     """Run a Node.js check script; it prints one JSON object with what the library returned."""
     env = dict(os.environ, NODE_PATH=str(NODE_MODULES))

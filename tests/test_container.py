@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import urllib.request
 
 import pytest
@@ -38,8 +39,10 @@ def image() -> str:
 def test_the_image_started_by_testcontainers_serves_an_otp_flow(image):
     from testcontainers.core.container import DockerContainer
 
-    with DockerContainer(image).with_env("MSGEMU_CLOCK", "manual").with_exposed_ports(8080) as container:
-        emu = Msgemu(f"http://{container.get_container_host_ip()}:{container.get_exposed_port(8080)}")
+    token = secrets.token_hex(8)  # msgemu listens on all interfaces inside: its control API wants a token
+    container = DockerContainer(image).with_env("MSGEMU_CLOCK", "manual").with_env("MSGEMU_CONTROL_TOKEN", token)
+    with container.with_exposed_ports(8080) as container:
+        emu = Msgemu(f"http://{container.get_container_host_ip()}:{container.get_exposed_port(8080)}", token=token)
         assert emu.wait_ready(timeout=30)["clock"]["mode"] == "manual"
         body = {"auth": "alphasms-demo-key", "data": [{"type": "sms", "id": 7, "phone": 380971234567,
                                                        "sms_signature": "App", "sms_message": "Your code is 7311"}]}

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_node
-
 SCRIPT = Path(__file__).with_name("node_smsc.js")
 
 
 @pytest.fixture
-def out(emulator):
-    return run_node(SCRIPT, emulator.url + "/smsc/sys/")
+def out(emulator, node):
+    return node(SCRIPT, emulator.url + "/smsc/sys/")
 
 
 def test_sends_cost_status_balance(out):

@@ -16,7 +16,9 @@ with urllib.request.urlopen(SMSC_URL + "send.php", data=urllib.parse.urlencode(f
 print("SMSC answered:", answer)
 assert "id" in answer and "error" not in answer, answer
 
-with urllib.request.urlopen(f"{MSGEMU_URL}/_emulator/messages/wait?phone={PHONE}&timeout=5", timeout=10) as response:
+wait = urllib.request.Request(f"{MSGEMU_URL}/_emulator/messages/wait?phone={PHONE}&timeout=5",
+                              headers={"Authorization": "Bearer " + os.environ["MSGEMU_CONTROL_TOKEN"]})
+with urllib.request.urlopen(wait, timeout=10) as response:
     message = json.load(response)
 print("msgemu received it; code:", message["otp"])
 assert message["otp"] == "5821"
