@@ -1,16 +1,39 @@
 """Shared fixtures: an emulator app on a real aiohttp test server, on a manual clock."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from emulator.app import build_app
 from emulator.settings import Settings
 
 
-@pytest.fixture
-def settings() -> Settings:
+def test_settings() -> Settings:
     # callbacks to the docs' example hosts (example.org...) are journaled, never sent off this machine
     return Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
+
+
+test_settings.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return test_settings()
+
+
+@asynccontextmanager
+async def served_emulator() -> AsyncIterator[TestClient]:
+    """One emulator on a real test server for a whole module to share (building one per test is
+    most of a suite's time); its tests reset it before each test."""
+    client = TestClient(TestServer(build_app(test_settings())))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 @pytest.fixture

@@ -6,12 +6,9 @@ import re
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
 
-from emulator.app import build_app
-from emulator.settings import Settings
 
-from .conftest import advance
+from .conftest import advance, served_emulator
 
 # One emulator for the module (building the app per test dominates the run time); each test
 # starts from POST /_emulator/reset. The XML and HTTP test modules use the same fixtures.
@@ -20,11 +17,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_client():
-    settings = Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
-    client = TestClient(TestServer(build_app(settings)))
-    await client.start_server()
-    yield client
-    await client.close()
+    async with served_emulator() as client:
+        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")

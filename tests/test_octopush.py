@@ -11,12 +11,10 @@ from datetime import datetime, timezone
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
-from emulator.app import build_app
-from emulator.settings import Settings
 
-from .conftest import advance
+from .conftest import advance, served_emulator
 
 # One emulator and one webhook receiver for the whole module (building an app costs ~0.5 s);
 # every test starts from POST /_emulator/reset: no messages, seeded accounts, no timers.
@@ -54,11 +52,8 @@ async def balance(client) -> float:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def shared_client():
-    settings = Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
-    client = TestClient(TestServer(build_app(settings)))
-    await client.start_server()
-    yield client
-    await client.close()
+    async with served_emulator() as client:
+        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")

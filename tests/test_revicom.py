@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
-from emulator.app import build_app
-from emulator.settings import Settings
 
-from .conftest import advance
+from .conftest import advance, served_emulator
 
 # One emulator and one callback receiver for the whole module, reset before each test.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -97,11 +95,8 @@ def error(code, msg):
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def emulator():
-    settings = Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
-    test_client = TestClient(TestServer(build_app(settings)))
-    await test_client.start_server()
-    yield test_client
-    await test_client.close()
+    async with served_emulator() as test_client:
+        yield test_client
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -12,10 +12,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
 
-from emulator.app import build_app
-from emulator.settings import Settings
+
+from .conftest import served_emulator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,11 +24,8 @@ AUTH = {"login": "demo", "psw": "demo-password"}
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server_client():
-    settings = Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
-    client = TestClient(TestServer(build_app(settings)))
-    await client.start_server()
-    yield client
-    await client.close()
+    async with served_emulator() as client:
+        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")
