@@ -9,6 +9,7 @@ Standard library only, so any test suite can use it against any running msgemu (
     emu.reset()
     ...  # the application under test sends an OTP through emu.url("smsc") + "/sys/send.php"
     assert emu.wait_otp("+79001234567") == "1234"
+    emu.assert_sent(phone="+79001234567", text=r"code \\d+", count=1)
 
 The pytest fixture `msgemu` is one of these.
 """
@@ -23,6 +24,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .verify import Verification
+
 
 class ControlAPIError(AssertionError):
     """The control API refused a call (a test failure, hence an AssertionError): status and body."""
@@ -33,7 +36,10 @@ class ControlAPIError(AssertionError):
         super().__init__(f"msgemu {method} {path} -> {status}: {detail}")
 
 
-class Msgemu:
+class Msgemu(Verification):
+    """The control API as methods; assert_sent / assert_not_sent / assert_requested come from
+    emulator/verify.py."""
+
     def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
         self.base = base_url.rstrip("/")
         self.timeout = timeout
@@ -140,7 +146,7 @@ class Msgemu:
     ) -> Any:
         """One control API call; the decoded JSON answer, or ControlAPIError."""
         query = {k: v for k, v in (query or {}).items() if v is not None}
-        url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        url = self.base + path + ("?" + urllib.parse.urlencode(query, doseq=True) if query else "")
         headers = {**self.headers, "X-Msgemu-Request": "1"}  # the control API refuses bodies a web page could forge
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"

@@ -96,12 +96,14 @@ class Runtime:
         self.scenarios.path = Path(path)
         self.scenarios.mtime = Path(path).stat().st_mtime
         log.info("scenario %s loaded from %s (%d rules)", scenario.name, path, len(scenario.rules))
+        self.store.notify({"type": "scenario"})  # the page's header shows the active scenario
         return scenario
 
     def use_scenario(self, scenario: Scenario | None) -> None:
         self.scenarios.active = scenario
         self.scenarios.path = None
         self.scenarios.mtime = None
+        self.store.notify({"type": "scenario"})
 
     async def _watch_scenario(self) -> None:
         """Reload the scenario file when it changes on disk (kept when the new one is invalid)."""

@@ -168,18 +168,71 @@ async def message_of(http, phone):
     return listed["messages"][-1]["id"]
 
 
+SCENARIO = """
+name: ui rules
+description: slow promos
+rules:
+  - name: slow promos
+    match: {text_regex: "promo"}
+    deliver:
+      sms: [{after: 1, status: sent}, {after: 120, status: delivered}]
+"""
+
+
+async def test_scenario_rule_of_each_message_and_rejected_requests(served, browser):
+    base, http, _ = served
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{base}/_emulator/ui")
+    await page.wait_for_selector("#live.on")
+    assert await page.locator("#scenario").inner_text() == "scenario: none"
+    assert "No rejected requests" in await page.locator("#rejected").inner_text()
+
+    # the header follows the active scenario; each message says which rule decided it
+    loaded = await http.put("/_emulator/scenario", data=SCENARIO, headers={"Content-Type": "application/yaml", "X-Msgemu-Request": "1"})
+    assert loaded.status == 200, await loaded.text()
+    await page.wait_for_selector("#scenario:has-text('scenario: ui rules (1 rules)')")
+    await http.post(URL, json=body(sms(380974444444, 1, "promo -20%"), sms(380975555555, 2, "Code 1234")))
+    promo = page.locator('.conversation[data-recipient="380974444444"]')
+    await promo.locator(".rule-mark").wait_for()
+    assert await page.locator('.conversation[data-recipient="380975555555"] .rule-mark').count() == 0
+    await promo.click()
+    await page.locator(".bubble .rule-mark", has_text="slow promos").click()
+    await page.wait_for_selector("#rule strong")
+    assert await page.locator("#rule").inner_text() == 'Decided by "slow promos" (#0 of <PUT /_emulator/scenario>)'
+    await page.goto(f"{base}/_emulator/ui#/message/{await message_of(http, '380975555555')}")
+    await page.wait_for_selector("#rule:has-text('default delivery plan')")
+
+    # rejected provider requests appear live, each with the rule that fired
+    await http.post(URL, json=body(sms(380000000001, 3, "magic refuses")))
+    await http.post(URL, json={"auth": "alphasms-demo-key", "data": [{"type": "sms", "id": 4, "phone": 380971234567}]})
+    await http.post(URL, json={"auth": "wrong-key", "data": [sms(380971234567, 5, "x")]})
+    await page.wait_for_function("document.querySelectorAll('#rejected-requests tr[data-request]').length === 3")
+    assert await page.locator("#rejected-count").inner_text() == "3"
+    rows = [await r.inner_text() for r in await page.locator("#rejected-requests tr[data-request]").all()]
+    assert "auth" in rows[0]  # newest first
+    assert "schema" in rows[1] and "/data/0" in rows[1]
+    assert 'magic recipient 380000000001: "alphasms invalid phone" (#0 of magic/alphasms.yaml)' in rows[2]
+    assert "POST /alphasms/api/json.php" in rows[2]
+    await shot(page, "inbox-scenario-rules-rejected.png")
+
+    await http.delete("/_emulator/scenario", headers={"X-Msgemu-Request": "1"})
+    await page.wait_for_selector("#scenario.none")
+
+
 async def test_works_360_px_wide_with_a_deep_link(served, browser):
     base, http, _ = served
     hook = f"{base}/_emulator/receiver/narrow"
     await http.post(URL, json=body(sms(380973333333, 1, "Ваш код 5521, не сообщайте его никому", hook=hook)))
+    await http.post(URL, json=body(sms(380000000001, 2, "a rejected request, its reason on a narrow screen")))
     await http.post("/_emulator/clock/advance", json={"seconds": 5})
     page = await browser.new_page(viewport={"width": 360, "height": 740}, is_mobile=True)
     await page.goto(f"{base}/_emulator/ui#/message/{await message_of(http, '380973333333')}")
     await page.wait_for_selector("#history td.status-delivered")
     await page.wait_for_selector("#callbacks .resend")
+    await page.wait_for_selector("#rejected-requests tr[data-request]")
     overflow = await page.evaluate("document.documentElement.scrollWidth")
     assert overflow <= 360, f"the page is {overflow} px wide at a 360 px viewport"
-    for selector in ("#search", "#advance", "#reset", "#status-filter", ".conversation", ".bubble"):
+    for selector in ("#search", "#advance", "#reset", "#status-filter", ".conversation", ".bubble", "#scenario", "#rejected-requests .reason"):
         box = await page.locator(selector).first.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 361, (selector, box)
     await shot(page, "inbox-360px.png")

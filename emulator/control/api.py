@@ -467,7 +467,7 @@ async def inbound(request: web.Request) -> web.Response:
 # -- live updates ---------------------------------------------------------------------------
 @routes.get("/_emulator/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: every new message, status change, callback attempt and reply."""
+    """Server-sent events: every new message, status change, callback attempt, reply and rejected request."""
     rt = _runtime(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
@@ -488,8 +488,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 payload["message"] = message.public()
             if change["type"] == "callback":
                 payload["callback"] = rt.store.callback(change["callback"])
-            if change["type"] == "request":
-                continue  # the inbox shows messages, not raw requests
+            if change["type"] == "request" and change.get("outcome") != "rejected":
+                continue  # the inbox shows messages, and rejected requests (their id: it fetches them)
             data = json.dumps(payload, default=str)
             await response.write(f"event: {change['type']}\ndata: {data}\n\n".encode("utf-8"))
     except (ConnectionResetError, asyncio.CancelledError):

@@ -98,6 +98,7 @@ class Engine:
         for message in submission.messages:
             message.created_at = now
             action = self.scenarios.decide(self._context(submission, message, n))
+            message.rule = _rule_origin(action, message)  # which rule decided (null: none matched)
             if action and action.kind == "fault" and _fault_accepts(action.fault):
                 # delay / malformed: processed as usual, only the HTTP response is altered
                 fault, action = action.fault, None
@@ -290,8 +291,14 @@ class Engine:
         return False
 
 
+def _rule_origin(action: Action | None, message: Message) -> dict[str, Any] | None:
+    """The scenario or magic rule that decided `message` ({source, index, name}, plus the recipient
+    for magic ones): what a rejected request's `reason.scenario` and an accepted message's `rule` hold."""
+    return action.origin(message.recipient) if action is not None else None
+
+
 def _scenario_reason(key: str | None, action: Action, message: Message) -> Rejection:
-    return Rejection(key, "magic" if action.magic else "scenario", scenario=action.origin(message.recipient))
+    return Rejection(key, "magic" if action.magic else "scenario", scenario=_rule_origin(action, message))
 
 
 def _fault_accepts(fault: dict[str, Any] | None) -> bool:

@@ -141,6 +141,7 @@ class Message:
     inbound: list[dict[str, Any]] = field(default_factory=list)  # replies from the subscriber
     scheduled_at: float | None = None  # not sent before this (virtual) time
     plans: dict[str, Any] = field(default_factory=dict, repr=False)  # channel -> planned steps
+    rule: dict[str, Any] | None = None  # the scenario/magic rule that decided it (engine._rule_origin)
 
     def __post_init__(self) -> None:
         if not self.provider_id:
@@ -195,6 +196,7 @@ class Message:
             "attempts": [a.public() for a in self.attempts],
             "inbound": list(self.inbound),
             "meta": self.meta,
+            "rule": self.rule,
         }
 
 

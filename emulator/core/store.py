@@ -240,7 +240,7 @@ class Store:
     def add_request(self, record: RequestRecord) -> None:
         self._journals["requests"].append(record, request_cost(record))
         self._enforce()
-        self.notify({"type": "request", "request": record.id})
+        self.notify({"type": "request", "request": record.id, "outcome": record.outcome})
 
     def add_event(self, event: Event) -> Event:
         event.seq = next(self._event_seq)

@@ -57,7 +57,7 @@ async function resync(reason) {
       syncAgain = false;
       try {
         const [messages, health, optouts] = await Promise.all([
-          api("/_emulator/messages?limit=10000"), api("/_emulator/health"), api("/_emulator/optouts")]);
+          api("/_emulator/messages?limit=10000"), api("/_emulator/health"), api("/_emulator/optouts"), refreshScenario(), refreshRejected()]);
         if (!messages.ok) throw new Error(messages.body?.error || `HTTP ${messages.status}`);
         state.messages = new Map(messages.body.messages.map((m) => [m.id, m]));
         // what the stream brought while the snapshot was on its way may be newer than it
@@ -137,6 +137,8 @@ function connect() {
   for (const type of ["message", "event", "inbound", "callback"]) {
     source.addEventListener(type, (e) => onChange(type, JSON.parse(e.data)));
   }
+  source.addEventListener("request", () => scheduleRejected()); // only rejected ones are streamed
+  source.addEventListener("scenario", () => refreshScenario());
   source.addEventListener("reset", () => { state.messages.clear(); state.open = ""; resync("reset"); });
   source.onerror = () => {
     $("live").textContent = "offline"; $("live").className = "live off";
@@ -204,6 +206,7 @@ function conversation(who, ms) {
       el("span", { class: "provider" }, last.provider),
       el("span", { class: `last-status status status-${last.status}` }, failed ? `✕ ${last.status}` : last.status),
       el("span", { class: "time" }, time(last.created_at)),
+      last.rule ? el("span", { class: "rule-mark", title: `decided by ${ruleText(last.rule)}` }, "⚑ rule") : "",
       ms.length > 1 ? el("span", {}, `${ms.length} msgs`) : ""),
     el("div", { class: "last" }, last.text || "(no text)"));
 }
@@ -217,7 +220,8 @@ function renderPhone(messages) {
       el("div", { class: "meta" },
         m.attempts.map((a) => el("span", { class: `badge ch-${a.channel}${a.status ? "" : " off"}`, title: a.status || "not reached" }, a.channel)),
         el("span", { class: `status status-${m.status}` }, m.status),
-        el("span", {}, m.provider), el("span", {}, time(m.created_at)), m.otp ? el("span", {}, `OTP ${m.otp}`) : "")));
+        el("span", {}, m.provider), el("span", {}, time(m.created_at)), m.otp ? el("span", {}, `OTP ${m.otp}`) : "",
+        m.rule ? el("span", { class: "rule-mark", title: `decided by ${ruleText(m.rule)}` }, `⚑ ${m.rule.name || "rule"}`) : "")));
     for (const reply of m.inbound || []) {
       bubbles.push(el("div", { class: "bubble inbound" }, el("div", {}, reply.text),
         el("div", { class: "meta" }, el("span", {}, reply.optout ? "reply · opted out" : "reply"), el("span", {}, time(reply.at)))));
@@ -299,6 +303,7 @@ async function renderDetails(id) {
     el("p", {}, `id ${m.provider_id} · ${m.parts} part(s) · cost ${m.cost} · `,
       el("span", { class: `status status-${m.status}` }, m.status), " · ",
       el("a", { class: "permalink", href: `#/message/${encodeURIComponent(m.id)}` }, "link to this message")),
+    el("p", { id: "rule" }, m.rule ? ["Decided by ", el("strong", {}, ruleText(m.rule))] : "No scenario rule matched: the default delivery plan."),
     el("h3", {}, "Cascade"),
     table("cascade", ["#", "channel", "status", "error", "content"], m.attempts.map((a, i) =>
       el("tr", { "data-channel": a.channel }, el("td", {}, i + 1), el("td", {}, a.channel),
@@ -346,6 +351,50 @@ async function resend(callbackId) {
   scheduleDetails();
 }
 
+// -- scenario and rejected requests ---------------------------------------------------------
+// where a rule was written: "name" (#index of source), plus the magic recipient it is for
+function ruleText(rule) {
+  const where = `#${rule.index} of ${rule.source}`;
+  return `${rule.recipient ? "magic recipient " + rule.recipient + ": " : ""}"${rule.name || "unnamed rule"}" (${where})`;
+}
+
+async function refreshScenario() {
+  const answer = await api("/_emulator/scenario").catch(() => null);
+  if (!answer?.ok) return;
+  const active = answer.body.active, box = $("scenario");
+  box.textContent = active ? `scenario: ${active.name} (${active.rules} rules)` : "scenario: none";
+  box.title = active ? `active scenario from ${active.source}${active.description ? ": " + active.description : ""}` : "no scenario loaded: only the magic recipients apply";
+  box.className = `scenario${active ? "" : " none"}`;
+}
+
+// why the provider refused: the error key, the check (schema keyword and pointer, parameter,
+// scenario rule or magic recipient) and the validator's detail
+function reasonText(reason) {
+  if (!reason) return "";
+  const parts = [reason.rule];
+  if (reason.keyword) parts.push(`${reason.keyword} at ${reason.pointer}`); else if (reason.pointer) parts.push(reason.pointer);
+  if (reason.scenario) parts.push(ruleText(reason.scenario));
+  if (reason.nearest_path) parts.push(`nearest known path ${reason.nearest_path}`);
+  if (reason.detail) parts.push(reason.detail);
+  return parts.join(" · ");
+}
+
+let rejectedTimer = null;
+function scheduleRejected() { if (!rejectedTimer) rejectedTimer = setTimeout(() => { rejectedTimer = null; refreshRejected(); }, 200); }
+
+async function refreshRejected() {
+  const answer = await api("/_emulator/requests?outcome=rejected&limit=50").catch(() => null);
+  if (!answer?.ok) return;
+  const rows = answer.body.requests.slice().reverse(); // newest first
+  $("rejected-count").textContent = answer.body.count;
+  $("rejected").replaceChildren(rows.length ? el("div", { class: "scroll" }, el("table", { id: "rejected-requests" },
+    el("tr", {}, ["time", "provider", "request", "answer", "error key", "why"].map((h) => el("th", {}, h))),
+    rows.map((r) => el("tr", { "data-request": r.id },
+      el("td", {}, time(r.at)), el("td", {}, r.provider ?? ""), el("td", {}, `${r.method} ${r.path}`),
+      el("td", { class: r.status >= 400 ? "status-undelivered" : "" }, `HTTP ${r.status}`), el("td", {}, r.reason?.key ?? r.error ?? ""),
+      el("td", { class: "reason" }, reasonText(r.reason)))))) : el("p", { class: "empty" }, "No rejected requests."));
+}
+
 // -- clock and reset ------------------------------------------------------------------------
 function setClock(clock) {
   state.clock = { mode: clock.mode, now: clock.now, offset: clock.now - Date.now() / 1000 };
@@ -382,4 +431,5 @@ $("reset").addEventListener("click", reset);
 window.addEventListener("hashchange", openFromHash);
 setInterval(showClock, 1000);
 setInterval(async () => { const c = await api("/_emulator/clock").catch(() => null); if (c?.ok) setClock(c.body); }, 10000);
+setInterval(refreshScenario, 10000); // streamed too ("scenario"); this catches a missed one
 resync("load").then(connect);
