@@ -80,11 +80,7 @@ def _limit(request: web.Request, default: int = 100) -> int:
 
 @routes.get("/_emulator/messages")
 async def list_messages(request: web.Request) -> web.Response:
-    rt = _runtime(request)
-    status = request.query.get("status")
-    if status and status not in {s.value for s in Status}:
-        return problem(400, "unknown status", allowed=[s.value for s in Status])
-    found = await _verified(request, in_scope(request, rt.store.query_messages(**_filters(request))), filters.message_predicate)
+    found = await _matching_messages(request)
     limit = _limit(request)
     return web.json_response({"count": len(found), "messages": [m.public() for m in found[-limit:]]})
 
@@ -92,12 +88,18 @@ async def list_messages(request: web.Request) -> web.Response:
 @routes.get("/_emulator/messages/count")
 async def count_messages(request: web.Request) -> web.Response:
     """How many messages match the filters of GET /_emulator/messages (verification)."""
-    rt = _runtime(request)
+    return web.json_response({"count": len(await _matching_messages(request))})
+
+
+async def _matching_messages(request: web.Request) -> list:
+    """The messages of the namespace asked for that pass every filter given (400 on a bad status)."""
     status = request.query.get("status")
     if status and status not in {s.value for s in Status}:
-        return problem(400, "unknown status", allowed=[s.value for s in Status])
-    found = await _verified(request, in_scope(request, rt.store.query_messages(**_filters(request))), filters.message_predicate)
-    return web.json_response({"count": len(found)})
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "unknown status", "allowed": [s.value for s in Status]}), content_type="application/json"
+        )
+    found = in_scope(request, _runtime(request).store.query_messages(**_filters(request)))
+    return await _verified(request, found, filters.message_predicate)
 
 
 async def _verified(request: web.Request, items: list, predicate_of) -> list:
