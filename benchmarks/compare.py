@@ -165,7 +165,7 @@ class Process:
 
 def msgemu(root: Path, cpu: str, extra: list[str]) -> Process:
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(root))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     argv = [sys.executable, "-m", "emulator.cli", "serve", "--port", str(port), "--clock", "real",
             "--log-level", "WARNING", *extra]
     return Process(argv, "/_emulator/health", port, cpu, cwd=root, env=env)
