@@ -10,9 +10,9 @@ import os
 import signal
 import sys
 
-from aiohttp import web
+from aiohttp import web, web_log
 
-from . import __version__, front_doors
+from . import __version__, access_log as access_log_module, front_doors
 from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
@@ -21,8 +21,6 @@ from .providers import REGISTRY
 from .resources import scenario_file
 from .runtime import Runtime
 from .settings import Settings, add_serve_arguments
-
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +53,7 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"msgemu: {exc}", file=sys.stderr)
         return 2
     tune_gc()
+    use_uvloop_if_installed()
     try:
         asyncio.run(_serve(settings, runtime))
     except KeyboardInterrupt:
@@ -70,6 +69,7 @@ def exit_now(code: int) -> None:
     """Leave without tearing the in-memory store down object by object: with a full retention
     that took longer than Ctrl-C users (and process managers) wait. Sockets are closed and
     timers stopped by then; state is in memory by design, so nothing is lost."""
+    access_log_module.flush()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -77,11 +77,42 @@ def exit_now(code: int) -> None:
 
 
 def tune_gc() -> None:
-    """The store keeps up to `retention` messages, requests and events alive: with CPython's
-    default thresholds the full collections over that heap stall the event loop (p99 of a send
-    was 335 ms at 2k req/s, 54 ms with these; see benchmarks/)."""
+    """Bounded GC pauses with a heap of retained messages, requests and events.
+
+    A young collection every YOUNG_THRESHOLD allocations, and whatever survives it is frozen
+    (moved out of the generations the collector scans): each collection then looks only at
+    what was allocated since the last one, never at the store's whole heap, so no pause grows
+    with `retention`. Frozen objects are still freed by reference counting when the store lets
+    them go; only reference cycles that become garbage after surviving a collection would stay
+    (71 objects after 30k sends; RSS soak figures in the README's Benchmarks section)."""
     gc.freeze()  # what start-up built is never garbage
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(YOUNG_THRESHOLD, 1_000_000, 1_000_000)  # older generations stay empty anyway
+    if _freeze_survivors not in gc.callbacks:
+        gc.callbacks.append(_freeze_survivors)
+
+
+YOUNG_THRESHOLD = 5_000
+
+
+def _freeze_survivors(phase: str, info: dict) -> None:
+    if phase == "stop":
+        gc.freeze()
+
+
+def use_uvloop_if_installed() -> None:
+    """uvloop (`pip install msgemu[fast]`) took 8% less CPU per AlphaSMS send (benchmarks/);
+    without it, asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def access_log(settings: Settings) -> logging.Logger | None:
+    """The access log at INFO on `aiohttp.access` (emulator/access_log.py), or none at all
+    (`access_log: false`): then aiohttp neither times nor formats anything per request."""
+    return logging.getLogger("aiohttp.access") if settings.access_log else None
 
 
 async def _serve(settings: Settings, runtime: Runtime) -> None:
@@ -158,7 +189,9 @@ def server_options(settings: Settings) -> dict:
     Bodies are not decoded by the server (as the providers' own servers don't): the provider
     gets the bytes and answers its own error when they make no sense (see base.read_body)."""
     return {
-        "access_log_format": ACCESS_LOG_FORMAT,
+        "access_log": access_log(settings),  # None when off: no access log work at all
+        # buffered plain lines; under --log-format json every line goes through the JSON formatter
+        "access_log_class": access_log_module.AccessLog if settings.log_format == "text" else web_log.AccessLogger,
         "handler_cancellation": True,
         "keepalive_timeout": settings.idle_timeout,
         "auto_decompress": False,

@@ -1,20 +1,32 @@
 """JSON Schemas from `schemas/`, compiled once, with JSON-pointer error paths.
 
+Two validators per schema: a compiled yes/no check (fastjsonschema, ~40x faster) decides valid
+input, and jsonschema explains invalid input (pointers, keywords) exactly as it always did.
+
 Providers validate their request bodies here and translate the first violation into their own
 documented error; the schema files are the single written-down statement of each format.
 """
 from __future__ import annotations
 
+import copy
 import json
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jsonschema
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+try:
+    import fastjsonschema
+except ImportError:  # pragma: no cover - the compiled check is a speed-up; jsonschema alone still works
+    fastjsonschema = None
+
+log = logging.getLogger("msgemu.validation")
 
 
 def schemas_root() -> Path:
@@ -40,16 +52,18 @@ class Schemas:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or schemas_root()
         self._validators: dict[str, Draft202012Validator] = {}
+        self._checks: dict[str, Callable[[Any], bool]] = {}
         self._raw: dict[str, Any] = {}
         self._load()
 
     def _load(self) -> None:
         # checked and compiled once per process: every app of a test run shares the work
         files = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(self.root.rglob("*.json")))
-        raw, registry, validators = _compile(str(self.root), files)
+        raw, registry, validators, compiler = _compile(str(self.root), files)
         self._raw.update(raw)
         self._registry = registry
         self._validators.update(validators)
+        self._compiler = compiler
 
     def names(self) -> list[str]:
         return sorted(self._validators)
@@ -71,8 +85,16 @@ class Schemas:
             self._validators[name] = root.evolve(schema=subschema)
         return self._validators[name]
 
+    def is_valid(self, name: str, instance: Any) -> bool:
+        return self._compiled_says_valid(name, instance) or self.validator(name).is_valid(instance)
+
     def violations(self, name: str, instance: Any) -> list[Violation]:
-        """Every violation, most specific first (deepest pointer, then document order)."""
+        """Every violation, most specific first (deepest pointer, then document order).
+
+        Valid input (the common case) is settled by the compiled check alone; only what it
+        rejects pays for jsonschema, whose errors give the pointers and keywords providers map."""
+        if self._compiled_says_valid(name, instance):
+            return []
         validator = self.validator(name)
         found = []
         for error in validator.iter_errors(instance):
@@ -80,14 +102,22 @@ class Schemas:
         found.sort(key=lambda v: (-v.pointer.count("/"), v.pointer, v.schema_path))
         return found
 
+    def _compiled_says_valid(self, name: str, instance: Any) -> bool:
+        check = self._checks.get(name)
+        if check is None:
+            self.validator(name)  # unknown names raise KeyError here, as before
+            check = self._checks[name] = self._compiler.check(name) or _never
+        return check(instance)
+
     def first_violation(self, name: str, instance: Any) -> Violation | None:
         violations = self.violations(name, instance)
         return violations[0] if violations else None
 
 
 @lru_cache(maxsize=8)
-def _compile(root_dir: str, files: tuple[tuple[str, int], ...]) -> tuple[dict[str, Any], Registry, dict[str, Draft202012Validator]]:
-    """Keyed by every file and its mtime: a changed schema is compiled again."""
+def _compile(root_dir: str, files: tuple[tuple[str, int], ...]) -> tuple[dict[str, Any], Registry, dict[str, Draft202012Validator], "FastChecks"]:
+    """Keyed by every file and its mtime: a changed schema is compiled again. The FastChecks
+    compile each schema on first use, once per process for every Schemas sharing them."""
     root = Path(root_dir)
     raw: dict[str, Any] = {}
     resources = []
@@ -103,7 +133,109 @@ def _compile(root_dir: str, files: tuple[tuple[str, int], ...]) -> tuple[dict[st
         if "$schema" in schema or "type" in schema or "properties" in schema or "$defs" in schema:
             Draft202012Validator.check_schema(schema)
             validators[name] = Draft202012Validator(schema, registry=registry)
-    return raw, registry, validators
+    return raw, registry, validators, FastChecks(raw)
+
+
+class FastChecks:
+    """Schemas compiled to Python code by fastjsonschema, once per schema name.
+
+    fastjsonschema knows draft-07, not 2020-12: a schema using what the two drafts read
+    differently ($ref beside other keywords, 2019+/2020 keywords) gets no compiled check and
+    keeps jsonschema's. Its "valid" is trusted (tests/test_validation.py compares the two on
+    every schema); its "invalid" is only a hint, confirmed by jsonschema."""
+
+    _BASE = "https://msgemu.invalid/schemas/"  # fastjsonschema resolves "#/..." only under a hierarchical URI
+    _NEWER = frozenset({"prefixItems", "unevaluatedProperties", "unevaluatedItems", "dependentRequired",
+                        "dependentSchemas", "$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor",
+                        "$anchor", "minContains", "maxContains"})
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._documents = {}
+        self._compatible = {}
+        self._compiled: dict[str, Callable[[Any], bool] | None] = {}  # shared by every Schemas of the process
+        for name, schema in raw.items():
+            document = self._rewrite(schema)
+            if isinstance(document, dict):
+                document.setdefault("$id", self._BASE + name)
+                self._documents[document["$id"]] = document
+            self._compatible[name] = _draft7_reads_alike(schema, self._NEWER)
+        changed = True
+        while changed:  # a schema is only as compatible as the files it refers to
+            changed = False
+            for name, schema in raw.items():
+                if self._compatible[name] and not all(self._compatible.get(f, False) for f in _files_referred(schema)):
+                    self._compatible[name] = False
+                    changed = True
+
+    def check(self, name: str) -> Callable[[Any], bool] | None:
+        if name not in self._compiled:
+            self._compiled[name] = self._compile(name)
+        return self._compiled[name]
+
+    def _compile(self, name: str) -> Callable[[Any], bool] | None:
+        file, _, fragment = name.partition("#")
+        if fastjsonschema is None or not self._compatible.get(file):
+            return None
+        try:
+            compiled = fastjsonschema.compile(
+                {"$ref": self._BASE + file + (f"#{fragment}" if fragment else "")},
+                handlers={"https": self._document}, use_default=False, use_formats=False,
+            )
+        except Exception:  # noqa: BLE001 - a schema fastjsonschema cannot compile keeps jsonschema
+            log.warning("schema %s: no compiled check, jsonschema alone", name, exc_info=True)
+            return None
+
+        def check(instance: Any) -> bool:
+            try:
+                compiled(instance)
+            except Exception:  # noqa: BLE001 - any doubt goes to jsonschema
+                return False
+            return True
+
+        return check
+
+    def _document(self, uri: str) -> Any:
+        return copy.deepcopy(self._documents[uri])  # fastjsonschema rewrites the $refs it walks
+
+    def _rewrite(self, node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: self._BASE + v[len("urn:msgemu:"):] if k in ("$id", "$ref") and isinstance(v, str)
+                    and v.startswith("urn:msgemu:") else self._rewrite(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._rewrite(v) for v in node]
+        return node
+
+
+def _never(instance: Any) -> bool:
+    return False
+
+
+def _files_referred(node: Any) -> set[str]:
+    """Other schema files a schema's $refs point into (`urn:msgemu:<file>#...`)."""
+    if isinstance(node, list):
+        return set().union(*(_files_referred(v) for v in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = set().union(*(_files_referred(v) for v in node.values())) if node else set()
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("urn:msgemu:"):
+        found.add(ref[len("urn:msgemu:"):].partition("#")[0])
+    return found
+
+
+def _draft7_reads_alike(node: Any, newer: frozenset[str]) -> bool:
+    """No keyword draft-07 lacks, and no $ref with sibling keywords (draft-07 ignores those)."""
+    if isinstance(node, list):
+        return all(_draft7_reads_alike(v, newer) for v in node)
+    if not isinstance(node, dict):
+        return True
+    if newer & node.keys():
+        return False
+    if "$ref" in node and node.keys() - {"$ref", "description", "title", "$comment", "examples"}:
+        return False
+    if isinstance(node.get("$ref"), str) and not (node["$ref"].startswith("#") or node["$ref"].startswith("urn:msgemu:")):
+        return False
+    return all(_draft7_reads_alike(v, newer) for k, v in node.items() if k not in ("const", "enum", "default", "examples"))
 
 
 def _leaves(error: jsonschema.ValidationError) -> list[Violation]:
