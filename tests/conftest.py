@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from emulator.app import build_app
@@ -46,3 +47,24 @@ async def advance(client, seconds: float) -> dict:
     response = await client.post("/_emulator/clock/advance", json={"seconds": seconds})
     assert response.status == 200, await response.text()
     return await response.json()
+
+
+@asynccontextmanager
+async def served_receiver(path: str, with_headers: bool = False) -> AsyncIterator[tuple[list, str]]:
+    """A real callback receiver on a port of its own: (every JSON body it got, or (headers,
+    body) pairs with `with_headers`; its URL). It answers 200 "ok"."""
+    got: list = []
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.json()
+        got.append((dict(request.headers), body) if with_headers else body)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post(path, handle)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        yield got, f"http://127.0.0.1:{server.port}{path}"
+    finally:
+        await server.close()

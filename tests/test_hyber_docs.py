@@ -13,11 +13,9 @@ import re
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 
-from .conftest import advance, served_emulator
+from .conftest import advance, served_emulator, served_receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -35,18 +33,8 @@ class Hook:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def hook():
     receiver = Hook()
-
-    async def handle(request: web.Request) -> web.Response:
-        receiver.got.append(await request.json())
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/dr", handle)
-    server = TestServer(app)
-    await server.start_server()
-    receiver.url = f"http://127.0.0.1:{server.port}/dr"
-    yield receiver
-    await server.close()
+    async with served_receiver("/dr") as (receiver.got, receiver.url):
+        yield receiver
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -10,11 +10,9 @@ import re
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 
-from .conftest import advance, served_emulator
+from .conftest import advance, served_emulator, served_receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -37,18 +35,8 @@ class Hook:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def hook():
     receiver = Hook()
-
-    async def handle(request: web.Request) -> web.Response:
-        receiver.got.append((dict(request.headers), await request.json()))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    server = TestServer(app)
-    await server.start_server()
-    receiver.url = f"http://127.0.0.1:{server.port}/hook"
-    yield receiver
-    await server.close()
+    async with served_receiver("/hook", with_headers=True) as (receiver.got, receiver.url):
+        yield receiver
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
