@@ -51,19 +51,22 @@ class Emulator:
         return self.control("POST", "/_emulator/clock/advance", {"seconds": seconds})
 
 
-@pytest.fixture(scope="session")
-def emulator():
+def serve_msgemu(*extra: str):
+    """`msgemu serve` on a free port (manual clock, callbacks kept on this machine), up and
+    answering; yields an Emulator, stops the server after. Health is asked without any proxy, so
+    a test that sets HTTP_PROXY for its library still reaches the control API directly."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "emulator.cli", "serve", "--port", str(port), "--clock", "manual",
-         "--callback-loopback-only"],
+         "--callback-loopback-only", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(url + "/_emulator/health", timeout=1).read()
+            opener.open(url + "/_emulator/health", timeout=1).read()
             break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -73,6 +76,11 @@ def emulator():
     yield Emulator(url)
     proc.terminate()
     proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    yield from serve_msgemu()
 
 
 @pytest.fixture(autouse=True)

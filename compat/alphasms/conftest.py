@@ -10,10 +10,6 @@ compat/conftest.py for this folder, so `fresh` resets this server.
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -32,27 +28,7 @@ def alphasms_port():
 
 @pytest.fixture(scope="session")
 def emulator(alphasms_port):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator.cli", "serve", "--port", str(port), "--clock", "manual",
-         "--callback-loopback-only", "--provider-port", f"alphasms={alphasms_port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            opener.open(url + "/_emulator/health", timeout=1).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("msgemu did not start:\n" + (proc.stdout.read() if proc.stdout else ""))
-            time.sleep(0.1)
-    yield Emulator(url)
-    proc.terminate()
-    proc.wait(timeout=20)
+    yield from _shared.serve_msgemu("--provider-port", f"alphasms={alphasms_port}")
 
 
 @pytest.fixture
