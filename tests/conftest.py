@@ -1,8 +1,11 @@
 """Shared fixtures: an emulator app on a real aiohttp test server, on a manual clock."""
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
+import json
+import threading
+from contextlib import asynccontextmanager, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import AsyncIterator, Iterator
 
 import pytest
 from aiohttp import web
@@ -68,3 +71,26 @@ async def served_receiver(path: str, with_headers: bool = False) -> AsyncIterato
         yield got, f"http://127.0.0.1:{server.port}{path}"
     finally:
         await server.close()
+
+
+@contextmanager
+def threaded_receiver(path: str) -> Iterator[tuple[str, list]]:
+    """The application's own webhook receiver on this machine, in a thread (for tests whose
+    emulator runs in another thread or process): (its URL, every JSON body POSTed to it)."""
+    calls: list = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}{path}", calls
+    finally:
+        server.shutdown()

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from emulator.client import ControlAPIError, Msgemu
 from emulator.server_thread import ServerThread
+
+from .conftest import threaded_receiver
 
 PHONE = "380971234567"
 
@@ -29,21 +29,8 @@ def clean(emu):
 @pytest.fixture(scope="module")
 def hook():
     """A receiver of the application's own, on this machine (callbacks are really POSTed)."""
-    calls = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/dlr", calls
-    server.shutdown()
+    with threaded_receiver("/dlr") as receiver:
+        yield receiver
 
 
 def send_sms(emu: Msgemu, text: str = "Your code is 100500", hook_url: str | None = None) -> dict:

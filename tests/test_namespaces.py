@@ -8,11 +8,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import threading
 import urllib.parse
 import urllib.request
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -24,6 +22,7 @@ from emulator.core.store import Store
 from emulator.runtime import RUNTIME_KEY
 from emulator.server_thread import ServerThread
 
+from .conftest import threaded_receiver
 from .sends import send_request
 
 PHONE = "380971234567"
@@ -50,21 +49,8 @@ def emu(server):
 @pytest.fixture(scope="module")
 def hook():
     """The application's own webhook receiver on this machine: callbacks are really POSTed."""
-    calls: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/hook", calls
-    httpd.shutdown()
+    with threaded_receiver("/hook") as receiver:
+        yield receiver
 
 
 def alphasms_send(emu: Msgemu, key: str, text: str, phone: str = PHONE, hook: str | None = None, item_id: int | None = None) -> tuple[int, dict | str]:

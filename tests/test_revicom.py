@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 
-from .conftest import advance, served_emulator
+from .conftest import advance, served_emulator, served_receiver
 
 # One emulator and one callback receiver for the whole module, reset before each test.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -108,18 +106,8 @@ async def client(emulator):
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def callback_server():
-    got: list = []
-
-    async def hook(request):
-        got.append((dict(request.headers), await request.json()))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    server = TestServer(app)
-    await server.start_server()
-    yield f"http://127.0.0.1:{server.port}/hook", got
-    await server.close()
+    async with served_receiver("/hook", with_headers=True) as (got, url):
+        yield url, got
 
 
 @pytest_asyncio.fixture(loop_scope="module")
