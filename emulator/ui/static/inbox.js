@@ -14,9 +14,9 @@ const state = {
   messages: new Map(), optouts: new Set(), providers: [],
   filters: { text: "", provider: "", status: "", channel: "" },
   selected: "", open: "", clock: { mode: "real", now: Date.now() / 1000, offset: 0 },
-  resyncs: 0, lastResync: "", burst: 0, lastUpdate: 0, lastSeq: 0, connectedOnce: false,
+  resyncs: 0, lastResync: "", resyncReasons: [], burst: 0, lastUpdate: 0, lastSeq: 0, connectedOnce: false,
 };
-window.msgemuInbox = state; // for tests and the curious: resyncs, lastResync
+window.msgemuInbox = state; // for tests and the curious: resyncs, lastResync, resyncReasons (the last 50)
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -66,7 +66,10 @@ async function resync(reason) {
         state.optouts = new Set((optouts.ok ? optouts.body.optouts : []).map((o) => `${o.provider}:${o.recipient}`));
         if (health.ok) { state.providers = health.body.providers; setClock(health.body.clock); }
         state.lastSeq = 0; state.burst = 0;
-        if (reason !== "load") { state.resyncs += 1; state.lastResync = reason; }
+        if (reason !== "load") {
+          state.resyncs += 1; state.lastResync = reason;
+          state.resyncReasons = [...state.resyncReasons.slice(-49), reason];
+        }
         if (reason !== "load" && reason !== "reset") notice(`Resynced from the API (${reason}).`);
       } catch (err) {
         notice(`Cannot reach the emulator: ${err.message}; retrying when the stream is back.`, "error");
