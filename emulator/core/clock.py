@@ -14,6 +14,7 @@ callbacks of healthy receivers from being waited for.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
@@ -35,6 +36,10 @@ class _Timer:
     cancelled: bool = field(default=False, compare=False)
 
 
+def _no_handler(*key: Any) -> None:
+    log.error("timer %r fired with no handler", key)
+
+
 class Clock:
     """A scheduler whose notion of 'now' is either wall time or moved only by advance()."""
 
@@ -51,6 +56,7 @@ class Clock:
         self._firing = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
         self._tracked: dict[asyncio.Task, float] = {}  # task -> loop time it was started
+        self.on_timer: Callable[..., Any] = _no_handler  # what runs a schedule()d timer (Engine.fire)
 
     # -- time -------------------------------------------------------------------------------
     def now(self) -> float:
@@ -65,6 +71,12 @@ class Clock:
         if self._wakeup is not None:
             self._wakeup.set()
         return timer
+
+    def schedule(self, due: float, key: tuple) -> None:
+        """A timer that is data, (kind, message id, arguments...), run by `on_timer` when due.
+        Lifecycle transitions are scheduled this way so that a store shared by several
+        processes (SharedClock) can keep them, and hand each to exactly one process."""
+        self.call_at(due, functools.partial(self.on_timer, *key))
 
     def call_later(self, delay: float, callback: TimerCallback) -> _Timer:
         return self.call_at(self.now() + max(0.0, delay), callback)

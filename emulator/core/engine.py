@@ -82,6 +82,7 @@ class Engine:
         self.store = store
         self.clock = clock
         self.scenarios = scenarios
+        clock.on_timer = self.fire
         self.listeners: list[TransitionListener] = []
         self.inbound_listeners: list[Callable[[Message, dict[str, Any]], Any]] = []
         self._request_counts: dict[str, int] = {}
@@ -130,7 +131,7 @@ class Engine:
                     outcome.error, outcome.reason = INSUFFICIENT_BALANCE, reason
                     continue
                 total += outcome.message.cost
-            submission.account.balance -= total
+            self.store.charge(submission.account, total)
 
         decision = Decision(action="accept", outcomes=outcomes, fault=fault, total_cost=total)
         if submission.store:
@@ -174,13 +175,30 @@ class Engine:
         first = message.attempts[0]
         self._transition(message, first, Status.ACCEPTED)
         start = message.scheduled_at or message.created_at
-        self.clock.call_at(start, lambda: self._start_attempt(message, 0))
+        self.clock.schedule(start, ("start", message.id, 0))
         if action and action.inbound:
             for reply in action.inbound:
-                self.clock.call_at(
-                    message.created_at + reply.after,
-                    lambda r=reply: self.receive_inbound(message, r.text),
-                )
+                self.clock.schedule(message.created_at + reply.after, ("inbound", message.id, reply.text))
+
+    def fire(self, kind: str, message_id: str, *args: Any) -> None:
+        """A scheduled transition is due. Timers are data (kind, message id, arguments), not
+        closures, so a store shared by several processes can keep them and hand each to exactly
+        one process; a message the store no longer has (evicted, reset) has nothing left to do."""
+        message = self.store.message(message_id)
+        if message is None:
+            return
+        if kind == "start":
+            self._start_attempt(message, args[0])
+        elif kind == "step":
+            index, step_no = args
+            plan = message.plans[message.attempts[index].channel]
+            self._apply_step(message, index, plan[step_no])
+        elif kind == "expire":
+            self._expire(message, args[0])
+        elif kind == "inbound":
+            self.receive_inbound(message, args[0])
+        else:
+            log.error("unknown timer %r for message %s", kind, message_id)
 
     def _start_attempt(self, message: Message, index: int) -> None:
         if index >= len(message.attempts):
@@ -193,11 +211,11 @@ class Engine:
         self._transition(message, attempt, Status.QUEUED)
         started = self.clock.now()
         plan = message.plans[attempt.channel]
-        for step in plan:
-            self.clock.call_at(started + step.after, lambda s=step: self._apply_step(message, index, s))
+        for step_no, step in enumerate(plan):
+            self.clock.schedule(started + step.after, ("step", message.id, index, step_no))
         ttl = attempt.content.get("_ttl")
         if ttl:
-            self.clock.call_at(started + float(ttl), lambda: self._expire(message, index))
+            self.clock.schedule(started + float(ttl), ("expire", message.id, index))
 
     def _apply_step(self, message: Message, index: int, step: Step) -> None:
         attempt = message.attempts[index]
@@ -230,6 +248,7 @@ class Engine:
         self._transition(message, attempt, Status.CANCELLED)
         for later in message.attempts[message.attempts.index(attempt) + 1 :]:
             later.status = Status.CANCELLED
+        self.store.changed(message)
         return True
 
     def _transition(self, message: Message, attempt: Attempt, status: Status, error: str | None = None) -> None:
@@ -253,6 +272,7 @@ class Engine:
         if text.strip().upper() in ("STOP", "STOP SMS", "UNSUBSCRIBE", "СТОП"):
             self.store.optout_set(message.provider, message.account).add(digits(message.recipient))
             reply["optout"] = True
+        self.store.changed(message)
         for listener in self.inbound_listeners:
             try:
                 listener(message, reply)
@@ -274,6 +294,10 @@ class Engine:
     def accounts(self, provider: str) -> list[Account]:
         return self.store.provider_accounts(provider)
 
+    def charge(self, account: Account, amount: Decimal) -> None:
+        """Move money off (or, negative, onto) an account: through the store, which may be shared."""
+        self.store.charge(account, amount)
+
     def directory(self, provider: str, account: str, kind: str):
         return self.store.directory(provider, account, kind)
 
@@ -284,10 +308,10 @@ class Engine:
         """True when `key` was already seen within `window` seconds (and remember it now)."""
         now = self.clock.now()
         index = (provider, account, key)
-        last = self.store.dedupe.get(index)
+        last = self.store.seen_at(index)
         if last is not None and now - last < window:
             return True
-        self.store.dedupe[index] = now
+        self.store.remember(index, now)
         return False
 
 

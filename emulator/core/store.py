@@ -98,6 +98,16 @@ class Journal:
 
 
 class Store:
+    """The in-memory store (the default): embedded, nothing to install, gone with the process.
+
+    It is also the narrow interface the core talks to: core/redis_store.py implements the same
+    on Valkey/Redis for several processes. Objects it hands out (messages, accounts, directories,
+    opt-out sets) may be changed in place by their users; those changes reach a shared store
+    through `changed()`, `charge()` and `remember()`, and `sync()` / `commit()` bracket a unit
+    of work (an HTTP request, a timer). In memory all four cost nothing."""
+
+    shared = False  # True for a store several processes share: requests sync() and commit()
+
     def __init__(self, retention: int = 100_000, retention_bytes: int = 512 * 1024 * 1024) -> None:
         self.retention = max(1, retention)
         self.retention_bytes = max(64 * 1024, retention_bytes)
@@ -264,6 +274,27 @@ class Store:
         self._enforce()
         self.notify({"type": "callback", "callback": attempt["id"]})
         return attempt
+
+    # -- changes made in place, and units of work ------------------------------------------------
+    def changed(self, item: Any) -> None:
+        """A message (or account, directory...) handed out by the store was changed in place."""
+
+    def charge(self, account: Account, amount: Any) -> None:
+        """Take `amount` from an account's balance (a negative amount credits it)."""
+        account.balance -= amount
+
+    def seen_at(self, key: tuple[str, str, str]) -> float | None:
+        """When this dedupe key (provider, account, key) was last remembered."""
+        return self.dedupe.get(key)
+
+    def remember(self, key: tuple[str, str, str], at: float) -> None:
+        self.dedupe[key] = at
+
+    async def sync(self) -> None:
+        """Before reading: see every change other processes committed so far."""
+
+    async def commit(self) -> None:
+        """After a unit of work: make its changes visible to other processes (and durable)."""
 
     # -- retention ------------------------------------------------------------------------------
     @property

@@ -73,7 +73,7 @@ async def handle(call: Call) -> web.StreamResponse:
             return call.fail("insufficient_balance")
         if -amount > record.fields["balance"]:
             return call.fail("operation_failed")
-        call.account.balance -= amount
+        call.engine.charge(call.account, amount)
         record.fields["balance"] += amount
         return call.answer(formats.ok(), "accepted")
     # get_stat: a sub-client that cannot log in has sent nothing
