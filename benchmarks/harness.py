@@ -1,0 +1,358 @@
+"""What compare.py and scaleout.py share: servers started pinned to cores (msgemu with any store
+and worker count, WireMock, Valkey, a callback receiver), wrk driven with requests that never
+repeat, and the resources (RSS, CPU time) of a server's whole process tree.
+
+Every server is a separate process started with `taskset`, so a row's CPUs are what the output
+says; startup time is spawn -> first 200 on the server's health path.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests/valkey.py: the one Valkey starter of the project
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import parse_wrk  # noqa: E402  (one reading of wrk's output for every benchmark)
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "msgemu-bench"
+ALPHASMS_KEY = "alphasms-demo-key"
+HYBER_AUTH = "Basic ZGVtbzpkZW1vLXBhc3N3b3Jk"  # demo:demo-password
+
+# One full send per provider. {n} is a number unique over the whole run (text and client id),
+# {p7} its last seven digits in the phone number: no two requests of a run share a text or a
+# recipient, so no duplicate rule can trip (SMSC: the same text twice within 60 s is error 9),
+# and the phone prefixes stay clear of every provider's magic recipients (emulator/data/magic).
+SENDS = {
+    "alphasms": ("/alphasms/api/json.php", {"Content-Type": "application/json"},
+                 '{"auth":"%s","data":[{"type":"sms","id":{n},"phone":38097{p7},"sms_signature":"Bench",'
+                 '"sms_message":"Your code is {n}"{hook}}]}' % ALPHASMS_KEY),
+    "octopush": ("/octopush/v1/public/multi-channel/send",
+                 {"Content-Type": "application/json", "api-key": "octopush-demo-key", "api-login": "demo@msgemu.local"},
+                 '{"channel":"sms","text":"Your code is {n}","recipients":[{"phone_number":"+3361{p7}"}],'
+                 '"sender":"Bench","purpose":"alert"}'),
+    "smsc": ("/smsc/sys/send.php", {"Content-Type": "application/x-www-form-urlencoded"},
+             "login=demo&psw=demo-password&phones=7916{p7}&mes=Your+code+is+{n}&id={n}&fmt=3&charset=utf-8"),
+    "hyber": ("/hyber/1000", {"Content-Type": "application/json", "Authorization": HYBER_AUTH},
+              '{"phone_number":38096{p7},"extra_id":"b{n}","channels":["sms"],'
+              '"channel_options":{"sms":{"text":"Your code is {n}","alpha_name":"GMSU","ttl":300}}}'),
+    "revicom": ("/revicom/api/v1/message", {"Content-Type": "application/json", "Authorization": "Basic revicom-demo-token"},
+                '[{"channelType":"SMS","senderName":"Bench","destination":"7916{p7}","content":"Your code is {n}"}]'),
+}
+
+LUA = """
+wrk.method = "POST"
+{headers}
+local template = {body}
+local n = {start}
+request = function()
+  n = n + 1
+  local body = template:gsub("{{n}}", tostring(n))
+  body = body:gsub("{{p7}}", string.format("%07d", n % 10000000))
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_list(cpus: list[int]) -> str:
+    return ",".join(map(str, cpus))
+
+
+def machine_cpus() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+# -- process trees ---------------------------------------------------------------------------------
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it (a `--workers N` server is a parent and its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{' '.join(map(str, proc.args[3:8]))} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"no 200 from {url} within {timeout} s")
+
+
+class Process:
+    """A server (and whatever it forks) pinned to `cpus`; startup = spawn -> first 200."""
+
+    def __init__(self, argv: list[str], ready_path: str, port: int, cpus: list[int], cwd: Path | None = None,
+                 env: dict | None = None) -> None:
+        self.port = port
+        self.cpus = cpus
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = tempfile.TemporaryFile("w+")
+        spawned = time.monotonic()
+        self.proc = subprocess.Popen(["taskset", "-c", cpu_list(cpus), *argv], cwd=cwd, env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_http(self.base + ready_path, self.proc)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"{argv[:6]} did not start:\n{self.output()[-2000:]}") from None
+        self.startup_s = time.monotonic() - spawned
+
+    def pids(self) -> list[int]:
+        return descendants(self.proc.pid)
+
+    def rss_mib(self) -> float:
+        return rss_mib(self.pids())
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pids())
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else {}
+
+    def stop(self) -> None:
+        """SIGTERM to the parent (msgemu stops its workers); any of its processes still there after
+        20 s are killed one by one, by pid."""
+        tree = self.pids()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for pid in tree[1:]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+
+def msgemu(root: Path, cpus: list[int], extra: list[str], store: str | None = None, workers: str | None = None,
+           clock: str = "real") -> Process:
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    argv = [sys.executable, "-m", "emulator.cli", "serve", "--port", str(port), "--clock", clock, "--log-level", "WARNING"]
+    if store:
+        argv += ["--store", store]
+    if workers:
+        argv += ["--workers", workers]
+    return Process(argv + extra, "/_emulator/health", port, cpus, cwd=root, env=env)
+
+
+def wiremock(jar: Path, cpus: list[int], mappings: list[dict]) -> Process:
+    root = Path(tempfile.mkdtemp(prefix="wiremock-"))
+    (root / "mappings").mkdir()
+    (root / "__files").mkdir()
+    for index, mapping in enumerate(mappings):
+        (root / "mappings" / f"{index}.json").write_text(json.dumps(mapping))
+    argv = ["java", "-jar", str(jar), "--port", str(port := free_port()), "--root-dir", str(root), "--disable-banner"]
+    return Process(argv, "/__admin/health", port, cpus)
+
+
+def find_wiremock_jar(explicit: str | None) -> Path | None:
+    """--wiremock-jar, $WIREMOCK_JAR, or the npm package `wiremock` (which ships the standalone
+    jar) installed with npm into ~/.cache/msgemu-bench, saying so."""
+    for candidate in (explicit, os.environ.get("WIREMOCK_JAR")):
+        if candidate:
+            return Path(candidate)
+    found = sorted(CACHE.glob("node_modules/wiremock/build/wiremock-standalone-*.jar"))
+    if not found and shutil.which("npm"):
+        CACHE.mkdir(parents=True, exist_ok=True)
+        print(f"installing the npm package wiremock into {CACHE}", flush=True)
+        subprocess.run(["npm", "install", "--prefix", str(CACHE), "wiremock"], check=True, capture_output=True)
+        found = sorted(CACHE.glob("node_modules/wiremock/build/wiremock-standalone-*.jar"))
+    return found[-1] if found else None
+
+
+def valkey_binary() -> str | None:
+    from tests.valkey import server_binary
+
+    return server_binary()
+
+
+class Valkey:
+    """tests/valkey.py's ValkeyServer, pinned to `cpus` (it is part of the server side of a row)."""
+
+    def __init__(self, cpus: list[int]) -> None:
+        from tests.valkey import ValkeyServer
+
+        self.server = ValkeyServer().start()
+        self.url = self.server.url
+        subprocess.run(["taskset", "-a", "-p", "-c", cpu_list(cpus), str(self.server.process.pid)],
+                       check=True, capture_output=True)
+
+    def pids(self) -> list[int]:
+        return [self.server.process.pid]
+
+    def stop(self) -> None:
+        self.server.__exit__(None, None, None)
+
+
+RECEIVER = r'''
+import json, sys
+from aiohttp import web
+seen = {}   # (id, status) -> POSTs received
+total = [0]
+async def hook(request):
+    raw = await request.read()
+    total[0] += 1
+    try:
+        payload = json.loads(raw)
+        key = f"{payload.get('id')}|{payload.get('status')}"
+    except (ValueError, AttributeError):
+        key = "unreadable|" + raw[:40].decode(errors="replace")
+    seen[key] = seen.get(key, 0) + 1
+    return web.Response(text="ok")
+async def count(request):
+    return web.json_response({"total": total[0], "keys": len(seen),
+                              "duplicates": sum(1 for c in seen.values() if c > 1)})
+async def keys(request):
+    return web.json_response(seen)
+async def reset(request):
+    seen.clear(); total[0] = 0
+    return web.json_response({})
+app = web.Application()
+app.router.add_post("/hook", hook)
+app.router.add_get("/count", count)
+app.router.add_get("/keys", keys)
+app.router.add_post("/reset", reset)
+try:
+    import uvloop; uvloop.install()
+except ImportError:
+    pass
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+'''
+
+
+def receiver(cpus: list[int]) -> Process:
+    """A webhook receiver (aiohttp) that counts POSTs per (payload id, payload status): the same
+    one for msgemu's and WireMock's callbacks, on the load generator's core."""
+    port = free_port()
+    return Process([sys.executable, "-c", RECEIVER, str(port)], "/count", port, cpus)
+
+
+def drain(hook: Process, quiet: float = 4.0, limit: float = 180.0) -> int:
+    """The receiver's total once it stopped growing for `quiet` s (msgemu's last callback of an
+    AlphaSMS send comes 3 s after it)."""
+    count, since, started = -1, time.monotonic(), time.monotonic()
+    while time.monotonic() - started < limit:
+        now = hook.call("GET", "/count")["total"]
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+        time.sleep(0.25)
+    return count
+
+
+# -- load ------------------------------------------------------------------------------------------
+class Counter:
+    """Disjoint ranges for {n}, so no two requests of the whole run are alike (and the numbers stay
+    valid client ids: SMSC takes 1..2147483647)."""
+
+    def __init__(self) -> None:
+        self.next = 1_000_000
+
+    def take(self) -> int:
+        start, self.next = self.next, self.next + 1_000_000  # more requests than one wrk run sends
+        return start
+
+
+def send_body(provider: str, hook_url: str | None = None) -> tuple[str, dict, str]:
+    path, headers, template = SENDS[provider]
+    return path, headers, template.replace("{hook}", f',"hook":"{hook_url}"' if hook_url else "")
+
+
+def wrk(url: str, headers: dict, body: str, start: int, seconds: float, connections: int, cpus: list[int],
+        background: bool = False):
+    """wrk -t1 pinned to `cpus`; the result of parse_wrk, or (background) a function returning it."""
+    lua = LUA.format(headers="\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()),
+                     body=json.dumps(body), start=start)
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script.write(lua)
+    script.close()
+    proc = subprocess.Popen(
+        ["taskset", "-c", cpu_list(cpus), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+         "--latency", "-s", script.name, url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def result() -> dict:
+        out, err = proc.communicate()
+        os.unlink(script.name)
+        if proc.returncode:
+            raise RuntimeError(f"wrk failed: {err.strip()}")
+        return parse_wrk(out)
+
+    return result if background else result()
+
+
+def journal(server: Process, provider: str) -> dict:
+    """What the emulator journaled for `provider`: requests accepted / rejected, messages kept."""
+    base = f"/_emulator/requests/count?provider={provider}"
+    return {"accepted": server.call("GET", base + "&outcome=accepted")["count"],
+            "rejected": server.call("GET", base + "&outcome=rejected")["count"],
+            "messages": server.call("GET", f"/_emulator/messages/count?provider={provider}")["count"]}
