@@ -149,6 +149,9 @@ class Bench:
                         row.callbacks_expected = counts["messages"] * CALLBACKS_PER_SEND
                 elif spec.hook:  # one webhook per request WireMock journaled
                     row.callbacks_expected = server.call("POST", "/__admin/requests/count", {"method": "POST", "url": path})["count"]
+                if spec.hook:  # warm-up, measured and sequential sends: every callback, counted per (id, status)
+                    row.callbacks_drained = harness.drain(self.hook, self.args.quiet, expected=row.callbacks_expected)
+                    row.callbacks_duplicated = self.hook.call("GET", "/count")["duplicates"]
             finally:
                 server.stop()
         finally:
@@ -170,15 +173,13 @@ class Bench:
         cpu_before = harness.cpu_seconds(pids)
         result = wrk(url, headers, body, self.counter.take(), a.seconds, a.connections, a.load_cpu)
         row.cpu_us_per_request = (harness.cpu_seconds(pids) - cpu_before) / max(1, result["requests"]) * 1e6
-        if hook:  # the callbacks of the measured sends drain before the sequential run
+        if hook:  # callbacks that arrived while measuring; the rest drain before the sequential run
             row.callbacks = self.hook.call("GET", "/count")["total"] - hits_before
+            harness.drain(self.hook, a.quiet)
         for key in ("rps", "p50_ms", "p99_ms", "requests", "non_2xx", "socket_errors"):
             setattr(row, key, result[key])
         sequential = wrk(url, headers, body, self.counter.take(), a.sequential, 1, a.load_cpu)
         row.seq_p50_ms, row.seq_p99_ms = sequential["p50_ms"], sequential["p99_ms"]
-        if hook:  # warm-up, measured and sequential sends: every callback, counted per (id, status)
-            row.callbacks_drained = harness.drain(self.hook)
-            row.callbacks_duplicated = self.hook.call("GET", "/count")["duplicates"]
         row.processes = len(server.pids())
         row.rss_mib = server.rss_mib()
         row.store_rss_mib = harness.rss_mib(valkey.pids()) if valkey else None
@@ -252,6 +253,25 @@ def markdown(rows: dict[str, Row], meta: dict) -> str:
     return "\n".join(lines)
 
 
+def verdicts(rows: dict[str, Row]) -> list[str]:
+    """Issue 15's two targets, judged on this run's rows."""
+    out = []
+    best = max((r for r in rows.values() if r.server == "msgemu" and r.cores == "all" and r.callbacks_drained is None),
+               key=lambda r: r.rps, default=None)
+    for key in ("wm-static-all", "wm-static-one"):
+        static = rows.get(key)
+        if best and static:
+            out.append(f"- msgemu on all cores ({best.title}, {best.rps:.0f} req/s) vs WireMock's static stub, journal on, "
+                       f"{static.cores} core{'s' if static.cores == 'all' else ''} ({static.rps:.0f} req/s): "
+                       f"{best.rps / static.rps:.2f}x, target >= 1x {'met' if best.rps >= static.rps else 'NOT met'}")
+    for row in rows.values():
+        webhook = rows.get(f"wm-webhook-{row.cores}")
+        if row.server == "msgemu" and row.callbacks_drained is not None and webhook and webhook.rps:
+            out.append(f"- {row.title} ({row.rps:.0f} req/s) vs WireMock + webhook, same cores ({webhook.rps:.0f} req/s): "
+                       f"{row.rps / webhook.rps:.2f}x, target >= 3x {'met' if row.rps >= 3 * webhook.rps else 'NOT met'}")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=["msgemu", "wiremock"])
@@ -263,6 +283,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--sequential", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--quiet", type=float, default=4.0, help="seconds without a callback that end the wait for them")
     parser.add_argument("--load-cpu", type=int, help="the core of wrk and the receiver (default: the last one)")
     parser.add_argument("--msgemu-root", type=Path, default=harness.REPO, help="the msgemu checkout to run")
     parser.add_argument("--msgemu-arg", action="append", default=[], help="extra `msgemu serve` argument (repeatable)")
@@ -317,6 +338,8 @@ def main() -> int:
         hook.stop()
     meta["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     report = markdown(rows, meta)
+    if verdict := verdicts(rows):
+        report += "\n\nTargets of issue 15, this run:\n" + "\n".join(verdict)
     print("\n" + report)
     if args.markdown:
         Path(args.markdown).write_text(report + "\n")

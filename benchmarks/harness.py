@@ -295,16 +295,21 @@ def receiver(cpus: list[int]) -> Process:
     return Process([sys.executable, "-c", RECEIVER, str(port)], "/count", port, cpus)
 
 
-def drain(hook: Process, quiet: float = 4.0, limit: float = 180.0) -> int:
-    """The receiver's total once it stopped growing for `quiet` s (msgemu's last callback of an
-    AlphaSMS send comes 3 s after it)."""
+def drain(hook: Process, quiet: float = 4.0, limit: float = 180.0, expected: int | None = None) -> int:
+    """The receiver's total once the callbacks stopped coming: once it reached `expected` (when
+    known) and then 1 s passed without one more, else once it stopped growing for `quiet` s
+    (three times that while it is short of `expected`: a busy machine can stall a sender)."""
     count, since, started = -1, time.monotonic(), time.monotonic()
     while time.monotonic() - started < limit:
         now = hook.call("GET", "/count")["total"]
         if now != count:
             count, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            break
+        else:
+            still = time.monotonic() - since
+            if expected is None and still >= quiet:
+                break
+            if expected is not None and still >= (1.0 if count >= expected else 3 * quiet):
+                break
         time.sleep(0.25)
     return count
 

@@ -94,9 +94,9 @@ class Scaleout:
             result.non_2xx = sum(r["non_2xx"] for r in runs)
             result.rss_mib = sum(s.rss_mib() for s in servers)
             result.valkey_rss_mib = harness.rss_mib(valkey.pids())
-            result.callbacks = harness.drain(self.hook, quiet=a.quiet)
             counts = journal(servers[-1], "alphasms")  # the store is shared: any host answers for all
             result.accepted, result.rejected, result.messages = counts["accepted"], counts["rejected"], counts["messages"]
+            result.callbacks = harness.drain(self.hook, a.quiet, expected=result.messages * len(STATUSES))
             self.check_callbacks(result)
         finally:
             for server in servers:
