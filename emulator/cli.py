@@ -52,6 +52,10 @@ def serve_command(args: argparse.Namespace) -> int:
     except (ValueError, ScenarioError, OSError) as exc:
         print(f"msgemu: {exc}", file=sys.stderr)
         return 2
+    if settings.worker_count() > 1:
+        from . import workers
+
+        return workers.serve(settings, settings.worker_count())  # each worker builds its own runtime
     tune_gc()
     use_uvloop_if_installed()
     try:
@@ -115,7 +119,10 @@ def access_log(settings: Settings) -> logging.Logger | None:
     return logging.getLogger("aiohttp.access") if settings.access_log else None
 
 
-async def _serve(settings: Settings, runtime: Runtime) -> None:
+async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None, ready: int | None = None) -> None:
+    """Serve until SIGINT/SIGTERM. As one of several workers (workers.py): bind with
+    SO_REUSEPORT beside the others, leave the SMPP/SMTP front doors to worker 0, and tell
+    the parent through `ready` instead of printing the start line."""
     log = logging.getLogger("msgemu")
     logging.getLogger("asyncio").addFilter(OnceFilter())
     runners = []
@@ -137,14 +144,19 @@ async def _serve(settings: Settings, runtime: Runtime) -> None:
             await runner.setup()
             runners.append(runner)
             try:
-                await web.TCPSite(runner, settings.host, port).start()
+                await web.TCPSite(runner, settings.host, port, reuse_port=worker is not None or None).start()
             except OSError as exc:
                 raise CannotListen(settings.host, port, exc) from None
             log.debug("listening on http://%s:%d (%s)", settings.host, port, what)
         if not settings.provider_ports:
             await runtime.start()  # provider-port apps share the runtime; the main app starts it
-        doors.extend(await front_doors.start(runtime))
-        if settings.log_format == "json":  # log collectors read one JSON object per line
+        if not worker:
+            doors.extend(await front_doors.start(runtime))
+        if worker is not None:  # the parent says it once for all workers
+            if ready is not None:
+                os.write(ready, b"r")
+                os.close(ready)
+        elif settings.log_format == "json":  # log collectors read one JSON object per line
             log.info(start_line(settings, runtime))
         else:
             print(start_line(settings, runtime), flush=True)
@@ -166,7 +178,7 @@ class CannotListen(OSError):
         super().__init__(f"cannot listen on {host}:{port}: {reason}{hint}")
 
 
-def start_line(settings: Settings, runtime: Runtime) -> str:
+def start_line(settings: Settings, runtime: Runtime, workers: int = 1) -> str:
     """What a user needs once it is up: each provider's base URL and the inbox page."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
@@ -178,7 +190,22 @@ def start_line(settings: Settings, runtime: Runtime) -> str:
     if settings.smtp_port:
         urls.append(f"SMTP {host}:{settings.smtp_port}")
     where = f" (listening on {settings.host})" if settings.host in ("0.0.0.0", "::", "") else ""
+    if workers > 1:
+        where += f" ({workers} workers sharing {_redacted(settings.store)})"
+    elif settings.store != "memory":
+        where += f" (store {_redacted(settings.store)})"
     return f"msgemu {__version__} ready{where}: {', '.join(urls)}; inbox {base}/_emulator/ui"
+
+
+def _redacted(url: str) -> str:
+    """A store URL without its password, for the start line."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return parts._replace(netloc=netloc).geturl()
+    return url
 
 
 def server_options(settings: Settings) -> dict:

@@ -34,6 +34,21 @@ _HEADERS_KEPT = ("content-type", "authorization", "api-key", "api-login", "user-
 
 
 @web.middleware
+async def shared_store(request: web.Request, handler) -> web.StreamResponse:
+    """With a store several processes share: see what they committed before answering, and
+    commit what this request changed before the client gets its answer (so its next request,
+    to any process, sees it). The memory store skips both."""
+    store: Store = request.config_dict[STORE_KEY]
+    if not store.shared:
+        return await handler(request)
+    await store.sync()
+    try:
+        return await handler(request)
+    finally:
+        await store.commit()
+
+
+@web.middleware
 async def journal(request: web.Request, handler) -> web.StreamResponse:
     store: Store = request.config_dict[STORE_KEY]
     started = time.monotonic()
@@ -204,4 +219,4 @@ def _reason(status: int) -> str:
         return f"{status}\n"
 
 
-MIDDLEWARES = [journal, safety_net, body_deadline, faults]
+MIDDLEWARES = [shared_store, journal, safety_net, body_deadline, faults]

@@ -15,7 +15,7 @@ from .core.clock import Clock
 from .core.engine import Engine
 from .core.model import Account
 from .core.namespaces import Namespaces, NamespacedScenarios
-from .core.scenario import Scenario, ScenarioError, ScenarioSet, load_file, load_file_async, load_magic
+from .core.scenario import Scenario, ScenarioError, ScenarioSet, load_file, load_file_async, load_magic, load_text
 from .core.store import Store
 from .core.validation import Schemas
 from .providers import REGISTRY
@@ -33,7 +33,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.schemas = Schemas()
-        self.store = Store(settings.retention, settings.retention_bytes)
+        self.store = new_store(settings)
         for provider, entries in (read_yaml(ACCOUNTS_FILE) or {}).items():
             for entry in entries:
                 self.store.add_account(
@@ -46,7 +46,7 @@ class Runtime:
                     )
                 )
         self.namespaces = Namespaces(self.store, [a for accounts in self.store.accounts.values() for a in accounts])
-        self.clock = Clock(settings.clock)
+        self.clock = new_clock(settings, self.store)
         self.scenarios = ScenarioSet(magic=load_magic(self.schemas))
         if settings.scenario:
             self.use_scenario_file(scenario_file(settings.scenario))
@@ -71,20 +71,15 @@ class Runtime:
         self.dispatcher.renderers.update(self.providers)
         self._watcher: asyncio.Task | None = None
         self.stopping = False  # SIGTERM received: finishing what is in flight
+        if self.store.shared:  # what other processes sharing the store change, this one follows
+            self.store.on_shared["scenario"] = self._follow_scenario
+            self.store.on_shared["reset"] = lambda _at: self._reset_here()
 
     def _announce_control_token(self) -> None:
         """Off loopback the control API needs a token: print a generated one, and let the
         dispatcher present it to this emulator's own built-in receiver."""
         settings = self.settings
-        generated = ensure_control_token(settings)
-        if generated:
-            print(
-                f"msgemu: /_emulator needs a control token (--host {settings.host}): {generated}\n"
-                f"msgemu:   curl -H 'Authorization: Bearer {generated}' http://HOST:{settings.port}/_emulator/messages\n"
-                f"msgemu:   inbox: http://HOST:{settings.port}/_emulator/ui?token={generated}",
-                file=sys.stderr,
-                flush=True,
-            )
+        announce_control_token(settings)
         if token_required(settings):
             ports = {settings.port, *settings.provider_ports.values()}
             self.dispatcher.serve_own_receiver(settings.control_token, ports, settings.host)
@@ -99,8 +94,24 @@ class Runtime:
         self.store.notify({"type": "scenario"})  # the page's header shows the active scenario
         return scenario
 
-    def use_scenario(self, scenario: Scenario | None) -> None:
+    def use_scenario(self, scenario: Scenario | None, text: str | None = None) -> None:
+        """Make `scenario` (loaded from `text`) the active one, in every process sharing the store."""
         self.scenarios.active = scenario
+        self.scenarios.path = None
+        self.scenarios.mtime = None
+        self.store.notify({"type": "scenario"})
+        if self.store.shared:
+            self.store.publish("scenario", {"text": text, "source": scenario.source if scenario else None})
+
+    def _follow_scenario(self, shared: dict | None) -> None:
+        if not shared or shared.get("text") is None:
+            self.scenarios.active = None
+        else:
+            try:
+                self.scenarios.active = load_text(shared["text"], self.schemas, source=shared.get("source") or "<shared>")
+            except ScenarioError as exc:  # valid where it was loaded, so only a different version could say this
+                log.error("scenario from another process not loaded:\n%s", exc)
+                return
         self.scenarios.path = None
         self.scenarios.mtime = None
         self.store.notify({"type": "scenario"})
@@ -125,15 +136,26 @@ class Runtime:
 
     # -- lifecycle --------------------------------------------------------------------------
     def reset(self) -> None:
+        self.store.reset()
+        self._reset_here()
+        if self.store.shared:
+            self.store.publish("reset", self.clock.now())
+
+    def _reset_here(self) -> None:
+        """What a reset clears beside the store (another process's reset reaches here too)."""
         self.engine.reset()
         self.dispatcher.reset()
-        self.store.reset()
         self.namespaces.after_global_reset()
         self.received.clear()
         for provider in self.providers.values():
             provider.reset()
 
     async def start(self, app: web.Application | None = None) -> None:
+        if self.store.shared:
+            await self.store.open()  # a copy of what the store holds, then its change feed
+            await self.clock.restore()
+            if self.scenarios.active is None and self.store.shared_state("scenario"):
+                self._follow_scenario(self.store.shared_state("scenario"))
         await self.clock.start()
         await self.dispatcher.start()
         if self.settings.watch_scenario and self._watcher is None:
@@ -152,6 +174,39 @@ class Runtime:
             self._watcher = None
         await self.clock.stop()
         await self.dispatcher.stop()
+        if self.store.shared:
+            await self.store.close()
+
+
+def announce_control_token(settings: Settings) -> None:
+    """Generate the control token when one is needed and none was given, and print it (once:
+    with --workers the parent does it before starting the workers, which then have one)."""
+    generated = ensure_control_token(settings)
+    if generated:
+        print(
+            f"msgemu: /_emulator needs a control token (--host {settings.host}): {generated}\n"
+            f"msgemu:   curl -H 'Authorization: Bearer {generated}' http://HOST:{settings.port}/_emulator/messages\n"
+            f"msgemu:   inbox: http://HOST:{settings.port}/_emulator/ui?token={generated}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def new_store(settings: Settings) -> Store:
+    """The in-memory store, or one on Valkey/Redis that several processes share."""
+    if settings.store == "memory":
+        return Store(settings.retention, settings.retention_bytes)
+    from .core.redis_store import RedisStore
+
+    return RedisStore(settings.store, settings.retention, settings.retention_bytes)
+
+
+def new_clock(settings: Settings, store: Store) -> Clock:
+    if not store.shared:
+        return Clock(settings.clock)
+    from .core.shared_clock import SharedClock
+
+    return SharedClock(settings.clock, store)
 
 
 RUNTIME_KEY = web.AppKey("msgemu_runtime", Runtime)

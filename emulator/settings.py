@@ -41,6 +41,9 @@ class Settings:
     # -- operations: CORS on the control API, log format (emulator/control/operations.py, logs.py)
     cors_origins: str = ""  # comma-separated origins allowed to call /_emulator from a browser; "*" any
     log_format: str = "text"  # text | json (one JSON object per line)
+    # -- several processes (core/redis_store.py, workers.py)
+    store: str = "memory"  # memory | redis://host:port/db (Valkey or Redis, shared and kept)
+    workers: str = "1"  # processes serving the same port (SO_REUSEPORT); "auto": one per core
 
     @classmethod
     def load(cls, argv_values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
@@ -67,6 +70,9 @@ class Settings:
                 origins[name] = "--" + name.replace("_", "-")
         return cls.from_mapping(values, origins)
 
+    def worker_count(self) -> int:
+        return _worker_count(self.workers)
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> "Settings":
         """Typed settings; a bad value raises ValueError naming its origin (`MSGEMU_PORT=abc: ...`)."""
@@ -81,11 +87,40 @@ class Settings:
             except (ValueError, TypeError) as exc:
                 origin = (origins or {}).get(name, name)
                 raise ValueError(f"{origin}={value!r}: {_reason(exc)}") from None
+        if settings.store != "memory":
+            from .core.redis_store import check_url
+
+            try:
+                settings.store = check_url(settings.store)
+            except ValueError as exc:
+                raise ValueError(f"{(origins or {}).get('store', 'store')}={settings.store!r}: {exc}") from None
+        try:
+            workers = _worker_count(settings.workers)
+        except ValueError as exc:
+            raise ValueError(f"{(origins or {}).get('workers', 'workers')}={settings.workers!r}: {exc}") from None
+        if workers > 1 and settings.store == "memory":
+            raise ValueError(
+                f"{(origins or {}).get('workers', 'workers')}={settings.workers!r}: several workers need a shared store "
+                "(--store redis://host:port/db): each worker is a process of its own, and only a store they share "
+                "lets one see the messages, timers and clock of another"
+            )
         if settings.clock not in ("real", "manual"):
             raise ValueError(f"{(origins or {}).get('clock', 'clock')}={settings.clock!r}: must be 'real' or 'manual'")
         if not 0 <= settings.port <= 65535:
             raise ValueError(f"{(origins or {}).get('port', 'port')}={settings.port!r}: not a TCP port (0-65535)")
         return settings
+
+
+def _worker_count(value: str) -> int:
+    if str(value).strip().lower() == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number of processes or 'auto', not {value!r}") from None
+    if not 1 <= count <= 256:
+        raise ValueError(f"must be between 1 and 256, not {count}")
+    return count
 
 
 def parse_provider_ports(values: Any) -> dict[str, int]:
@@ -189,6 +224,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--smpp-port", dest="smpp_port", type=int, help="also serve SMPP 3.4 on this port (SMSC.ru, Revicom)")
     parser.add_argument("--smtp-port", dest="smtp_port", type=int, help="also serve SMSC.ru e-mail-to-SMS (SMTP) on this port")
+    parser.add_argument("--store", help="memory (default), or redis://host:port/db: a Valkey/Redis store that "
+                        "several msgemu processes share and that keeps everything across restarts")
+    parser.add_argument("--workers", help="processes serving the same port, sharing the --store (default 1; "
+                        "'auto' = one per core; more than 1 needs --store redis://)")
     parser.add_argument("--config", help="YAML file with settings (same names as the flags)")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING...")
     parser.add_argument("--cors-origins", dest="cors_origins", metavar="ORIGINS",

@@ -301,6 +301,7 @@ async def patch_account(request: web.Request) -> web.Response:
         account = next((a for a in accounts if a.login == body["login"]), None)
         if account is None:
             return problem(404, "no account with that login", login=body["login"])
+    old_login = account.login
     if "balance" in body:
         try:
             if isinstance(body["balance"], bool) or not isinstance(body["balance"], (int, float, str)):
@@ -324,6 +325,7 @@ async def patch_account(request: web.Request) -> web.Response:
         if not isinstance(body["new_login"], str) or not body["new_login"]:
             return problem(400, "new_login must be a non-empty string")
         account.login = body["new_login"]
+    rt.store.account_changed(account, old_login, balance_set="balance" in body)
     return web.json_response(account.public())
 
 
@@ -331,7 +333,8 @@ async def patch_account(request: web.Request) -> web.Response:
 @routes.get("/_emulator/clock")
 async def get_clock(request: web.Request) -> web.Response:
     rt = _runtime(request)
-    return web.json_response({"mode": rt.clock.mode, "now": rt.clock.now(), "pending_timers": rt.clock.pending})
+    pending = rt.clock.pending + (await rt.store.timers_pending() if rt.store.shared else 0)
+    return web.json_response({"mode": rt.clock.mode, "now": rt.clock.now(), "pending_timers": pending})
 
 
 ADVANCE_WAIT = 2.0  # wall-clock seconds an advance waits at most for callbacks in flight
@@ -394,7 +397,7 @@ async def put_scenario(request: web.Request) -> web.Response:
         scenario = await load_text_async(text, rt.schemas, source=SCENARIO_SOURCE)
     except ScenarioError as exc:
         return problem(422, "invalid scenario", problems=[{"line": line, "message": msg} for line, msg in exc.problems])
-    rt.use_scenario(scenario)
+    rt.use_scenario(scenario, text)
     return web.json_response({"active": scenario.public()})
 
 

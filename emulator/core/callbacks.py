@@ -211,7 +211,7 @@ class Dispatcher:
 
     # -- the lane of one message ------------------------------------------------------------------
     def _queue(self, message: Message, request: CallbackRequest, event: dict[str, Any]) -> None:
-        delivery = Delivery(next(self._ids), message, request, event, self.policy.ladder(message.provider))
+        delivery = Delivery(self.store.next_id("delivery"), message, request, event, self.policy.ladder(message.provider))
         self.deliveries[delivery.id] = delivery
         while len(self.deliveries) > self.keep:
             self.deliveries.popitem(last=False)  # still in its lane if pending; no longer by id

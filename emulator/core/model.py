@@ -113,11 +113,21 @@ def digits(phone: Any) -> str:
 
 
 _gateway_ids = itertools.count(100_000_001)
+_gateway_id_source: Any = None  # set by a store shared by several processes (ids from blocks)
 
 
 def next_gateway_id() -> int:
-    """Monotonic numeric ids, for providers whose message ids are integers."""
+    """Monotonic numeric ids, for providers whose message ids are integers (unique across
+    processes when a shared store hands out the numbers)."""
+    if _gateway_id_source is not None:
+        return _gateway_id_source()
     return next(_gateway_ids)
+
+
+def use_gateway_ids(source: Any) -> None:
+    """Where numeric message ids come from: a callable, or None for this process's counter."""
+    global _gateway_id_source
+    _gateway_id_source = source
 
 
 @dataclass

@@ -37,16 +37,31 @@ class Record:
 
 
 class Directory:
-    """Auto-numbered records of one kind for one account (e.g. SMSC contacts)."""
+    """Auto-numbered records of one kind for one account (e.g. SMSC contacts).
+
+    Numbers count from 1 per directory; a store shared by several processes hands it
+    `id_source` instead, so two processes adding at once never give out the same number."""
 
     def __init__(self, first_id: int = 1) -> None:
         self._records: OrderedDict[int, Record] = OrderedDict()
-        self._ids = itertools.count(first_id)
+        self._next_id = first_id
+        self.id_source: Callable[[], int] | None = None
 
     def add(self, fields: dict[str, Any]) -> Record:
-        record = Record(next(self._ids), dict(fields))
+        if self.id_source is not None:
+            record_id = self.id_source()
+        else:
+            record_id, self._next_id = self._next_id, self._next_id + 1
+        record = Record(record_id, dict(fields))
         self._records[record.id] = record
         return record
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_records": self._records, "_next_id": self._next_id}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.id_source = None
 
     def get(self, record_id: int) -> Record | None:
         return self._records.get(record_id)
@@ -139,9 +154,7 @@ class Store:
         self.optouts: dict[tuple[str, str], set[str]] = {}
         self.dedupe: dict[tuple[str, str, str], float] = {}
         self.received: dict[str, deque] = {}  # built-in callback receiver: name -> calls
-        self._request_ids = itertools.count(1)
-        self._event_seq = itertools.count(1)
-        self._callback_ids = itertools.count(1)
+        self._counters = {kind: itertools.count(1) for kind in ("request", "event", "callback", "delivery")}
         self._message_seq = itertools.count(1)
         self.accounts = {}
         for account in self._seed_accounts:
@@ -244,8 +257,13 @@ class Store:
         return self._callback_by_id.get(callback_id)
 
     # -- journals ---------------------------------------------------------------------------
+    def next_id(self, kind: str) -> int:
+        """The next number of a kind (request, event, callback): counted here, or handed out
+        in blocks by a shared store so that processes never give out the same one."""
+        return next(self._counters[kind])
+
     def new_request_id(self) -> int:
-        return next(self._request_ids)
+        return self.next_id("request")
 
     def add_request(self, record: RequestRecord) -> None:
         self._journals["requests"].append(record, request_cost(record))
@@ -253,7 +271,8 @@ class Store:
         self.notify({"type": "request", "request": record.id, "outcome": record.outcome})
 
     def add_event(self, event: Event) -> Event:
-        event.seq = next(self._event_seq)
+        if not event.seq:  # set already when another process's event is applied here
+            event.seq = self.next_id("event")
         self._journals["events"].append(event, EVENT_OVERHEAD + len(event.error or ""))
         if event.message_id in self.messages:
             self._events_of.setdefault(event.message_id, []).append(event)
@@ -265,7 +284,8 @@ class Store:
         return event
 
     def add_callback_attempt(self, attempt: dict[str, Any]) -> dict[str, Any]:
-        attempt["id"] = next(self._callback_ids)
+        if "id" not in attempt:
+            attempt["id"] = self.next_id("callback")
         self._journals["callbacks"].append(attempt, CALLBACK_OVERHEAD + _text_size(attempt))
         self._callback_by_id[attempt["id"]] = attempt
         message_id = attempt.get("message_id")
@@ -278,6 +298,9 @@ class Store:
     # -- changes made in place, and units of work ------------------------------------------------
     def changed(self, item: Any) -> None:
         """A message (or account, directory...) handed out by the store was changed in place."""
+
+    def account_changed(self, account: Account, old_login: str, balance_set: bool) -> None:
+        """An account's login, secrets, currency or (balance_set) balance were changed in place."""
 
     def charge(self, account: Account, amount: Any) -> None:
         """Take `amount` from an account's balance (a negative amount credits it)."""

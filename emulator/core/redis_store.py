@@ -1,0 +1,688 @@
+"""A store on Valkey/Redis (`--store redis://host:port/db`): shared by several msgemu processes,
+on one host or many, and kept across restarts by the server's own persistence.
+
+Each process keeps a whole copy in memory (the memory Store this class extends), so reads cost
+what they cost in memory and providers stay synchronous. A change is made to the copy at once
+and goes out at the end of its unit of work (`commit()`: the end of an HTTP request, of a timer):
+one MULTI that persists it (hashes, lists, a sorted set of scheduled transitions) and appends it
+to a change feed (a stream) which every other process applies to its own copy. `sync()` waits
+until this process has applied everything committed before it was called, so a message sent
+through one process is seen by the next request to any other ("send here, query there").
+
+Numbers that must be unique (request, event, callback ids, providers' numeric message ids,
+directory records) come in blocks from counters in the store. Scheduled transitions are claimed
+with one atomic script, so each fires in exactly one process (core/shared_clock.py).
+
+Conflicts: two processes changing the same message at the same instant keep the last write
+(a message changes through its own timers, claimed once, so this needs a cancel racing a
+status change); balances move by increments, never by overwrite. The store is trusted: values
+are pickles, written and read only by msgemu processes pointed at it.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import pickle
+import secrets
+import time
+from collections import deque
+from decimal import Decimal
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from . import model
+from .model import Account, Event, Message, RequestRecord
+from .store import Directory, Store
+
+log = logging.getLogger("msgemu.store")
+
+BLOCK = 10_000  # ids fetched at once per kind; a new block is asked for when half is used
+SYNC_TIMEOUT = 5.0  # longest a request waits to see other processes' changes before answering anyway
+CHANGES_KEPT = 100_000  # entries of the change feed kept (approximately) for processes catching up
+ID_KINDS = ("request", "event", "callback", "delivery", "gateway", "directory")
+ID_BASES = {"gateway": 100_000_000}  # numeric message ids keep their 9-digit look
+
+# Oldest messages past the count cap leave the store with everything that points at them.
+TRIM_MESSAGES = """
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+if extra <= 0 then return 0 end
+local ids = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
+for i = 1, #ids do redis.call('HDEL', KEYS[2], ids[i]) end
+return extra
+"""
+
+# Scheduled transitions due by ARGV[1], at most ARGV[2]: each is removed by the one caller that
+# gets it, which is what makes a transition fire in exactly one process.
+CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
+return due
+"""
+
+
+def connect(url: str):
+    """The async client of the `redis` package (or `valkey`, its fork), imported only when used."""
+    try:
+        from redis import asyncio as client
+    except ImportError:
+        try:
+            from valkey import asyncio as client  # type: ignore[no-redef]
+        except ImportError:
+            raise RuntimeError(
+                "--store redis:// needs the redis (or valkey) package: pip install 'msgemu[redis]'"
+            ) from None
+    return client.from_url(url, decode_responses=False, health_check_interval=30)
+
+
+def check_url(url: str) -> str:
+    """`redis://host:port/db` (or rediss://, unix://, valkey://): a clear error for anything else."""
+    scheme = urlsplit(url).scheme
+    if scheme == "valkey":
+        url = "redis" + url[len("valkey") :]
+    elif scheme == "valkeys":
+        url = "rediss" + url[len("valkeys") :]
+    elif scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"store {url!r}: must be 'memory' or a redis://host:port/db URL")
+    return url
+
+
+class IdBlocks:
+    """Numbers handed out synchronously from blocks taken from counters in the store."""
+
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._blocks: dict[str, deque[list[int]]] = {kind: deque() for kind in ID_KINDS}
+        self._refilling: dict[str, asyncio.Task] = {}
+
+    async def prime(self) -> None:
+        for kind in ID_KINDS:
+            await self._take(kind)
+
+    async def _take(self, kind: str) -> None:
+        end = int(await self._redis.incrby(f"{self._prefix}ids:{kind}", BLOCK)) + ID_BASES.get(kind, 0)
+        self._blocks[kind].append([end - BLOCK + 1, end])
+
+    def next(self, kind: str) -> int:
+        blocks = self._blocks[kind]
+        while blocks and blocks[0][0] > blocks[0][1]:
+            blocks.popleft()
+        if not blocks:
+            raise RuntimeError(f"no {kind} ids left: the store did not answer for {BLOCK // 2} of them")
+        value = blocks[0][0]
+        blocks[0][0] += 1
+        left = sum(b[1] - b[0] + 1 for b in blocks)
+        if left < BLOCK // 2 and kind not in self._refilling:
+            task = asyncio.get_running_loop().create_task(self._take(kind))
+            self._refilling[kind] = task
+            task.add_done_callback(lambda _t, k=kind: self._refilling.pop(k, None))
+        return value
+
+
+def _key(*parts: Any) -> bytes:
+    return "\x1f".join(str(p) for p in parts).encode()
+
+
+def _unkey(raw: bytes) -> tuple[str, ...]:
+    return tuple(raw.decode().split("\x1f"))
+
+
+def _micro(amount: Decimal) -> int:
+    """Balances move in millionths, as integers the server adds exactly."""
+    return int((Decimal(amount) * 1_000_000).to_integral_value())
+
+
+def _stream_id(raw: Any) -> tuple[int, int]:
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisStore(Store):
+    shared = True
+
+    def __init__(self, url: str, retention: int = 100_000, retention_bytes: int = 512 * 1024 * 1024) -> None:
+        self._recording = False  # off until open(): seeding and the base class's own reset
+        self._outbox: list[tuple] = []
+        super().__init__(retention, retention_bytes)
+        url = check_url(url)
+        query = parse_qs(urlsplit(url).query)
+        self.url = url
+        self.prefix = (query.pop("prefix", ["msgemu"])[0]) + ":"
+        self.origin = secrets.token_hex(8).encode()  # this process, in the change feed
+        self.on_shared: dict[str, Callable[[Any], Any]] = {}  # runtime-level state: scenario, clock...
+        self._redis: Any = None
+        self._ids: IdBlocks | None = None
+        self._dirty_messages: dict[str, Message] = {}
+        self._dirty_other: dict[tuple, Any] = {}  # ("directory"|"optouts", key) -> object
+        self._digests: dict[tuple, bytes] = {}
+        self._applied = (0, 0)
+        self._applied_changed = asyncio.Event()
+        self._reader: asyncio.Task | None = None
+        self._flush_lock = asyncio.Lock()
+        self._flush_soon: asyncio.Handle | None = None
+        self._claim = None
+
+    def k(self, name: str) -> str:
+        return self.prefix + name
+
+    # -- opening: a copy of what the store holds, then the change feed from there -------------------
+    async def open(self) -> None:
+        if self._redis is not None:
+            return
+        self._redis = connect(self.url)
+        try:
+            await self._redis.ping()
+        except Exception as exc:
+            raise RuntimeError(f"store {self.url}: cannot connect ({exc})") from None
+        self._claim = self._redis.register_script(CLAIM_DUE)
+        self._ids = IdBlocks(self._redis, self.prefix)
+        await self._ids.prime()
+        model.use_gateway_ids(lambda: self._ids.next("gateway"))
+        await self._load()
+        self._recording = True
+        await self.commit()  # seeded accounts the store did not have yet
+        self._reader = asyncio.create_task(self._read_changes(), name="msgemu-store-changes")
+
+    async def close(self) -> None:
+        if self._redis is None:
+            return
+        try:
+            await self.commit()
+        except Exception:
+            log.exception("last changes not written to %s", self.url)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            try:
+                await reader
+            except (asyncio.CancelledError, Exception):
+                pass
+        model.use_gateway_ids(None)
+        await self._redis.aclose()
+        self._redis = None
+
+    async def _load(self) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.xrevrange(self.k("changes"), count=1)
+        pipe.hgetall(self.k("accounts"))
+        pipe.hgetall(self.k("balances"))
+        pipe.zrange(self.k("order"), 0, -1)
+        pipe.hgetall(self.k("messages"))
+        for kind in ("requests", "events", "callbacks"):
+            pipe.lrange(self.k(f"journal:{kind}"), 0, -1)
+        pipe.hgetall(self.k("directories"))
+        pipe.hgetall(self.k("optouts"))
+        pipe.hgetall(self.k("dedupe"))
+        pipe.hgetall(self.k("shared"))
+        last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared = (
+            await pipe.execute()
+        )
+        if last:
+            self._applied = _stream_id(last[0][0])
+        self._load_accounts(accounts, balances)
+        for message_id in order:
+            blob = messages.get(message_id)
+            if blob is not None:
+                message, keys = pickle.loads(blob)
+                Store.add_message(self, message, keys)
+        for blob in requests:
+            Store.add_request(self, pickle.loads(blob))
+        for blob in events:
+            Store.add_event(self, pickle.loads(blob))
+        for blob in callbacks:
+            Store.add_callback_attempt(self, pickle.loads(blob))
+        for raw, blob in directories.items():
+            self._put_directory(_unkey(raw), pickle.loads(blob))
+        for raw, blob in optouts.items():
+            self.optouts[_unkey(raw)] = pickle.loads(blob)
+        for raw, at in dedupe.items():
+            self.dedupe[_unkey(raw)] = float(at)
+        self._shared_state = {name.decode(): pickle.loads(blob) for name, blob in shared.items()}
+
+    def _load_accounts(self, stored: dict[bytes, bytes], balances: dict[bytes, bytes]) -> None:
+        """Accounts the store has win over the seeded ones (balances included); seeded ones it
+        does not have yet are written to it, so every process starts from the same accounts."""
+        known = {(a.provider, a.login): a for accounts in self.accounts.values() for a in accounts}
+        for raw, blob in stored.items():
+            account: Account = pickle.loads(blob)
+            if raw in balances:
+                account.balance = Decimal(int(balances[raw])) / 1_000_000
+            mine = known.pop((account.provider, account.login), None)
+            if mine is not None:
+                mine.__dict__.update(account.__dict__)
+            else:
+                Store.add_account(self, account, seed=True)
+        for account in known.values():
+            self._outbox.append(("account", account.login, account, True, "seed"))
+
+    def shared_state(self, name: str) -> Any:
+        """What the store holds for a runtime-level setting (None when never set)."""
+        return getattr(self, "_shared_state", {}).get(name)
+
+    # -- the writes of the memory store, recorded ------------------------------------------------
+    def _record(self, op: tuple) -> None:
+        if self._recording:
+            self._outbox.append(op)
+            self._flush_later()
+
+    def add_account(self, account: Account, seed: bool = True) -> None:
+        super().add_account(account, seed)
+        self._record(("account", account.login, account, True, "seed" if seed else "add"))
+
+    def remove_account(self, provider: str, login: str) -> None:
+        super().remove_account(provider, login)
+        self._record(("remove_account", provider, login))
+
+    def charge(self, account: Account, amount: Any) -> None:
+        super().charge(account, amount)
+        self._record(("charge", account.provider, account.login, Decimal(amount)))
+
+    def changed(self, item: Any) -> None:
+        if isinstance(item, Message):
+            self._touch(item)
+
+    def account_changed(self, account: Account, old_login: str, balance_set: bool) -> None:
+        self._record(("account", old_login, account, balance_set, "change"))
+
+    def remember(self, key: tuple[str, str, str], at: float) -> None:
+        super().remember(key, at)
+        self._record(("dedupe", key, at))
+
+    def add_message(self, message: Message, keys: Any = ()) -> None:
+        super().add_message(message, keys)
+        if self._recording:
+            self._dirty_messages.pop(message.id, None)
+            self._record(("message", message))
+
+    def index_message(self, message: Message, key: str) -> None:
+        super().index_message(message, key)
+        self._touch(message)
+
+    def find_message(self, provider: str, account: str, key: str) -> Message | None:
+        message = super().find_message(provider, account, key)
+        if message is not None:
+            self._touch(message)  # providers change what they look up (meta, cancel): sent if it changed
+        return message
+
+    def add_request(self, record: RequestRecord) -> None:
+        super().add_request(record)
+        self._record(("request", record))
+
+    def add_event(self, event: Event) -> Event:
+        super().add_event(event)
+        self._record(("event", event))
+        message = self.messages.get(event.message_id)
+        if message is not None:
+            self._touch(message)
+        return event
+
+    def add_callback_attempt(self, attempt: dict[str, Any]) -> dict[str, Any]:
+        super().add_callback_attempt(attempt)
+        self._record(("callback", attempt))
+        return attempt
+
+    def directory(self, provider: str, account: str, kind: str) -> Directory:
+        directory = super().directory(provider, account, kind)
+        if directory.id_source is None:
+            directory.id_source = self._directory_id
+        if self._recording:
+            self._dirty_other[("directory", (provider, account, kind))] = directory
+            self._flush_later()
+        return directory
+
+    def _directory_id(self) -> int:
+        assert self._ids is not None
+        return self._ids.next("directory")
+
+    def optout_set(self, provider: str, account: str) -> set[str]:
+        optouts = super().optout_set(provider, account)
+        if self._recording:
+            self._dirty_other[("optouts", (provider, account))] = optouts
+            self._flush_later()
+        return optouts
+
+    def forget(self, message_ids: set[str], request_ids: set[int], accounts: set[tuple[str, str]]) -> None:
+        super().forget(message_ids, request_ids, accounts)
+        self._record(("forget", set(message_ids), set(request_ids), set(accounts)))
+
+    def reset(self) -> None:
+        super().reset()
+        if getattr(self, "_recording", False):
+            self._dirty_messages.clear()
+            self._dirty_other.clear()
+            self._outbox = [op for op in self._outbox if op[0] == "shared"]
+            self._record(("reset", [a for accounts in self.accounts.values() for a in accounts]))
+
+    def next_id(self, kind: str) -> int:
+        if self._ids is None:
+            return super().next_id(kind)
+        return self._ids.next(kind)
+
+    async def shared_once(self, name: str, value: Any) -> Any:
+        """The store's value of a runtime-level setting, `value` becoming it when it has none."""
+        blob = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        if await self._redis.hsetnx(self.k("shared"), name, blob):
+            return value
+        return pickle.loads(await self._redis.hget(self.k("shared"), name))
+
+    def publish(self, name: str, value: Any) -> None:
+        """Runtime-level state every process must share (the active scenario, the clock)."""
+        self._record(("shared", name, value))
+
+    def _touch(self, message: Message) -> None:
+        if self._recording:
+            self._dirty_messages[message.id] = message
+            self._flush_later()
+
+    # -- scheduled transitions ----------------------------------------------------------------------
+    def add_timer(self, due: float, key: tuple) -> None:
+        self._record(("timer", due, key))
+
+    async def claim_due(self, until: float, limit: int = 1000) -> list[tuple[float, tuple]]:
+        """Scheduled transitions due by `until`, each taken out of the store by this call only."""
+        raw = await self._claim(keys=[self.k("timers")], args=[repr(until), limit])
+        claimed = []
+        for i in range(0, len(raw), 2):
+            _token, *key = pickle.loads(raw[i])
+            claimed.append((float(raw[i + 1]), tuple(key)))
+        return claimed
+
+    async def next_due(self) -> float | None:
+        first = await self._redis.zrange(self.k("timers"), 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def timers_pending(self) -> int:
+        return int(await self._redis.zcard(self.k("timers")))
+
+    # -- units of work ----------------------------------------------------------------------------
+    def _flush_later(self) -> None:
+        """Changes made outside a request (timers, callbacks, SMPP) go out on the next loop turn."""
+        if self._flush_soon is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._flush_soon = loop.call_soon(self._spawn_flush)
+
+    def _spawn_flush(self) -> None:
+        self._flush_soon = None
+        task = asyncio.get_running_loop().create_task(self.commit())
+        task.add_done_callback(_log_failure)
+
+    async def commit(self) -> None:
+        pending = self._outbox or self._dirty_messages or self._dirty_other
+        if self._redis is None or not (pending or self._flush_lock.locked()):
+            return  # (a flush under way may hold this unit's changes: wait for it below)
+        async with self._flush_lock:
+            ops = self._take_outbox()
+            if not ops:
+                return
+            pipe = self._redis.pipeline(transaction=True)
+            for op in ops:
+                self._persist(pipe, op)
+            pipe.xadd(
+                self.k("changes"),
+                {b"o": self.origin, b"ops": pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)},
+                maxlen=CHANGES_KEPT,
+                approximate=True,
+            )
+            await pipe.execute()
+
+    def _take_outbox(self) -> list[tuple]:
+        ops, self._outbox = self._outbox, []
+        new = {op[1].id for op in ops if op[0] == "message"}
+        for message_id, message in self._dirty_messages.items():
+            if message_id not in new and message_id in self.messages:
+                blob = self._message_blob(message)
+                if self._digests.get(("message", message_id)) != _digest(blob):
+                    ops.append(("message", message, blob))
+                    self._remember_digest(message_id, blob)
+        self._dirty_messages = {}
+        for (kind, key), value in self._dirty_other.items():
+            blob = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+            digest = _digest(blob)
+            if self._digests.get((kind, key)) != digest:
+                self._digests[(kind, key)] = digest
+                ops.append((kind, key, blob))
+        self._dirty_other = {}
+        return [self._serialized(op) for op in ops]
+
+    def _serialized(self, op: tuple) -> tuple:
+        """Objects pickled once, as they are now, for both the store and the change feed."""
+        kind = op[0]
+        if kind == "message" and len(op) == 2:
+            blob = self._message_blob(op[1])
+            self._remember_digest(op[1].id, blob)
+            return ("message", op[1], blob)
+        if kind in ("request", "event", "callback"):
+            return (kind, op[1], pickle.dumps(op[1], pickle.HIGHEST_PROTOCOL))
+        if kind == "account":
+            return (*op, pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
+        return op
+
+    def _wire(self, op: tuple) -> tuple:
+        """What other processes get: objects as they are now."""
+        kind = op[0]
+        if kind in ("message", "request", "event", "callback"):
+            return (kind, op[2])
+        if kind == "account":
+            return (kind, op[1], op[5], op[3], op[4])
+        return op
+
+    def _message_blob(self, message: Message) -> bytes:
+        """The message with its extra index keys (digests of what was last written or read
+        keep a message a provider only looked up from being written again)."""
+        keys = [k[2] for k in self._keys_of.get(message.id, ()) if k[2] != message.provider_id]
+        return pickle.dumps((message, keys), pickle.HIGHEST_PROTOCOL)
+
+    def _remember_digest(self, message_id: str, blob: bytes) -> None:
+        if len(self._digests) > 4 * self.retention:
+            self._digests.clear()  # bounded: at worst some unchanged messages are written again
+        self._digests[("message", message_id)] = _digest(blob)
+
+    def _persist(self, pipe: Any, op: tuple) -> None:
+        kind = op[0]
+        if kind == "message":
+            message = op[1]
+            pipe.hset(self.k("messages"), message.id, op[2])
+            pipe.zadd(self.k("order"), {message.id: message.created_at or time.time()}, nx=True)
+            pipe.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), self.retention)
+        elif kind in ("request", "event", "callback"):
+            journal = self.k(f"journal:{kind}s")
+            pipe.rpush(journal, op[2])
+            pipe.ltrim(journal, -self.retention, -1)
+        elif kind == "account":
+            _, old_login, account, balance_set, _why, blob = op
+            field = _key(account.provider, account.login)
+            if old_login != account.login:
+                pipe.hdel(self.k("accounts"), _key(account.provider, old_login))
+                pipe.hdel(self.k("balances"), _key(account.provider, old_login))
+                balance_set = True
+            pipe.hset(self.k("accounts"), field, blob)
+            if balance_set:
+                pipe.hset(self.k("balances"), field, _micro(account.balance))
+        elif kind == "remove_account":
+            pipe.hdel(self.k("accounts"), _key(op[1], op[2]))
+            pipe.hdel(self.k("balances"), _key(op[1], op[2]))
+        elif kind == "charge":
+            pipe.hincrby(self.k("balances"), _key(op[1], op[2]), -_micro(op[3]))
+        elif kind == "dedupe":
+            pipe.hset(self.k("dedupe"), _key(*op[1]), repr(op[2]))
+        elif kind == "directory":
+            pipe.hset(self.k("directories"), _key(*op[1]), op[2])
+        elif kind == "optouts":
+            pipe.hset(self.k("optouts"), _key(*op[1]), op[2])
+        elif kind == "timer":
+            _, due, key = op
+            pipe.zadd(self.k("timers"), {pickle.dumps((secrets.token_bytes(6), *key)): due})
+        elif kind == "shared":
+            pipe.hset(self.k("shared"), op[1], pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
+        elif kind == "forget":
+            _, message_ids, _request_ids, accounts = op
+            if message_ids:
+                pipe.hdel(self.k("messages"), *message_ids)
+                pipe.zrem(self.k("order"), *message_ids)
+            self._rewrite_account_tables(pipe)  # from this copy, which has just forgotten them
+            self._rewrite_journals(pipe)
+        elif kind == "reset":
+            for name in ("messages", "order", "directories", "optouts", "dedupe", "timers", "accounts", "balances"):
+                pipe.delete(self.k(name))
+            for name in ("requests", "events", "callbacks"):
+                pipe.delete(self.k(f"journal:{name}"))
+            for account in op[1]:
+                field = _key(account.provider, account.login)
+                pipe.hset(self.k("accounts"), field, pickle.dumps(account, pickle.HIGHEST_PROTOCOL))
+                pipe.hset(self.k("balances"), field, _micro(account.balance))
+
+    def _rewrite_account_tables(self, pipe: Any) -> None:
+        """A namespace reset: its directories, opt-outs and dedupe keys are gone from the copy."""
+        pipe.delete(self.k("directories"), self.k("optouts"), self.k("dedupe"))
+        if self.directories:
+            pipe.hset(self.k("directories"), mapping={_key(*k): pickle.dumps(v, pickle.HIGHEST_PROTOCOL) for k, v in self.directories.items()})
+        if self.optouts:
+            pipe.hset(self.k("optouts"), mapping={_key(*k): pickle.dumps(v, pickle.HIGHEST_PROTOCOL) for k, v in self.optouts.items()})
+        if self.dedupe:
+            pipe.hset(self.k("dedupe"), mapping={_key(*k): repr(v) for k, v in self.dedupe.items()})
+
+    def _rewrite_journals(self, pipe: Any) -> None:
+        for name, items in (("requests", self.requests), ("events", self.events), ("callbacks", self.callbacks)):
+            key = self.k(f"journal:{name}")
+            pipe.delete(key)
+            if items:
+                pipe.rpush(key, *[pickle.dumps(item, pickle.HIGHEST_PROTOCOL) for item in items])
+
+    # -- other processes' changes -----------------------------------------------------------------
+    async def _read_changes(self) -> None:
+        stream = self.k("changes")
+        while self._reader is not None:  # (a client library may turn a cancellation into an error)
+            try:
+                last = f"{self._applied[0]}-{self._applied[1]}"
+                answer = await self._redis.xread({stream: last}, count=500, block=1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._reader is None:
+                    return
+                log.warning("change feed of %s unreadable (%s); retrying", self.url, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for _stream, entries in answer or ():
+                for entry_id, fields in entries:
+                    if fields.get(b"o") != self.origin:
+                        try:
+                            self._apply(pickle.loads(fields[b"ops"]))
+                        except Exception:
+                            log.exception("change %s from another process not applied", entry_id)
+                    self._applied = max(self._applied, _stream_id(entry_id))
+            self._applied_changed.set()
+            self._applied_changed = asyncio.Event()
+
+    def _apply(self, ops: list[tuple]) -> None:
+        recording, self._recording = self._recording, False
+        try:
+            for op in ops:
+                self._apply_one(op)
+        finally:
+            self._recording = recording
+
+    def _apply_one(self, op: tuple) -> None:
+        kind = op[0]
+        if kind == "message":
+            message, keys = pickle.loads(op[1])
+            self._remember_digest(message.id, op[1])
+            mine = self.messages.get(message.id)
+            if mine is None:
+                Store.add_message(self, message, keys)
+                return
+            mine.__dict__.update(message.__dict__)
+            for key in keys:
+                if (mine.provider, mine.account, str(key)) not in self._index:
+                    Store.index_message(self, mine, key)
+            self._wake(mine)
+            self.notify({"type": "message", "message": mine.id})
+        elif kind == "request":
+            Store.add_request(self, pickle.loads(op[1]))
+        elif kind == "event":
+            Store.add_event(self, pickle.loads(op[1]))
+        elif kind == "callback":
+            Store.add_callback_attempt(self, pickle.loads(op[1]))
+        elif kind == "account":
+            _, old_login, blob, balance_set, why = op
+            account: Account = pickle.loads(blob)
+            mine = next((a for a in self.accounts.get(account.provider, []) if a.login == old_login), None)
+            if mine is None:
+                Store.add_account(self, account, seed=why == "seed")
+            else:
+                balance = mine.balance
+                mine.__dict__.update(account.__dict__)
+                if not balance_set:
+                    mine.balance = balance
+        elif kind == "remove_account":
+            Store.remove_account(self, op[1], op[2])
+        elif kind == "charge":
+            mine = next((a for a in self.accounts.get(op[1], []) if a.login == op[2]), None)
+            if mine is not None:
+                mine.balance -= op[3]
+        elif kind == "dedupe":
+            self.dedupe[op[1]] = op[2]
+        elif kind == "directory":
+            self._put_directory(op[1], pickle.loads(op[2]))
+            self._digests[("directory", op[1])] = _digest(op[2])
+        elif kind == "optouts":
+            mine = self.optouts.setdefault(op[1], set())
+            mine.clear()
+            mine.update(pickle.loads(op[2]))
+            self._digests[("optouts", op[1])] = _digest(op[2])
+        elif kind == "forget":
+            Store.forget(self, op[1], op[2], op[3])
+        elif kind == "reset":
+            Store.reset(self)
+            for account in op[1]:
+                mine = next((a for a in self.accounts.get(account.provider, []) if a.login == account.login), None)
+                if mine is not None:
+                    mine.balance = account.balance
+        elif kind == "shared":
+            handler = self.on_shared.get(op[1])
+            if handler is not None:
+                handler(op[2])
+        # "timer": nothing to do here; timers are claimed from the store when due
+
+    def _put_directory(self, key: tuple, directory: Directory) -> None:
+        mine = self.directories.get(key)
+        if mine is None:
+            directory.id_source = self._directory_id if self._ids else None
+            self.directories[key] = directory
+        else:
+            source = mine.id_source
+            mine.__dict__.update(directory.__dict__)
+            mine.id_source = source
+
+    async def sync(self) -> None:
+        if self._redis is None:
+            return
+        last = await self._redis.xrevrange(self.k("changes"), count=1)
+        if not last:
+            return
+        target = _stream_id(last[0][0])
+        deadline = asyncio.get_running_loop().time() + SYNC_TIMEOUT
+        while self._applied < target:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                log.warning("answering before other processes' changes arrived (change feed %s behind)", self.url)
+                return
+            try:
+                await asyncio.wait_for(self._applied_changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+
+def _digest(blob: bytes) -> bytes:
+    return hashlib.blake2b(blob, digest_size=16).digest()
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("changes not written to the store: %s", task.exception())

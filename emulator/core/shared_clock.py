@@ -1,0 +1,117 @@
+"""One virtual time and one set of scheduled transitions for every process sharing a store.
+
+Transitions the engine schedules (Clock.schedule) go to the store (a sorted set) instead of
+this process's heap. When due, whichever process asks first claims them (one atomic script:
+each goes to exactly one process) and fires them here like any local timer, so a status change
+and its callback happen once whatever the number of processes. Local timers (a callback's
+retries, which belong to the process that started it) stay in this process's heap.
+
+Manual time is the store's: advance() claims everything due up to the new time, fires it in
+order together with what it schedules on the way, then publishes the new time; the other
+processes move their clocks there (and fire their own local timers).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from .clock import Clock
+
+log = logging.getLogger("msgemu.clock")
+
+POLL = 0.02  # real time: seconds between two looks at the store for due transitions
+
+
+class SharedClock(Clock):
+    def __init__(self, mode: str, store: Any) -> None:
+        super().__init__(mode)
+        self.store = store
+        self._advancing_to: float | None = None  # inside advance(): transitions due by then stay here
+        self._poller: asyncio.Task | None = None
+        store.on_shared["clock"] = self._moved
+
+    async def restore(self) -> None:
+        """The time the store keeps (a restart, or a process joining others); the first process
+        to find none sets it, so every process starts on the same virtual time."""
+        state = await self.store.shared_once("clock", self._state())
+        if state.get("mode") == self.mode:
+            self._manual_now = state["now"]
+            self._offset = state["offset"]
+
+    def _state(self) -> dict[str, Any]:
+        return {"mode": self.mode, "now": self._manual_now, "offset": self._offset}
+
+    def schedule(self, due: float, key: tuple) -> None:
+        if self._advancing_to is not None and due <= self._advancing_to:
+            super().schedule(due, key)  # due within the advance under way: it fires here, now
+        else:
+            self.store.add_timer(due, key)
+
+    async def advance(self, seconds: float, wait: float = 2.0) -> int:
+        if seconds < 0:
+            raise ValueError("cannot advance by a negative number of seconds")
+        if self.mode == "real":
+            self._offset += seconds
+            target = self.now()
+        else:
+            target = self._manual_now + seconds
+        self._advancing_to = target
+        fired = 0
+        try:
+            while True:
+                await self.store.commit()  # what was scheduled so far is in the store, claimable
+                for due, key in await self.store.claim_due(target):
+                    super().schedule(due, key)
+                count = await self._fire_due(target, wait)
+                fired += count
+                if not count:
+                    break
+        finally:
+            self._advancing_to = None
+        if self.mode == "manual":
+            self._manual_now = max(self._manual_now, target)
+        self.store.publish("clock", self._state())
+        await self.store.commit()
+        return fired
+
+    def _moved(self, state: dict[str, Any]) -> None:
+        """Another process moved the shared time: follow, and fire this process's own timers."""
+        if state.get("mode") != self.mode:
+            return
+        self._offset = state["offset"]
+        if self.mode == "manual" and state["now"] > self._manual_now:
+            self._manual_now = state["now"]
+            task = asyncio.get_running_loop().create_task(self._fire_due(self._manual_now))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # -- real time: due transitions are claimed from the store as they come --------------------
+    async def start(self) -> None:
+        await super().start()
+        if self.mode == "real" and self._poller is None:
+            self._poller = asyncio.create_task(self._poll(), name="msgemu-shared-timers")
+
+    async def _poll(self) -> None:
+        while self._poller is not None:  # (a client library may turn a cancellation into an error)
+            try:
+                for due, key in await self.store.claim_due(self.now()):
+                    super().schedule(due, key)  # due now: the local runner fires it at once
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._poller is None:
+                    return
+                log.warning("scheduled transitions not claimed from the store: %s", exc)
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(POLL)
+
+    async def stop(self) -> None:
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            try:
+                await poller
+            except (asyncio.CancelledError, Exception):
+                pass
+        await super().stop()

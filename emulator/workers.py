@@ -1,0 +1,152 @@
+"""`msgemu serve --workers N`: N processes serving one port, sharing one store.
+
+Each worker is a forked process with its own event loop and runtime; all bind the same port
+with SO_REUSEPORT and the kernel spreads connections between them. What one worker accepts,
+the others see through the shared Valkey/Redis store (core/redis_store.py), whose scheduled
+transitions are claimed by one worker each (core/shared_clock.py). The parent only starts the
+workers, prints the start line once they all listen, passes SIGINT/SIGTERM on (each worker
+drains its own connections) and starts again a worker that died.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import sys
+import time
+
+from .settings import Settings
+
+RESTART_PAUSE = 1.0  # seconds before a worker that died is started again (not in a tight loop)
+
+
+def serve(settings: Settings, count: int) -> int:
+    from .cli import start_line
+    from .runtime import announce_control_token
+
+    announce_control_token(settings)  # once, here: the workers inherit the token
+    ready_read, ready_write = os.pipe()
+    children: dict[int, int] = {}  # pid -> worker index
+    for index in range(count):
+        children[_start(settings, index, ready_write, ready_read)] = index
+    os.close(ready_write)
+    if not _wait_ready(ready_read, count, children):
+        _stop(children)
+        return 2
+    os.close(ready_read)
+    print(start_line(settings, _providers_only(), count), flush=True)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            _kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    code = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
+            continue
+        index = children.pop(pid, None)
+        if index is None or stopping:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        print(f"msgemu: worker {index} exited ({code}); starting it again", file=sys.stderr, flush=True)
+        time.sleep(RESTART_PAUSE)
+        children[_start(settings, index, None, None)] = index
+    return 0 if stopping else code
+
+
+def _start(settings: Settings, index: int, ready_write: int | None, ready_read: int | None) -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    # the worker
+    if ready_read is not None:
+        os.close(ready_read)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os._exit(_run_worker(settings, index, ready_write))
+
+
+def _run_worker(settings: Settings, index: int, ready_write: int | None) -> int:
+    from .cli import CannotListen, _serve, exit_now, tune_gc, use_uvloop_if_installed
+    from .runtime import Runtime
+
+    try:
+        runtime = Runtime(settings)
+    except Exception as exc:  # the parent checked the settings: only the environment can differ
+        print(f"msgemu: worker {index}: {exc}", file=sys.stderr, flush=True)
+        return 2
+    tune_gc()
+    use_uvloop_if_installed()
+    try:
+        asyncio.run(_serve(settings, runtime, worker=index, ready=ready_write))
+    except KeyboardInterrupt:
+        pass
+    except CannotListen as exc:
+        print(f"msgemu: {exc}", file=sys.stderr, flush=True)
+        exit_now(2)
+    except Exception as exc:
+        print(f"msgemu: worker {index} stopped: {exc}", file=sys.stderr, flush=True)
+        exit_now(1)
+    exit_now(0)
+    return 0  # pragma: no cover
+
+
+def _wait_ready(ready_read: int, count: int, children: dict[int, int], timeout: float = 60.0) -> bool:
+    """True once every worker listens; False (and why) when one exits first."""
+    got = 0
+    deadline = time.monotonic() + timeout
+    while got < count:
+        for pid in list(children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children.pop(pid)
+                code = os.waitstatus_to_exitcode(status)
+                print(f"msgemu: a worker exited while starting ({code}); stopping the others", file=sys.stderr, flush=True)
+                return False
+        if time.monotonic() > deadline:
+            print(f"msgemu: {count - got} of {count} workers not listening after {timeout:.0f} s", file=sys.stderr, flush=True)
+            return False
+        readable, _, _ = select.select([ready_read], [], [], 0.1)
+        if readable:
+            chunk = os.read(ready_read, count)
+            got += len(chunk)
+    return True
+
+
+def _providers_only():
+    """What the start line needs of a runtime (its providers' names) without building one."""
+    from .providers import REGISTRY
+
+    class Names:
+        providers = dict.fromkeys(REGISTRY)
+
+    return Names()
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _stop(children: dict[int, int]) -> None:
+    for pid in list(children):
+        _kill(pid, signal.SIGTERM)
+    for pid in list(children):
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
