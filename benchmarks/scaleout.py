@@ -57,6 +57,7 @@ class Result:
     duplicated: list[str] = field(default_factory=list)
     missing: int = 0
     incomplete: list[str] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)  # msgemu's callback tries by outcome, when not exactly once
 
     @property
     def exactly_once(self) -> bool:
@@ -97,7 +98,10 @@ class Scaleout:
             counts = journal(servers[-1], "alphasms")  # the store is shared: any host answers for all
             result.accepted, result.rejected, result.messages = counts["accepted"], counts["rejected"], counts["messages"]
             result.callbacks = harness.drain(self.hook, a.quiet, expected=result.messages * len(STATUSES))
-            self.check_callbacks(result)
+            self.check_callbacks(result, servers[-1])
+            if not result.exactly_once:  # what msgemu's own journal says about its tries
+                result.attempts = {o: servers[-1].call("GET", f"/_emulator/callbacks?provider=alphasms&outcome={o}&limit=1")["count"]
+                                   for o in ("delivered", "retrying", "refused", "gave_up")}
         finally:
             for server in servers:
                 server.stop()
@@ -110,17 +114,20 @@ class Scaleout:
                        background=True) for s in servers]
         return [finish() for finish in pending]
 
-    def check_callbacks(self, result: Result) -> None:
-        """Exactly once per (message, status): nothing twice, nothing owed left out."""
+    def check_callbacks(self, result: Result, server: Process) -> None:
+        """Exactly once per (message, status): nothing twice, nothing owed left out. The messages
+        owing callbacks come from msgemu's own list (its last 10,000; the count covers all)."""
         seen: dict[str, int] = self.hook.call("GET", "/keys")
         result.callbacks_owed = result.messages * len(STATUSES)
         result.duplicated = sorted(f"{key} x{count}" for key, count in seen.items() if count > 1)
-        by_id: dict[str, set[str]] = {}
-        for key in seen:
-            message_id, _, status = key.partition("|")
-            by_id.setdefault(message_id, set()).add(status)
-        result.incomplete = sorted(f"{i}: {', '.join(sorted(s))}" for i, s in by_id.items() if s != set(STATUSES))
         result.missing = max(0, result.callbacks_owed - sum(1 for k in seen if k.partition("|")[2] in STATUSES))
+        if result.missing:
+            listed = server.call("GET", "/_emulator/messages?provider=alphasms&limit=10000")["messages"]
+            for message in listed:
+                owed = [s for s in STATUSES if f"{message['client_ref']}|{s}" not in seen]
+                if owed:
+                    result.incomplete.append(f"client id {message['client_ref']} (msgemu {message['id']}, status "
+                                             f"{message['status']}): no {', '.join(owed)}")
 
 
 def report(results: list[Result], meta: dict) -> str:
@@ -194,7 +201,9 @@ def main() -> int:
             print(f"  {name:40} {r.rps:7.0f} req/s  {r.rps_per_worker:6.0f} per worker  p99 {r.p99_ms:7.1f} ms  "
                   f"rejected {r.rejected}  callbacks {r.callbacks}/{r.callbacks_owed} "
                   f"duplicated {len(r.duplicated)} missing {r.missing}", flush=True)
-            for label, items in (("duplicated", r.duplicated), ("incomplete", r.incomplete)):
+            if r.attempts:
+                print(f"    msgemu's callback tries by outcome: {r.attempts}", flush=True)
+            for label, items in (("duplicated", r.duplicated), ("owed, never received", r.incomplete)):
                 if items:
                     print(f"    {label} ({len(items)}): {'; '.join(items[:10])}{' ...' if len(items) > 10 else ''}", flush=True)
     finally:
