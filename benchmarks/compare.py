@@ -152,6 +152,8 @@ class Bench:
                 if spec.hook:  # warm-up, measured and sequential sends: every callback, counted per (id, status)
                     row.callbacks_drained = harness.drain(self.hook, self.args.quiet, expected=row.callbacks_expected)
                     row.callbacks_duplicated = self.hook.call("GET", "/count")["duplicates"]
+                    if spec.server == "WireMock" and (failed := server.output().count("Failed to fire webhook")):
+                        row.notes.append(f"WireMock logged 'Failed to fire webhook' {failed} times (it does not retry)")
             finally:
                 server.stop()
         finally:
@@ -217,6 +219,7 @@ def line(row: Row) -> str:
     if row.callbacks_drained is not None:
         extra += (f"  callbacks {row.callbacks} while measured, {row.callbacks_drained} in all"
                   f" (expected {fmt(row.callbacks_expected)}, duplicated {row.callbacks_duplicated})")
+    extra += "".join(f"  [{note}]" for note in row.notes)
     store = f" + Valkey {row.store_rss_mib:.0f}" if row.store_rss_mib is not None else ""
     return (f"  {row.server:8} {row.title:70} [{row.cores} core{'s' if row.cores == 'all' else ''}] {row.rps:7.0f} req/s  p50 {row.p50_ms:6.2f}  "
             f"p99 {row.p99_ms:7.2f} ms  seq p50 {row.seq_p50_ms:.2f} p99 {row.seq_p99_ms:.2f} ms  "
