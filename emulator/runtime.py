@@ -74,6 +74,7 @@ class Runtime:
         if self.store.shared:  # what other processes sharing the store change, this one follows
             self.store.on_shared["scenario"] = self._follow_scenario
             self.store.on_shared["reset"] = lambda _at: self._reset_here()
+            self.store.on_shared["namespaces"] = self._follow_namespaces
 
     def _announce_control_token(self) -> None:
         """Off loopback the control API needs a token: print a generated one, and let the
@@ -102,6 +103,12 @@ class Runtime:
         self.store.notify({"type": "scenario"})
         if self.store.shared:
             self.store.publish("scenario", {"text": text, "source": scenario.source if scenario else None})
+
+    def _follow_namespaces(self, shared: dict | None) -> None:
+        try:
+            self.namespaces.follow(shared, lambda text, source: load_text(text, self.schemas, source=source))
+        except ScenarioError as exc:
+            log.error("a namespace's scenario from another process not loaded:\n%s", exc)
 
     def _follow_scenario(self, shared: dict | None) -> None:
         if not shared or shared.get("text") is None:
@@ -156,6 +163,7 @@ class Runtime:
             await self.clock.restore()
             if self.scenarios.active is None and self.store.shared_state("scenario"):
                 self._follow_scenario(self.store.shared_state("scenario"))
+            self._follow_namespaces(self.store.shared_state("namespaces"))
         await self.clock.start()
         await self.dispatcher.start()
         if self.settings.watch_scenario and self._watcher is None:

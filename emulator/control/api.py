@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -54,6 +55,8 @@ async def health(request: web.Request) -> web.Response:
             "requests": len(rt.store.requests),
             "waiting": rt.store.waiting,
             "retention": rt.store.usage(),
+            # which process answered, and what it shares: with --workers each has its own pid
+            "process": {"pid": os.getpid(), "store": "redis" if rt.store.shared else "memory"},
         }
     )
 

@@ -62,6 +62,10 @@ return due
 """
 
 
+class StoreUnavailable(RuntimeError):
+    """The store cannot be used (not reachable, or no client library): said in one line."""
+
+
 def connect(url: str):
     """The async client of the `redis` package (or `valkey`, its fork), imported only when used."""
     try:
@@ -70,7 +74,7 @@ def connect(url: str):
         try:
             from valkey import asyncio as client  # type: ignore[no-redef]
         except ImportError:
-            raise RuntimeError(
+            raise StoreUnavailable(
                 "--store redis:// needs the redis (or valkey) package: pip install 'msgemu[redis]'"
             ) from None
     return client.from_url(url, decode_responses=False, health_check_interval=30)
@@ -176,7 +180,9 @@ class RedisStore(Store):
         try:
             await self._redis.ping()
         except Exception as exc:
-            raise RuntimeError(f"store {self.url}: cannot connect ({exc})") from None
+            await self._redis.aclose()
+            self._redis = None
+            raise StoreUnavailable(f"store {self.url}: cannot connect ({exc})") from None
         self._claim = self._redis.register_script(CLAIM_DUE)
         self._ids = IdBlocks(self._redis, self.prefix)
         await self._ids.prime()
