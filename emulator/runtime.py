@@ -75,6 +75,8 @@ class Runtime:
             self.store.on_shared["scenario"] = self._follow_scenario
             self.store.on_shared["reset"] = lambda _at: self._reset_here()
             self.store.on_shared["namespaces"] = self._follow_namespaces
+            self.store.on_shared["received"] = lambda told: self.received.record(*told)
+            self.store.on_shared["received_drop"] = self.received.drop
 
     def _announce_control_token(self) -> None:
         """Off loopback the control API needs a token: print a generated one, and let the

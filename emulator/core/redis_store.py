@@ -375,8 +375,14 @@ class RedisStore(Store):
         return pickle.loads(await self._redis.hget(self.k("shared"), name))
 
     def publish(self, name: str, value: Any) -> None:
-        """Runtime-level state every process must share (the active scenario, the clock)."""
+        """Runtime-level state every process must share (the active scenario, the clock): kept
+        in the store for processes that start later, and told to those running."""
         self._record(("shared", name, value))
+
+    def tell(self, name: str, value: Any) -> None:
+        """Something the other running processes should hear of, not kept (a call the built-in
+        receiver got): their `on_shared[name]` gets it."""
+        self._record(("tell", name, value))
 
     def _touch(self, message: Message) -> None:
         if self._recording:
@@ -650,7 +656,7 @@ class RedisStore(Store):
                 mine = next((a for a in self.accounts.get(account.provider, []) if a.login == account.login), None)
                 if mine is not None:
                     mine.balance = account.balance
-        elif kind == "shared":
+        elif kind in ("shared", "tell"):
             handler = self.on_shared.get(op[1])
             if handler is not None:
                 handler(op[2])
