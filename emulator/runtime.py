@@ -77,6 +77,7 @@ class Runtime:
             self.store.on_shared["namespaces"] = self._follow_namespaces
             self.store.on_shared["received"] = lambda told: self.received.record(*told)
             self.store.on_shared["received_drop"] = self.received.drop
+            self.store.on_shared["request_counted"] = self.engine.counted_elsewhere
 
     def _announce_control_token(self) -> None:
         """Off loopback the control API needs a token: print a generated one, and let the

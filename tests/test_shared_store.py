@@ -174,6 +174,12 @@ def test_what_one_process_accepts_another_answers_for_at_once(serve, store):
     here.client.load_scenario("rules:\n  - match: {provider: smsc}\n    reply: {error: insufficient_balance}\n")
     assert smsc_send(there, "79990000009", "refused")["error_code"] == 3
     assert here.client.health()["scenario"] is not None
+
+    # `nth` counts the requests of every process: the 2nd SMSC send fails wherever it arrives
+    here.client.load_scenario("rules:\n  - match: {provider: smsc, nth: 2}\n    reply: {error: forbidden}\n")
+    assert "id" in smsc_send(here, "79990000011", "first")
+    assert smsc_send(there, "79990000012", "second")["error_code"] == 6
+    assert "id" in smsc_send(here, "79990000013", "third")
     there.client.reset()  # (the client's reset also clears the scenario)
     assert here.client.messages() == [] and here.client.requests() == []
     assert here.client.health()["scenario"] is None
