@@ -265,3 +265,14 @@ def test_a_namespace_made_through_one_process_works_through_another(serve, store
     namespace.delete()
     with urllib.request.urlopen(there.client.url() + "/smsc/sys/send.php", body.encode(), timeout=10) as response:
         assert json.loads(response.read())["error_code"] == 2  # its credentials stop working everywhere
+
+
+def test_the_store_keeps_no_more_than_the_retention(serve, store):
+    first = serve("--store", store, "--clock", "manual", "--retention", "3")
+    for n in range(6):
+        smsc_send(first, f"7999111000{n}", f"message {n}")
+    assert [m["recipient"] for m in first.client.messages()] == [f"7999111000{n}" for n in (3, 4, 5)]
+    first.stop()
+    again = serve("--store", store, "--clock", "manual", "--retention", "3")
+    assert [m["recipient"] for m in again.client.messages()] == [f"7999111000{n}" for n in (3, 4, 5)]
+    assert len(again.client.requests()) == 3

@@ -25,7 +25,6 @@ import hashlib
 import logging
 import pickle
 import secrets
-import time
 from collections import deque
 from decimal import Decimal
 from typing import Any, Callable
@@ -51,6 +50,15 @@ local ids = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
 for i = 1, #ids do redis.call('HDEL', KEYS[2], ids[i]) end
 return extra
+"""
+
+# A message written for the first time gets the next arrival number: the store's order of
+# messages is the order they were committed in, whichever process committed them.
+PUT_MESSAGE = """
+if redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), ARGV[1])
+end
+return 0
 """
 
 # Scheduled transitions due by ARGV[1], at most ARGV[2]: each is removed by the one caller that
@@ -499,13 +507,15 @@ class RedisStore(Store):
         kind = op[0]
         if kind == "message":
             message = op[1]
-            pipe.hset(self.k("messages"), message.id, op[2])
-            pipe.zadd(self.k("order"), {message.id: message.created_at or time.time()}, nx=True)
-            pipe.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), self.retention)
+            pipe.eval(PUT_MESSAGE, 3, self.k("order"), self.k("messages"), self.k("arrivals"), message.id, op[2])
+            if self._journals["messages"].evicted:  # this copy is full (count or bytes): the store keeps as many
+                pipe.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), max(1, len(self.messages)))
         elif kind in ("request", "event", "callback"):
             journal = self.k(f"journal:{kind}s")
             pipe.rpush(journal, op[2])
-            pipe.ltrim(journal, -self.retention, -1)
+            kept = self._journals[kind + "s"]
+            if kept.evicted:
+                pipe.ltrim(journal, -max(1, len(kept)), -1)
         elif kind == "account":
             _, old_login, account, balance_set, _why, blob = op
             field = _key(account.provider, account.login)
@@ -540,7 +550,7 @@ class RedisStore(Store):
             self._rewrite_account_tables(pipe)  # from this copy, which has just forgotten them
             self._rewrite_journals(pipe)
         elif kind == "reset":
-            for name in ("messages", "order", "directories", "optouts", "dedupe", "timers", "accounts", "balances"):
+            for name in ("messages", "order", "arrivals", "directories", "optouts", "dedupe", "timers", "accounts", "balances"):
                 pipe.delete(self.k(name))
             for name in ("requests", "events", "callbacks"):
                 pipe.delete(self.k(f"journal:{name}"))
