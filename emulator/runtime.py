@@ -78,6 +78,8 @@ class Runtime:
             self.store.on_shared["received"] = lambda told: self.received.record(*told)
             self.store.on_shared["received_drop"] = self.received.drop
             self.store.on_shared["request_counted"] = self.engine.counted_elsewhere
+            self.store.on_shared["callbacks_retry_failed"] = lambda _: self.dispatcher.retry_failed()
+            self.store.on_shared["callback_retry"] = self._retry_callback_held_here
 
     def _announce_control_token(self) -> None:
         """Off loopback the control API needs a token: print a generated one, and let the
@@ -106,6 +108,14 @@ class Runtime:
         self.store.notify({"type": "scenario"})
         if self.store.shared:
             self.store.publish("scenario", {"text": text, "source": scenario.source if scenario else None})
+
+    def _retry_callback_held_here(self, callback_id: int) -> None:
+        """Another process was asked to resend a callback this one holds."""
+        if self.dispatcher.get(callback_id) is not None:
+            try:
+                self.dispatcher.retry(callback_id)
+            except ValueError:  # in flight right now: it is being sent anyway
+                pass
 
     def _follow_namespaces(self, shared: dict | None) -> None:
         try:

@@ -276,3 +276,41 @@ def test_the_store_keeps_no_more_than_the_retention(serve, store):
     again = serve("--store", store, "--clock", "manual", "--retention", "3")
     assert [m["recipient"] for m in again.client.messages()] == [f"7999111000{n}" for n in (3, 4, 5)]
     assert len(again.client.requests()) == 3
+
+
+def test_a_callback_given_up_in_one_process_is_listed_and_resent_through_another(serve, store):
+    here = serve("--store", store, "--clock", "manual")
+    there = serve("--store", store, "--clock", "manual")
+    port = free_port()
+    hook = f"http://127.0.0.1:{port}/hook"  # nobody listens there yet
+    message_id = hyber_send(here, "380507777777", hook)
+    here.client.advance(3 * 24 * 3600)  # every try of Hyber's ladder fails: given up, in `here`
+
+    failed = there.client.call("GET", "/_emulator/callbacks/failed")["callbacks"]
+    assert [(c["url"], c["state"]) for c in failed] == [(hook, "gave_up")]
+
+    got: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    listening = ThreadingHTTPServer(("127.0.0.1", port), Handler)  # the receiver is back
+    threading.Thread(target=listening.serve_forever, daemon=True).start()
+    try:
+        answer = there.client.call("POST", f"/_emulator/callbacks/{failed[0]['callback_id']}/retry")
+        assert answer["state"] == "queued elsewhere"
+        there.client.advance(1)  # the shared clock moves `here` too, which holds the callback and resends it
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not got:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert [report["message_id"] for report in got] == [message_id]  # resent, once
+    finally:
+        listening.shutdown()
+        listening.server_close()
