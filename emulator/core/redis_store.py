@@ -52,13 +52,23 @@ for i = 1, #ids do redis.call('HDEL', KEYS[2], ids[i]) end
 return extra
 """
 
-# A message written for the first time gets the next arrival number: the store's order of
-# messages is the order they were committed in, whichever process committed them.
-PUT_MESSAGE = """
-if redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) == 1 then
-  redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), ARGV[1])
+# Messages (id, blob pairs) written; one written for the first time gets the next arrival number:
+# the store's order of messages is the order they were committed in, whoever committed them.
+PUT_MESSAGES = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), ARGV[i])
+  end
 end
 return 0
+"""
+
+# One commit told to the other processes: numbered, so that a process can ask "how many commits
+# are there?" (a GET) and wait until it has applied as many.
+PUBLISH = """
+local n = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3])
+return n
 """
 
 # Scheduled transitions due by ARGV[1], at most ARGV[2]: each is removed by the one caller that
@@ -170,7 +180,8 @@ class RedisStore(Store):
         self._dirty_messages: dict[str, Message] = {}
         self._dirty_other: dict[tuple, Any] = {}  # ("directory"|"optouts", key) -> object
         self._digests: dict[tuple, bytes] = {}
-        self._applied = (0, 0)
+        self._applied = (0, 0)  # the last entry of the change feed read (stream id)
+        self._applied_n = 0  # the number of the last commit applied here (or made here)
         self._applied_changed = asyncio.Event()
         self._reader: asyncio.Task | None = None
         self._flush_lock = asyncio.Lock()
@@ -231,11 +242,13 @@ class RedisStore(Store):
         pipe.hgetall(self.k("optouts"))
         pipe.hgetall(self.k("dedupe"))
         pipe.hgetall(self.k("shared"))
-        last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared = (
+        pipe.get(self.k("commits"))
+        last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared, commits = (
             await pipe.execute()
         )
         if last:
             self._applied = _stream_id(last[0][0])
+        self._applied_n = int(commits or 0)
         self._load_accounts(accounts, balances)
         for message_id in order:
             blob = messages.get(message_id)
@@ -441,15 +454,12 @@ class RedisStore(Store):
             if not ops:
                 return
             pipe = self._redis.pipeline(transaction=True)
-            for op in ops:
-                self._persist(pipe, op)
-            pipe.xadd(
-                self.k("changes"),
-                {b"o": self.origin, b"ops": pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)},
-                maxlen=CHANGES_KEPT,
-                approximate=True,
-            )
-            await pipe.execute()
+            self._persist_all(pipe, ops)
+            wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
+            pipe.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire)
+            number = int((await pipe.execute())[-1])
+            if number == self._applied_n + 1:
+                self._applied_n = number  # nobody committed in between: no need to read it back
 
     def _take_outbox(self) -> list[tuple]:
         ops, self._outbox = self._outbox, []
@@ -503,20 +513,41 @@ class RedisStore(Store):
             self._digests.clear()  # bounded: at worst some unchanged messages are written again
         self._digests[("message", message_id)] = _digest(blob)
 
-    def _persist(self, pipe: Any, op: tuple) -> None:
-        kind = op[0]
-        if kind == "message":
-            message = op[1]
-            pipe.eval(PUT_MESSAGE, 3, self.k("order"), self.k("messages"), self.k("arrivals"), message.id, op[2])
+    BATCHED = ("message", "request", "event", "callback", "timer")
+
+    def _persist_all(self, pipe: Any, ops: list[tuple]) -> None:
+        """Consecutive writes of one kind go as one command (a send is a message, its events, a
+        request, a timer: a handful of commands, not one per item)."""
+        batch: dict[str, list] = {kind: [] for kind in self.BATCHED}
+        for op in ops:
+            if op[0] in batch:
+                batch[op[0]].append(op)
+                continue
+            self._persist_batch(pipe, batch)
+            self._persist(pipe, op)
+        self._persist_batch(pipe, batch)
+
+    def _persist_batch(self, pipe: Any, batch: dict[str, list]) -> None:
+        if batch["message"]:
+            args = [part for op in batch["message"] for part in (op[1].id, op[2])]
+            pipe.eval(PUT_MESSAGES, 3, self.k("order"), self.k("messages"), self.k("arrivals"), *args)
             if self._journals["messages"].evicted:  # this copy is full (count or bytes): the store keeps as many
                 pipe.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), max(1, len(self.messages)))
-        elif kind in ("request", "event", "callback"):
-            journal = self.k(f"journal:{kind}s")
-            pipe.rpush(journal, op[2])
-            kept = self._journals[kind + "s"]
-            if kept.evicted:
-                pipe.ltrim(journal, -max(1, len(kept)), -1)
-        elif kind == "account":
+        for kind in ("request", "event", "callback"):
+            if batch[kind]:
+                journal = self.k(f"journal:{kind}s")
+                pipe.rpush(journal, *[op[2] for op in batch[kind]])
+                kept = self._journals[kind + "s"]
+                if kept.evicted:
+                    pipe.ltrim(journal, -max(1, len(kept)), -1)
+        if batch["timer"]:
+            pipe.zadd(self.k("timers"), {pickle.dumps((secrets.token_bytes(6), *op[2])): op[1] for op in batch["timer"]})
+        for ops in batch.values():
+            ops.clear()
+
+    def _persist(self, pipe: Any, op: tuple) -> None:
+        kind = op[0]
+        if kind == "account":
             _, old_login, account, balance_set, _why, blob = op
             field = _key(account.provider, account.login)
             if old_login != account.login:
@@ -537,9 +568,6 @@ class RedisStore(Store):
             pipe.hset(self.k("directories"), _key(*op[1]), op[2])
         elif kind == "optouts":
             pipe.hset(self.k("optouts"), _key(*op[1]), op[2])
-        elif kind == "timer":
-            _, due, key = op
-            pipe.zadd(self.k("timers"), {pickle.dumps((secrets.token_bytes(6), *key)): due})
         elif kind == "shared":
             pipe.hset(self.k("shared"), op[1], pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
         elif kind == "forget":
@@ -599,6 +627,7 @@ class RedisStore(Store):
                         except Exception:
                             log.exception("change %s from another process not applied", entry_id)
                     self._applied = max(self._applied, _stream_id(entry_id))
+                    self._applied_n = max(self._applied_n, int(fields.get(b"n", 0)))
             self._applied_changed.set()
             self._applied_changed = asyncio.Event()
 
@@ -685,12 +714,9 @@ class RedisStore(Store):
     async def sync(self) -> None:
         if self._redis is None:
             return
-        last = await self._redis.xrevrange(self.k("changes"), count=1)
-        if not last:
-            return
-        target = _stream_id(last[0][0])
+        head = int(await self._redis.get(self.k("commits")) or 0)
         deadline = asyncio.get_running_loop().time() + SYNC_TIMEOUT
-        while self._applied < target:
+        while self._applied_n < head:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 log.warning("answering before other processes' changes arrived (change feed %s behind)", self.url)
