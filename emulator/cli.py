@@ -65,6 +65,11 @@ def serve_command(args: argparse.Namespace) -> int:
     except CannotListen as exc:
         print(f"msgemu: {exc}", file=sys.stderr)
         exit_now(2)
+    except RuntimeError as exc:
+        if type(exc).__name__ != "StoreUnavailable":  # (the store module is imported only when used)
+            raise
+        print(f"msgemu: {exc}", file=sys.stderr)
+        exit_now(2)
     exit_now(0)
     return 0  # pragma: no cover
 

@@ -74,6 +74,12 @@ class Runtime:
         if self.store.shared:  # what other processes sharing the store change, this one follows
             self.store.on_shared["scenario"] = self._follow_scenario
             self.store.on_shared["reset"] = lambda _at: self._reset_here()
+            self.store.on_shared["namespaces"] = self._follow_namespaces
+            self.store.on_shared["received"] = lambda told: self.received.record(*told)
+            self.store.on_shared["received_drop"] = self.received.drop
+            self.store.on_shared["request_counted"] = self.engine.counted_elsewhere
+            self.store.on_shared["callbacks_retry_failed"] = lambda _: self.dispatcher.retry_failed()
+            self.store.on_shared["callback_retry"] = self._retry_callback_held_here
 
     def _announce_control_token(self) -> None:
         """Off loopback the control API needs a token: print a generated one, and let the
@@ -102,6 +108,20 @@ class Runtime:
         self.store.notify({"type": "scenario"})
         if self.store.shared:
             self.store.publish("scenario", {"text": text, "source": scenario.source if scenario else None})
+
+    def _retry_callback_held_here(self, callback_id: int) -> None:
+        """Another process was asked to resend a callback this one holds."""
+        if self.dispatcher.get(callback_id) is not None:
+            try:
+                self.dispatcher.retry(callback_id)
+            except ValueError:  # in flight right now: it is being sent anyway
+                pass
+
+    def _follow_namespaces(self, shared: dict | None) -> None:
+        try:
+            self.namespaces.follow(shared, lambda text, source: load_text(text, self.schemas, source=source))
+        except ScenarioError as exc:
+            log.error("a namespace's scenario from another process not loaded:\n%s", exc)
 
     def _follow_scenario(self, shared: dict | None) -> None:
         if not shared or shared.get("text") is None:
@@ -156,6 +176,7 @@ class Runtime:
             await self.clock.restore()
             if self.scenarios.active is None and self.store.shared_state("scenario"):
                 self._follow_scenario(self.store.shared_state("scenario"))
+            self._follow_namespaces(self.store.shared_state("namespaces"))
         await self.clock.start()
         await self.dispatcher.start()
         if self.settings.watch_scenario and self._watcher is None:

@@ -96,6 +96,9 @@ def _run_worker(settings: Settings, index: int, ready_write: int | None) -> int:
     except CannotListen as exc:
         print(f"msgemu: {exc}", file=sys.stderr, flush=True)
         exit_now(2)
+    except RuntimeError as exc:
+        print(f"msgemu: {exc}", file=sys.stderr, flush=True)  # the store cannot be reached
+        exit_now(2)
     except Exception as exc:
         print(f"msgemu: worker {index} stopped: {exc}", file=sys.stderr, flush=True)
         exit_now(1)

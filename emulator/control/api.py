@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -54,6 +55,8 @@ async def health(request: web.Request) -> web.Response:
             "requests": len(rt.store.requests),
             "waiting": rt.store.waiting,
             "retention": rt.store.usage(),
+            # which process answered, and what it shares: with --workers each has its own pid
+            "process": {"pid": os.getpid(), "store": "redis" if rt.store.shared else "memory"},
         }
     )
 
@@ -231,15 +234,55 @@ async def list_callbacks(request: web.Request) -> web.Response:
 @routes.get("/_emulator/callbacks/failed")
 async def failed_callbacks(request: web.Request) -> web.Response:
     """Callbacks given up (every try failed) or refused by the target policy: what retry resends."""
-    failed = [d.public() for d in _runtime(request).dispatcher.failed()]
+    rt = _runtime(request)
+    failed = [d.public() for d in rt.dispatcher.failed()] + _failed_elsewhere(rt)
     return web.json_response({"count": len(failed), "callbacks": failed[-_limit(request, 1000):]})
+
+
+def _failed_elsewhere(rt: Runtime, states: tuple[str, ...] = ("gave_up", "refused")) -> list[dict[str, Any]]:
+    """With a shared store: callbacks another process started and gave up on (or refused), read
+    from the shared journal of attempts (their last attempt says how they stand)."""
+    if not rt.store.shared:
+        return []
+    last: dict[int, dict[str, Any]] = {}
+    for attempt in rt.store.callbacks:
+        last[attempt["callback_id"]] = attempt
+    return [
+        _attempt_public(attempt)
+        for callback_id, attempt in last.items()
+        if attempt["outcome"] in states and rt.dispatcher.get(callback_id) is None
+    ]
+
+
+def _held_elsewhere(rt: Runtime, callback_id: str) -> dict[str, Any] | None:
+    """The last journaled attempt of a callback another process of a shared store holds."""
+    if not rt.store.shared or not callback_id.isdigit():
+        return None
+    return next((a for a in reversed(rt.store.callbacks) if a["callback_id"] == int(callback_id)), None)
+
+
+def _attempt_public(attempt: dict[str, Any], state: str | None = None) -> dict[str, Any]:
+    """What Delivery.public() says, from a journaled attempt (a callback of another process)."""
+    return {
+        "callback_id": attempt["callback_id"],
+        "message_id": attempt["message_id"],
+        "provider": attempt["provider"],
+        "kind": attempt["kind"],
+        "url": attempt["url"],
+        "state": state or attempt["outcome"],
+        "tries": attempt["attempt"],
+        "last_error": attempt["error"],
+    }
 
 
 @routes.post("/_emulator/callbacks/retry")
 async def retry_failed_callbacks(request: web.Request) -> web.Response:
     """Resend every callback that was given up, each with a fresh retry ladder."""
-    resent = _runtime(request).dispatcher.retry_failed()
-    return web.json_response({"count": len(resent), "callbacks": [d.public() for d in resent]}, status=202)
+    rt = _runtime(request)
+    elsewhere = [{**c, "state": "queued elsewhere"} for c in _failed_elsewhere(rt, ("gave_up",))]
+    resent = [d.public() for d in rt.dispatcher.retry_failed()]
+    rt.store.tell("callbacks_retry_failed", None)  # each process resends the ones it holds
+    return web.json_response({"count": len(resent) + len(elsewhere), "callbacks": resent + elsewhere}, status=202)
 
 
 @routes.post("/_emulator/callbacks/{id}/retry")
@@ -252,6 +295,10 @@ async def retry_callback(request: web.Request) -> web.Response:
     except (KeyError, ValueError) as exc:
         known = request.match_info["id"].isdigit() and rt.dispatcher.get(int(request.match_info["id"])) is not None
         if not known:
+            held = _held_elsewhere(rt, request.match_info["id"])
+            if held is not None:  # another process holds it: it resends it (retry is asynchronous anyway)
+                rt.store.tell("callback_retry", held["callback_id"])
+                return web.json_response(_attempt_public(held, "queued elsewhere"), status=202)
             return problem(404, "no such callback", id=request.match_info["id"])
         return problem(409, str(exc), id=request.match_info["id"])
     return web.json_response(delivery.public(), status=202)

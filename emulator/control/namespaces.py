@@ -111,7 +111,7 @@ async def put_namespace_scenario(request: web.Request) -> web.Response:
         scenario = load_text(text, rt.schemas, source=source)
     except ScenarioError as exc:
         return problem(422, "invalid scenario", problems=[{"line": line, "message": msg} for line, msg in exc.problems])
-    rt.namespaces.set_scenario(namespace, scenario)
+    rt.namespaces.set_scenario(namespace, scenario, text)
     return web.json_response({"active": scenario.public()})
 
 

@@ -49,6 +49,9 @@ async def receive(request: web.Request) -> web.Response:
         return web.json_response({"name": name, "count": len(calls), "calls": calls, "kept": received.stats()})
     if request.method == "DELETE":
         received.drop(name)
+        runtime = request.config_dict[RUNTIME_KEY]
+        if runtime.store.shared:
+            runtime.store.tell("received_drop", name)
         return web.json_response({"name": name, "count": 0, "calls": [], "kept": received.stats()})
     runtime = request.config_dict[RUNTIME_KEY]
     behaviour: dict[str, Any] = runtime.scenarios.active.receiver if runtime.scenarios.active else {}
@@ -59,20 +62,20 @@ async def receive(request: web.Request) -> web.Response:
     fail_every = int(behaviour.get("fail_every", 0))
     if number <= fail_first or (fail_every and (number - fail_first) % fail_every == 0):
         status = int(behaviour.get("status", 503))
-    received.record(
-        name,
-        {
-            "n": number,
-            "method": request.method,
-            "query": request.query_string[:BODY_KEPT],
-            "content_type": request.content_type,
-            "headers": _headers(request, runtime.settings.control_token),
-            "body": body.decode("utf-8", "replace"),
-            "body_size": size,
-            "truncated": size > len(body),
-            "answered": status,
-        },
-    )
+    call = {
+        "n": number,
+        "method": request.method,
+        "query": request.query_string[:BODY_KEPT],
+        "content_type": request.content_type,
+        "headers": _headers(request, runtime.settings.control_token),
+        "body": body.decode("utf-8", "replace"),
+        "body_size": size,
+        "truncated": size > len(body),
+        "answered": status,
+    }
+    received.record(name, call)
+    if runtime.store.shared:  # the other processes of a shared store list it too
+        runtime.store.tell("received", (name, call))
     if behaviour.get("delay"):
         await asyncio.sleep(min(DELAY_LIMIT, float(behaviour["delay"])))
     return web.Response(status=status, text="OK" if status == 200 else "receiver failing on purpose")

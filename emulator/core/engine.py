@@ -156,11 +156,19 @@ class Engine:
     def _count_request(self, provider: str) -> int:
         """The request's number for `nth`: counted per provider from the moment the active
         scenario was loaded (or from the last reset), so a scenario loaded after traffic fires."""
+        self._count(provider)
+        self.store.tell("request_counted", provider)  # processes sharing a store count them all
+        return self._request_counts[provider]
+
+    def _count(self, provider: str) -> None:
         if self.scenarios.active is not self._counted_for:
             self._counted_for = self.scenarios.active
             self._request_counts.clear()
         self._request_counts[provider] = self._request_counts.get(provider, 0) + 1
-        return self._request_counts[provider]
+
+    def counted_elsewhere(self, provider: str) -> None:
+        """Another process sharing the store counted a request (its `nth` is everyone's)."""
+        self._count(provider)
 
     def reset(self) -> None:
         self._request_counts.clear()

@@ -51,6 +51,7 @@ class Namespace:
     accounts: list[Account]  # the first state of each account (balances after a reset)
     created_at: float = field(default_factory=time.time)
     scenario: Scenario | None = None
+    scenario_text: str | None = None  # what `scenario` was loaded from (shared with other processes)
     _counts: dict[str, list[int]] = field(default_factory=dict, repr=False)  # provider -> [last global nth, own nth]
 
     def credentials(self) -> dict[str, dict[str, str]]:
@@ -103,6 +104,7 @@ class Namespaces:
             self.store.add_account(_copy(account))  # seeded: a global reset restores it
             self._by_account[(account.provider, account.login)] = namespace
         self.by_name[name] = namespace
+        self._share()
         return namespace
 
     def get(self, name: str) -> Namespace | None:
@@ -116,6 +118,7 @@ class Namespaces:
             live = self.live_account(first)
             if live is not None:
                 live.balance, live.currency, live.secrets = first.balance, first.currency, dict(first.secrets)
+                self.store.account_changed(live, live.login, balance_set=True)
         namespace.restart_counts()
         self.store.notify({"type": "namespace_reset", "namespace": namespace.name})  # the page keeps the rest
         return forgotten
@@ -127,6 +130,7 @@ class Namespaces:
             self._by_account.pop((account.provider, account.login), None)
         del self.by_name[namespace.name]
         self.store.notify({"type": "namespace_reset", "namespace": namespace.name})  # the page keeps the rest
+        self._share()
         return forgotten
 
     def after_global_reset(self) -> None:
@@ -136,9 +140,41 @@ class Namespaces:
         for namespace in self.by_name.values():
             namespace.restart_counts()
 
-    def set_scenario(self, namespace: Namespace, scenario: Scenario | None) -> None:
+    def set_scenario(self, namespace: Namespace, scenario: Scenario | None, text: str | None = None) -> None:
         namespace.scenario = scenario
+        namespace.scenario_text = text if scenario is not None else None
         namespace.restart_counts()  # `nth` counts from the moment a scenario is loaded
+        self._share()
+
+    # -- several processes sharing a store ------------------------------------------------------
+    def _share(self) -> None:
+        """The live namespaces, for the other processes of a shared store (core/redis_store.py)."""
+        if self.store.shared:
+            self.store.publish("namespaces", self.exported())
+
+    def exported(self) -> dict[str, Any]:
+        return {
+            ns.name: {"accounts": ns.accounts, "created_at": ns.created_at, "scenario": ns.scenario_text}
+            for ns in self.by_name.values()
+        }
+
+    def follow(self, shared: dict[str, Any] | None, load: Any) -> None:
+        """Take the namespaces another process published; `load(text, source)` reads a scenario."""
+        shared = shared or {}
+        for name in [n for n in self.by_name if n not in shared]:
+            for account in self.by_name.pop(name).accounts:
+                self._by_account.pop((account.provider, account.login), None)
+        for name, described in shared.items():
+            namespace = self.by_name.get(name)
+            if namespace is None:
+                namespace = self.by_name[name] = Namespace(name, described["accounts"], described["created_at"])
+                for account in namespace.accounts:
+                    self._by_account[(account.provider, account.login)] = namespace
+            if described["scenario"] != namespace.scenario_text:
+                text = described["scenario"]
+                namespace.scenario = load(text, f"<PUT /_emulator/namespaces/{name}/scenario>") if text else None
+                namespace.scenario_text = text
+                namespace.restart_counts()
 
     # -- what belongs to which --------------------------------------------------------------
     def of_account(self, provider: str, login: str) -> Namespace | None:

@@ -25,7 +25,6 @@ import hashlib
 import logging
 import pickle
 import secrets
-import time
 from collections import deque
 from decimal import Decimal
 from typing import Any, Callable
@@ -53,6 +52,25 @@ for i = 1, #ids do redis.call('HDEL', KEYS[2], ids[i]) end
 return extra
 """
 
+# Messages (id, blob pairs) written; one written for the first time gets the next arrival number:
+# the store's order of messages is the order they were committed in, whoever committed them.
+PUT_MESSAGES = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), ARGV[i])
+  end
+end
+return 0
+"""
+
+# One commit told to the other processes: numbered, so that a process can ask "how many commits
+# are there?" (a GET) and wait until it has applied as many.
+PUBLISH = """
+local n = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3])
+return n
+"""
+
 # Scheduled transitions due by ARGV[1], at most ARGV[2]: each is removed by the one caller that
 # gets it, which is what makes a transition fire in exactly one process.
 CLAIM_DUE = """
@@ -60,6 +78,10 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 
 for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
 return due
 """
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be used (not reachable, or no client library): said in one line."""
 
 
 def connect(url: str):
@@ -70,7 +92,7 @@ def connect(url: str):
         try:
             from valkey import asyncio as client  # type: ignore[no-redef]
         except ImportError:
-            raise RuntimeError(
+            raise StoreUnavailable(
                 "--store redis:// needs the redis (or valkey) package: pip install 'msgemu[redis]'"
             ) from None
     return client.from_url(url, decode_responses=False, health_check_interval=30)
@@ -158,7 +180,8 @@ class RedisStore(Store):
         self._dirty_messages: dict[str, Message] = {}
         self._dirty_other: dict[tuple, Any] = {}  # ("directory"|"optouts", key) -> object
         self._digests: dict[tuple, bytes] = {}
-        self._applied = (0, 0)
+        self._applied = (0, 0)  # the last entry of the change feed read (stream id)
+        self._applied_n = 0  # the number of the last commit applied here (or made here)
         self._applied_changed = asyncio.Event()
         self._reader: asyncio.Task | None = None
         self._flush_lock = asyncio.Lock()
@@ -176,7 +199,9 @@ class RedisStore(Store):
         try:
             await self._redis.ping()
         except Exception as exc:
-            raise RuntimeError(f"store {self.url}: cannot connect ({exc})") from None
+            await self._redis.aclose()
+            self._redis = None
+            raise StoreUnavailable(f"store {self.url}: cannot connect ({exc})") from None
         self._claim = self._redis.register_script(CLAIM_DUE)
         self._ids = IdBlocks(self._redis, self.prefix)
         await self._ids.prime()
@@ -217,11 +242,13 @@ class RedisStore(Store):
         pipe.hgetall(self.k("optouts"))
         pipe.hgetall(self.k("dedupe"))
         pipe.hgetall(self.k("shared"))
-        last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared = (
+        pipe.get(self.k("commits"))
+        last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared, commits = (
             await pipe.execute()
         )
         if last:
             self._applied = _stream_id(last[0][0])
+        self._applied_n = int(commits or 0)
         self._load_accounts(accounts, balances)
         for message_id in order:
             blob = messages.get(message_id)
@@ -369,8 +396,14 @@ class RedisStore(Store):
         return pickle.loads(await self._redis.hget(self.k("shared"), name))
 
     def publish(self, name: str, value: Any) -> None:
-        """Runtime-level state every process must share (the active scenario, the clock)."""
+        """Runtime-level state every process must share (the active scenario, the clock): kept
+        in the store for processes that start later, and told to those running."""
         self._record(("shared", name, value))
+
+    def tell(self, name: str, value: Any) -> None:
+        """Something the other running processes should hear of, not kept (a call the built-in
+        receiver got): their `on_shared[name]` gets it."""
+        self._record(("tell", name, value))
 
     def _touch(self, message: Message) -> None:
         if self._recording:
@@ -421,15 +454,12 @@ class RedisStore(Store):
             if not ops:
                 return
             pipe = self._redis.pipeline(transaction=True)
-            for op in ops:
-                self._persist(pipe, op)
-            pipe.xadd(
-                self.k("changes"),
-                {b"o": self.origin, b"ops": pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)},
-                maxlen=CHANGES_KEPT,
-                approximate=True,
-            )
-            await pipe.execute()
+            self._persist_all(pipe, ops)
+            wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
+            pipe.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire)
+            number = int((await pipe.execute())[-1])
+            if number == self._applied_n + 1:
+                self._applied_n = number  # nobody committed in between: no need to read it back
 
     def _take_outbox(self) -> list[tuple]:
         ops, self._outbox = self._outbox, []
@@ -483,18 +513,41 @@ class RedisStore(Store):
             self._digests.clear()  # bounded: at worst some unchanged messages are written again
         self._digests[("message", message_id)] = _digest(blob)
 
+    BATCHED = ("message", "request", "event", "callback", "timer")
+
+    def _persist_all(self, pipe: Any, ops: list[tuple]) -> None:
+        """Consecutive writes of one kind go as one command (a send is a message, its events, a
+        request, a timer: a handful of commands, not one per item)."""
+        batch: dict[str, list] = {kind: [] for kind in self.BATCHED}
+        for op in ops:
+            if op[0] in batch:
+                batch[op[0]].append(op)
+                continue
+            self._persist_batch(pipe, batch)
+            self._persist(pipe, op)
+        self._persist_batch(pipe, batch)
+
+    def _persist_batch(self, pipe: Any, batch: dict[str, list]) -> None:
+        if batch["message"]:
+            args = [part for op in batch["message"] for part in (op[1].id, op[2])]
+            pipe.eval(PUT_MESSAGES, 3, self.k("order"), self.k("messages"), self.k("arrivals"), *args)
+            if self._journals["messages"].evicted:  # this copy is full (count or bytes): the store keeps as many
+                pipe.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), max(1, len(self.messages)))
+        for kind in ("request", "event", "callback"):
+            if batch[kind]:
+                journal = self.k(f"journal:{kind}s")
+                pipe.rpush(journal, *[op[2] for op in batch[kind]])
+                kept = self._journals[kind + "s"]
+                if kept.evicted:
+                    pipe.ltrim(journal, -max(1, len(kept)), -1)
+        if batch["timer"]:
+            pipe.zadd(self.k("timers"), {pickle.dumps((secrets.token_bytes(6), *op[2])): op[1] for op in batch["timer"]})
+        for ops in batch.values():
+            ops.clear()
+
     def _persist(self, pipe: Any, op: tuple) -> None:
         kind = op[0]
-        if kind == "message":
-            message = op[1]
-            pipe.hset(self.k("messages"), message.id, op[2])
-            pipe.zadd(self.k("order"), {message.id: message.created_at or time.time()}, nx=True)
-            pipe.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), self.retention)
-        elif kind in ("request", "event", "callback"):
-            journal = self.k(f"journal:{kind}s")
-            pipe.rpush(journal, op[2])
-            pipe.ltrim(journal, -self.retention, -1)
-        elif kind == "account":
+        if kind == "account":
             _, old_login, account, balance_set, _why, blob = op
             field = _key(account.provider, account.login)
             if old_login != account.login:
@@ -515,9 +568,6 @@ class RedisStore(Store):
             pipe.hset(self.k("directories"), _key(*op[1]), op[2])
         elif kind == "optouts":
             pipe.hset(self.k("optouts"), _key(*op[1]), op[2])
-        elif kind == "timer":
-            _, due, key = op
-            pipe.zadd(self.k("timers"), {pickle.dumps((secrets.token_bytes(6), *key)): due})
         elif kind == "shared":
             pipe.hset(self.k("shared"), op[1], pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
         elif kind == "forget":
@@ -528,7 +578,7 @@ class RedisStore(Store):
             self._rewrite_account_tables(pipe)  # from this copy, which has just forgotten them
             self._rewrite_journals(pipe)
         elif kind == "reset":
-            for name in ("messages", "order", "directories", "optouts", "dedupe", "timers", "accounts", "balances"):
+            for name in ("messages", "order", "arrivals", "directories", "optouts", "dedupe", "timers", "accounts", "balances"):
                 pipe.delete(self.k(name))
             for name in ("requests", "events", "callbacks"):
                 pipe.delete(self.k(f"journal:{name}"))
@@ -577,6 +627,7 @@ class RedisStore(Store):
                         except Exception:
                             log.exception("change %s from another process not applied", entry_id)
                     self._applied = max(self._applied, _stream_id(entry_id))
+                    self._applied_n = max(self._applied_n, int(fields.get(b"n", 0)))
             self._applied_changed.set()
             self._applied_changed = asyncio.Event()
 
@@ -644,7 +695,7 @@ class RedisStore(Store):
                 mine = next((a for a in self.accounts.get(account.provider, []) if a.login == account.login), None)
                 if mine is not None:
                     mine.balance = account.balance
-        elif kind == "shared":
+        elif kind in ("shared", "tell"):
             handler = self.on_shared.get(op[1])
             if handler is not None:
                 handler(op[2])
@@ -663,12 +714,9 @@ class RedisStore(Store):
     async def sync(self) -> None:
         if self._redis is None:
             return
-        last = await self._redis.xrevrange(self.k("changes"), count=1)
-        if not last:
-            return
-        target = _stream_id(last[0][0])
+        head = int(await self._redis.get(self.k("commits")) or 0)
         deadline = asyncio.get_running_loop().time() + SYNC_TIMEOUT
-        while self._applied < target:
+        while self._applied_n < head:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 log.warning("answering before other processes' changes arrived (change feed %s behind)", self.url)

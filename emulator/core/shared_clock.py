@@ -61,7 +61,10 @@ class SharedClock(Clock):
         try:
             while True:
                 await self.store.commit()  # what was scheduled so far is in the store, claimable
-                for due, key in await self.store.claim_due(target):
+                claimed = await self.store.claim_due(target)
+                if claimed:
+                    await self.store.sync()  # the messages they are for, committed with them, are in this copy
+                for due, key in claimed:
                     super().schedule(due, key)
                 count = await self._fire_due(target, wait)
                 fired += count
@@ -95,7 +98,10 @@ class SharedClock(Clock):
     async def _poll(self) -> None:
         while self._poller is not None:  # (a client library may turn a cancellation into an error)
             try:
-                for due, key in await self.store.claim_due(self.now()):
+                claimed = await self.store.claim_due(self.now())
+                if claimed:  # the messages they are for were committed with them: see them first
+                    await self.store.sync()
+                for due, key in claimed:
                     super().schedule(due, key)  # due now: the local runner fires it at once
             except asyncio.CancelledError:
                 raise

@@ -313,6 +313,12 @@ class Store:
     def remember(self, key: tuple[str, str, str], at: float) -> None:
         self.dedupe[key] = at
 
+    def publish(self, name: str, value: Any) -> None:
+        """Runtime-level state (scenario, clock, namespaces) for other processes: none here."""
+
+    def tell(self, name: str, value: Any) -> None:
+        """Something other running processes should hear of: none here."""
+
     async def sync(self) -> None:
         """Before reading: see every change other processes committed so far."""
 
