@@ -1,6 +1,7 @@
 """msgemu side by side with WireMock, in one run, on this machine.
 
-    python benchmarks/compare.py                          # every row, ~7 minutes
+    python benchmarks/compare.py                          # every row once, ~8 minutes
+    python benchmarks/compare.py --repeat 3               # three passes, the median run of each row
     python benchmarks/compare.py --rows memory-1,wm-static-one --providers ""
     python benchmarks/compare.py --msgemu-root /tmp/old-checkout   # another msgemu tree, same harness
     python benchmarks/compare.py --json results.json --markdown results.md
@@ -95,18 +96,18 @@ class Row:
 
 
 def specs(providers: list[str]) -> list[Spec]:
-    rows = [
+    rows = [  # run in this order: each msgemu row next to the WireMock row it is compared with
+        Spec("wm-static-one", "WireMock", "static stub, journal on", "one", stub="static"),
         Spec("memory-1", "msgemu", "AlphaSMS full send, memory store, 1 worker", "one", store="memory", workers="1"),
         Spec("valkey-1", "msgemu", "AlphaSMS full send, Valkey store, 1 worker", "one", store="valkey", workers="1"),
+        Spec("wm-static-all", "WireMock", "static stub, journal on", "all", stub="static"),
         Spec("valkey-2", "msgemu", "AlphaSMS full send, Valkey store, 2 workers", "all", store="valkey", workers="2"),
         Spec("valkey-auto", "msgemu", "AlphaSMS full send, Valkey store, --workers auto", "all", store="valkey", workers="auto"),
-        Spec("wm-static-one", "WireMock", "static stub, journal on", "one", stub="static"),
-        Spec("wm-static-all", "WireMock", "static stub, journal on", "all", stub="static"),
         Spec("wm-templated-one", "WireMock", "JSON-path matching + templated AlphaSMS stub", "one", stub="templated"),
         Spec("wm-webhook-one", "WireMock", "templated AlphaSMS stub + webhook", "one", stub="webhook", hook=True),
-        Spec("wm-webhook-all", "WireMock", "templated AlphaSMS stub + webhook", "all", stub="webhook", hook=True),
         Spec("memory-1-hook", "msgemu", "AlphaSMS send + callbacks (sent, delivered), memory store, 1 worker", "one",
              store="memory", workers="1", hook=True),
+        Spec("wm-webhook-all", "WireMock", "templated AlphaSMS stub + webhook", "all", stub="webhook", hook=True),
         Spec("valkey-2-hook", "msgemu", "AlphaSMS send + callbacks (sent, delivered), Valkey store, 2 workers", "all",
              store="valkey", workers="2", hook=True),
     ]
@@ -203,6 +204,15 @@ def wiremock_mapping(stub: str, hook_url: str | None) -> dict:
     return mapping
 
 
+def median(found: list[Row]) -> Row:
+    """The run of a row with the median req/s (the lower one of an even count), noting the others."""
+    ordered = sorted(found, key=lambda r: r.rps)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    if len(found) > 1:
+        chosen.notes.append(f"median of {len(found)} runs: {', '.join(f'{r.rps:.0f}' for r in found)} req/s")
+    return chosen
+
+
 # -- report ----------------------------------------------------------------------------------------
 def fmt(value, spec: str = ".0f") -> str:
     return "-" if value is None else format(value, spec)
@@ -234,7 +244,8 @@ def markdown(rows: dict[str, Row], meta: dict) -> str:
         f"{meta['load_cpu']}; all-core rows run the server on CPUs {meta['all_cpus']}, "
         + ("so wrk shares a core with it. " if meta["shared"] else "wrk apart. ")
         + f"The webhook receiver runs on wrk's core. wrk -t1 -c{meta['connections']} -d{meta['seconds']}s after a "
-        f"{meta['warmup']} s warm-up; sequential = wrk -c1 -d{meta['sequential']}s.",
+        f"{meta['warmup']} s warm-up; sequential = wrk -c1 -d{meta['sequential']}s"
+        + (f"; each row run {meta['repeat']} times in passes, the median shown." if meta["repeat"] > 1 else "."),
         "",
         "| row | cores | req/s | ratio vs WireMock static (same cores) | p50 / p99 ms | sequential p50 / p99 ms "
         "| CPU µs/req | RSS MiB (processes) | startup s | rejected | callbacks (expected, duplicated) |",
@@ -253,6 +264,10 @@ def markdown(rows: dict[str, Row], meta: dict) -> str:
             f"| {row.server} {row.title} | {row.cores} | {row.rps:.0f} | {versus} | {row.p50_ms:.2f} / {row.p99_ms:.2f} | "
             f"{row.seq_p50_ms:.2f} / {row.seq_p99_ms:.2f} | {row.cpu_us_per_request:.0f} | "
             f"{row.rss_mib:.0f} ({row.processes}){store} | {row.startup_s:.2f} | {fmt(row.rejected)} | {callbacks} |")
+    notes = [f"- {row.server} {row.title} ({row.cores} core{'s' if row.cores == 'all' else ''}): {'; '.join(row.notes)}"
+             for row in rows.values() if row.notes]
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines)
 
 
@@ -283,9 +298,10 @@ def main() -> int:
     parser.add_argument("--providers", default=",".join(harness.SENDS),
                         help="providers with a memory-store row of their own (comma separated; alphasms is always in)")
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of wrk before each measurement (the JVM compiles its hot code meanwhile)")
     parser.add_argument("--sequential", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=1, help="run every row this many times (in passes) and report the median")
     parser.add_argument("--quiet", type=float, default=4.0, help="seconds without a callback that end the wait for them")
     parser.add_argument("--load-cpu", type=int, help="the core of wrk and the receiver (default: the last one)")
     parser.add_argument("--msgemu-root", type=Path, default=harness.REPO, help="the msgemu checkout to run")
@@ -319,7 +335,7 @@ def main() -> int:
     args.all_cpus = cpus
     meta = {"machine": f"{len(cpus)} cores, Python {sys.version.split()[0]}",
             "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg()), "connections": args.connections,
-            "seconds": args.seconds, "warmup": args.warmup, "sequential": args.sequential,
+            "seconds": args.seconds, "warmup": args.warmup, "sequential": args.sequential, "repeat": args.repeat,
             "one_cpu": cpu_list(args.one_cpu), "load_cpu": cpu_list(args.load_cpu), "all_cpus": cpu_list(cpus),
             "shared": bool(set(args.load_cpu) & set(cpus)),
             "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -328,17 +344,22 @@ def main() -> int:
           + (" (shared with the server)" if meta["shared"] else ""), flush=True)
     hook = harness.receiver(args.load_cpu)
     bench = Bench(args, hook)
-    rows: dict[str, Row] = {}
+    runs: dict[str, list[Row]] = {}
     try:
-        for spec in chosen:
-            try:
-                rows[spec.key] = row = bench.run(spec)
-            except Exception as exc:  # one failed row does not lose the others
-                print(f"  {spec.key}: failed: {exc}", flush=True)
-                continue
-            print(line(row), flush=True)
+        for attempt in range(args.repeat):  # passes over every row, so a row's runs are spread out in time
+            if args.repeat > 1:
+                print(f"pass {attempt + 1} of {args.repeat}", flush=True)
+            for spec in chosen:
+                try:
+                    row = bench.run(spec)
+                except Exception as exc:  # one failed row does not lose the others
+                    print(f"  {spec.key}: failed: {exc}", flush=True)
+                    continue
+                runs.setdefault(spec.key, []).append(row)
+                print(line(row), flush=True)
     finally:
         hook.stop()
+    rows = {key: median(found) for key, found in runs.items()}
     meta["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     report = markdown(rows, meta)
     if verdict := verdicts(rows):
@@ -347,12 +368,14 @@ def main() -> int:
     if args.markdown:
         Path(args.markdown).write_text(report + "\n")
     if args.json:
-        Path(args.json).write_text(json.dumps({"meta": meta, "rows": {k: asdict(v) for k, v in rows.items()}}, indent=2))
-    bad = [r.key for r in rows.values() if r.server == "msgemu" and (r.rejected or r.callbacks_duplicated
-           or (r.callbacks_expected is not None and r.callbacks_drained != r.callbacks_expected))]
+        Path(args.json).write_text(json.dumps({"meta": meta, "rows": {k: asdict(v) for k, v in rows.items()},
+                                                "runs": {k: [asdict(r) for r in found] for k, found in runs.items()}}, indent=2))
+    bad = sorted({r.key for found in runs.values() for r in found if r.server == "msgemu" and (
+        r.rejected or r.callbacks_duplicated or (r.callbacks_expected is not None and r.callbacks_drained != r.callbacks_expected))})
     if bad:
         print(f"\nrows with rejected requests or callbacks not exactly once: {', '.join(bad)}", file=sys.stderr)
-    return 1 if bad or len(rows) < len(chosen) else 0
+    failed = sum(len(found) for found in runs.values()) < len(chosen) * args.repeat
+    return 1 if bad or failed else 0
 
 
 if __name__ == "__main__":
