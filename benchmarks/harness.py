@@ -96,6 +96,14 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def started_at(pid: int) -> int | None:
+    """A process's start time (clock ticks after boot): with the pid, what identifies it."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def rss_mib(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -138,7 +146,8 @@ class Process:
     """A server (and whatever it forks) pinned to `cpus`; startup = spawn -> first 200."""
 
     def __init__(self, argv: list[str], ready_path: str, port: int, cpus: list[int], cwd: Path | None = None,
-                 env: dict | None = None) -> None:
+                 env: dict | None = None, scratch: Path | None = None) -> None:
+        self.scratch = scratch  # a directory of this server's own, removed when it stops
         self.port = port
         self.cpus = cpus
         self.base = f"http://127.0.0.1:{port}"
@@ -172,19 +181,22 @@ class Process:
 
     def stop(self) -> None:
         """SIGTERM to the parent (msgemu stops its workers); any of its processes still there after
-        20 s are killed one by one, by pid."""
-        tree = self.pids()
+        20 s are killed one by one, by pid (and start time, so a reused pid is left alone)."""
+        tree = [(pid, started_at(pid)) for pid in self.pids()]
         self.proc.terminate()
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        for pid in tree[1:]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        for pid, started in tree[1:]:
+            if started is not None and started_at(pid) == started:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def output(self) -> str:
         self.log.seek(0)
@@ -210,7 +222,7 @@ def wiremock(jar: Path, cpus: list[int], mappings: list[dict]) -> Process:
     for index, mapping in enumerate(mappings):
         (root / "mappings" / f"{index}.json").write_text(json.dumps(mapping))
     argv = ["java", "-jar", str(jar), "--port", str(port := free_port()), "--root-dir", str(root), "--disable-banner"]
-    return Process(argv, "/__admin/health", port, cpus)
+    return Process(argv, "/__admin/health", port, cpus, scratch=root)
 
 
 def find_wiremock_jar(explicit: str | None) -> Path | None:
