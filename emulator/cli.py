@@ -55,7 +55,9 @@ def serve_command(args: argparse.Namespace) -> int:
     if settings.worker_count() > 1:
         from . import workers
 
-        return workers.serve(settings, settings.worker_count())  # each worker builds its own runtime
+        del runtime  # it checked the settings; each worker builds its own
+        gc.collect()
+        return workers.serve(settings, settings.worker_count())
     tune_gc()
     use_uvloop_if_installed()
     try:

@@ -25,6 +25,10 @@ def serve(settings: Settings, count: int) -> int:
     from .cli import start_line
     from .runtime import announce_control_token
 
+    if not hasattr(os, "fork") or not hasattr(__import__("socket"), "SO_REUSEPORT"):
+        print("msgemu: --workers needs fork and SO_REUSEPORT (Linux, BSD): start one msgemu per port "
+              "on the same --store instead", file=sys.stderr, flush=True)
+        return 2
     announce_control_token(settings)  # once, here: the workers inherit the token
     ready_read, ready_write = os.pipe()
     children: dict[int, int] = {}  # pid -> worker index

@@ -1,6 +1,7 @@
 """Shared fixtures: an emulator app on a real aiohttp test server, on a manual clock."""
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from contextlib import asynccontextmanager, contextmanager
@@ -94,3 +95,37 @@ def threaded_receiver(path: str) -> Iterator[tuple[str, list]]:
         yield f"http://127.0.0.1:{server.server_port}{path}", calls
     finally:
         server.shutdown()
+
+
+# -- a Valkey/Redis server and `msgemu serve` processes on it (tests of --store and --workers) --------
+@pytest.fixture(scope="module")
+def valkey():
+    from tests.valkey import ValkeyServer
+
+    with ValkeyServer() as server:
+        yield server
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def store(valkey):
+    """A fresh store URL per test (a database number of its own keeps tests apart)."""
+    return valkey.url.rsplit("/", 1)[0] + f"/{next(_databases) % 16}"
+
+
+@pytest.fixture
+def serve():
+    from tests.shared_store import Served
+
+    started: list = []
+
+    def start(*args: str, port: int | None = None) -> Served:
+        served = Served(*args, port=port)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.stop()

@@ -182,6 +182,8 @@ class RedisStore(Store):
         self._digests: dict[tuple, bytes] = {}
         self._applied = (0, 0)  # the last entry of the change feed read (stream id)
         self._applied_n = 0  # the number of the last commit applied here (or made here)
+        self._next_head: asyncio.Future | None = None  # the next read of the commit count (sync)
+        self._head_reader: asyncio.Task | None = None
         self._applied_changed = asyncio.Event()
         self._reader: asyncio.Task | None = None
         self._flush_lock = asyncio.Lock()
@@ -440,6 +442,10 @@ class RedisStore(Store):
                 return
             self._flush_soon = loop.call_soon(self._spawn_flush)
 
+    def _retry_later(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(1.0, self._flush_later)
+
     def _spawn_flush(self) -> None:
         self._flush_soon = None
         task = asyncio.get_running_loop().create_task(self.commit())
@@ -457,7 +463,13 @@ class RedisStore(Store):
             self._persist_all(pipe, ops)
             wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
             pipe.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire)
-            number = int((await pipe.execute())[-1])
+            try:
+                number = int((await pipe.execute())[-1])
+            except Exception as exc:  # nothing accepted is lost: written with the next commit
+                self._outbox[:0] = ops
+                log.warning("changes not written to %s yet (%s): kept for the next commit", self.url, exc)
+                self._retry_later()
+                return
             if number == self._applied_n + 1:
                 self._applied_n = number  # nobody committed in between: no need to read it back
 
@@ -489,7 +501,7 @@ class RedisStore(Store):
             return ("message", op[1], blob)
         if kind in ("request", "event", "callback"):
             return (kind, op[1], pickle.dumps(op[1], pickle.HIGHEST_PROTOCOL))
-        if kind == "account":
+        if kind == "account" and len(op) == 5:  # (6 once serialized: a commit that failed comes back)
             return (*op, pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
         return op
 
@@ -712,9 +724,20 @@ class RedisStore(Store):
             mine.id_source = source
 
     async def sync(self) -> None:
+        """Wait until this copy has applied every commit made before the call. Requests arriving
+        together share one read of the commit count: each joins the next read that starts after
+        it arrived (never one already under way, which could predate a commit it must see)."""
         if self._redis is None:
             return
-        head = int(await self._redis.get(self.k("commits")) or 0)
+        if self._next_head is None:
+            self._next_head = asyncio.get_running_loop().create_future()
+            if self._head_reader is None:
+                self._head_reader = asyncio.get_running_loop().create_task(self._read_heads())
+        try:
+            head = await asyncio.shield(self._next_head)
+        except Exception as exc:
+            log.warning("store %s not asked for its commits (%s): answering from this copy", self.url, exc)
+            return
         deadline = asyncio.get_running_loop().time() + SYNC_TIMEOUT
         while self._applied_n < head:
             remaining = deadline - asyncio.get_running_loop().time()
@@ -725,6 +748,18 @@ class RedisStore(Store):
                 await asyncio.wait_for(self._applied_changed.wait(), remaining)
             except asyncio.TimeoutError:
                 pass
+
+    async def _read_heads(self) -> None:
+        try:
+            while self._next_head is not None and self._redis is not None:
+                waiting, self._next_head = self._next_head, None
+                try:
+                    waiting.set_result(int(await self._redis.get(self.k("commits")) or 0))
+                except Exception as exc:
+                    waiting.set_exception(exc)
+                    waiting.exception()  # (retrieved: nobody may be left to await it)
+        finally:
+            self._head_reader = None
 
 
 def _digest(blob: bytes) -> bytes:

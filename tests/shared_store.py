@@ -1,0 +1,88 @@
+"""What the tests of `--store redis://` and `--workers` share: a Valkey/Redis server of their own
+(tests/valkey.py), `msgemu serve` processes started on it, and sends through them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from emulator.client import Msgemu
+from tests.valkey import free_port, server_binary
+
+needs_valkey = pytest.mark.skipif(server_binary() is None, reason="no valkey-server/redis-server: bash .ci/valkey installs one")
+
+HYBER_AUTH = {"Authorization": "Basic ZGVtbzpkZW1vLXBhc3N3b3Jk"}  # demo:demo-password
+
+
+class Served:
+    """One `msgemu serve` process (or process group with --workers)."""
+
+    def __init__(self, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.args = args
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator.cli", "serve", "--port", str(self.port), "--callback-loopback-only", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.client = Msgemu(f"http://127.0.0.1:{self.port}", timeout=10)
+        try:
+            self.client.wait_ready(30)
+        except Exception:
+            self.stop()
+            raise AssertionError("msgemu did not start:\n" + self.output)
+        self.output = ""
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.output = out or ""
+        return self.output
+
+    def post(self, path: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            self.client.url() + path, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, _decoded(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, _decoded(exc.read())
+
+    def get(self, path: str, headers: dict | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(self.client.url() + path, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+
+
+def _decoded(raw: bytes):
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return raw.decode("utf-8", "replace")  # (the built-in receiver answers plain text)
+
+
+def hyber_send(served: Served, phone: str, hook: str | None = None, text: str = "Your code is 4711") -> str:
+    body = {"phone_number": int(phone), "channels": ["sms"], "channel_options": {"sms": {"text": text, "alpha_name": "GMSU", "ttl": 300}}}
+    if hook:
+        body["callback_url"] = hook
+    status, answer = served.post("/hyber/1000", body, HYBER_AUTH)
+    assert status == 200, answer
+    return str(answer["message_id"])
+
+
+def smsc_send(served: Served, phone: str, text: str) -> dict:
+    body = urllib.parse.urlencode({"login": "demo", "psw": "demo-password", "phones": phone, "mes": text, "fmt": "3"})
+    with urllib.request.urlopen(served.client.url() + "/smsc/sys/send.php", body.encode(), timeout=10) as response:
+        return json.loads(response.read())
+
+

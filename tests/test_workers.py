@@ -1,0 +1,86 @@
+"""`msgemu serve --workers N --store redis://`: N processes on one port (SO_REUSEPORT), each
+transition and each callback once whatever the number of workers; refused, in one line, without a
+shared store or when the store cannot be reached."""
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.shared_store import hyber_send, needs_valkey
+from tests.valkey import free_port
+
+
+@pytest.fixture
+def receiver():
+    """A real webhook receiver counting the delivery reports it gets per message id."""
+    calls: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            with lock:
+                calls[str(body.get("message_id"))] += 1
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield calls, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+@needs_valkey
+def test_workers_share_one_port_and_each_transition_and_callback_happens_once(serve, store, receiver):
+    calls, hook = receiver
+    served = serve("--store", store, "--workers", "2")  # real clock: both workers claim due transitions
+    pids = {served.get("/_emulator/health")[1]["process"]["pid"] for _ in range(40)}  # a new connection each
+    assert len(pids) == 2, "SO_REUSEPORT spreads connections over both workers"
+
+    sent = [hyber_send(served, f"38050{n:07d}", hook) for n in range(30)]  # Hyber reports final statuses only
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and sum(calls.values()) < len(sent):
+        time.sleep(0.1)
+    time.sleep(0.5)  # a duplicate would arrive now, if any were to
+    assert dict(calls) == {message_id: 1 for message_id in sent}
+
+    journal = served.client.callbacks()
+    assert sorted(a["message_id"] for a in journal if a["outcome"] == "delivered") == sorted(
+        m["id"] for m in served.client.messages(provider="hyber")
+    )
+    statuses = collections.Counter(m["status"] for m in served.client.messages(provider="hyber"))
+    assert statuses == {"delivered": len(sent)}
+
+
+def test_several_workers_without_a_shared_store_is_one_clear_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator.cli", "serve", "--port", str(free_port()), "--workers", "2"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "msgemu: --workers='2': several workers need a shared store (--store redis://host:port/db): each worker "
+        "is a process of its own, and only a store they share lets one see the messages, timers and clock of another"
+    ]
+
+
+def test_an_unreachable_store_is_one_clear_line():
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator.cli", "serve", "--port", str(free_port()), "--store", f"redis://127.0.0.1:{port}/0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"store redis://127.0.0.1:{port}/0: cannot connect" in result.stderr
+    assert "Traceback" not in result.stderr
