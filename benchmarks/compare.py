@@ -24,10 +24,10 @@ its journal is asked how many requests it rejected (printed; anything but 0 fail
 Startup = spawn -> first 200 on the health path; RSS after the row, summed over the server's
 processes (Valkey's shown apart); CPU µs per request of the server's processes plus Valkey.
 
-Needs wrk and taskset (apt-get install wrk util-linux), Java 17+ and npm for WireMock (the npm
-package `wiremock` ships the standalone jar; it is installed into ~/.cache/msgemu-bench, or give
---wiremock-jar / $WIREMOCK_JAR), and valkey-server or redis-server for the Valkey rows
-(`bash .ci/valkey` installs one from apt). Nothing else is installed.
+Needs wrk and taskset, Java 17+ and npm for WireMock, and valkey-server or redis-server for the
+Valkey rows. What is missing is installed, each saying so: wrk from apt, a Valkey/Redis server
+from apt through .ci/valkey, the npm package `wiremock` (which ships the standalone jar) into
+~/.cache/msgemu-bench (or give --wiremock-jar / $WIREMOCK_JAR). Nothing else is installed.
 """
 from __future__ import annotations
 
@@ -317,18 +317,14 @@ def main() -> int:
         for spec in chosen:
             print(f"{spec.key:20} {spec.server} {spec.title} [{spec.cores} core{'s' if spec.cores == 'all' else ''}]")
         return 0
-    for tool in ("wrk", "taskset"):
-        if not shutil.which(tool):
-            print(f"{tool} not found (apt-get install wrk util-linux)", file=sys.stderr)
-            return 2
+    if missing := harness.ensure_tools(valkey=any(s.store == "valkey" for s in chosen)):
+        print(f"not found, and not installed: {missing} (apt-get install wrk util-linux; bash .ci/valkey)", file=sys.stderr)
+        return 2
     if any(s.server == "WireMock" for s in chosen):
         args.wiremock_jar = harness.find_wiremock_jar(args.wiremock_jar)
         if not args.wiremock_jar or not shutil.which("java"):
             print("WireMock needs java and the npm package wiremock (or --wiremock-jar)", file=sys.stderr)
             return 2
-    if any(s.store == "valkey" for s in chosen) and not harness.valkey_binary():
-        print("the Valkey rows need valkey-server or redis-server: bash .ci/valkey", file=sys.stderr)
-        return 2
     cpus = harness.machine_cpus()
     args.load_cpu = [args.load_cpu if args.load_cpu is not None else cpus[-1]]
     args.one_cpu = [next((c for c in cpus if c not in args.load_cpu), cpus[0])]

@@ -240,6 +240,24 @@ def find_wiremock_jar(explicit: str | None) -> Path | None:
     return found[-1] if found else None
 
 
+def ensure_tools(valkey: bool) -> str | None:
+    """wrk from apt and (when asked) a Valkey/Redis server through .ci/valkey, each installed only
+    when missing and said out loud; None when everything is there, else what is still missing."""
+    if not shutil.which("wrk") and shutil.which("apt-get"):
+        print("installing wrk from apt (apt-get install wrk)", flush=True)
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], capture_output=True)
+        subprocess.run([*sudo, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", "wrk"],
+                       capture_output=True)
+    if valkey and not valkey_binary():
+        print("installing a Valkey/Redis server from apt (bash .ci/valkey)", flush=True)
+        subprocess.run(["bash", str(REPO / ".ci" / "valkey")], capture_output=True)
+    missing = [tool for tool in ("wrk", "taskset") if not shutil.which(tool)]
+    if valkey and not valkey_binary():
+        missing.append("valkey-server or redis-server")
+    return ", ".join(missing) or None
+
+
 def valkey_binary() -> str | None:
     from tests.valkey import server_binary
 

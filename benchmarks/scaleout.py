@@ -16,14 +16,14 @@ accepted with a `hook` owes exactly one ENROUTE and one DELIVERED callback. Afte
 stop coming, any (id, status) received twice, or owed and never received, is printed, and the
 script exits 1.
 
-Needs wrk, taskset and valkey-server or redis-server (`bash .ci/valkey`); installs nothing.
+Needs wrk, taskset and valkey-server or redis-server; when missing, wrk is installed from apt and
+a Valkey/Redis server through .ci/valkey (from apt), each saying so. Nothing else is installed.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -164,12 +164,8 @@ def main() -> int:
     parser.add_argument("--json")
     parser.add_argument("--markdown")
     args = parser.parse_args()
-    for tool in ("wrk", "taskset"):
-        if not shutil.which(tool):
-            print(f"{tool} not found (apt-get install wrk util-linux)", file=sys.stderr)
-            return 2
-    if not harness.valkey_binary():
-        print("needs valkey-server or redis-server: bash .ci/valkey", file=sys.stderr)
+    if missing := harness.ensure_tools(valkey=True):
+        print(f"not found, and not installed: {missing} (apt-get install wrk util-linux; bash .ci/valkey)", file=sys.stderr)
         return 2
     cpus = harness.machine_cpus()
     args.server_cpus = cpus
