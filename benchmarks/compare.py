@@ -42,7 +42,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from harness import Counter, Process, Valkey, cpu_list, journal, send_body, wrk  # noqa: E402
+from harness import REPO, Counter, Process, Valkey, cpu_list, free_port, journal, msgemu, send_body, wrk  # noqa: E402, F401
+
+# What ab.py, gc_pauses.py and inprocess.py import from here: REPO, Counter, Process, free_port,
+# msgemu, wrk (harness's, re-exported) and SENDS in its earlier form, one fixed phone number per
+# provider ({n} and {hook} only); this script's own rows vary the phone too (harness.SENDS).
+SENDS = {provider: (path, headers, template.replace("{p7}", "1234567"))
+         for provider, (path, headers, template) in harness.SENDS.items()}
 
 ALPHASMS_OK = '{"success":true,"data":[{"success":true,"data":{"id":1,"msg_id":100000001,"data":1,"parts":1}}]}'
 ALPHASMS_TEMPLATED = (

@@ -69,8 +69,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cpu_list(cpus: list[int]) -> str:
-    return ",".join(map(str, cpus))
+def as_cpus(cpus: list[int] | str) -> list[int]:
+    """[0, 1] or the taskset form "0,1" (what the older benchmarks pass)."""
+    return [int(c) for c in cpus.split(",")] if isinstance(cpus, str) else list(cpus)
+
+
+def cpu_list(cpus: list[int] | str) -> str:
+    return ",".join(map(str, as_cpus(cpus)))
 
 
 def machine_cpus() -> list[int]:
@@ -145,11 +150,11 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 class Process:
     """A server (and whatever it forks) pinned to `cpus`; startup = spawn -> first 200."""
 
-    def __init__(self, argv: list[str], ready_path: str, port: int, cpus: list[int], cwd: Path | None = None,
+    def __init__(self, argv: list[str], ready_path: str, port: int, cpus: list[int] | str, cwd: Path | None = None,
                  env: dict | None = None, scratch: Path | None = None) -> None:
         self.scratch = scratch  # a directory of this server's own, removed when it stops
         self.port = port
-        self.cpus = cpus
+        self.cpus = as_cpus(cpus)
         self.base = f"http://127.0.0.1:{port}"
         self.log = tempfile.TemporaryFile("w+")
         spawned = time.monotonic()
