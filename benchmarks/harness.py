@@ -208,7 +208,7 @@ class Process:
         return self.log.read()
 
 
-def msgemu(root: Path, cpus: list[int], extra: list[str], store: str | None = None, workers: str | None = None,
+def msgemu(root: Path, cpus: list[int] | str, extra: list[str], store: str | None = None, workers: str | None = None,
            clock: str = "real") -> Process:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
@@ -220,7 +220,7 @@ def msgemu(root: Path, cpus: list[int], extra: list[str], store: str | None = No
     return Process(argv + extra, "/_emulator/health", port, cpus, cwd=root, env=env)
 
 
-def wiremock(jar: Path, cpus: list[int], mappings: list[dict]) -> Process:
+def wiremock(jar: Path, cpus: list[int] | str, mappings: list[dict]) -> Process:
     root = Path(tempfile.mkdtemp(prefix="wiremock-"))
     (root / "mappings").mkdir()
     (root / "__files").mkdir()
@@ -367,7 +367,7 @@ def send_body(provider: str, hook_url: str | None = None) -> tuple[str, dict, st
     return path, headers, template.replace("{hook}", f',"hook":"{hook_url}"' if hook_url else "")
 
 
-def wrk(url: str, headers: dict, body: str, start: int, seconds: float, connections: int, cpus: list[int],
+def wrk(url: str, headers: dict, body: str, start: int, seconds: float, connections: int, cpus: list[int] | str,
         background: bool = False):
     """wrk -t1 pinned to `cpus`; the result of parse_wrk, or (background) a function returning it."""
     lua = LUA.format(headers="\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()),
