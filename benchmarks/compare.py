@@ -274,7 +274,7 @@ class Bench:
         name = f"{provider} full send" + (" + webhook (sent, delivered)" if hook else "")
         server = msgemu(self.args.msgemu_root, self.args.server_cpu, self.args.msgemu_arg)
         try:
-            server.call("PATCH", f"/_emulator/accounts/{provider}", {"balance": 10**12})
+            server.call("PATCH", f"/_emulator/accounts/{provider}", {"balance": 10**11})
             row = self.measure(Row(name, "msgemu"), server, path, headers, body, hook)
             journal = f"/_emulator/requests?provider={provider}&limit=1"  # warm-up, measured and sequential
             accepted = server.call("GET", journal + "&outcome=accepted")["count"]
