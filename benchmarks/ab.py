@@ -2,6 +2,8 @@
 
     python benchmarks/ab.py /tmp/old-checkout                  # this tree (B) against that one (A)
     python benchmarks/ab.py /tmp/old-checkout --providers alphasms,smsc --rounds 5 --seconds 4
+    python benchmarks/ab.py . --loop-a asyncio      # this tree on asyncio's loop (A) against uvloop (B)
+    python benchmarks/ab.py . --arg-b=--log-level=INFO   # access log off (A) against on (B)
 
 The machine is shared, so one run of each says little: rounds alternate A, B, B, A, ... per
 provider under compare.py's conditions (server pinned to one core, wrk to the other, every
@@ -11,18 +13,31 @@ figure to trust most; req/s and p99 move with whatever else runs on the server's
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import REPO, SENDS, Counter, msgemu, wrk  # noqa: E402
+from compare import REPO, SENDS, Counter, Process, free_port, msgemu, wrk  # noqa: E402
+
+# `msgemu serve` with asyncio's own event loop even where uvloop is installed
+ASYNCIO_LOOP = "import sys\nfrom emulator import cli\ncli.use_uvloop_if_installed = lambda: None\nsys.exit(cli.main())\n"
 
 
-def one_run(root: Path, provider: str, args: argparse.Namespace, counter: Counter) -> dict:
+def server_process(root: Path, loop: str, extra: list[str], args: argparse.Namespace) -> Process:
+    if loop == "uvloop":
+        return msgemu(root, args.server_cpu, [*args.msgemu_arg, *extra])
+    port = free_port()
+    argv = [sys.executable, "-c", ASYNCIO_LOOP, "serve", "--port", str(port), "--clock", "real", "--log-level", "WARNING",
+            *args.msgemu_arg, *extra]
+    return Process(argv, "/_emulator/health", port, args.server_cpu, cwd=root, env=dict(os.environ, PYTHONPATH=str(root)))
+
+
+def one_run(root: Path, loop: str, extra: list[str], provider: str, args: argparse.Namespace, counter: Counter) -> dict:
     path, headers, template = SENDS[provider]
     body = template.replace("{hook}", "")
-    server = msgemu(root, args.server_cpu, args.msgemu_arg)
+    server = server_process(root, loop, extra, args)
     try:
         server.call("PATCH", f"/_emulator/accounts/{provider}", {"balance": 10**11})
         wrk(server.base + path, headers, body, counter.take(), args.warmup, args.connections, args.load_cpu)
@@ -49,6 +64,10 @@ def main() -> int:
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--load-cpu", default="1")
     parser.add_argument("--msgemu-arg", action="append", default=[])
+    parser.add_argument("--loop-a", choices=["uvloop", "asyncio"], default="uvloop", help="A's event loop (uvloop: when installed)")
+    parser.add_argument("--loop-b", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument("--arg-a", action="append", default=[], help="`msgemu serve` argument for A only (repeatable)")
+    parser.add_argument("--arg-b", action="append", default=[], help="... for B only")
     args = parser.parse_args()
     counter = Counter()
     trees = {"A": args.before, "B": args.after}
@@ -56,7 +75,8 @@ def main() -> int:
         runs: dict[str, list[dict]] = {"A": [], "B": []}
         for index in range(args.rounds * 2):
             label = "AB"[(index + index // 2) % 2]  # A B B A A B ...: neither always goes first
-            runs[label].append(one_run(trees[label], provider, args, counter))
+            loop, extra = (args.loop_a, args.arg_a) if label == "A" else (args.loop_b, args.arg_b)
+            runs[label].append(one_run(trees[label], loop, extra, provider, args, counter))
         line = [f"{provider:9}"]
         for label in "AB":
             rows = runs[label]
