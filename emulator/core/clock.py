@@ -81,7 +81,7 @@ class Clock:
         self._cancelled_in_heap = 0
         self._seq = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start() in real mode
-        self._handle: asyncio.TimerHandle | None = None  # armed for the earliest timer
+        self._handle: asyncio.Handle | None = None  # armed for the earliest timer
         self._armed_due: float | None = None
         self._firing = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
@@ -243,7 +243,11 @@ class Clock:
             return
         due = self._timers[0][0]
         self._armed_due = due
-        self._handle = self._loop.call_at(self._loop.time() + (due - self.now()), self._wake)
+        delay = due - self.now()
+        if delay <= 0:  # due already (a send's first step): the next loop iteration, no loop timer
+            self._handle = self._loop.call_soon(self._wake)
+        else:
+            self._handle = self._loop.call_at(self._loop.time() + delay, self._wake)
 
     def _wake(self) -> None:
         """The earliest timer is due: run what is due (FIRE_BATCH at most), then re-arm."""
