@@ -211,3 +211,24 @@ async def test_manual_advance_waits_for_tracked_work_within_its_budget():
     assert asyncio.get_running_loop().time() - started < 1.0  # the hung one cost its budget, no more
     assert clock.in_flight == 1
     await clock.stop()
+
+
+async def test_a_real_advance_over_many_timers_lets_the_loop_run_between_batches():
+    clock = Clock("real")
+    await clock.start()
+    total = clock_module.FIRE_BATCH * 2 + 1
+    fired: list[int] = []
+    for i in range(total):
+        clock.call_later(3600, lambda i=i: fired.append(i))
+    seen_mid_advance: list[int] = []
+
+    async def observer() -> None:
+        await asyncio.sleep(0)
+        seen_mid_advance.append(len(fired))
+
+    watching = asyncio.get_running_loop().create_task(observer())
+    assert await clock.advance(3601) == total
+    await watching
+    assert 0 < seen_mid_advance[0] < total  # the loop ran while the advance was still firing
+    assert fired == list(range(total))
+    await clock.stop()
