@@ -151,7 +151,7 @@ class Clock:
         except Exception:  # a broken timer must never stop the clock
             log.exception("timer failed")
             return
-        if asyncio.iscoroutine(result):
+        if result is not None and asyncio.iscoroutine(result):  # None (most timers): no ABC check
             task = asyncio.get_running_loop().create_task(_logged(result))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
