@@ -133,7 +133,7 @@ def bench_sends(seconds: int, connections: int) -> list[dict]:
         for provider, send in SENDS.items():
             if provider not in server.call("GET", "/_emulator/health")["providers"]:
                 continue
-            server.call("PATCH", f"/_emulator/accounts/{provider}", {"balance": 10**12})
+            server.call("PATCH", f"/_emulator/accounts/{provider}", {"balance": 10**11})
             result = wrk(server.base + send["path"], send, seconds, connections)
             journal = server.call("GET", f"/_emulator/requests?provider={provider}&outcome=accepted&limit=1")
             result["accepted"] = journal["count"] / max(1, result["requests"])
@@ -163,7 +163,7 @@ async def bench_callbacks(messages: int) -> dict:
     await web.TCPSite(runner, "127.0.0.1", port).start()
     server = Server("--clock", "manual")
     try:
-        server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**12})
+        server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**11})
         async with aiohttp.ClientSession(server.base) as http:
             batch = 100
             for start in range(0, messages, batch):
@@ -188,7 +188,7 @@ def bench_rss(total: int, connections: int) -> dict:
     samples = [server.rss_mib()]
     done = 0
     try:
-        server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**12})
+        server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**11})
         while done < total:
             result = wrk(server.base + send["path"], send, 15, connections)
             done += result["requests"]

@@ -42,7 +42,7 @@ async def run(messages: int, outage: float, real: bool) -> dict:
     server = Server("--clock", "real" if real else "manual", "--callback-loopback-only", "--retention", str(max(100_000, messages * 4)))
     runner: web.AppRunner | None = None
     try:
-        server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**12})
+        server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**11})
         async with aiohttp.ClientSession(server.base) as http:
 
             async def advance(seconds: float) -> dict:

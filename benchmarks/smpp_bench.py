@@ -164,7 +164,7 @@ def main() -> None:
     for binds in (1, 10):
         server = Server()
         try:
-            server.call("PATCH", "/_emulator/accounts/smsc", {"balance": 10**12})
+            server.call("PATCH", "/_emulator/accounts/smsc", {"balance": 10**11})
             rows.append(asyncio.run(case(server.smpp, binds, args.messages, args.window)))
         finally:
             server.stop()

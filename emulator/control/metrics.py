@@ -42,6 +42,9 @@ class Metrics:
         )
 
     def middleware(self):
+        counted: dict[tuple[str, str], Any] = {}  # labels() takes a lock and builds a key per call:
+        timed: dict[str, Any] = {}  # each (provider, outcome) child is looked up once instead
+
         @web.middleware
         async def timing(request: web.Request, handler) -> web.StreamResponse:
             provider = _provider(request)
@@ -51,11 +54,22 @@ class Metrics:
             try:
                 return await handler(request)
             finally:
-                outcome = request.get(OUTCOME_KEY, ("query", None, []))[0]
-                self.requests.labels(provider.name, outcome).inc()
-                self.latency.labels(provider.name).observe(time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                name = provider.name
+                key = (name, request.get(OUTCOME_KEY, _QUERY)[0])
+                counter = counted.get(key)
+                if counter is None:
+                    counter = counted[key] = self.requests.labels(*key)
+                counter.inc()
+                latency = timed.get(name)
+                if latency is None:
+                    latency = timed[name] = self.latency.labels(name)
+                latency.observe(elapsed)
 
         return timing
+
+
+_QUERY = ("query", None, [])
 
 
 _OF_RUNTIME: "weakref.WeakKeyDictionary[Any, Metrics]" = weakref.WeakKeyDictionary()

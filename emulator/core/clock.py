@@ -4,6 +4,12 @@ Everything that happens "later" (status transitions, callback retries, subscribe
 is a timer on this clock, so `--clock manual` + advance() makes a whole lifecycle instant and
 deterministic: timers fire in (due time, scheduling order), each awaited before the next.
 
+In real time the timers cost no task each: one loop handle is armed for the earliest timer,
+and when it fires every due timer runs right there (a timer whose callback returns a coroutine
+only then becomes a task, so a slow callback POST never holds up the others). A cancelled timer
+stays in the heap until it comes up, unless most of the heap is cancelled: then the heap is
+rebuilt, so cancellations never pile up.
+
 A timer may start work that waits on the network (a callback POST): it hands that task to
 track(). advance() lets tracked work finish before time moves past the instant that started
 it, so retries land at their exact virtual offsets, but each piece of work only `wait`
@@ -19,21 +25,48 @@ import heapq
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 log = logging.getLogger("msgemu.clock")
 
 TimerCallback = Callable[[], Awaitable[Any] | Any]
 WAIT_ROUNDS = 5  # an advance waits at most this many times its per-task `wait` in all
+FIRE_BATCH = 512  # real time: due timers run per loop iteration at most, then I/O gets its turn
+REBUILD_MIN = 256  # the heap is rebuilt once this many, and more than half of it, are cancelled
 
 
-@dataclass(order=True)
-class _Timer:
-    due: float
-    seq: int
-    callback: TimerCallback = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+class Timer:
+    """One scheduled callback. `cancelled = True` (or cancel()) keeps it from firing."""
+
+    __slots__ = ("due", "seq", "callback", "_cancelled", "_clock")
+
+    def __init__(self, due: float, seq: int, callback: TimerCallback, clock: Clock | None) -> None:
+        self.due = due
+        self.seq = seq
+        self.callback = callback
+        self._cancelled = False
+        self._clock = clock  # set while the timer is in its clock's heap
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @cancelled.setter
+    def cancelled(self, value: bool) -> None:
+        if value and not self._cancelled:
+            self._cancelled = True
+            clock, self._clock = self._clock, None
+            if clock is not None:
+                clock._forget_cancelled()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __repr__(self) -> str:
+        return f"<Timer due={self.due:.3f} seq={self.seq}{' cancelled' if self._cancelled else ''}>"
+
+
+_Timer = Timer  # the name this class had before
 
 
 def _no_handler(*key: Any) -> None:
@@ -49,10 +82,12 @@ class Clock:
         self.mode = mode
         self._offset = 0.0
         self._manual_now = start if start is not None else time.time()
-        self._timers: list[_Timer] = []
+        self._timers: list[tuple[float, int, Timer]] = []  # heap of (due, seq, timer): compared in C
+        self._cancelled_in_heap = 0
         self._seq = itertools.count()
-        self._wakeup: asyncio.Event | None = None
-        self._runner: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start() in real mode
+        self._handle: asyncio.Handle | None = None  # armed for the earliest timer
+        self._armed_due: float | None = None
         self._firing = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
         self._tracked: dict[asyncio.Task, float] = {}  # task -> loop time it was started
@@ -65,11 +100,12 @@ class Clock:
         return time.time() + self._offset
 
     # -- timers -----------------------------------------------------------------------------
-    def call_at(self, due: float, callback: TimerCallback) -> _Timer:
-        timer = _Timer(due, next(self._seq), callback)
-        heapq.heappush(self._timers, timer)
-        if self._wakeup is not None:
-            self._wakeup.set()
+    def call_at(self, due: float, callback: TimerCallback) -> Timer:
+        seq = next(self._seq)
+        timer = Timer(due, seq, callback, self)
+        heapq.heappush(self._timers, (due, seq, timer))
+        if self._loop is not None and (self._armed_due is None or due < self._armed_due):
+            self._arm()
         return timer
 
     def schedule(self, due: float, key: tuple) -> None:
@@ -78,25 +114,59 @@ class Clock:
         processes (SharedClock) can keep them, and hand each to exactly one process."""
         self.call_at(due, functools.partial(self.on_timer, *key))
 
-    def call_later(self, delay: float, callback: TimerCallback) -> _Timer:
+    def call_later(self, delay: float, callback: TimerCallback) -> Timer:
         return self.call_at(self.now() + max(0.0, delay), callback)
 
     @property
     def pending(self) -> int:
-        return sum(1 for t in self._timers if not t.cancelled)
+        return len(self._timers) - self._cancelled_in_heap
 
     def clear(self) -> None:
-        for timer in self._timers:
-            timer.cancelled = True
-        self._timers.clear()
+        timers, self._timers = self._timers, []
+        self._cancelled_in_heap = 0
+        for _, _, timer in timers:
+            timer._clock = None
+            timer._cancelled = True
+        self._disarm()
 
-    async def _fire(self, timer: _Timer) -> None:
+    def _forget_cancelled(self) -> None:
+        """A timer still in the heap was cancelled: rebuild the heap when most of it is dead."""
+        self._cancelled_in_heap += 1
+        if self._cancelled_in_heap >= REBUILD_MIN and self._cancelled_in_heap * 2 > len(self._timers):
+            self._timers = [entry for entry in self._timers if not entry[2]._cancelled]
+            heapq.heapify(self._timers)
+            self._cancelled_in_heap = 0
+
+    def _pop(self) -> Timer:
+        timer = heapq.heappop(self._timers)[2]
+        timer._clock = None
+        return timer
+
+    def _drop_cancelled(self) -> None:
+        timers = self._timers
+        while timers and timers[0][2]._cancelled:
+            heapq.heappop(timers)
+            self._cancelled_in_heap -= 1
+
+    async def _fire(self, timer: Timer) -> None:
         try:
             result = timer.callback()
             if asyncio.iscoroutine(result):
                 await result
         except Exception:  # a broken timer must never stop the clock
             log.exception("timer failed")
+
+    def _run_now(self, timer: Timer) -> None:
+        """Real time: run a due timer here and now; only a coroutine it returns becomes a task."""
+        try:
+            result = timer.callback()
+        except Exception:  # a broken timer must never stop the clock
+            log.exception("timer failed")
+            return
+        if result is not None and asyncio.iscoroutine(result):  # None (most timers): no ABC check
+            task = asyncio.get_running_loop().create_task(_logged(result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def track(self, task: asyncio.Task) -> None:
         """Background work started by a timer, that advance() may wait for (within its budget)."""
@@ -120,29 +190,28 @@ class Clock:
         return True
 
     async def _fire_due(self, now: float, wait: float = 0.0) -> int:
+        """Fire every timer due by `now` (what advance() does, in both modes)."""
         fired = 0
         deadline = asyncio.get_running_loop().time() + wait * WAIT_ROUNDS
         async with self._firing:
             while True:
-                while self._timers and self._timers[0].cancelled:
-                    heapq.heappop(self._timers)
-                if not self._timers or self._timers[0].due > now:
+                self._drop_cancelled()
+                if not self._timers or self._timers[0][0] > now:
                     if await self._settle(deadline, wait):
                         continue  # finished work may have scheduled something due
                     break
-                if self.mode == "manual" and self._timers[0].due > self._manual_now and await self._settle(deadline, wait):
+                if self.mode == "manual" and self._timers[0][0] > self._manual_now and await self._settle(deadline, wait):
                     continue  # let the work of this instant finish before time moves on
-                timer = heapq.heappop(self._timers)
+                timer = self._pop()
                 if self.mode == "manual":
                     # timers see the time they were due at, so offsets stay exact, and each is
                     # awaited, so advance() returns only once everything due has happened
                     self._manual_now = max(self._manual_now, timer.due)
                     await self._fire(timer)
                 else:
-                    # in real time a slow timer (a callback POST) must not hold up the others
-                    task = asyncio.create_task(self._fire(timer))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._run_now(timer)  # a slow timer (a callback POST) is a task of its own
+                    if (fired + 1) % FIRE_BATCH == 0:
+                        await asyncio.sleep(0)  # a long jump forward lets the loop serve requests meanwhile
                 fired += 1
         return fired
 
@@ -153,7 +222,10 @@ class Clock:
             raise ValueError("cannot advance by a negative number of seconds")
         if self.mode == "real":
             self._offset += seconds
-            return await self._fire_due(self.now(), wait)
+            try:
+                return await self._fire_due(self.now(), wait)
+            finally:
+                self._arm()  # the earliest timer is nearer in wall time now
         target = self._manual_now + seconds
         fired = await self._fire_due(target, wait)
         self._manual_now = target
@@ -161,34 +233,61 @@ class Clock:
 
     # -- real-time runner -------------------------------------------------------------------
     async def start(self) -> None:
-        if self.mode == "real" and self._runner is None:
-            self._wakeup = asyncio.Event()
-            self._runner = asyncio.create_task(self._run(), name="msgemu-clock")
+        if self.mode == "real" and self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._arm()
 
     async def stop(self) -> None:
+        self._disarm()
+        self._loop = None
         for task in [*self._tasks, *self._tracked]:
             task.cancel()
-        if self._runner is not None:
-            self._runner.cancel()
-            try:
-                await self._runner
-            except asyncio.CancelledError:
-                pass
-            self._runner = None
 
-    async def _run(self) -> None:
-        assert self._wakeup is not None
-        while True:
-            self._wakeup.clear()
-            delay = None
-            while self._timers and self._timers[0].cancelled:
-                heapq.heappop(self._timers)
-            if self._timers:
-                delay = self._timers[0].due - self.now()
-                if delay <= 0:
-                    await self._fire_due(self.now())
+    def _disarm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None
+        self._armed_due = None
+
+    def _arm(self) -> None:
+        """(Re)arm the one loop handle for the earliest live timer."""
+        self._disarm()
+        self._drop_cancelled()
+        if self._loop is None or not self._timers:
+            return
+        due = self._timers[0][0]
+        self._armed_due = due
+        delay = due - self.now()
+        if delay <= 0:  # due already (a send's first step): the next loop iteration, no loop timer
+            self._handle = self._loop.call_soon(self._wake)
+        else:
+            self._handle = self._loop.call_at(self._loop.time() + delay, self._wake)
+
+    def _wake(self) -> None:
+        """The earliest timer is due: run what is due (FIRE_BATCH at most), then re-arm."""
+        self._handle = None
+        self._armed_due = float("-inf")  # timers scheduled meanwhile wait for the re-arm below
+        try:
+            now = self.now()
+            timers = self._timers
+            for _ in range(FIRE_BATCH):
+                if not timers:
+                    break
+                due, _, timer = timers[0]
+                if timer._cancelled:
+                    heapq.heappop(timers)
+                    self._cancelled_in_heap -= 1
                     continue
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
-            except asyncio.TimeoutError:
-                pass
+                if due > now:
+                    break
+                self._run_now(self._pop())
+                timers = self._timers  # a cancellation may have rebuilt the heap
+        finally:
+            self._arm()
+
+
+async def _logged(work: Awaitable[Any]) -> None:
+    try:
+        await work
+    except Exception:  # a broken timer must never stop the clock
+        log.exception("timer failed")

@@ -72,6 +72,8 @@ class SharedClock(Clock):
                     break
         finally:
             self._advancing_to = None
+            if self.mode == "real":
+                self._arm()  # the earliest local timer is nearer in wall time now
         if self.mode == "manual":
             self._manual_now = max(self._manual_now, target)
         self.store.publish("clock", self._state())
@@ -83,6 +85,8 @@ class SharedClock(Clock):
         if state.get("mode") != self.mode:
             return
         self._offset = state["offset"]
+        if self.mode == "real":
+            self._arm()
         if self.mode == "manual" and state["now"] > self._manual_now:
             self._manual_now = state["now"]
             task = asyncio.get_running_loop().create_task(self._fire_due(self._manual_now))

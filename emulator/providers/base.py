@@ -211,7 +211,9 @@ def parse_json(raw: bytes) -> Any:
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # cheap pre-check; only then measure
         _check_depth(text)
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        if text.startswith("\ufeff"):  # what json.loads says of a BOM (the decoder alone would not)
+            raise NotJSON("Unexpected UTF-8 BOM (decode using utf-8-sig)")
+        value = _DECODER.decode(text)
     except RecursionError:
         raise NotJSON(f"nested more than {MAX_JSON_DEPTH} deep") from None
     except ValueError as exc:  # JSONDecodeError, 1e999, NaN, an integer of more than 4,300 digits
@@ -231,6 +233,10 @@ def _finite_float(literal: str) -> float:
         raise ValueError(f"number out of range: {literal[:40]}")
     return number
 
+
+# built once: json.loads/json.dumps with options build a new decoder/encoder on every call
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
@@ -325,7 +331,7 @@ def load_prices(provider: str) -> dict[str, Decimal]:
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status,
-        body=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        body=_COMPACT(data).encode("utf-8"),
         content_type="application/json",
         charset="utf-8",
         headers=headers,

@@ -231,6 +231,8 @@ class Hyber(Provider):
 
     # -- pushed -----------------------------------------------------------------------------
     def status_callbacks(self, message: Message, event: Event) -> list[CallbackRequest]:
+        if not message.callback_url:
+            return []  # no report to send: the account is not looked up on every status change
         return callbacks.delivery_reports(self._account(message), message, event)
 
     def inbound_callbacks(self, message: Message, reply: dict[str, Any]) -> list[CallbackRequest]:

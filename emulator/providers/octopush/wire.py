@@ -216,11 +216,14 @@ class Reader:
             for holder in (body, metadata if isinstance(metadata, dict) else {}):
                 if isinstance(holder.get(name), str):
                     holder[name] = holder[name][:limit]
+        clean = False  # the last pass found nothing: the body is valid as it stands
         for _ in range(_MAX_REPAIR_PASSES):
             errors: list[str] = []
             first: Rejection | None = None
             repaired = False
-            for violation in self.schemas.violations(schema, body):
+            violations = self.schemas.violations(schema, body)
+            clean = not violations
+            for violation in violations:
                 parts = [p.replace("~1", "/").replace("~0", "~") for p in violation.pointer.split("/") if p]
                 if not parts:
                     errors.append("invalid_payload")
@@ -239,7 +242,7 @@ class Reader:
                 break
         if isinstance(body.get("text"), str) and not body["text"].strip():
             raise Rejected("invalid_text", why=Rejection("invalid_text", "rules", pointer="/text", detail="only white space"))
-        left = self.schemas.first_violation(schema, body)
+        left = None if clean else self.schemas.first_violation(schema, body)  # a valid body is checked once
         if left:
             raise Rejected("invalid_payload", why=Rejection.schema("invalid_payload", left))
         return body

@@ -24,6 +24,9 @@ DEFAULT_CHARSET = "windows-1251"
 CONTENT_TYPES = {0: "text/plain", 1: "text/plain", 2: "text/xml", 3: "application/json"}
 
 
+_DUMPS = json.JSONEncoder(ensure_ascii=False).encode  # built once (json.dumps with options builds one per call)
+
+
 @dataclass(frozen=True)
 class Answer:
     text: str  # fmt=0
@@ -37,7 +40,7 @@ class Answer:
         if fmt == 2:
             return self.xml
         if fmt == 3:
-            return json.dumps(self.json, ensure_ascii=False)
+            return _DUMPS(self.json)
         return self.text
 
 

@@ -85,16 +85,21 @@ def next_id(call: Call) -> int:
 
 
 # -- reading the request --------------------------------------------------------------------------
-def kind_of(call: Call, text: str) -> tuple[str, str]:
+def _kind_by_params(call: Call) -> str | None:
+    """The kind a flag, `bin` or `bot` asks for; None: the text's prefix decides (or sms)."""
     p = call.params
     for flag in KIND_FLAGS:
         if p.flag(flag):
-            return FLAG_KINDS.get(flag, flag), text
+            return FLAG_KINDS.get(flag, flag)
     if p.flag("bin"):
-        return ("binhex" if p.get("bin").strip() == "2" else "bin"), text
+        return "binhex" if p.get("bin").strip() == "2" else "bin"
     bot, sep, _ = p.get("bot").strip().partition(":")
     if sep and bot.lower() in BOT_KINDS:
-        return BOT_KINDS[bot.lower()], text
+        return BOT_KINDS[bot.lower()]
+    return None
+
+
+def _kind_by_prefix(text: str) -> tuple[str, str]:
     for prefix, kind in PREFIXES.items():
         if text.startswith(prefix):
             return kind, text[len(prefix) :]
@@ -108,10 +113,11 @@ def build(call: Call) -> Plan:
     client_id = client_id_of(p.get("id"))
     if client_id is not None and client_id > MAX_CLIENT_ID:
         raise Refused("params")
-    kind, _ = kind_of(call, p.get("mes"))
+    by_params = _kind_by_params(call)  # once: the flags say the same for every entry
+    kind = by_params if by_params is not None else _kind_by_prefix(p.get("mes"))[0]
     if p.has("bot") and kind not in BOT_KINDS.values():
         raise Refused("params")
-    raw_entries = _raw_entries(call)
+    raw_entries = _raw_entries(call, kind, by_params)
     if not raw_entries:
         raise Refused("params")
     longest = max(len(text) for _, text in raw_entries)
@@ -142,7 +148,7 @@ def client_id_of(text: str) -> int | None:
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def _raw_entries(call: Call) -> list[tuple[str, str]]:
+def _raw_entries(call: Call, kind: str, by_params: str | None) -> list[tuple[str, str]]:
     """(recipient token, text) pairs: from `phones` + `mes`, or from `list` lines `phones:mes`."""
     p = call.params
     pairs: list[tuple[str, str]] = []
@@ -154,12 +160,11 @@ def _raw_entries(call: Call) -> list[tuple[str, str]]:
             pairs.extend((token, text) for token in recipients.split(tokens))
     else:
         pairs = [(token, p.get("mes")) for token in recipients.split(p.get("phones"))]
-    kind, _ = kind_of(call, p.get("mes"))
     mode = p.get("translit").strip()
     out = []
     for token, text in pairs:
-        if kind == "sms" or kind in PREFIXES.values():
-            _, text = kind_of(call, text)
+        if by_params is None:  # each text's own prefix (`__VIBER__...`) comes off it
+            _, text = _kind_by_prefix(text)
         if kind not in WITHOUT_TEXT and not text.strip():
             return []
         out.append((token, transliterate(text, mode) if mode in ("1", "2") else text))

@@ -1,0 +1,143 @@
+"""CPU per full send measured in one process: steadier than wrk on a busy shared machine.
+
+    python benchmarks/inprocess.py                          # this tree, every provider
+    python benchmarks/inprocess.py --before /tmp/old-tree   # interleaved against another tree
+    python benchmarks/inprocess.py --profile alphasms       # cProfile of the sends, by cumulative time
+
+The real app (build_app) is served on a real socket with msgemu's GC tuning and event loop; a
+raw keep-alive HTTP/1.1 client in the same process sends distinct requests one after another.
+The figure is the process's CPU time per send, client included (the bare-aiohttp row is the
+same client against a one-line aiohttp handler: the floor). Runs of each tree alternate in
+fresh processes, and the medians are compared; wrk-based numbers stay in bench.py/compare.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+CHILD = r"""
+import asyncio, cProfile, json, os, pstats, sys, time
+sys.path.insert(0, sys.argv[1])
+from compare import SENDS
+from aiohttp import web
+
+provider, count, profile = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+
+
+def bare_app():
+    async def answer(request):
+        await request.read()
+        return web.Response(body=b'{"success":true}', content_type="application/json")
+    app = web.Application()
+    app.router.add_post(SENDS["alphasms"][0], answer)
+    return app
+
+
+async def main():
+    from emulator import cli
+    if provider == "bare":
+        app, path, headers, template = bare_app(), *SENDS["alphasms"]
+    else:
+        from emulator.app import build_app
+        from emulator.settings import Settings
+        app = build_app(Settings(clock="real", watch_scenario=False, log_level="WARNING"))
+        path, headers, template = SENDS[provider]
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+
+    async def call(method, target, extra, body):
+        return await asyncio.wait_for(exchange(method, target, extra, body), 10)
+
+    async def exchange(method, target, extra, body):
+        head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in extra.items()) + "\r\n").encode() + body)
+        status = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) != b"\r\n":
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        return status, await reader.readexactly(length)
+
+    if provider != "bare":
+        await call("PATCH", f"/_emulator/accounts/{provider}", {"Content-Type": "application/json"}, b'{"balance": 100000000000}')
+    template = template.replace("{hook}", "")
+
+    async def sends(first, n):
+        accepted = 0
+        for i in range(first, first + n):
+            status, _ = await call("POST", path, headers, template.replace("{n}", str(i)).encode())
+            accepted += status.startswith(b"HTTP/1.1 200")
+        return accepted
+
+    await sends(1000, 300)  # warm-up: compiled validators, caches
+    cli.tune_gc()
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    started = time.process_time()
+    ok = await sends(100000, count)
+    cpu = time.process_time() - started
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats("emulator|json|fastjsonschema|<string>", 45)
+    print(json.dumps({"cpu_us": cpu / count * 1e6, "answered_200": ok / count}), flush=True)
+    os._exit(0)  # measured: no teardown (msgemu serve leaves the same way)
+
+from emulator import cli
+cli.use_uvloop_if_installed()
+asyncio.run(main())
+"""
+
+
+def run(root: Path, provider: str, count: int, profile: bool = False) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-c", CHILD, str(HERE), provider, str(count), "1" if profile else "0"],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"{root} {provider}: exit {out.returncode}: {out.stderr[-2000:]}")
+    if profile:
+        print(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", type=Path, help="another msgemu tree, run alternately with this one")
+    parser.add_argument("--providers", default="bare,alphasms,octopush,smsc,hyber,revicom")
+    parser.add_argument("--sends", type=int, default=3000, help="measured sends per run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", metavar="PROVIDER")
+    args = parser.parse_args()
+    if args.profile:
+        print(run(REPO, args.profile, args.sends, profile=True))
+        return 0
+    trees = {"before": args.before, "this": REPO} if args.before else {"this": REPO}
+    for provider in [p for p in args.providers.split(",") if p]:
+        runs: dict[str, list[float]] = {label: [] for label in trees}
+        for index in range(args.rounds):
+            for label in (list(trees) if index % 2 == 0 else list(trees)[::-1]):
+                result = run(trees[label], provider, args.sends)
+                runs[label].append(result["cpu_us"])
+                if result["answered_200"] < 0.99:
+                    print(f"  {provider}: only {result['answered_200']:.0%} answered 200", file=sys.stderr)
+        line = "  ".join(f"{label}: {statistics.median(v):6.1f} µs/send (runs {', '.join(f'{x:.0f}' for x in v)})"
+                         for label, v in runs.items())
+        if args.before:
+            b, t = statistics.median(runs["before"]), statistics.median(runs["this"])
+            line += f"  {100 * (t - b) / b:+.0f}%"
+        print(f"{provider:9} {line}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
