@@ -46,7 +46,8 @@ def test_workers_share_one_port_and_each_transition_and_callback_happens_once(se
     calls, hook = receiver
     served = serve("--store", store, "--workers", "2")  # real clock: both workers claim due transitions
     pids = {served.get("/_emulator/health")[1]["process"]["pid"] for _ in range(40)}  # a new connection each
-    assert len(pids) == 2, "SO_REUSEPORT spreads connections over both workers"
+    if len(pids) != 2:
+        pytest.fail(f"SO_REUSEPORT did not spread 40 connections over both workers: {pids}\n{served.stop()}")
 
     sent = [hyber_send(served, f"38050{n:07d}", hook) for n in range(30)]  # Hyber reports final statuses only
     deadline = time.monotonic() + 20
