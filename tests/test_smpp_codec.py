@@ -119,7 +119,7 @@ def test_a_live_session_answers_garbage_and_keeps_serving(server, chunks):
         for seq, chunk in enumerate(chunks, start=1):
             body = chunk[12:] if len(chunk) > 12 else b""
             command_id = int.from_bytes(chunk[:4].ljust(4, b"\0"), "big") & 0x800001FF
-            if command_id == codec.UNBIND:  # ends the session, as it should
+            if command_id in (codec.UNBIND, codec.UNBIND | codec.RESP):  # either ends the session, as it should
                 command_id = codec.ENQUIRE_LINK
             sock.sendall(struct.pack(">IIII", 16 + len(body), command_id, 0, seq) + body)
             answer = _recv(sock)

@@ -74,7 +74,10 @@ def _no_handler(*key: Any) -> None:
 
 
 class Clock:
-    """A scheduler whose notion of 'now' is either wall time or moved only by advance()."""
+    """A scheduler whose notion of 'now' is either wall time or moved only by advance().
+
+    For subclasses: advance() fires through _fire_due (both modes; manual time lives in
+    _manual_now); the real-time runner fires through _wake, which runs each timer with _run_now."""
 
     def __init__(self, mode: str = "real", start: float | None = None) -> None:
         if mode not in ("real", "manual"):
