@@ -328,7 +328,8 @@ class Store:
     # -- retention ------------------------------------------------------------------------------
     @property
     def bytes_used(self) -> int:
-        return sum(j.bytes for j in self._journals.values())
+        j = self._journals
+        return j["messages"].bytes + j["requests"].bytes + j["events"].bytes + j["callbacks"].bytes
 
     def usage(self) -> dict[str, Any]:
         """Sizes, caps and eviction counters, for /_emulator/health."""
@@ -342,10 +343,15 @@ class Store:
 
     def _enforce(self) -> None:
         """Drop the oldest records past the count cap of each kind, then past the byte cap
-        (from the kind that holds the most bytes)."""
-        for kind, journal in self._journals.items():
-            while len(journal) > self.retention:
+        (from the kind that holds the most bytes). Called after every record added, so the
+        common case (under both caps) is two comparisons per journal and one sum."""
+        journals = self._journals
+        retention = self.retention
+        for kind, journal in journals.items():
+            while len(journal.items) > retention:
                 self._evict(kind)
+        if self.bytes_used <= self.retention_bytes:
+            return
         while self.bytes_used > self.retention_bytes:
             kind = max(self._journals, key=lambda k: self._journals[k].bytes if len(self._journals[k]) > 1 else -1)
             if len(self._journals[kind]) <= 1:
