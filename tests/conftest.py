@@ -15,6 +15,22 @@ from emulator.app import build_app
 from emulator.settings import Settings
 
 
+# The files that take seconds, longest first (measured with `--durations`): hypothesis fuzzing,
+# a browser, real `msgemu serve` processes. pytest-xdist (--dist loadfile) hands files to the
+# workers in collection order, so these go first and the short files fill in at the end: no
+# core waits idle on one long file started last.
+LONGEST_FIRST = (
+    "test_robustness.py", "test_validation.py", "test_reliability_server.py", "test_ui.py", "test_cli.py",
+    "test_smsc.py", "test_access_log.py", "test_smpp.py", "test_verify.py", "test_callbacks_outage.py",
+    "test_smpp_codec.py", "test_openapi.py", "test_pytest_plugin.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
+
+
 def test_settings() -> Settings:
     # callbacks to the docs' example hosts (example.org...) are journaled, never sent off this machine
     return Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
