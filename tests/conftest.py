@@ -5,14 +5,16 @@ import json
 import threading
 from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, AsyncIterator, Iterator
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from emulator.app import build_app
-from emulator.settings import Settings
+# emulator is imported where an app is built, not here: the xdist controller loads this file
+# before it starts the workers and runs no test, so it does not pay for importing the server
+if TYPE_CHECKING:
+    from emulator.settings import Settings
 
 
 # The files that take seconds, longest first (measured with `--durations`): hypothesis fuzzing,
@@ -32,6 +34,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def test_settings() -> Settings:
+    from emulator.settings import Settings
+
     # callbacks to the docs' example hosts (example.org...) are journaled, never sent off this machine
     return Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
 
@@ -48,6 +52,8 @@ def settings() -> Settings:
 async def served_emulator() -> AsyncIterator[TestClient]:
     """One emulator on a real test server for a whole module to share (building one per test is
     most of a suite's time); its tests reset it before each test."""
+    from emulator.app import build_app
+
     client = TestClient(TestServer(build_app(test_settings())))
     await client.start_server()
     try:
@@ -59,6 +65,8 @@ async def served_emulator() -> AsyncIterator[TestClient]:
 @pytest.fixture
 async def client(aiohttp_client, settings):
     """A client of the full emulator (all providers + control API) over real HTTP."""
+    from emulator.app import build_app
+
     return await aiohttp_client(build_app(settings))
 
 
