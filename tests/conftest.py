@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,16 +26,6 @@ LONGEST_FIRST = (
     "test_smsc.py", "test_access_log.py", "test_smpp.py", "test_verify.py", "test_callbacks_outage.py",
     "test_smpp_codec.py", "test_openapi.py", "test_pytest_plugin.py",
 )
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto`: one worker per core and one more. Several files spend seconds waiting (on a
-    browser, on `msgemu serve` processes starting and stopping, on timeouts they test) and the
-    extra worker keeps the cores busy meanwhile. PYTEST_XDIST_AUTO_NUM_WORKERS still decides."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None  # xdist's own hook reads it
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores + 1
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
