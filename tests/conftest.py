@@ -6,17 +6,37 @@ import json
 import threading
 from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, AsyncIterator, Iterator
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from emulator.app import build_app
-from emulator.settings import Settings
+# emulator is imported where an app is built, not here: the xdist controller loads this file
+# before it starts the workers and runs no test, so it does not pay for importing the server
+if TYPE_CHECKING:
+    from emulator.settings import Settings
+
+
+# The files that take seconds, longest first (measured with `--durations`): hypothesis fuzzing,
+# a browser, real `msgemu serve` processes. pytest-xdist (--dist loadfile) hands files to the
+# workers in collection order, so these go first and the short files fill in at the end: no
+# core waits idle on one long file started last.
+LONGEST_FIRST = (
+    "test_robustness.py", "test_validation.py", "test_reliability_server.py", "test_ui.py", "test_cli.py",
+    "test_smsc.py", "test_access_log.py", "test_smpp.py", "test_verify.py", "test_callbacks_outage.py",
+    "test_smpp_codec.py", "test_openapi.py", "test_pytest_plugin.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
 
 
 def test_settings() -> Settings:
+    from emulator.settings import Settings
+
     # callbacks to the docs' example hosts (example.org...) are journaled, never sent off this machine
     return Settings(clock="manual", watch_scenario=False, callback_backoff=1.0, callback_loopback_only=True)
 
@@ -33,6 +53,8 @@ def settings() -> Settings:
 async def served_emulator() -> AsyncIterator[TestClient]:
     """One emulator on a real test server for a whole module to share (building one per test is
     most of a suite's time); its tests reset it before each test."""
+    from emulator.app import build_app
+
     client = TestClient(TestServer(build_app(test_settings())))
     await client.start_server()
     try:
@@ -44,6 +66,8 @@ async def served_emulator() -> AsyncIterator[TestClient]:
 @pytest.fixture
 async def client(aiohttp_client, settings):
     """A client of the full emulator (all providers + control API) over real HTTP."""
+    from emulator.app import build_app
+
     return await aiohttp_client(build_app(settings))
 
 

@@ -31,14 +31,16 @@ def request(url: str, body: dict | None = None, method: str | None = None):
 
 
 def wait_up(url: str, proc: subprocess.Popen) -> None:
-    for _ in range(100):
+    """Poll until the server answers: often (it is up in well under a second), for at most 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(proc.stderr.read())
         try:
             urllib.request.urlopen(url, timeout=0.5)
             return
         except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
+            time.sleep(0.02)
     raise AssertionError(f"{url} never came up")
 
 
@@ -111,21 +113,36 @@ def test_scenario_file_is_loaded_and_reloaded_when_it_changes(serve, tmp_path):
     base = f"http://127.0.0.1:{port}"
     wait_up(f"{base}/_emulator/health", proc)
     assert request(f"{base}/_emulator/scenario")[1]["active"]["name"] == "first"
-    time.sleep(1.1)  # mtime resolution
+    loaded_at = scenario.stat().st_mtime
     scenario.write_text("name: second\nrules: []\n")
-    for _ in range(50):
+    # an edit a second later, without waiting that second (a file system's mtime may be that coarse)
+    os.utime(scenario, (loaded_at + 1, loaded_at + 1))
+    deadline = time.monotonic() + 5  # the file is looked at every second
+    while time.monotonic() < deadline:
         if request(f"{base}/_emulator/scenario")[1]["active"]["name"] == "second":
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     assert request(f"{base}/_emulator/scenario")[1]["active"]["name"] == "second"
     stop(proc)
 
 
 def test_bad_flags_exit_with_a_message_not_a_traceback(tmp_path):
-    for args in (["--provider-port", "nope=9"], ["--provider-port", "alphasms"], ["--scenario", str(tmp_path / "missing.yaml")]):
-        proc = subprocess.run([sys.executable, "-m", "emulator.cli", "serve", *args], capture_output=True, text=True, timeout=20)
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert "Traceback" not in proc.stderr and proc.stderr.startswith("msgemu:")
+    cases = (["--provider-port", "nope=9"], ["--provider-port", "alphasms"], ["--scenario", str(tmp_path / "missing.yaml")])
+    procs = [  # started together: each is a fresh interpreter that exits on its own
+        subprocess.Popen([sys.executable, "-m", "emulator.cli", "serve", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for args in cases
+    ]
+    try:
+        for args, proc in zip(cases, procs):
+            _, stderr = proc.communicate(timeout=20)
+            assert proc.returncode == 2, (args, stderr)
+            assert "Traceback" not in stderr and stderr.startswith("msgemu:")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
 
 def test_check_scenario_reports_errors_with_line_numbers(tmp_path, capsys):

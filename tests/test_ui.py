@@ -12,6 +12,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestServer
 
 from emulator.app import build_app
 from emulator.runtime import RUNTIME_KEY
@@ -38,21 +40,40 @@ def body(*items):
     return {"auth": "alphasms-demo-key", "data": list(items)}
 
 
-@pytest.fixture
-async def browser():
+# the page tests share one browser (starting Playwright's driver and Chromium is most of their
+# time), so they and their fixtures run on the module's event loop
+on_module_loop = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_browser():
     async with playwright.async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         yield browser
         await browser.close()
 
 
-@pytest.fixture
-async def served(aiohttp_server, settings):
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(shared_browser):
+    """The shared browser; each page a test opens has a context of its own (no cookies, storage
+    or cache from another test), closed when the test ends."""
+    yield shared_browser
+    for context in shared_browser.contexts:
+        await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def served(settings):
+    """A fresh emulator per test on a real server."""
     app = build_app(settings)
-    server = await aiohttp_server(app)
+    server = TestServer(app)
+    await server.start_server()
     base = f"http://127.0.0.1:{server.port}"
-    async with aiohttp.ClientSession(base) as http:
-        yield base, http, app[RUNTIME_KEY]
+    try:
+        async with aiohttp.ClientSession(base) as http:
+            yield base, http, app[RUNTIME_KEY]
+    finally:
+        await server.close()
 
 
 async def shot(page, name: str) -> None:
@@ -67,6 +88,7 @@ async def no_external_requests(page, base):
     return asked
 
 
+@on_module_loop
 async def test_inbox_debugging_flow(served, browser):
     base, http, _ = served
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
@@ -179,6 +201,7 @@ rules:
 """
 
 
+@on_module_loop
 async def test_scenario_rule_of_each_message_and_rejected_requests(served, browser):
     base, http, _ = served
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
@@ -219,6 +242,7 @@ async def test_scenario_rule_of_each_message_and_rejected_requests(served, brows
     await page.wait_for_selector("#scenario.none")
 
 
+@on_module_loop
 async def test_works_360_px_wide_with_a_deep_link(served, browser):
     base, http, _ = served
     hook = f"{base}/_emulator/receiver/narrow"
@@ -238,6 +262,7 @@ async def test_works_360_px_wide_with_a_deep_link(served, browser):
     await shot(page, "inbox-360px.png")
 
 
+@on_module_loop
 async def test_live_view_resyncs_after_a_burst_and_after_a_stream_error(served, browser):
     base, http, runtime = served
     page = await browser.new_page(viewport={"width": 1280, "height": 800})

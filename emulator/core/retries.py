@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..resources import read_yaml
 
 LADDERS_FILE = Path(__file__).resolve().parent.parent / "data" / "callback_retries.yaml"
 
@@ -42,8 +42,9 @@ def _ladder(entry: dict[str, Any], where: str) -> RetryLadder:
 
 
 def load_ladders(path: Path = LADDERS_FILE) -> tuple[RetryLadder, dict[str, RetryLadder]]:
-    """(default ladder, {provider: ladder})."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    """(default ladder, {provider: ladder}). Every emulator built reads them: the file is parsed
+    once per process (read_yaml)."""
+    data = read_yaml(path) or {}
     default = _ladder(data.get("default") or {}, f"{path.name}: default")
     providers = {name: _ladder(entry, f"{path.name}: {name}") for name, entry in (data.get("providers") or {}).items()}
     return default, providers
