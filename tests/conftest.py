@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 # core waits idle on one long file started last.
 LONGEST_FIRST = (
     "test_robustness.py", "test_validation.py", "test_reliability_server.py", "test_ui.py", "test_cli.py",
-    "test_smsc.py", "test_access_log.py", "test_smpp.py", "test_verify.py", "test_callbacks_outage.py",
+    "test_smsc.py", "test_workers.py", "test_shared_store_restarts.py", "test_access_log.py", "test_smpp.py",
+    "test_verify.py", "test_shared_store.py", "test_callbacks_outage.py",
     "test_smpp_codec.py", "test_openapi.py", "test_pytest_plugin.py",
 )
 
