@@ -22,20 +22,26 @@ HYBER_AUTH = {"Authorization": "Basic ZGVtbzpkZW1vLXBhc3N3b3Jk"}  # demo:demo-pa
 class Served:
     """One `msgemu serve` process (or process group with --workers)."""
 
-    def __init__(self, *args: str, port: int | None = None) -> None:
+    def __init__(self, *args: str, port: int | None = None, wait: bool = True) -> None:
         self.port = port or free_port()
         self.args = args
+        self.output = ""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "emulator.cli", "serve", "--port", str(self.port), "--callback-loopback-only", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.client = Msgemu(f"http://127.0.0.1:{self.port}", timeout=10)
+        if wait:
+            self.ready()
+
+    def ready(self) -> "Served":
+        """Wait until it answers (start several with wait=False first: they start side by side)."""
         try:
             self.client.wait_ready(30)
         except Exception:
             self.stop()
             raise AssertionError("msgemu did not start:\n" + self.output)
-        self.output = ""
+        return self
 
     def stop(self) -> str:
         if self.proc.poll() is None:

@@ -23,8 +23,9 @@ pytestmark = needs_valkey
 @pytest.fixture(scope="module")
 def pair(valkey):
     store = valkey.url
-    here = Served("--store", store, "--clock", "manual")
-    there = Served("--store", store, "--clock", "manual")
+    here = Served("--store", store, "--clock", "manual", wait=False)
+    there = Served("--store", store, "--clock", "manual", wait=False).ready()
+    here.ready()
     yield here, there
     here.stop()
     there.stop()

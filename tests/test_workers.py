@@ -42,9 +42,11 @@ def receiver():
 
 
 @needs_valkey
-def test_workers_share_one_port_and_each_transition_and_callback_happens_once(serve, store, receiver):
+def test_workers_share_one_port_and_each_transition_and_callback_happens_once(serve, store, receiver, tmp_path):
     calls, hook = receiver
-    served = serve("--store", store, "--workers", "2")  # real clock: both workers claim due transitions
+    quick = tmp_path / "quick.yaml"  # sent and delivered within a quarter second, in real time
+    quick.write_text('rules:\n  - deliver: {"*": [{after: 0.1, status: sent}, {after: 0.2, status: delivered}]}\n')
+    served = serve("--store", store, "--workers", "2", "--scenario", str(quick))  # real clock: both workers claim
     pids = {served.get("/_emulator/health")[1]["process"]["pid"] for _ in range(40)}  # a new connection each
     if len(pids) != 2:
         pytest.fail(f"SO_REUSEPORT did not spread 40 connections over both workers: {pids}\n{served.stop()}")
