@@ -525,7 +525,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     queue = rt.store.subscribe()
     try:
-        await response.write(b"event: hello\ndata: {}\n\n")
+        # retry: a dropped stream (msgemu restarted, a proxy timeout) is reconnected after 1 s,
+        # not the browser's default 3 s: the inbox is back as soon as msgemu is
+        await response.write(b"retry: 1000\nevent: hello\ndata: {}\n\n")
         while True:
             try:
                 change = await asyncio.wait_for(queue.get(), timeout=15)
