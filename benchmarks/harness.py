@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests/valkey.py: the one Valkey starter of the project
@@ -61,6 +62,15 @@ request = function()
   return wrk.format(nil, nil, nil, body)
 end
 """
+
+
+def add_run_arguments(parser: Any) -> None:
+    """The options compare.py and scaleout.py share: where the load runs, which msgemu, how long
+    callbacks are waited for."""
+    parser.add_argument("--quiet", type=float, default=4.0, help="seconds without a callback that end the wait for them")
+    parser.add_argument("--load-cpu", type=int, help="the core of wrk and the receiver (default: the last one)")
+    parser.add_argument("--msgemu-root", type=Path, default=REPO, help="the msgemu checkout to run")
+    parser.add_argument("--msgemu-arg", action="append", default=[], help="extra `msgemu serve` argument (repeatable)")
 
 
 def free_port() -> int:
