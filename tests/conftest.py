@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, AsyncIterator, Iterator
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -62,6 +63,23 @@ async def served_emulator() -> AsyncIterator[TestClient]:
         yield client
     finally:
         await client.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_emulator():
+    """served_emulator() for a module's tests to share; take it through `fresh_emulator`."""
+    async with served_emulator() as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def fresh_emulator(module_emulator):
+    """The module's emulator, reset and with no scenario: what the per-test `client` below gives,
+    without building an app per test."""
+    for method, path in (("POST", "/_emulator/reset"), ("DELETE", "/_emulator/scenario")):
+        response = await module_emulator.request(method, path)
+        assert response.status == 200, await response.text()
+    return module_emulator
 
 
 @pytest.fixture

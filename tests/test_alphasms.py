@@ -5,27 +5,18 @@ import json
 import re
 
 import pytest
-import pytest_asyncio
 
 
-from .conftest import advance, served_emulator
+from .conftest import advance
 
 # One emulator for the module (building the app per test dominates the run time); each test
 # starts from POST /_emulator/reset. The XML and HTTP test modules use the same fixtures.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_client():
-    async with served_emulator() as client:
-        yield client
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(shared_client):
-    response = await shared_client.post("/_emulator/reset")
-    assert response.status == 200
-    return shared_client
+@pytest.fixture
+def client(fresh_emulator):
+    return fresh_emulator
 
 URL = "/alphasms/api/json.php"
 KEY = "alphasms-demo-key"

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 
-from .conftest import advance, served_emulator
+from .conftest import advance
 
 # One emulator and one webhook receiver for the whole module, reset before each test.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -81,17 +81,9 @@ async def dr(client, path, auth=AUTH):
     return response.status, await response.json()
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emulator():
-    async with served_emulator() as test_client:
-        yield test_client
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(emulator):
-    await emulator.post("/_emulator/reset")
-    await emulator.delete("/_emulator/scenario")
-    return emulator
+@pytest.fixture
+def client(fresh_emulator):
+    return fresh_emulator
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 
-from .conftest import advance, served_emulator
+from .conftest import advance
 
 # One emulator and one webhook receiver for the whole module (building an app costs ~0.5 s);
 # every test starts from POST /_emulator/reset: no messages, seeded accounts, no timers.
@@ -50,18 +50,9 @@ async def balance(client) -> float:
     return (await response.json())["amount"]
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def shared_client():
-    async with served_emulator() as client:
-        yield client
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(shared_client):
-    """The module's emulator, reset: what the conftest's per-test client gives, without the cost."""
-    response = await shared_client.post("/_emulator/reset")
-    assert response.status == 200
-    return shared_client
+@pytest.fixture
+def client(fresh_emulator):
+    return fresh_emulator
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 
-from .conftest import advance, served_emulator, served_receiver
+from .conftest import advance, served_receiver
 
 # One emulator and one callback receiver for the whole module, reset before each test.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -91,17 +91,9 @@ def error(code, msg):
     return {"error": {"code": code, "msg": msg}}
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emulator():
-    async with served_emulator() as test_client:
-        yield test_client
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(emulator):
-    await emulator.post("/_emulator/reset")
-    await emulator.delete("/_emulator/scenario")
-    return emulator
+@pytest.fixture
+def client(fresh_emulator):
+    return fresh_emulator
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

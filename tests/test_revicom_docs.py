@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 
-from .conftest import advance, served_emulator, served_receiver
+from .conftest import advance, served_receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -39,17 +39,10 @@ async def hook():
         yield receiver
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emulator():
-    async with served_emulator() as client:
-        yield client
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(emulator, hook):
-    await emulator.post("/_emulator/reset")
+@pytest.fixture
+def client(fresh_emulator, hook):
     hook.got.clear()
-    return emulator
+    return fresh_emulator
 
 
 def item(channel="SMS", destination="79161234567", **extra):

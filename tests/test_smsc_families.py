@@ -11,10 +11,8 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-import pytest_asyncio
 
 
-from .conftest import served_emulator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -22,17 +20,9 @@ BASE = "/smsc/sys/"
 AUTH = {"login": "demo", "psw": "demo-password"}
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server_client():
-    async with served_emulator() as client:
-        yield client
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(server_client):
-    response = await server_client.post("/_emulator/reset")
-    assert response.status in (200, 204)
-    return server_client
+@pytest.fixture
+def client(fresh_emulator):
+    return fresh_emulator
 
 
 async def call(client, command: str, params: dict | None = None, *, method: str = "GET", auth: dict | None = AUTH, **kwargs):
