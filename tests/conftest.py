@@ -65,6 +65,18 @@ async def served_emulator() -> AsyncIterator[TestClient]:
         await client.close()
 
 
+@pytest.fixture(scope="module")
+def threaded_emulator():
+    """msgemu served from a background thread (what the pytest plugin starts), for a module's
+    tests to share through the control API client."""
+    from emulator.client import Msgemu
+    from emulator.server_thread import ServerThread
+
+    server = ServerThread().start()
+    yield Msgemu(server.base)
+    server.stop()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def module_emulator():
     """served_emulator() for a module's tests to share; take it through `fresh_emulator`."""

@@ -7,18 +7,15 @@ import urllib.request
 import pytest
 
 from emulator.client import ControlAPIError, Msgemu
-from emulator.server_thread import ServerThread
 
 from .conftest import threaded_receiver
 
 PHONE = "380971234567"
 
 
-@pytest.fixture(scope="module")
-def emu():
-    server = ServerThread().start()
-    yield Msgemu(server.base)
-    server.stop()
+@pytest.fixture
+def emu(threaded_emulator):
+    return threaded_emulator
 
 
 @pytest.fixture(autouse=True)

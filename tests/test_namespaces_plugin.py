@@ -9,7 +9,6 @@ import pytest
 
 from emulator.client import Msgemu
 from emulator.pytest_plugin import _namespace_mode
-from emulator.server_thread import ServerThread
 
 pytest_plugins = ["pytester"]
 
@@ -47,11 +46,9 @@ def test_names(FIXTURE, msgemu_namespace):
 """
 
 
-@pytest.fixture(scope="module")
-def running():
-    server = ServerThread().start()
-    yield Msgemu(server.base)
-    server.stop()
+@pytest.fixture
+def running(threaded_emulator):
+    return threaded_emulator
 
 
 @pytest.fixture(autouse=True)

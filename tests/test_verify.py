@@ -11,14 +11,11 @@ import urllib.request
 import pytest
 
 from emulator.client import Msgemu
-from emulator.server_thread import ServerThread
 
 
-@pytest.fixture(scope="module")
-def emu():
-    server = ServerThread().start()
-    yield Msgemu(server.base)
-    server.stop()
+@pytest.fixture
+def emu(threaded_emulator):
+    return threaded_emulator
 
 
 @pytest.fixture(autouse=True)
