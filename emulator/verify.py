@@ -29,10 +29,9 @@ class Verification:
         query = _given(phone=phone, text=text, provider=provider, channel=channel, status=status, **filters)
         found = self.call("GET", "/_emulator/messages", query={**query, "limit": 10_000})
         matched = found["count"]
-        if (matched == count) if count is not None else matched > 0:
+        if _enough(matched, count):
             return found["messages"]
-        wanted = f"exactly {count} message{'s' if count != 1 else ''}" if count is not None else "at least one message"
-        lines = [f"expected {wanted} sent ({_described(query)}); {matched} matched."]
+        lines = [f"expected {_wanted(count, 'message')} sent ({_described(query)}); {matched} matched."]
         lines += _section("Matched", found["messages"], _message_line)
         lines += _section("Near misses (same phone or similar text)" if phone or text else "Last messages sent",
                           self._message_near_misses(query, {m["id"] for m in found["messages"]}), _message_line)
@@ -75,16 +74,24 @@ class Verification:
         query = _given(provider=provider, text=text, outcome=outcome, status=status, **filters)
         found = self.call("GET", "/_emulator/requests", query={**query, "limit": 10_000})
         matched = found["count"]
-        if (matched == count) if count is not None else matched > 0:
+        if _enough(matched, count):
             return found["requests"]
-        wanted = f"exactly {count} request{'s' if count != 1 else ''}" if count is not None else "at least one request"
-        lines = [f"expected {wanted} to a provider ({_described(query)}); {matched} matched."]
+        lines = [f"expected {_wanted(count, 'request')} to a provider ({_described(query)}); {matched} matched."]
         lines += _section("Matched", found["requests"], _request_line)
         probe = {"provider": provider} if provider else {}
         exclude = {r["id"] for r in found["requests"]}
         near = [r for r in self.call("GET", "/_emulator/requests", query={**probe, "limit": 50})["requests"] if r["id"] not in exclude]
         lines += _section("Near misses (same provider)" if provider else "Last requests", near, _request_line)
         raise AssertionError("\n".join(lines))
+
+
+def _enough(matched: int, count: int | None) -> bool:
+    """Exactly `count` when one is given, else at least one."""
+    return matched == count if count is not None else matched > 0
+
+
+def _wanted(count: int | None, noun: str) -> str:
+    return f"exactly {count} {noun}{'s' if count != 1 else ''}" if count is not None else f"at least one {noun}"
 
 
 def _given(**filters: Any) -> dict[str, Any]:
