@@ -10,7 +10,7 @@ from .control.namespaces import routes as namespace_routes
 from .control.receiver import routes as receiver_routes
 from .control.security import control_guard
 from .ui import routes as ui_routes
-from .middleware import BODY_TIMEOUT_KEY, MIDDLEWARES, STORE_KEY
+from .middleware import BODY_TIMEOUT_KEY, MIDDLEWARES, STORE_KEY, shared_store
 from .providers.base import PROVIDER_KEY
 from .runtime import RUNTIME_KEY, Runtime
 from .settings import Settings
@@ -46,7 +46,8 @@ def build_provider_app(runtime: Runtime, name: str) -> web.Application:
 
 
 def _base_app(runtime: Runtime) -> web.Application:
-    app = web.Application(middlewares=[control_guard, *MIDDLEWARES], client_max_size=runtime.settings.max_body)
+    sharing = [shared_store] if runtime.store.shared else []  # sync before, commit after (core/redis_store.py)
+    app = web.Application(middlewares=[control_guard, *sharing, *MIDDLEWARES], client_max_size=runtime.settings.max_body)
     app[RUNTIME_KEY] = runtime
     app[STORE_KEY] = runtime.store
     app[BODY_TIMEOUT_KEY] = float(runtime.settings.body_timeout)

@@ -37,10 +37,8 @@ _HEADERS_KEPT = ("content-type", "authorization", "api-key", "api-login", "user-
 async def shared_store(request: web.Request, handler) -> web.StreamResponse:
     """With a store several processes share: see what they committed before answering, and
     commit what this request changed before the client gets its answer (so its next request,
-    to any process, sees it). The memory store skips both."""
+    to any process, sees it). Installed only then (app._base_app): in memory it has nothing to do."""
     store: Store = request.config_dict[STORE_KEY]
-    if not store.shared:
-        return await handler(request)
     await store.sync()
     try:
         return await handler(request)
@@ -220,4 +218,4 @@ def _reason(status: int) -> str:
         return f"{status}\n"
 
 
-MIDDLEWARES = [shared_store, journal, safety_net, body_deadline, faults]
+MIDDLEWARES = [journal, safety_net, body_deadline, faults]

@@ -171,7 +171,7 @@ class Runtime:
             provider.reset()
 
     async def start(self, app: web.Application | None = None) -> None:
-        if self.store.shared:
+        if self.store.shared and not self.store.opened:  # (start runs once per app and port)
             await self.store.open()  # a copy of what the store holds, then its change feed
             await self.clock.restore()
             if self.scenarios.active is None and self.store.shared_state("scenario"):

@@ -190,6 +190,10 @@ class RedisStore(Store):
         self._flush_soon: asyncio.Handle | None = None
         self._claim = None
 
+    @property
+    def opened(self) -> bool:
+        return self._redis is not None
+
     def k(self, name: str) -> str:
         return self.prefix + name
 
