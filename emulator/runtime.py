@@ -106,8 +106,7 @@ class Runtime:
         self.scenarios.path = None
         self.scenarios.mtime = None
         self.store.notify({"type": "scenario"})
-        if self.store.shared:
-            self.store.publish("scenario", {"text": text, "source": scenario.source if scenario else None})
+        self.store.publish("scenario", {"text": text, "source": scenario.source if scenario else None})
 
     def _retry_callback_held_here(self, callback_id: int) -> None:
         """Another process was asked to resend a callback this one holds."""
@@ -158,8 +157,7 @@ class Runtime:
     def reset(self) -> None:
         self.store.reset()
         self._reset_here()
-        if self.store.shared:
-            self.store.publish("reset", self.clock.now())
+        self.store.publish("reset", self.clock.now())
 
     def _reset_here(self) -> None:
         """What a reset clears beside the store (another process's reset reaches here too)."""

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from .conftest import advance
-from .test_alphasms import client, shared_client  # noqa: F401  (one emulator per module)
+from .test_alphasms import client  # noqa: F401  (the module-shared emulator, reset)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

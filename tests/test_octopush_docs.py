@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from .conftest import advance
-from .test_octopush import client, shared_client, shared_receiver  # noqa: F401  (one app per module)
+from .test_octopush import client, shared_receiver  # noqa: F401  (the module-shared emulator, reset)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

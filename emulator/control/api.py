@@ -48,7 +48,7 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "status": "ok",
-            "clock": {"mode": rt.clock.mode, "now": rt.clock.now(), "pending_timers": rt.clock.pending},
+            "clock": {"mode": rt.clock.mode, "now": rt.clock.now(), "pending_timers": await rt.clock.pending_count()},
             "providers": sorted(rt.providers),
             "scenario": rt.scenarios.active.public() if rt.scenarios.active else None,
             "messages": len(rt.store.messages),
@@ -380,8 +380,7 @@ async def patch_account(request: web.Request) -> web.Response:
 @routes.get("/_emulator/clock")
 async def get_clock(request: web.Request) -> web.Response:
     rt = _runtime(request)
-    pending = rt.clock.pending + (await rt.store.timers_pending() if rt.store.shared else 0)
-    return web.json_response({"mode": rt.clock.mode, "now": rt.clock.now(), "pending_timers": pending})
+    return web.json_response({"mode": rt.clock.mode, "now": rt.clock.now(), "pending_timers": await rt.clock.pending_count()})
 
 
 ADVANCE_WAIT = 2.0  # wall-clock seconds an advance waits at most for callbacks in flight
@@ -414,7 +413,7 @@ async def advance_clock(request: web.Request) -> web.Response:
     callbacks = {key: after[key] - before.get(key, 0) for key in ("delivered", "failed", "gave_up", "refused")}
     callbacks["in_flight"] = rt.dispatcher.in_flight
     return web.json_response(
-        {"mode": rt.clock.mode, "now": rt.clock.now(), "fired": fired, "pending_timers": rt.clock.pending, "callbacks": callbacks}
+        {"mode": rt.clock.mode, "now": rt.clock.now(), "fired": fired, "pending_timers": await rt.clock.pending_count(), "callbacks": callbacks}
     )
 
 

@@ -49,9 +49,7 @@ async def receive(request: web.Request) -> web.Response:
         return web.json_response({"name": name, "count": len(calls), "calls": calls, "kept": received.stats()})
     if request.method == "DELETE":
         received.drop(name)
-        runtime = request.config_dict[RUNTIME_KEY]
-        if runtime.store.shared:
-            runtime.store.tell("received_drop", name)
+        request.config_dict[RUNTIME_KEY].store.tell("received_drop", name)  # (a shared store's other processes)
         return web.json_response({"name": name, "count": 0, "calls": [], "kept": received.stats()})
     runtime = request.config_dict[RUNTIME_KEY]
     behaviour: dict[str, Any] = runtime.scenarios.active.receiver if runtime.scenarios.active else {}
@@ -74,8 +72,7 @@ async def receive(request: web.Request) -> web.Response:
         "answered": status,
     }
     received.record(name, call)
-    if runtime.store.shared:  # the other processes of a shared store list it too
-        runtime.store.tell("received", (name, call))
+    runtime.store.tell("received", (name, call))  # the other processes of a shared store list it too
     if behaviour.get("delay"):
         await asyncio.sleep(min(DELAY_LIMIT, float(behaviour["delay"])))
     return web.Response(status=status, text="OK" if status == 200 else "receiver failing on purpose")

@@ -124,6 +124,10 @@ class Clock:
     def pending(self) -> int:
         return len(self._timers) - self._cancelled_in_heap
 
+    async def pending_count(self) -> int:
+        """Timers not fired yet (SharedClock adds those the store keeps)."""
+        return self.pending
+
     def clear(self) -> None:
         timers, self._timers = self._timers, []
         self._cancelled_in_heap = 0

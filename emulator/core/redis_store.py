@@ -180,6 +180,7 @@ class RedisStore(Store):
         self._dirty_messages: dict[str, Message] = {}
         self._dirty_other: dict[tuple, Any] = {}  # ("directory"|"optouts", key) -> object
         self._digests: dict[tuple, bytes] = {}
+        self._shared_state: dict[str, Any] = {}  # runtime-level state as the store had it at open()
         self._applied = (0, 0)  # the last entry of the change feed read (stream id)
         self._applied_n = 0  # the number of the last commit applied here (or made here)
         self._next_head: asyncio.Future | None = None  # the next read of the commit count (sync)
@@ -293,7 +294,7 @@ class RedisStore(Store):
 
     def shared_state(self, name: str) -> Any:
         """What the store holds for a runtime-level setting (None when never set)."""
-        return getattr(self, "_shared_state", {}).get(name)
+        return self._shared_state.get(name)
 
     # -- the writes of the memory store, recorded ------------------------------------------------
     def _record(self, op: tuple) -> None:

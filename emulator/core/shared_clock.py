@@ -80,6 +80,9 @@ class SharedClock(Clock):
         await self.store.commit()
         return fired
 
+    async def pending_count(self) -> int:
+        return self.pending + await self.store.timers_pending()
+
     def _moved(self, state: dict[str, Any]) -> None:
         """Another process moved the shared time: follow, and fire this process's own timers."""
         if state.get("mode") != self.mode:

@@ -297,7 +297,9 @@ class Store:
 
     # -- changes made in place, and units of work ------------------------------------------------
     def changed(self, item: Any) -> None:
-        """A message (or account, directory...) handed out by the store was changed in place."""
+        """A message handed out by the store was changed in place (its meta, replies, a cancel).
+        Accounts say so through account_changed(); directories and opt-out sets taken from a
+        shared store are compared at commit."""
 
     def account_changed(self, account: Account, old_login: str, balance_set: bool) -> None:
         """An account's login, secrets, currency or (balance_set) balance were changed in place."""
