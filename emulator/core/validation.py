@@ -59,7 +59,7 @@ class Schemas:
     def _load(self) -> None:
         # checked and compiled once per process: every app of a test run shares the work
         files = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(self.root.rglob("*.json")))
-        raw, registry, validators, compiler = _compile(str(self.root), files)
+        raw, registry, validators, compiler = _compile(str(self.root), files, not _is_shipped(self.root))
         self._raw.update(raw)
         self._registry = registry
         self._validators.update(validators)
@@ -114,8 +114,17 @@ class Schemas:
         return violations[0] if violations else None
 
 
+def _is_shipped(root: Path) -> bool:
+    """msgemu's own schemas (in the package or the checkout) are checked against the JSON Schema
+    meta-schema by the test suite (tests/test_schema_files.py), not at every start: the check
+    took 0.3 s of CPU per process. Schemas from MSGEMU_SCHEMAS_DIR are still checked at load."""
+    from ..resources import PACKAGE
+
+    return root.resolve() in (PACKAGE / "_schemas", PACKAGE.parent / "schemas")
+
+
 @lru_cache(maxsize=8)
-def _compile(root_dir: str, files: tuple[tuple[str, int], ...]) -> tuple[dict[str, Any], Registry, dict[str, Draft202012Validator], "FastChecks"]:
+def _compile(root_dir: str, files: tuple[tuple[str, int], ...], check_meta: bool = True) -> tuple[dict[str, Any], Registry, dict[str, Draft202012Validator], "FastChecks"]:
     """Keyed by every file and its mtime: a changed schema is compiled again. The FastChecks
     compile each schema on first use, once per process for every Schemas sharing them."""
     root = Path(root_dir)
@@ -131,7 +140,8 @@ def _compile(root_dir: str, files: tuple[tuple[str, int], ...]) -> tuple[dict[st
     validators = {}
     for name, schema in raw.items():
         if "$schema" in schema or "type" in schema or "properties" in schema or "$defs" in schema:
-            Draft202012Validator.check_schema(schema)
+            if check_meta:
+                Draft202012Validator.check_schema(schema)
             validators[name] = Draft202012Validator(schema, registry=registry)
     return raw, registry, validators, FastChecks(raw)
 
