@@ -126,17 +126,19 @@ def access_log(settings: Settings) -> logging.Logger | None:
     return logging.getLogger("aiohttp.access") if settings.access_log else None
 
 
-async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None, ready: int | None = None) -> None:
+async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None, ready: int | None = None,
+                 lifeline: int | None = None) -> None:
     """Serve until SIGINT/SIGTERM. As one of several workers (workers.py): bind with
-    SO_REUSEPORT beside the others, leave the SMPP/SMTP front doors to worker 0, and tell
-    the parent through `ready` instead of printing the start line."""
+    SO_REUSEPORT beside the others, leave the SMPP/SMTP front doors to worker 0, tell the
+    parent through `ready` instead of printing the start line, and stop as on SIGTERM when
+    the `lifeline` pipe ends (the parent is gone)."""
     log = logging.getLogger("msgemu")
     logging.getLogger("asyncio").addFilter(OnceFilter())
     runners = []
     doors: list = []  # SMPP / SMTP servers (front_doors.py)
-    sites = [(build_app(settings, runtime), settings.port, "all providers + /_emulator")]
-    for name, port in settings.provider_ports.items():
-        sites.append((build_provider_app(runtime, name), port, f"{name} at /"))
+    # the main port listens last: once it answers (/_emulator/health), every port does
+    sites = [(build_provider_app(runtime, name), port, f"{name} at /") for name, port in settings.provider_ports.items()]
+    sites.append((build_app(settings, runtime), settings.port, "all providers + /_emulator"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -144,12 +146,20 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover - not on this platform
             pass
+    if lifeline is not None:  # readable only at end-of-file: nobody writes to it
+
+        def parent_gone() -> None:
+            loop.remove_reader(lifeline)  # (end-of-file stays readable: once is enough)
+            stop.set()
+
+        loop.add_reader(lifeline, parent_gone)
     try:
-        for app, port, what in sites:
+        for app, _, _ in sites:  # every app started (the main one starts the runtime) before any port listens
             app.on_response_prepare.append(_close_when_stopping(runtime))
             runner = web.AppRunner(app, **server_options(settings))
             await runner.setup()
             runners.append(runner)
+        for runner, (_, port, what) in zip(runners, sites):
             try:
                 await web.TCPSite(runner, settings.host, port, reuse_port=worker is not None or None).start()
             except OSError as exc:

@@ -15,6 +15,7 @@ import select
 import signal
 import sys
 import time
+from typing import Callable, NamedTuple
 
 from .settings import Settings
 
@@ -30,17 +31,8 @@ def serve(settings: Settings, count: int) -> int:
               "on the same --store instead", file=sys.stderr, flush=True)
         return 2
     announce_control_token(settings)  # once, here: the workers inherit the token
-    ready_read, ready_write = os.pipe()
-    children: dict[int, int] = {}  # pid -> worker index
-    for index in range(count):
-        children[_start(settings, index, ready_write, ready_read)] = index
-    os.close(ready_write)
-    if not _wait_ready(ready_read, count, children):
-        _stop(children)
-        return 2
-    os.close(ready_read)
-    print(start_line(settings, _providers_only(), count), flush=True)
     stopping = False
+    children: dict[int, int] = {}  # pid -> worker index
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -48,8 +40,23 @@ def serve(settings: Settings, count: int) -> int:
         for pid in list(children):
             _kill(pid, signal.SIGTERM)
 
+    # before the first fork: a SIGTERM while the workers start stops them too, never orphans them
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # the lifeline: only this process holds its write end, so when it goes (even by SIGKILL)
+    # every worker reads end-of-file, drains its connections and exits
+    lifeline, lifeline_write = os.pipe()
+    ready_read, ready_write = os.pipe()
+    pipes = Pipes(lifeline, lifeline_write, ready_read, ready_write)
+    for index in range(count):
+        children[_start(settings, index, pipes)] = index
+    os.close(ready_write)
+    if not _wait_ready(ready_read, count, children, lambda: stopping):
+        _stop(children)
+        return 0 if stopping else 2
+    os.close(ready_read)
+    print(start_line(settings, _providers_only(), count), flush=True)
+    pipes = Pipes(lifeline, lifeline_write, None, None)
     code = 0
     while children:
         try:
@@ -64,25 +71,34 @@ def serve(settings: Settings, count: int) -> int:
         code = os.waitstatus_to_exitcode(status)
         print(f"msgemu: worker {index} exited ({code}); starting it again", file=sys.stderr, flush=True)
         time.sleep(RESTART_PAUSE)
-        children[_start(settings, index, None, None)] = index
+        if not stopping:  # a SIGTERM during the pause: no new worker that nobody would stop
+            children[_start(settings, index, pipes)] = index
     return 0 if stopping else code
 
 
-def _start(settings: Settings, index: int, ready_write: int | None, ready_read: int | None) -> int:
+class Pipes(NamedTuple):
+    lifeline: int  # read end, kept by the workers
+    lifeline_write: int  # write end, kept by the parent only
+    ready_read: int | None  # startup only: each worker writes one byte once it listens
+    ready_write: int | None
+
+
+def _start(settings: Settings, index: int, pipes: Pipes) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid:
         return pid
     # the worker
-    if ready_read is not None:
-        os.close(ready_read)
+    os.close(pipes.lifeline_write)
+    if pipes.ready_read is not None:
+        os.close(pipes.ready_read)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os._exit(_run_worker(settings, index, ready_write))
+    os._exit(_run_worker(settings, index, pipes.ready_write, pipes.lifeline))
 
 
-def _run_worker(settings: Settings, index: int, ready_write: int | None) -> int:
+def _run_worker(settings: Settings, index: int, ready_write: int | None, lifeline: int) -> int:
     from .cli import CannotListen, _serve, exit_now, tune_gc, use_uvloop_if_installed
     from .runtime import Runtime
 
@@ -94,7 +110,7 @@ def _run_worker(settings: Settings, index: int, ready_write: int | None) -> int:
     tune_gc()
     use_uvloop_if_installed()
     try:
-        asyncio.run(_serve(settings, runtime, worker=index, ready=ready_write))
+        asyncio.run(_serve(settings, runtime, worker=index, ready=ready_write, lifeline=lifeline))
     except KeyboardInterrupt:
         pass
     except CannotListen as exc:
@@ -110,11 +126,14 @@ def _run_worker(settings: Settings, index: int, ready_write: int | None) -> int:
     return 0  # pragma: no cover
 
 
-def _wait_ready(ready_read: int, count: int, children: dict[int, int], timeout: float = 60.0) -> bool:
-    """True once every worker listens; False (and why) when one exits first."""
+def _wait_ready(ready_read: int, count: int, children: dict[int, int], stopping: Callable[[], bool],
+                timeout: float = 60.0) -> bool:
+    """True once every worker listens; False (and why) when one exits first or we are told to stop."""
     got = 0
     deadline = time.monotonic() + timeout
     while got < count:
+        if stopping():
+            return False
         for pid in list(children):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,38 +21,54 @@ HYBER_AUTH = {"Authorization": "Basic ZGVtbzpkZW1vLXBhc3N3b3Jk"}  # demo:demo-pa
 
 
 class Served:
-    """One `msgemu serve` process (or process group with --workers)."""
+    """One `msgemu serve` process (or process group with --workers). Its output is read by a
+    thread as it comes: readiness is the start line (printed once every worker listens), and
+    stopping never waits on a pipe that a stray process might hold."""
 
     def __init__(self, *args: str, port: int | None = None, wait: bool = True) -> None:
         self.port = port or free_port()
         self.args = args
-        self.output = ""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "emulator.cli", "serve", "--port", str(self.port), "--callback-loopback-only", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
+        self._lines: list[str] = []
+        self._started = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         self.client = Msgemu(f"http://127.0.0.1:{self.port}", timeout=10)
         if wait:
             self.ready()
 
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.append(line)
+            if " ready" in line and line.startswith("msgemu "):
+                self._started.set()
+        self._started.set()  # the process ended (ready() then says why)
+
     def ready(self) -> "Served":
-        """Wait until it answers (start several with wait=False first: they start side by side)."""
-        try:
-            self.client.wait_ready(30)
-        except Exception:
+        """Wait for the start line (start several with wait=False first: they start side by side)."""
+        if not self._started.wait(30) or self.proc.poll() is not None:
             self.stop()
             raise AssertionError("msgemu did not start:\n" + self.output)
+        self.client.wait_ready(10)
         return self
 
     def stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.terminate()
         try:
-            out, _ = self.proc.communicate(timeout=30)
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        self.output = out or ""
+            self.proc.wait()
+            self._lines.append("\n(did not stop within 30 s of SIGTERM: killed)\n")
+        self._reader.join(timeout=5)  # workers end with their parent (the lifeline): EOF follows
         return self.output
 
     def post(self, path: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -42,7 +43,7 @@ def receiver():
 
 
 @needs_valkey
-def test_workers_share_one_port_and_each_transition_and_callback_happens_once(serve, store, receiver, tmp_path):
+def test_workers_share_one_port_each_transition_and_callback_happens_once_and_they_end_with_the_parent(serve, store, receiver, tmp_path):
     calls, hook = receiver
     quick = tmp_path / "quick.yaml"  # sent and delivered within a quarter second, in real time
     quick.write_text('rules:\n  - deliver: {"*": [{after: 0.1, status: sent}, {after: 0.2, status: delivered}]}\n')
@@ -64,6 +65,22 @@ def test_workers_share_one_port_and_each_transition_and_callback_happens_once(se
     )
     statuses = collections.Counter(m["status"] for m in served.client.messages(provider="hyber"))
     assert statuses == {"delivered": len(sent)}
+
+    # the workers end with their parent, however it ends (here SIGKILL: nothing can be passed on)
+    served.proc.kill()
+    served.proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
+    assert not [pid for pid in pids if _alive(pid)], "workers outlived their parent"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_several_workers_without_a_shared_store_is_one_clear_line():
