@@ -14,12 +14,12 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import jsonschema
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+if TYPE_CHECKING:  # jsonschema is imported on first need: valid input never needs it
+    import jsonschema
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 try:
     import fastjsonschema
@@ -58,15 +58,21 @@ class Schemas:
 
     def _load(self) -> None:
         # checked and compiled once per process: every app of a test run shares the work
-        files = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(self.root.rglob("*.json")))
-        raw, registry, validators, compiler = _compile(str(self.root), files, not _is_shipped(self.root))
+        self._files = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(self.root.rglob("*.json")))
+        raw, compiler = _compile(str(self.root), self._files, not _is_shipped(self.root))
         self._raw.update(raw)
-        self._registry = registry
-        self._validators.update(validators)
         self._compiler = compiler
+        self._registry: Registry | None = None  # jsonschema's side, built when first needed
+
+    def _explainers(self) -> Registry:
+        if self._registry is None:
+            self._registry, validators = _explainers(str(self.root), self._files)
+            for name, validator in validators.items():
+                self._validators.setdefault(name, validator)
+        return self._registry
 
     def names(self) -> list[str]:
-        return sorted(self._validators)
+        return sorted(name for name, schema in self._raw.items() if _is_schema(schema))
 
     def raw(self, name: str) -> Any:
         return self._raw[name]
@@ -74,10 +80,14 @@ class Schemas:
     def validator(self, name: str) -> Draft202012Validator:
         """`name` is a schema file (`alphasms/envelope`) or a fragment (`alphasms/items#/$defs/sms`)."""
         if name not in self._validators:
+            registry = self._explainers()
+        if name not in self._validators:
+            from jsonschema import Draft202012Validator
+
             file, _, fragment = name.partition("#")
             if not fragment or file not in self._raw:
                 raise KeyError(f"no schema {name!r}")
-            root = self._validators.get(file) or Draft202012Validator(self._raw[file], registry=self._registry)
+            root = self._validators.get(file) or Draft202012Validator(self._raw[file], registry=registry)
             subschema: Any = self._raw[file]
             for part in fragment.strip("/").split("/"):
                 subschema = subschema[part.replace("~1", "/").replace("~0", "~")]
@@ -105,7 +115,14 @@ class Schemas:
     def _compiled_says_valid(self, name: str, instance: Any) -> bool:
         check = self._checks.get(name)
         if check is None:
-            self.validator(name)  # unknown names raise KeyError here, as before
+            file, _, fragment = name.partition("#")
+            if file not in self._raw or not (fragment or _is_schema(self._raw[file])):
+                raise KeyError(f"no schema {name!r}")
+            node: Any = self._raw[file]
+            for part in fragment.strip("/").split("/") if fragment else ():
+                if not isinstance(node, dict) or part.replace("~1", "/").replace("~0", "~") not in node:
+                    raise KeyError(f"no schema {name!r}")
+                node = node[part.replace("~1", "/").replace("~0", "~")]
             check = self._checks[name] = self._compiler.check(name) or _never
         return check(instance)
 
@@ -124,26 +141,42 @@ def _is_shipped(root: Path) -> bool:
 
 
 @lru_cache(maxsize=8)
-def _compile(root_dir: str, files: tuple[tuple[str, int], ...], check_meta: bool = True) -> tuple[dict[str, Any], Registry, dict[str, Draft202012Validator], "FastChecks"]:
+def _compile(root_dir: str, files: tuple[tuple[str, int], ...], check_meta: bool = True) -> tuple[dict[str, Any], "FastChecks"]:
     """Keyed by every file and its mtime: a changed schema is compiled again. The FastChecks
     compile each schema on first use, once per process for every Schemas sharing them."""
     root = Path(root_dir)
     raw: dict[str, Any] = {}
-    resources = []
     for path in (Path(f) for f, _ in files):
         name = path.relative_to(root).with_suffix("").as_posix()
-        schema = json.loads(path.read_text(encoding="utf-8"))
-        raw[name] = schema
-        resource = Resource.from_contents(schema, default_specification=DRAFT202012)
-        resources.append((schema.get("$id", f"urn:msgemu:{name}"), resource))
-    registry = Registry().with_resources(resources)
-    validators = {}
-    for name, schema in raw.items():
-        if "$schema" in schema or "type" in schema or "properties" in schema or "$defs" in schema:
-            if check_meta:
+        raw[name] = json.loads(path.read_text(encoding="utf-8"))
+    if check_meta:
+        from jsonschema import Draft202012Validator
+
+        for schema in raw.values():
+            if _is_schema(schema):
                 Draft202012Validator.check_schema(schema)
-            validators[name] = Draft202012Validator(schema, registry=registry)
-    return raw, registry, validators, FastChecks(raw)
+    return raw, FastChecks(raw)
+
+
+@lru_cache(maxsize=8)
+def _explainers(root_dir: str, files: tuple[tuple[str, int], ...]) -> tuple[Registry, dict[str, Draft202012Validator]]:
+    """jsonschema's validators, which explain invalid input (pointers, keywords): built once per
+    process, the first time some input is invalid."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    raw, _ = _compile(root_dir, files, False)
+    resources = [(schema.get("$id", f"urn:msgemu:{name}"), Resource.from_contents(schema, default_specification=DRAFT202012))
+                 for name, schema in raw.items()]
+    registry = Registry().with_resources(resources)
+    validators = {name: Draft202012Validator(schema, registry=registry) for name, schema in raw.items() if _is_schema(schema)}
+    return registry, validators
+
+
+def _is_schema(document: Any) -> bool:
+    """A schema file, as opposed to a file of shared definitions only."""
+    return isinstance(document, dict) and any(k in document for k in ("$schema", "type", "properties", "$defs"))
 
 
 class FastChecks:
@@ -251,7 +284,9 @@ def _draft7_reads_alike(node: Any, newer: frozenset[str]) -> bool:
 def _leaves(error: jsonschema.ValidationError) -> list[Violation]:
     """Descend into anyOf/oneOf so the reported violation names the real culprit."""
     if error.context:
-        best = jsonschema.exceptions.best_match(error.context)
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context)
         if best is not None:
             return _leaves(best)
     pointer = "".join(f"/{_escape(p)}" for p in error.absolute_path)
