@@ -65,7 +65,7 @@ class InstanceMaker:
         """A string whose length is often a bound (low-1, low, high, high+1), else in between."""
         rng = self.rng
         size = max(0, rng.choice([low - 1, low, high, high + 1, rng.randint(low, max(low, min(high, low + 12)))]))
-        chunk = "".join(rng.choice(alphabet) for _ in range(min(size, 32)))
+        chunk = "".join(rng.choices(alphabet, k=min(size, 32)))
         return (chunk * (size // 32 + 1))[:size] if size > 32 else chunk  # a long one repeats its start
 
     # -- schema-guided ---------------------------------------------------------------------

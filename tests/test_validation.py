@@ -19,8 +19,8 @@ from tests.sends import send_request
 
 SCHEMAS = Schemas()
 # Instances per schema: a few hundred cost milliseconds (the validators take microseconds each).
-SCHEMA_GUIDED = 300
-NEAR_VALID = 400
+SCHEMA_GUIDED = 200
+NEAR_VALID = 150
 
 
 def _names() -> list[str]:
