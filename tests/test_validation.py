@@ -79,12 +79,18 @@ def _schema(name: str) -> dict:
 
 
 def _compare(name: str, instances: list) -> None:
-    """Fails naming the schema and the shortest instances the compiled check wrongly accepts."""
+    """Fails naming the schema and the shortest instances the compiled check wrongly accepts
+    (#n: the n-th instance of the seeded run, so it replays), with jsonschema's reason."""
     wrong = [(i, instance) for i, instance in enumerate(instances)
              if SCHEMAS._compiled_says_valid(name, instance) and not SCHEMAS.validator(name).is_valid(instance)]
     wrong.sort(key=lambda pair: len(repr(pair[1])))
     assert not wrong, f"{name}: the compiled check accepted {len(wrong)} of {len(instances)} instances jsonschema rejects; " + \
-        "; ".join(f"#{i}: {instance!r} ({next(SCHEMAS.validator(name).iter_errors(instance)).message})" for i, instance in wrong[:3])
+        "; ".join(f"#{i}: {_shown(instance)} ({_shown(next(SCHEMAS.validator(name).iter_errors(instance)).message)})" for i, instance in wrong[:3])
+
+
+def _shown(value: object, most: int = 400) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
 
 
 @pytest.mark.parametrize("provider", ["alphasms", "octopush", "hyber", "revicom"])
