@@ -89,7 +89,7 @@ def _compare(name: str, instances: list) -> None:
 
 
 def _shown(value: object, most: int = 400) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    text = repr(value)
     return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
 
 
