@@ -5,7 +5,8 @@ Plain `random.Random` rather than Hypothesis: the fuzz tests spend their time in
 not in a data-generation engine (Hypothesis's took most of their CPU), and each case is a
 function of the test's seed and its index, so a failure prints the request and replays exactly.
 The values lean to the edges the way Hypothesis's do: empty and boundary sizes, integers at
-the 2**31/2**53/2**63 limits and beyond, inf/-inf/-0.0, surrogates, NUL, RTL and emoji.
+the 2**31/2**53/2**63 limits and beyond, inf/-inf/-0.0, NUL, RTL marks, noncharacters and
+emoji (no lone surrogates: a form or a query cannot carry one).
 """
 from __future__ import annotations
 
