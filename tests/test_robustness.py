@@ -1,28 +1,27 @@
-"""Fuzzing (hypothesis) of every provider endpoint and a 1,000 concurrent clients test.
+"""Fuzzing of every provider endpoint and a 1,000 concurrent clients test.
 
 Whatever a client sends: no unhandled 500, no traceback, every request is journaled, and every
-message a request was told was accepted exists (nothing accepted is lost).
+message a request was told was accepted exists (nothing accepted is lost). The cases come from
+tests/garbage.py, seeded per test, so a failure names its case and replays exactly.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import resource
+from typing import Callable
 
 import aiohttp
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from emulator.app import build_app
+from emulator.core.validation import Schemas
 from emulator.providers import REGISTRY
 
 from .conftest import advance
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6),
-    max_leaves=25,
-)
+from .garbage import Garbage
+from .schema_instances import InstanceMaker
 
 # Field names the providers know, so fuzzed objects reach deep validation, not only "unknown".
 KNOWN_FIELDS = [
@@ -32,19 +31,12 @@ KNOWN_FIELDS = [
     "alpha_name", "ttl", "channelType", "senderName", "destination", "content", "contentType", "tags", "callbackUrl",
     "externalMessageId", "uuids", "email", "conversation_id", "auth", "data",
 ]
-field_names = st.sampled_from(KNOWN_FIELDS) | st.text(max_size=10)
-objects = st.dictionaries(field_names, json_values, max_size=8)
 ALPHA_TYPES = ["sms", "viber", "viber+sms", "rcs", "rcs+sms", "rcs+viber+sms", "voice", "call/otp", "pipeline", "hlr", "status", "balance"]
-# Item fields get shallower garbage than whole bodies: a nested value is refused at its first
-# wrong type, so depth adds generation time, not coverage (measured with coverage.py: the
-# emulator lines this test reaches with max_leaves=4 are a superset of those with 25; 10 s -> 3 s).
-item_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=3),
-    max_leaves=4,
-)
-alpha_items = st.builds(lambda t, extra: {"type": t, **extra}, st.sampled_from(ALPHA_TYPES), st.dictionaries(field_names, item_values, max_size=8))
-form_values = st.dictionaries(st.sampled_from(["login", "psw", "apikey", "phones", "mes", "fmt", "cost", "id", "time", "charset", "sender", "add", "get", "del", "phone", "name", "grp", "all", "cur"]) | st.text(max_size=8), st.text(max_size=20), max_size=8)
+FORM_FIELDS = ["login", "psw", "apikey", "phones", "mes", "fmt", "cost", "id", "time", "charset", "sender", "add", "get", "del",
+               "phone", "name", "grp", "all", "cur", "key", "password", "command", "to", "from", "message"]
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+GARBAGE_CASES, GARBAGE_ROUNDS = 100, 5  # per provider: 100 cases at least, and every path 5 times at least
+ALPHA_ITEM_CASES = 150
 
 
 def provider_paths(app) -> list[tuple[str, str]]:
@@ -56,7 +48,7 @@ def provider_paths(app) -> list[tuple[str, str]]:
         if path.startswith("/_emulator") or not path or route.method == "HEAD":
             continue
         path = path.replace("{client_id}", "1000").replace("{message_id}", "00000000-0000-0000-0000-000000000000")
-        path = "".join(part if not part.startswith("{") else "x" for part in path.replace("}", "}/").split("/")).replace("//", "/") if "{" in path else path
+        path = re.sub(r"\{[^}]*\}", "x", path)
         out.append(("POST" if route.method == "*" else route.method, path))
     return sorted(set(out))
 
@@ -74,77 +66,116 @@ def auth_headers() -> list[dict[str, str]]:
     ]
 
 
-async def assert_sane(client, response, sent_count: int | None = None) -> None:
+async def assert_sane(client, response, case: object = None) -> None:
+    """No 5xx and no traceback; `case` (what was sent) is named when it fails."""
     text = await response.text(errors="replace")
-    assert response.status < 500, (response.status, text[:300])
-    assert "Traceback" not in text and 'File "' not in text
+    assert response.status < 500, (case, response.status, text[:300])
+    assert "Traceback" not in text and 'File "' not in text, (case, text[:300])
 
 
-async def assert_nothing_lost(client) -> None:
+async def assert_nothing_lost(client, known_bug: Callable[[dict], bool] | None = None) -> int:
+    """Every accepted message exists, and no request met the safety net: some providers (AlphaSMS,
+    SMSC) answer a bug of ours in their own error shape with a 200, so only the journal tells.
+    Returns how many requests `known_bug` (a reported, not yet fixed bug) excused."""
     journal = (await (await client.get("/_emulator/requests", params={"limit": "10000"})).json())["requests"]
     listed = (await (await client.get("/_emulator/messages", params={"limit": "10000"})).json())["messages"]
     stored = {m["id"] for m in listed}
+    excused = 0
     for record in journal:
         assert record["status"] < 500, record
+        if (record["outcome"], record["error"]) == ("error", "internal"):
+            assert known_bug and known_bug(record), f"unhandled error behind {record['method']} {record['path']}?{record['query']} {record['body']}"
+            excused += 1
         for message_id in record["message_ids"]:
             assert message_id in stored, ("accepted message lost", record)
+    return excused
 
 
 @pytest.mark.parametrize("provider", sorted(REGISTRY))
 async def test_fuzz_every_provider_endpoint_with_garbage(aiohttp_client, settings, provider):
+    """Any path of the provider, any method, any of the auth headers, any body and query."""
     client = await aiohttp_client(build_app(settings))
     app = client.server.app
     paths = [(m, p) for m, p in provider_paths(app) if p.startswith(f"/{provider}/")]
     assert paths, provider
-
-    @hsettings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    @given(
-        target=st.sampled_from(paths),
-        method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", None]),
-        headers=st.sampled_from(auth_headers()),
-        body=st.one_of(json_values.map(lambda v: json.dumps(v).encode()), objects.map(lambda v: json.dumps(v).encode()), st.binary(max_size=200)),
-        query=form_values,
-    )
-    async def run(target, method, headers, body, query):
-        path_method, path = target
-        response = await client.request(method or path_method, path, data=body, headers=headers, params=query)
-        await assert_sane(client, response)
-
-    await _run_async_given(run)
+    garbage, headers = Garbage(f"garbage {provider}"), auth_headers()
+    rounds = max(GARBAGE_ROUNDS, -(-GARBAGE_CASES // len(paths)))  # every path as often, in a new order each round
+    for number, (path_method, path) in enumerate(p for _ in range(rounds) for p in garbage.rng.sample(paths, len(paths))):
+        method = path_method if garbage.rng.random() < 0.5 else garbage.rng.choice(METHODS)
+        case = {"case": number, "method": method, "path": path, "headers": headers[number % len(headers)],
+                "data": garbage.body(KNOWN_FIELDS, kind=number // len(headers) % 3), "params": garbage.form(FORM_FIELDS)}
+        response = await client.request(method, path, data=case["data"], headers=case["headers"], params=case["params"])
+        await assert_sane(client, response, case)
     await assert_nothing_lost(client)
-
-
-async def _run_async_given(test) -> None:
-    """Hypothesis runs sync functions: drive each async example on this loop from a thread."""
-    loop = asyncio.get_running_loop()
-    inner = test.hypothesis.inner_test
-
-    def sync_wrapper(*args, **kwargs):
-        return asyncio.run_coroutine_threadsafe(inner(*args, **kwargs), loop).result(60)
-
-    test.hypothesis.inner_test = sync_wrapper
-    try:
-        await loop.run_in_executor(None, test)
-    finally:
-        test.hypothesis.inner_test = inner
 
 
 async def test_fuzz_alphasms_items_with_valid_auth(aiohttp_client, settings):
+    """Lists of items of every AlphaSMS type: garbage with known and unknown fields, and mutants
+    of a valid item of the type (so acceptance, and each field's own error, are reached too).
+    Each item is answered on its own (as many entries as items) or the whole request refused."""
     client = await aiohttp_client(build_app(settings))
-
-    @hsettings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    @given(items=st.lists(alpha_items, min_size=1, max_size=6))
-    async def run(items):
+    garbage = Garbage("alphasms items")
+    mutate = InstanceMaker(SCHEMAS.raw, garbage.rng)
+    for number in range(ALPHA_ITEM_CASES):
+        items = []
+        for index in range(garbage.rng.randint(1, 6)):
+            kind = garbage.rng.choice(ALPHA_TYPES)
+            if garbage.rng.random() < 0.5:
+                # Shallow garbage: a nested value is refused at its first wrong type, so depth
+                # adds generation time, not coverage.
+                item = garbage.json_object(KNOWN_FIELDS, leaves=4)
+            else:
+                definition, example = VALID_ITEMS[kind]
+                item = mutate.mutant(example, ITEM_DEFINITIONS.get(definition, {}), "alphasms/items")
+                item = {**item, "id": number * 10 + index} if item.get("id") == 1 else item  # ids are single-use
+            items.append({"type": kind, **item})
+        case = {"case": number, "items": items}
         response = await client.post("/alphasms/api/json.php", json={"auth": "alphasms-demo-key", "data": items})
-        await assert_sane(client, response)
+        await assert_sane(client, response, case)
         answer = await response.json()
-        assert answer["success"] is True or set(answer) == {"success", "error"}
+        assert answer["success"] is True or set(answer) == {"success", "error"}, (case, answer)
         if answer["success"]:
-            assert len(answer["data"]) == len(items)
-
-    await _run_async_given(run)
+            assert len(answer["data"]) == len(items), (case, answer)
     await advance(client, 120)
-    await assert_nothing_lost(client)
+    excused = await assert_nothing_lost(client, known_bug=viber_type_on_an_item_without_viber)
+    assert excused, "the viber_type bug is fixed: remove viber_type_on_an_item_without_viber"
+
+
+def viber_type_on_an_item_without_viber(record: dict) -> bool:
+    """A known bug, reported with a reproducer (fuzz branch): alphasms/rules.py item_rejection
+    looks up VIBER_NEEDS[item["viber_type"]] for every item, but only the viber definitions check
+    viber_type, so an sms/rcs/voice... item with an unknown or unhashable viber_type is an internal
+    error ("Internal error") instead of being refused or ignored."""
+    try:
+        items = json.loads(record["body"])["data"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return any(isinstance(item, dict) and "viber_type" in item and "viber" not in str(item.get("type"))
+               and (not isinstance(item["viber_type"], str) or item["viber_type"] not in ("text", "image", "text+link", "text+image+link"))
+               for item in items)
+
+
+SCHEMAS = Schemas()
+ITEM_DEFINITIONS = SCHEMAS.raw("alphasms/items")["$defs"]
+PHONE = 380971234567
+SMS = {"sms_signature": "Shop", "sms_message": "Code 1234"}
+VIBER = {"viber_type": "text", "viber_signature": "Shop", "viber_message": "Code 1234"}
+RCS = {"rcs_signature": "Shop", "rcs_message": "Code 1234"}
+VALID_ITEMS = {  # type -> (the definition in schemas/alphasms/items.json it is checked against, a valid item)
+    "sms": ("sms", {"id": 1, "phone": PHONE, **SMS}),
+    "viber": ("viber", {"id": 1, "phone": PHONE, **VIBER}),
+    "viber+sms": ("viber", {"id": 1, "phone": PHONE, **VIBER, **SMS}),
+    "rcs": ("rcs", {"id": 1, "phone": PHONE, **RCS}),
+    "rcs+sms": ("rcs", {"id": 1, "phone": PHONE, **RCS, **SMS}),
+    "rcs+viber+sms": ("rcs", {"id": 1, "phone": PHONE, **RCS, **VIBER, **SMS}),
+    "voice": ("voice_item", {"id": 1, "phone": PHONE, "message": "Code 1234", "voice": {"gender": "female", "language": "uk-UA"}}),
+    "call/otp": ("phone_only", {"phone": PHONE}),
+    "pipeline": ("pipeline", {"id": 1, "phone": PHONE, "pipeline": ["viber", "sms"], "viber": {"signature": "Shop", "message": "Hi"},
+                              "sms": {"signature": "Shop", "message": "Hi"}}),
+    "hlr": ("phone_only", {"phone": PHONE}),
+    "status": ("status", {"id": 1}),
+    "balance": ("", {}),
+}
 
 
 async def test_a_thousand_concurrent_clients(aiohttp_server, settings):

@@ -1,22 +1,26 @@
 """The compiled check (fastjsonschema) never calls valid what jsonschema calls invalid.
 
 Providers see only jsonschema's verdict on anything the compiled check rejects, so the one way
-the fast path could change behaviour is a false "valid". Hypothesis draws instances guided by
-each schema (its enums, consts, patterns, length and number bounds, nested objects) mixed with
-junk, for every schema file and every `$defs` entry, and compares the two validators.
+the fast path could change behaviour is a false "valid". For every schema file and every `$defs`
+entry, seeded instances guided by the schema (its enums, consts, patterns, length, number and
+size bounds, nested objects) mixed with junk, and mutants of valid examples, go to both
+validators (tests/schema_instances.py makes them).
 """
 from __future__ import annotations
 
+import json
+import random
+
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from emulator.core.validation import Schemas
+from tests.schema_instances import InstanceMaker
 from tests.sends import send_request
 
 SCHEMAS = Schemas()
-JUNK = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**16), st.floats(allow_nan=False),
-                 st.text(max_size=5), st.just(""), st.just([]), st.just({}), st.just("\n"))
+# Instances per schema: a few hundred cost milliseconds (the validators take microseconds each).
+SCHEMA_GUIDED = 200
+NEAR_VALID = 150
 
 
 def _names() -> list[str]:
@@ -25,95 +29,6 @@ def _names() -> list[str]:
         names.append(name)
         names.extend(f"{name}#/$defs/{d}" for d in SCHEMAS.raw(name).get("$defs", {}))
     return names
-
-
-def _resolve(schema: dict, file: str) -> tuple[dict, str]:
-    ref = schema.get("$ref")
-    if not isinstance(ref, str):
-        return schema, file
-    target, _, pointer = ref.partition("#")
-    file = target.removeprefix("urn:msgemu:") if target else file
-    node = SCHEMAS.raw(file)
-    for part in pointer.strip("/").split("/") if pointer.strip("/") else []:
-        node = node[part]
-    return _resolve(node, file)
-
-
-def _branches(schema: dict, file: str) -> list[tuple[dict, str]]:
-    """The schema and every subschema it combines (allOf/anyOf/oneOf/if/then/else), resolved."""
-    schema, file = _resolve(schema, file)
-    found = [(schema, file)]
-    for key in ("allOf", "anyOf", "oneOf"):
-        for sub in schema.get(key, []):
-            found.extend(_branches(sub, file))
-    for key in ("if", "then", "else"):
-        if isinstance(schema.get(key), dict):
-            found.extend(_branches(schema[key], file))
-    return found
-
-
-def instances(schema: dict, file: str, depth: int = 0) -> st.SearchStrategy:
-    if depth > 4 or not isinstance(schema, dict):
-        return JUNK
-    options = [JUNK]
-    properties: dict[str, list] = {}
-    for branch, branch_file in _branches(schema, file):
-        if "const" in branch:
-            options.append(st.just(branch["const"]))
-        if "enum" in branch:
-            options.append(st.sampled_from(branch["enum"]))
-        if "pattern" in branch:
-            options.append(st.from_regex(branch["pattern"], fullmatch=False).map(lambda s: s[:40]))
-        if "maxLength" in branch or "minLength" in branch:
-            low, high = branch.get("minLength", 0), branch.get("maxLength", 20)
-            options.append(st.text(alphabet="a1 é", min_size=max(0, low - 1), max_size=min(high + 1, 2000)))
-        if "minimum" in branch or "maximum" in branch:
-            low, high = branch.get("minimum", -5), branch.get("maximum", 10**6)
-            options.append(st.sampled_from([low - 1, low, high, high + 1, float(low), True]))
-            options.append(st.integers(low, high))
-        if "items" in branch and isinstance(branch["items"], dict):
-            item = instances(branch["items"], branch_file, depth + 1)
-            options.append(st.lists(item, min_size=branch.get("minItems", 0), max_size=3))
-        for key, sub in branch.get("properties", {}).items():
-            properties.setdefault(key, []).append(instances(sub, branch_file, depth + 1))
-    if properties:
-        fields = {k: st.one_of(v) for k, v in properties.items()}
-        options.append(st.fixed_dictionaries({}, optional=fields))
-        options.append(st.fixed_dictionaries(fields))  # all present: the most likely to be valid
-        options.append(st.fixed_dictionaries(fields, optional={"unexpected": JUNK}))
-    return st.one_of(options)
-
-
-def _properties(schema: dict, file: str) -> dict[str, tuple[dict, str]]:
-    merged = {}
-    for branch, branch_file in _branches(schema, file):
-        for key, sub in branch.get("properties", {}).items():
-            merged.setdefault(key, (sub, branch_file))
-    return merged
-
-
-DROP = object()
-
-
-def mutants(seed, schema: dict, file: str, depth: int = 0) -> st.SearchStrategy:
-    """A valid example with some of its values replaced, dropped or extended: near the boundary
-    between valid and invalid, where a disagreement between the validators would show."""
-    if depth > 4:
-        return st.just(seed)
-    if isinstance(seed, dict):
-        properties = _properties(schema, file)
-        fields = {}
-        for key, value in seed.items():
-            sub, sub_file = properties.get(key, ({}, file))
-            fields[key] = st.integers(0, 9).flatmap(
-                lambda n, v=value, s=sub, f=sub_file: st.just(v) if n < 6 else st.just(DROP) if n == 6
-                else instances(s, f, depth + 1) if n == 7 else mutants(v, s, f, depth + 1))
-        extra = {k: instances(sub, f, depth + 1) for k, (sub, f) in properties.items() if k not in seed}
-        return st.fixed_dictionaries(fields, optional=extra).map(lambda d: {k: v for k, v in d.items() if v is not DROP})
-    if isinstance(seed, list) and seed:
-        items = next((b["items"] for b, _ in _branches(schema, file) if isinstance(b.get("items"), dict)), {})
-        return st.lists(mutants(seed[0], items, file, depth + 1), min_size=0, max_size=3)
-    return st.one_of(st.just(seed), instances(schema, file, depth + 1))
 
 
 def _seeds() -> list[tuple[str, object]]:
@@ -140,13 +55,19 @@ def _seeds() -> list[tuple[str, object]]:
 
 @pytest.mark.parametrize("name, seed", _seeds())
 def test_compiled_check_agrees_near_valid_examples(name, seed):
+    """Mutants of a valid example sit near the boundary between valid and invalid, where a
+    disagreement between the validators would show."""
     assert SCHEMAS.is_valid(name, seed), "the seed itself must be valid"
-    _compare(name, mutants(seed, _schema(name), name.partition("#")[0]))
+    maker = InstanceMaker(SCHEMAS.raw, random.Random(f"mutants {name} {json.dumps(seed, sort_keys=True)}"))
+    schema, file = _schema(name), name.partition("#")[0]
+    _compare(name, [maker.mutant(seed, schema, file) for _ in range(NEAR_VALID)])
 
 
 @pytest.mark.parametrize("name", _names())
 def test_compiled_check_never_accepts_what_jsonschema_rejects(name):
-    _compare(name, instances(_schema(name), name.partition("#")[0]))
+    maker = InstanceMaker(SCHEMAS.raw, random.Random(f"instances {name}"))
+    schema, file = _schema(name), name.partition("#")[0]
+    _compare(name, [maker.instance(schema, file) for _ in range(SCHEMA_GUIDED)])
 
 
 def _schema(name: str) -> dict:
@@ -157,14 +78,19 @@ def _schema(name: str) -> dict:
     return schema
 
 
-def _compare(name: str, strategy: st.SearchStrategy) -> None:
-    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(strategy)
-    def agree(instance):
-        if SCHEMAS._compiled_says_valid(name, instance):
-            assert SCHEMAS.validator(name).is_valid(instance), f"compiled check accepted {instance!r}"
+def _compare(name: str, instances: list) -> None:
+    """Fails naming the schema and the shortest instances the compiled check wrongly accepts
+    (#n: the n-th instance of the seeded run, so it replays), with jsonschema's reason."""
+    wrong = [(i, instance) for i, instance in enumerate(instances)
+             if SCHEMAS._compiled_says_valid(name, instance) and not SCHEMAS.validator(name).is_valid(instance)]
+    wrong.sort(key=lambda pair: len(repr(pair[1])))
+    assert not wrong, f"{name}: the compiled check accepted {len(wrong)} of {len(instances)} instances jsonschema rejects; " + \
+        "; ".join(f"#{i}: {_shown(instance)} ({_shown(next(SCHEMAS.validator(name).iter_errors(instance)).message)})" for i, instance in wrong[:3])
 
-    agree()
+
+def _shown(value: object, most: int = 400) -> str:
+    text = repr(value)
+    return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
 
 
 @pytest.mark.parametrize("provider", ["alphasms", "octopush", "hyber", "revicom"])
