@@ -191,6 +191,15 @@ async def test_viber_type_requires_its_fields(client):
     assert answer["data"][0]["success"] is False
 
 
+@pytest.mark.parametrize("viber_type", ["text", "bogus", ["text"]])
+async def test_viber_type_on_an_sms_item_is_an_unknown_field_like_any_other(client, viber_type):
+    """Only the viber definition reads viber_type (it was looked up for every item: an internal error)."""
+    answer = await call(client, sms(id=7, viber_type=viber_type))
+    assert answer["data"][0]["success"] is True
+    journal = await (await client.get("/_emulator/requests", params={"limit": "1"})).json()
+    assert journal["requests"][-1]["outcome"] == "accepted"
+
+
 async def test_call_otp_returns_a_four_digit_code_readable_by_tests(client):
     answer = await call(client, {"type": "call/otp", "id": 9, "phone": 380671234567})
     data = answer["data"][0]["data"]

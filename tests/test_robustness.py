@@ -7,10 +7,8 @@ tests/garbage.py, seeded per test, so a failure names its case and replays exact
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import resource
-from typing import Callable
 
 import aiohttp
 import pytest
@@ -73,22 +71,18 @@ async def assert_sane(client, response, case: object = None) -> None:
     assert "Traceback" not in text and 'File "' not in text, (case, text[:300])
 
 
-async def assert_nothing_lost(client, known_bug: Callable[[dict], bool] | None = None) -> int:
+async def assert_nothing_lost(client) -> None:
     """Every accepted message exists, and no request met the safety net: some providers (AlphaSMS,
-    SMSC) answer a bug of ours in their own error shape with a 200, so only the journal tells.
-    Returns how many requests `known_bug` (a reported, not yet fixed bug) excused."""
+    SMSC) answer a bug of ours in their own error shape with a 200, so only the journal tells."""
     journal = (await (await client.get("/_emulator/requests", params={"limit": "10000"})).json())["requests"]
     listed = (await (await client.get("/_emulator/messages", params={"limit": "10000"})).json())["messages"]
     stored = {m["id"] for m in listed}
-    excused = 0
     for record in journal:
         assert record["status"] < 500, record
         if (record["outcome"], record["error"]) == ("error", "internal"):
-            assert known_bug and known_bug(record), f"unhandled error behind {record['method']} {record['path']}?{record['query']} {record['body']}"
-            excused += 1
+            raise AssertionError(f"unhandled error behind {record['method']} {record['path']}?{record['query']} {record['body']}")
         for message_id in record["message_ids"]:
             assert message_id in stored, ("accepted message lost", record)
-    return excused
 
 
 @pytest.mark.parametrize("provider", sorted(REGISTRY))
@@ -137,22 +131,7 @@ async def test_fuzz_alphasms_items_with_valid_auth(aiohttp_client, settings):
         if answer["success"]:
             assert len(answer["data"]) == len(items), (case, answer)
     await advance(client, 120)
-    excused = await assert_nothing_lost(client, known_bug=viber_type_on_an_item_without_viber)
-    assert excused, "the viber_type bug is fixed: remove viber_type_on_an_item_without_viber"
-
-
-def viber_type_on_an_item_without_viber(record: dict) -> bool:
-    """A known bug, reported with a reproducer (fuzz branch): alphasms/rules.py item_rejection
-    looks up VIBER_NEEDS[item["viber_type"]] for every item, but only the viber definitions check
-    viber_type, so an sms/rcs/voice... item with an unknown or unhashable viber_type is an internal
-    error ("Internal error") instead of being refused or ignored."""
-    try:
-        items = json.loads(record["body"])["data"]
-    except (ValueError, KeyError, TypeError):
-        return False
-    return any(isinstance(item, dict) and "viber_type" in item and "viber" not in str(item.get("type"))
-               and (not isinstance(item["viber_type"], str) or item["viber_type"] not in ("text", "image", "text+link", "text+image+link"))
-               for item in items)
+    await assert_nothing_lost(client)
 
 
 SCHEMAS = Schemas()

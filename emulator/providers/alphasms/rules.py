@@ -59,7 +59,7 @@ def item_rejection(schemas: Schemas, item: dict[str, Any]) -> Rejection | None:
         violation = schemas.first_violation(f"alphasms/items#/$defs/{definition}", item)
         if violation:
             return Rejection.schema(_error_for(violation.field, violation.keyword), violation)
-    if "viber_type" in item:
+    if "viber" in definitions:  # (only the viber definition checks viber_type: elsewhere it is an unknown field)
         for needed in VIBER_NEEDS[item["viber_type"]]:
             if not item.get(needed):
                 key = "empty_message" if needed == "viber_message" else "invalid_parameters"
