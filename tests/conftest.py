@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from emulator.settings import Settings
 
 
-# The files that take seconds, longest first (measured with `--durations`): hypothesis fuzzing,
+# The files that take seconds, longest first (measured with `--durations`): seeded fuzzing,
 # a browser, real `msgemu serve` processes. pytest-xdist (--dist loadfile) hands files to the
 # workers in collection order, so these go first and the short files fill in at the end: no
 # core waits idle on one long file started last.
