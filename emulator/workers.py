@@ -83,7 +83,7 @@ def _start(settings: Settings, index: int, ready_write: int | None, ready_read: 
 
 
 def _run_worker(settings: Settings, index: int, ready_write: int | None) -> int:
-    from .cli import CannotListen, _serve, exit_now, tune_gc, use_uvloop_if_installed
+    from .cli import CannotListen, _serve, exit_now, tune_gc, use_loop
     from .runtime import Runtime
 
     try:
@@ -92,7 +92,7 @@ def _run_worker(settings: Settings, index: int, ready_write: int | None) -> int:
         print(f"msgemu: worker {index}: {exc}", file=sys.stderr, flush=True)
         return 2
     tune_gc()
-    use_uvloop_if_installed()
+    use_loop(settings.loop)
     try:
         asyncio.run(_serve(settings, runtime, worker=index, ready=ready_write))
     except KeyboardInterrupt:

@@ -1,0 +1,247 @@
+"""The HTTP listener of `msgemu serve`: the same accept loop under asyncio's own loop and uvloop.
+
+Why not `web.TCPSite` (loop.create_server): when file descriptors run out, the two loops behave
+differently. asyncio leaves new connections in the kernel's backlog and retries accept() every
+second; libuv (uvloop) accepts them and closes them at once (its "EMFILE trick"), so clients
+waiting in the backlog are reset and nothing is logged. Here the accept loop is ours
+(`loop.sock_accept`, then `loop.connect_accepted_socket` hands the connection to aiohttp), and it
+stops accepting *before* descriptors run out: at most `Budget.limit` HTTP connections are open
+at once; beyond that new ones wait in the backlog until idle ones are cut (--idle-timeout), and
+one line says so. EMFILE/ENFILE from accept (descriptors taken elsewhere in the process) is
+treated the same way, with a short back-off. A connection is never accepted only to be closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+
+from aiohttp import web
+
+from .core.callbacks import CALLBACK_CONNECTIONS
+
+log = logging.getLogger("msgemu")
+
+BACKLOG = 2048  # connections the kernel holds for us while we are at the bound (capped by net.core.somaxconn)
+RESERVE_BASE = 64  # descriptors for everything but HTTP and callback connections (see connection_limit)
+ROOM_CHECK = 0.05  # seconds between looks for room while at the bound (a sleep, never a busy loop)
+RETRY_FIRST, RETRY_MAX = 0.05, 1.0  # back-off after EMFILE/ENFILE from accept(), doubling
+OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+UNBOUNDED = 1 << 20  # connections allowed when RLIMIT_NOFILE is unlimited or unknown
+
+
+def open_files_limit() -> int | None:
+    """The soft RLIMIT_NOFILE (`ulimit -n`), or None when unlimited or unknown (Windows)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not on this platform
+        return None
+    return None if soft in (resource.RLIM_INFINITY, -1) else soft
+
+
+def connection_limit(nofile: int | None) -> int:
+    """How many HTTP connections may be open at once with `nofile` descriptors.
+
+    The reserve is what the process opens besides its HTTP connections: RESERVE_BASE (64) for
+    what a running `msgemu serve` holds anyway (counted in /proc on Linux with the main port, a
+    provider port and the SMPP/SMTP listeners: 12 under asyncio, 19 under uvloop; that is
+    stdio, epoll, wake-up pipes, log file, listening sockets; then a scenario file being read,
+    a Valkey/Redis store's few connections, DNS lookups) with room to spare, plus CALLBACK_CONNECTIONS (200), the most connections the callback dispatcher opens
+    at once. With a small `ulimit -n` at most a quarter is held back (1024 -> 768 HTTP
+    connections): HTTP clients are what fills descriptors, and a callback refused for want of
+    one is retried on its ladder. SMPP/SMTP sessions have bounds of their own and are not
+    reserved for: they share what HTTP leaves, as they did before."""
+    if nofile is None:
+        return UNBOUNDED
+    reserve = min(RESERVE_BASE + CALLBACK_CONNECTIONS, nofile // 4)
+    return max(1, nofile - reserve)
+
+
+class Shortage:
+    """Says once per process that descriptors ran out, whichever listener found it first."""
+
+    def __init__(self, nofile: int | None, limit: int) -> None:
+        self.nofile = nofile
+        self.limit = limit
+        self.times = 0
+
+    def report(self) -> None:
+        if self.first():
+            log.warning(self.message())
+
+    def first(self) -> bool:
+        """Counts one more shortage; True the first time (the one that is logged)."""
+        self.times += 1
+        return self.times == 1
+
+    def message(self) -> str:
+        ulimit = "unlimited" if self.nofile is None else self.nofile
+        return (
+            f"file descriptors ran out (ulimit -n is {ulimit}, {self.limit} of them for HTTP connections): "
+            "new connections wait in the backlog until idle ones are closed (--idle-timeout); raise ulimit -n "
+            "for more; logged once, not at every retry"
+        )
+
+
+class Budget:
+    """The open HTTP connections of one process, shared by all its listening sockets.
+
+    A connection counts from accept until its transport starts closing. Transports are kept in
+    a set pruned of closed ones once it doubles (so it costs O(1) per connection and holds at
+    most twice what is open), and again whenever it reaches the limit."""
+
+    def __init__(self, limit: int | None = None, nofile: int | None = None) -> None:
+        self.nofile = open_files_limit() if nofile is None else nofile
+        self.limit = connection_limit(self.nofile) if limit is None else limit
+        self.shortage = Shortage(self.nofile, self.limit)
+        self._open: set[asyncio.BaseTransport] = set()
+        self._next_prune = 64
+
+    def full(self) -> bool:
+        if len(self._open) < self.limit:
+            return False
+        self._prune()
+        return len(self._open) >= self.limit
+
+    def add(self, transport: asyncio.BaseTransport) -> None:
+        self._open.add(transport)
+        if len(self._open) >= self._next_prune:
+            self._prune()
+
+    def open_count(self) -> int:
+        self._prune()
+        return len(self._open)
+
+    def _prune(self) -> None:
+        self._open = {t for t in self._open if not t.is_closing()}
+        self._next_prune = 2 * len(self._open) + 64
+
+
+class CannotListen(OSError):
+    """One line for a port that cannot be bound (busy, no such address, no permission)."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        busy = cause.errno == errno.EADDRINUSE
+        reason = "address already in use" if busy else (cause.strerror or str(cause))
+        hint = " (another msgemu? choose one with --port or MSGEMU_PORT)" if busy else ""
+        super().__init__(f"cannot listen on {host}:{port}: {reason}{hint}")
+
+
+class Listening:
+    """What aiohttp's BaseSite keeps in `_server`: the sockets (runner.addresses) and close()."""
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        self.sockets = sockets
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
+class ListenerSite(web.BaseSite):
+    """An aiohttp site on `host:port` with its own bounded accept loop (one task per socket).
+
+    `stop()` ends the accept loops and closes the listening sockets: from then on connections
+    are refused, while those already accepted go on (drain() in cli.py relies on that)."""
+
+    __slots__ = ("_host", "_port", "_reuse_port", "_budget", "_tasks")
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, budget: Budget, *,
+                 reuse_port: bool = False, backlog: int = BACKLOG) -> None:
+        super().__init__(runner, backlog=backlog)
+        self._host = host
+        self._port = port
+        self._reuse_port = reuse_port
+        self._budget = budget
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def name(self) -> str:
+        host = self._host or "0.0.0.0"
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one the kernel chose when asked for 0)."""
+        if self._server is not None and self._server.sockets:
+            return self._server.sockets[0].getsockname()[1]
+        return self._port
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            sockets = await bind(loop, self._host, self._port, self._reuse_port, self._backlog)
+        except OSError as exc:
+            raise CannotListen(self._host, self._port, exc) from None
+        await super().start()  # registers the site with its runner
+        self._server = Listening(sockets)
+        self._tasks = [loop.create_task(self._accept(sock)) for sock in sockets]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # off the selector before the close
+        self._tasks = []
+        await super().stop()  # closes the sockets (Listening.close) and unregisters the site
+
+    async def _accept(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        budget = self._budget
+        pause = RETRY_FIRST
+        while True:
+            while budget.full():
+                budget.shortage.report()
+                await asyncio.sleep(ROOM_CHECK)
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                continue  # the client gave up before we took it
+            except OSError as exc:
+                if exc.errno in OUT_OF_DESCRIPTORS:
+                    budget.shortage.report()
+                else:  # a listener that stops accepting would be silent: say it, keep going
+                    log.warning("accept() on %s failed: %s; retrying", self.name, exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX)
+                continue
+            pause = RETRY_FIRST
+            try:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                transport, _ = await loop.connect_accepted_socket(server, conn)
+            except OSError as exc:  # the client reset it already
+                log.debug("connection lost while being set up: %s", exc)
+                conn.close()
+                continue
+            budget.add(transport)
+
+
+async def bind(loop: asyncio.AbstractEventLoop, host: str, port: int, reuse_port: bool, backlog: int) -> list[socket.socket]:
+    """Listening sockets for `host:port`, as loop.create_server makes them: one per address the
+    name resolves to ('' or None: every IPv4 and IPv6 address), SO_REUSEADDR, IPv6 sockets
+    IPv6-only, SO_REUSEPORT when several workers share the port; non-blocking."""
+    infos = await loop.getaddrinfo(host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if os.name == "posix":  # as asyncio does: a restart may bind while old connections linger
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
