@@ -186,11 +186,41 @@ class ListenerSite(web.BaseSite):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)  # off the selector before the close
         self._tasks = []
+        # Closing a listening socket resets the connections the kernel completed and queued for
+        # it, and their clients may have sent a request already: take them first, in one go (no
+        # await between the last accept and the close), then serve them like any other.
+        taken = [conn for sock in (self._server.sockets if self._server else []) for conn in self._take_queued(sock)]
         await super().stop()  # closes the sockets (Listening.close) and unregisters the site
+        loop = asyncio.get_running_loop()
+        for conn in taken:
+            await self._serve(loop, conn)
+
+    def _take_queued(self, sock: socket.socket) -> list[socket.socket]:
+        taken = []
+        while not self._budget.full() and len(taken) < self._backlog:
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                break
+            except OSError:  # out of descriptors: what is left is reset, as by any listener
+                break
+            conn.setblocking(False)
+            taken.append(conn)
+        return taken
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+        """Hands an accepted connection to aiohttp."""
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            transport, _ = await loop.connect_accepted_socket(self._runner.server, conn)
+        except OSError as exc:  # the client reset it already
+            log.debug("connection lost while being set up: %s", exc)
+            conn.close()
+            return
+        self._budget.add(transport)
 
     async def _accept(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        server = self._runner.server
         budget = self._budget
         pause = RETRY_FIRST
         while True:
@@ -210,14 +240,7 @@ class ListenerSite(web.BaseSite):
                 pause = min(pause * 2, RETRY_MAX)
                 continue
             pause = RETRY_FIRST
-            try:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                transport, _ = await loop.connect_accepted_socket(server, conn)
-            except OSError as exc:  # the client reset it already
-                log.debug("connection lost while being set up: %s", exc)
-                conn.close()
-                continue
-            budget.add(transport)
+            await self._serve(loop, conn)
 
 
 async def bind(loop: asyncio.AbstractEventLoop, host: str, port: int, reuse_port: bool, backlog: int) -> list[socket.socket]:
