@@ -52,7 +52,12 @@ async def main():
         path, headers, template = SENDS[provider]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:  # the listener `msgemu serve` uses (emulator/listener.py), where the tree has it
+        from emulator.listener import Budget, ListenerSite
+        site = ListenerSite(runner, "127.0.0.1", 0, Budget())
+    except ImportError:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
 
     async def call(method, target, extra, body):
@@ -94,7 +99,7 @@ async def main():
     os._exit(0)  # measured: no teardown (msgemu serve leaves the same way)
 
 from emulator import cli
-cli.use_uvloop_if_installed()
+cli.use_loop() if hasattr(cli, "use_loop") else cli.use_uvloop_if_installed()
 asyncio.run(main())
 """
 

@@ -114,7 +114,11 @@ def use_loop(choice: str = "auto") -> None:
     """The event loop `msgemu serve` runs on (`loop` setting). auto: uvloop when installed
     (`pip install msgemu[fast]`: 8% less CPU per AlphaSMS send, benchmarks/), else asyncio's
     own. Both behave the same at the edges that matter: the HTTP listener is ours (listener.py).
-    Settings checked that uvloop is installed when asked for by name."""
+    Settings checked that uvloop is installed when asked for by name. On Windows asyncio's
+    selector loop: the listener needs readiness callbacks, which the proactor loop lacks."""
+    if sys.platform == "win32":  # pragma: no cover - no uvloop there either
+        asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())
+        return
     if choice == "asyncio":
         return
     try:

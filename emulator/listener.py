@@ -3,9 +3,9 @@
 Why not `web.TCPSite` (loop.create_server): when file descriptors run out, the two loops behave
 differently. asyncio leaves new connections in the kernel's backlog and retries accept() every
 second; libuv (uvloop) accepts them and closes them at once (its "EMFILE trick"), so clients
-waiting in the backlog are reset and nothing is logged. Here the accept loop is ours
-(`loop.sock_accept`, then `loop.connect_accepted_socket` hands the connection to aiohttp), and it
-stops accepting *before* descriptors run out: at most `Budget.limit` HTTP connections are open
+waiting in the backlog are reset and nothing is logged. Here accepting is ours (a readiness
+callback, `socket.accept()`, then `loop.connect_accepted_socket` hands the connection to
+aiohttp), and it stops accepting *before* descriptors run out: at most `Budget.limit` HTTP connections are open
 at once; beyond that new ones wait in the backlog until idle ones are cut (--idle-timeout), and
 one line says so. EMFILE/ENFILE from accept (descriptors taken elsewhere in the process) is
 treated the same way, with a short back-off. A connection is never accepted only to be closed.
@@ -92,20 +92,22 @@ class Budget:
 
     A connection counts from accept until its transport starts closing. Transports are kept in
     a set pruned of closed ones once it doubles (so it costs O(1) per connection and holds at
-    most twice what is open), and again whenever it reaches the limit."""
+    most twice what is open), and again whenever it reaches the limit. `starting` counts the
+    connections accepted and not yet handed to aiohttp."""
 
     def __init__(self, limit: int | None = None, nofile: int | None = None) -> None:
         self.nofile = open_files_limit() if nofile is None else nofile
         self.limit = connection_limit(self.nofile) if limit is None else limit
         self.shortage = Shortage(self.nofile, self.limit)
+        self.starting = 0
         self._open: set[asyncio.BaseTransport] = set()
         self._next_prune = 64
 
     def full(self) -> bool:
-        if len(self._open) < self.limit:
+        if len(self._open) + self.starting < self.limit:
             return False
         self._prune()
-        return len(self._open) >= self.limit
+        return len(self._open) + self.starting >= self.limit
 
     def add(self, transport: asyncio.BaseTransport) -> None:
         self._open.add(transport)
@@ -143,12 +145,17 @@ class Listening:
 
 
 class ListenerSite(web.BaseSite):
-    """An aiohttp site on `host:port` with its own bounded accept loop (one task per socket).
+    """An aiohttp site on `host:port` that accepts connections itself, within a Budget.
 
-    `stop()` ends the accept loops and closes the listening sockets: from then on connections
-    are refused, while those already accepted go on (drain() in cli.py relies on that)."""
+    Accepting works as asyncio's own listener does (a readiness callback on the listening
+    socket takes up to a backlog's worth of connections per wake-up and hands each to aiohttp
+    in a task), except at the edges: at the bound, or on EMFILE/ENFILE, it stops watching the
+    socket for a moment (ROOM_CHECK, or a back-off doubling from RETRY_FIRST to RETRY_MAX) and
+    leaves the connections in the backlog. `stop()` closes the listening sockets: from then on
+    connections are refused, while those already accepted go on (drain() in cli.py relies on
+    that)."""
 
-    __slots__ = ("_host", "_port", "_reuse_port", "_budget", "_tasks")
+    __slots__ = ("_host", "_port", "_reuse_port", "_budget", "_loop", "_retry", "_paused", "_starting")
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, budget: Budget, *,
                  reuse_port: bool = False, backlog: int = BACKLOG) -> None:
@@ -157,7 +164,10 @@ class ListenerSite(web.BaseSite):
         self._port = port
         self._reuse_port = reuse_port
         self._budget = budget
-        self._tasks: list[asyncio.Task] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._retry = RETRY_FIRST
+        self._paused: dict[int, asyncio.TimerHandle] = {}  # fd -> when it is watched again
+        self._starting: set[asyncio.Task] = set()
 
     @property
     def name(self) -> str:
@@ -172,75 +182,82 @@ class ListenerSite(web.BaseSite):
         return self._port
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         try:
             sockets = await bind(loop, self._host, self._port, self._reuse_port, self._backlog)
         except OSError as exc:
             raise CannotListen(self._host, self._port, exc) from None
         await super().start()  # registers the site with its runner
         self._server = Listening(sockets)
-        self._tasks = [loop.create_task(self._accept(sock)) for sock in sockets]
+        for sock in sockets:
+            loop.add_reader(sock.fileno(), self._accept, sock)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)  # off the selector before the close
-        self._tasks = []
+        sockets = self._server.sockets if self._server is not None else []
+        for sock in sockets:
+            self._loop.remove_reader(sock.fileno())
+            paused = self._paused.pop(sock.fileno(), None)
+            if paused is not None:
+                paused.cancel()
         # Closing a listening socket resets the connections the kernel completed and queued for
         # it, and their clients may have sent a request already: take them first, in one go (no
         # await between the last accept and the close), then serve them like any other.
-        taken = [conn for sock in (self._server.sockets if self._server else []) for conn in self._take_queued(sock)]
+        for sock in sockets:
+            self._accept(sock, resume=False)
         await super().stop()  # closes the sockets (Listening.close) and unregisters the site
-        loop = asyncio.get_running_loop()
-        for conn in taken:
-            await self._serve(loop, conn)
+        await asyncio.gather(*self._starting, return_exceptions=True)
 
-    def _take_queued(self, sock: socket.socket) -> list[socket.socket]:
-        taken = []
-        while not self._budget.full() and len(taken) < self._backlog:
+    def _accept(self, sock: socket.socket, resume: bool = True) -> None:
+        """Takes what the backlog holds (up to its size), unless the budget is spent."""
+        budget = self._budget
+        for _ in range(self._backlog):
+            if budget.full():
+                budget.shortage.report()
+                if resume:
+                    self._pause(sock, ROOM_CHECK)
+                return
             try:
                 conn, _ = sock.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                break
-            except OSError:  # out of descriptors: what is left is reset, as by any listener
-                break
-            conn.setblocking(False)
-            taken.append(conn)
-        return taken
-
-    async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
-        """Hands an accepted connection to aiohttp."""
-        try:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            transport, _ = await loop.connect_accepted_socket(self._runner.server, conn)
-        except OSError as exc:  # the client reset it already
-            log.debug("connection lost while being set up: %s", exc)
-            conn.close()
-            return
-        self._budget.add(transport)
-
-    async def _accept(self, sock: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        budget = self._budget
-        pause = RETRY_FIRST
-        while True:
-            while budget.full():
-                budget.shortage.report()
-                await asyncio.sleep(ROOM_CHECK)
-            try:
-                conn, _ = await loop.sock_accept(sock)
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
                 continue  # the client gave up before we took it
             except OSError as exc:
                 if exc.errno in OUT_OF_DESCRIPTORS:
                     budget.shortage.report()
-                else:  # a listener that stops accepting would be silent: say it, keep going
+                elif resume:  # a listener that stops accepting would be silent: say it, keep going
                     log.warning("accept() on %s failed: %s; retrying", self.name, exc)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RETRY_MAX)
-                continue
-            pause = RETRY_FIRST
-            await self._serve(loop, conn)
+                if resume:
+                    self._pause(sock, self._retry)
+                    self._retry = min(self._retry * 2, RETRY_MAX)
+                return
+            self._retry = RETRY_FIRST
+            conn.setblocking(False)
+            budget.starting += 1
+            task = self._loop.create_task(self._serve(conn))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+
+    def _pause(self, sock: socket.socket, delay: float) -> None:
+        """Stops watching `sock` for `delay` seconds: a wait, never a busy loop."""
+        self._loop.remove_reader(sock.fileno())
+        self._paused[sock.fileno()] = self._loop.call_later(delay, self._resume, sock)
+
+    def _resume(self, sock: socket.socket) -> None:
+        self._paused.pop(sock.fileno(), None)
+        self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    async def _serve(self, conn: socket.socket) -> None:
+        """Hands an accepted connection to aiohttp (which sets TCP_NODELAY itself)."""
+        try:
+            transport, _ = await self._loop.connect_accepted_socket(self._runner.server, conn)
+        except OSError as exc:  # the client reset it already
+            log.debug("connection lost while being set up: %s", exc)
+            conn.close()
+        else:
+            self._budget.add(transport)
+        finally:
+            self._budget.starting -= 1
 
 
 async def bind(loop: asyncio.AbstractEventLoop, host: str, port: int, reuse_port: bool, backlog: int) -> list[socket.socket]:
