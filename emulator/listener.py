@@ -5,10 +5,11 @@ differently. asyncio leaves new connections in the kernel's backlog and retries 
 second; libuv (uvloop) accepts them and closes them at once (its "EMFILE trick"), so clients
 waiting in the backlog are reset and nothing is logged. Here accepting is ours (a readiness
 callback, `socket.accept()`, then `loop.connect_accepted_socket` hands the connection to
-aiohttp), and it stops accepting *before* descriptors run out: at most `Budget.limit` HTTP connections are open
-at once; beyond that new ones wait in the backlog until idle ones are cut (--idle-timeout), and
-one line says so. EMFILE/ENFILE from accept (descriptors taken elsewhere in the process) is
-treated the same way, with a short back-off. A connection is never accepted only to be closed.
+aiohttp), and it stops accepting *before* descriptors run out: at most `Budget.limit` HTTP
+connections are open at once; beyond that new ones wait in the backlog until idle ones are cut
+(--idle-timeout), and one line says so. EMFILE/ENFILE from accept (descriptors taken elsewhere
+in the process) is treated the same way, with a short back-off. A connection is never accepted
+only to be closed.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ BACKLOG = 2048  # connections the kernel holds for us while we are at the bound 
 RESERVE_BASE = 64  # descriptors for everything but HTTP and callback connections (see connection_limit)
 ROOM_CHECK = 0.05  # seconds between looks for room while at the bound (a sleep, never a busy loop)
 RETRY_FIRST, RETRY_MAX = 0.05, 1.0  # back-off after EMFILE/ENFILE from accept(), doubling
-OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+# what asyncio's own listener counts as running out: descriptors (EMFILE, ENFILE), kernel memory
+OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 UNBOUNDED = 1 << 20  # connections allowed when RLIMIT_NOFILE is unlimited or unknown
 
 
@@ -50,11 +52,12 @@ def connection_limit(nofile: int | None) -> int:
     what a running `msgemu serve` holds anyway (counted in /proc on Linux with the main port, a
     provider port and the SMPP/SMTP listeners: 12 under asyncio, 19 under uvloop; that is
     stdio, epoll, wake-up pipes, log file, listening sockets; then a scenario file being read,
-    a Valkey/Redis store's few connections, DNS lookups) with room to spare, plus CALLBACK_CONNECTIONS (200), the most connections the callback dispatcher opens
-    at once. With a small `ulimit -n` at most a quarter is held back (1024 -> 768 HTTP
-    connections): HTTP clients are what fills descriptors, and a callback refused for want of
-    one is retried on its ladder. SMPP/SMTP sessions have bounds of their own and are not
-    reserved for: they share what HTTP leaves, as they did before."""
+    a Valkey/Redis store's few connections, DNS lookups) with room to spare, plus
+    CALLBACK_CONNECTIONS (200), the most connections the callback dispatcher opens at once. With
+    a small `ulimit -n` at most a quarter is held back (1024 -> 768 HTTP connections): HTTP
+    clients are what fills descriptors, and a callback refused for want of one is retried on its
+    ladder. SMPP/SMTP sessions have bounds of their own and are not reserved for: they share
+    what HTTP leaves, as they did before."""
     if nofile is None:
         return UNBOUNDED
     reserve = min(RESERVE_BASE + CALLBACK_CONNECTIONS, nofile // 4)
@@ -223,7 +226,7 @@ class ListenerSite(web.BaseSite):
             except ConnectionAbortedError:
                 continue  # the client gave up before we took it
             except OSError as exc:
-                if exc.errno in OUT_OF_DESCRIPTORS:
+                if exc.errno in OUT_OF_RESOURCES:
                     budget.shortage.report()
                 elif resume:  # a listener that stops accepting would be silent: say it, keep going
                     log.warning("accept() on %s failed: %s; retrying", self.name, exc)
