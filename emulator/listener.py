@@ -117,10 +117,6 @@ class Budget:
         if len(self._open) >= self._next_prune:
             self._prune()
 
-    def open_count(self) -> int:
-        self._prune()
-        return len(self._open)
-
     def _prune(self) -> None:
         self._open = {t for t in self._open if not t.is_closing()}
         self._next_prune = 2 * len(self._open) + 64
