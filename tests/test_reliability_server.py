@@ -171,34 +171,35 @@ async def test_idle_and_half_sent_connections_are_cut(serve):
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-async def test_two_thousand_half_sent_requests_at_1024_fds(serve, loop):
+async def test_half_sent_requests_beyond_1024_fds_wait_their_turn(serve, loop):
     """At `ulimit -n 1024` the server holds 768 HTTP connections; further half-sent requests
     and a complete one wait in the backlog until --idle-timeout cuts the idle ones. None is
     accepted only to be closed (libuv's own listener does that when descriptors run out): each
     half-sent one lives its full idle timeout and ends in an orderly close; the complete one,
     sent while the server is at its bound, is answered."""
     raise_own_fd_limit(4500)
-    idle_timeout = 1.0
+    idle_timeout = 1.5
     server = serve("--idle-timeout", str(idle_timeout), "--log-level", "INFO", loop=loop, nofile=1024)
     await server.up()
     loop_ = asyncio.get_running_loop()
 
     async def half_sent() -> tuple[str, float]:
-        """How the connection ended (closed, reset, not connected...) and after how long."""
+        """How the connection ended (closed, reset, not connected...), and when, counted from
+        the first connect: nothing the server accepted can be idle-cut before idle_timeout from
+        there, and a busy client only sees the end later, never earlier."""
         with socket.socket() as sock:
             sock.setblocking(False)
             try:
                 await asyncio.wait_for(loop_.sock_connect(sock, ("127.0.0.1", server.port)), 10)
             except (OSError, asyncio.TimeoutError) as exc:
                 return f"not connected: {exc!r}", 0.0
-            connected = loop_.time()
             try:
                 await loop_.sock_sendall(sock, b"POST /alphasms/api/json.php HTTP/1.1\r\nHost: x\r\nContent-Le")
                 while await asyncio.wait_for(loop_.sock_recv(sock, 4096), 30):
                     pass
-                return "closed", loop_.time() - connected
+                return "closed", loop_.time() - started
             except (OSError, asyncio.TimeoutError) as exc:
-                return type(exc).__name__, loop_.time() - connected
+                return type(exc).__name__, loop_.time() - started
 
     async def complete() -> bytes:
         body = json.dumps(sms(1)).encode()
@@ -215,17 +216,18 @@ async def test_two_thousand_half_sent_requests_at_1024_fds(serve, loop):
                 return f"not answered: {exc!r} after {answer[:200]!r}".encode()
             return answer
 
+    started = loop_.time()
     first = [asyncio.create_task(half_sent()) for _ in range(1100)]  # more than either loop can hold open
     await asyncio.sleep(0.3)
     answer = asyncio.create_task(complete())
     await asyncio.sleep(0.1)
-    endings = await asyncio.gather(*first, *(half_sent() for _ in range(900)), answer)
+    endings = await asyncio.gather(*first, *(half_sent() for _ in range(400)), answer)
     answer = endings.pop()
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["data"][0]["success"]
     how = {outcome: sum(1 for o, _ in endings if o == outcome) for outcome, _ in endings}
-    assert how == {"closed": 2000}, how  # none reset, none left hanging
-    cut_early = sorted(after for _, after in endings if after < 0.5 * idle_timeout)  # (read late by this busy client)
+    assert how == {"closed": 1500}, how  # none reset, none left hanging
+    cut_early = sorted(after for _, after in endings if after < 0.9 * idle_timeout)  # accepted and closed at once
     assert not cut_early, (len(cut_early), cut_early[:5])
     async with aiohttp.ClientSession() as http:
         async with http.post(server.base + "/alphasms/api/json.php", json=sms(2)) as response:
