@@ -5,6 +5,7 @@
     python benchmarks/inprocess.py --profile alphasms       # cProfile of the sends, by cumulative time
     python benchmarks/inprocess.py --before /tmp/old-tree --close   # a new connection per send
     MSGEMU_LOOP=asyncio python benchmarks/inprocess.py ...          # on asyncio's loop (else uvloop if installed)
+    python benchmarks/inprocess.py --sites --close                  # aiohttp's TCPSite against msgemu's listener
 
 The real app (build_app) is served on a real socket with msgemu's GC tuning and event loop; a
 raw keep-alive HTTP/1.1 client in the same process sends distinct requests one after another.
@@ -56,6 +57,8 @@ async def main():
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:  # the listener `msgemu serve` uses (emulator/listener.py), where the tree has it
+        if os.environ.get("BENCH_SITE") == "TCPSite":
+            raise ImportError("asked for aiohttp's own")
         from emulator.listener import Budget, ListenerSite
         site = ListenerSite(runner, "127.0.0.1", 0, Budget())
     except ImportError:
@@ -116,8 +119,8 @@ asyncio.run(main())
 """
 
 
-def run(root: Path, provider: str, count: int, profile: bool = False, close: bool = False) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+def run(root: Path, provider: str, count: int, profile: bool = False, close: bool = False, site: str = "") -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])), BENCH_SITE=site)
     out = subprocess.run([sys.executable, "-c", CHILD, str(HERE), provider, str(count), "1" if profile else "0", "1" if close else "0"],
                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
@@ -135,23 +138,26 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", metavar="PROVIDER")
     parser.add_argument("--close", action="store_true", help="a new connection per send (Connection: close)")
+    parser.add_argument("--sites", action="store_true", help="this tree twice: aiohttp's TCPSite, then msgemu's listener")
     args = parser.parse_args()
     if args.profile:
         print(run(REPO, args.profile, args.sends, profile=True, close=args.close))
         return 0
     trees = {"before": args.before, "this": REPO} if args.before else {"this": REPO}
+    if args.sites:
+        trees = {"TCPSite": REPO, "listener": REPO}
     for provider in [p for p in args.providers.split(",") if p]:
         runs: dict[str, list[float]] = {label: [] for label in trees}
         for index in range(args.rounds):
             for label in (list(trees) if index % 2 == 0 else list(trees)[::-1]):
-                result = run(trees[label], provider, args.sends, close=args.close)
+                result = run(trees[label], provider, args.sends, close=args.close, site=label)
                 runs[label].append(result["cpu_us"])
                 if result["answered_200"] < 0.99:
                     print(f"  {provider}: only {result['answered_200']:.0%} answered 200", file=sys.stderr)
         line = "  ".join(f"{label}: {statistics.median(v):6.1f} µs/send (runs {', '.join(f'{x:.0f}' for x in v)})"
                          for label, v in runs.items())
-        if args.before:
-            b, t = statistics.median(runs["before"]), statistics.median(runs["this"])
+        if len(trees) == 2:
+            b, t = (statistics.median(v) for v in runs.values())
             line += f"  {100 * (t - b) / b:+.0f}%"
         print(f"{provider:9} {line}", flush=True)
     return 0
