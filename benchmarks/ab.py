@@ -4,6 +4,7 @@
     python benchmarks/ab.py /tmp/old-checkout --providers alphasms,smsc --rounds 5 --seconds 4
     python benchmarks/ab.py . --loop-a asyncio      # this tree on asyncio's loop (A) against uvloop (B)
     python benchmarks/ab.py . --arg-b=--log-level=INFO   # access log off (A) against on (B)
+    python benchmarks/ab.py /tmp/old-checkout --close    # a new connection per request (the listener's cost)
 
 The machine is shared, so one run of each says little: rounds alternate A, B, B, A, ... per
 provider under compare.py's conditions (server pinned to one core, wrk to the other, every
@@ -21,8 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import REPO, SENDS, Counter, Process, free_port, msgemu, wrk  # noqa: E402
 
-# `msgemu serve` with asyncio's own event loop even where uvloop is installed
-ASYNCIO_LOOP = "import sys\nfrom emulator import cli\ncli.use_uvloop_if_installed = lambda: None\nsys.exit(cli.main())\n"
+# `msgemu serve` with asyncio's own event loop even where uvloop is installed, in trees from
+# before the `loop` setting (use_uvloop_if_installed) as well as after (use_loop)
+ASYNCIO_LOOP = ("import sys\nfrom emulator import cli\ncli.use_uvloop_if_installed = lambda: None\n"
+                "cli.use_loop = lambda choice='auto': None\nsys.exit(cli.main())\n")
 
 
 def server_process(root: Path, loop: str, extra: list[str], args: argparse.Namespace) -> Process:
@@ -36,6 +39,8 @@ def server_process(root: Path, loop: str, extra: list[str], args: argparse.Names
 
 def one_run(root: Path, loop: str, extra: list[str], provider: str, args: argparse.Namespace, counter: Counter) -> dict:
     path, headers, template = SENDS[provider]
+    if args.close:
+        headers = {**headers, "Connection": "close"}  # wrk opens a new connection for every request
     body = template.replace("{hook}", "")
     server = server_process(root, loop, extra, args)
     try:
@@ -64,6 +69,7 @@ def main() -> int:
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--load-cpu", default="1")
     parser.add_argument("--msgemu-arg", action="append", default=[])
+    parser.add_argument("--close", action="store_true", help="Connection: close: one connection per request")
     parser.add_argument("--loop-a", choices=["uvloop", "asyncio"], default="uvloop", help="A's event loop (uvloop: when installed)")
     parser.add_argument("--loop-b", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--arg-a", action="append", default=[], help="`msgemu serve` argument for A only (repeatable)")

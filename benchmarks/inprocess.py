@@ -3,11 +3,15 @@
     python benchmarks/inprocess.py                          # this tree, every provider
     python benchmarks/inprocess.py --before /tmp/old-tree   # interleaved against another tree
     python benchmarks/inprocess.py --profile alphasms       # cProfile of the sends, by cumulative time
+    python benchmarks/inprocess.py --before /tmp/old-tree --close   # a new connection per send
+    MSGEMU_LOOP=asyncio python benchmarks/inprocess.py ...          # on asyncio's loop (else uvloop if installed)
+    python benchmarks/inprocess.py --sites --close                  # aiohttp's TCPSite against msgemu's listener
 
 The real app (build_app) is served on a real socket with msgemu's GC tuning and event loop; a
 raw keep-alive HTTP/1.1 client in the same process sends distinct requests one after another.
 The figure is the process's CPU time per send, client included (the bare-aiohttp row is the
-same client against a one-line aiohttp handler: the floor). Runs of each tree alternate in
+same client against a one-line aiohttp handler: the floor). With --close every send opens its
+own connection (`Connection: close`): what accepting costs, the listener's part. Runs of each tree alternate in
 fresh processes, and the medians are compared; wrk-based numbers stay in bench.py/compare.py.
 """
 from __future__ import annotations
@@ -29,7 +33,7 @@ sys.path.insert(0, sys.argv[1])
 from compare import SENDS
 from aiohttp import web
 
-provider, count, profile = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+provider, count, profile, close = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"
 
 
 def bare_app():
@@ -52,13 +56,25 @@ async def main():
         path, headers, template = SENDS[provider]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    reader, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+    try:  # the listener `msgemu serve` uses (emulator/listener.py), where the tree has it
+        if os.environ.get("BENCH_SITE") == "TCPSite":
+            raise ImportError("asked for aiohttp's own")
+        from emulator.listener import Budget, ListenerSite
+        site = ListenerSite(runner, "127.0.0.1", 0, Budget())
+    except ImportError:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
 
     async def call(method, target, extra, body):
         return await asyncio.wait_for(exchange(method, target, extra, body), 10)
 
     async def exchange(method, target, extra, body):
+        nonlocal reader, writer
+        if close:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            extra = {**extra, "Connection": "close"}
         head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
         writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in extra.items()) + "\r\n").encode() + body)
         status = await reader.readline()
@@ -66,7 +82,10 @@ async def main():
         while (line := await reader.readline()) != b"\r\n":
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":")[1])
-        return status, await reader.readexactly(length)
+        answer = status, await reader.readexactly(length)
+        if close:
+            writer.close()
+        return answer
 
     if provider != "bare":
         await call("PATCH", f"/_emulator/accounts/{provider}", {"Content-Type": "application/json"}, b'{"balance": 100000000000}')
@@ -94,14 +113,15 @@ async def main():
     os._exit(0)  # measured: no teardown (msgemu serve leaves the same way)
 
 from emulator import cli
-cli.use_uvloop_if_installed()
+if os.environ.get("MSGEMU_LOOP") != "asyncio":  # MSGEMU_LOOP=asyncio: asyncio's loop in either tree
+    cli.use_loop() if hasattr(cli, "use_loop") else cli.use_uvloop_if_installed()
 asyncio.run(main())
 """
 
 
-def run(root: Path, provider: str, count: int, profile: bool = False) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, "-c", CHILD, str(HERE), provider, str(count), "1" if profile else "0"],
+def run(root: Path, provider: str, count: int, profile: bool = False, close: bool = False, site: str = "") -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])), BENCH_SITE=site)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(HERE), provider, str(count), "1" if profile else "0", "1" if close else "0"],
                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"{root} {provider}: exit {out.returncode}: {out.stderr[-2000:]}")
@@ -117,23 +137,27 @@ def main() -> int:
     parser.add_argument("--sends", type=int, default=3000, help="measured sends per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", metavar="PROVIDER")
+    parser.add_argument("--close", action="store_true", help="a new connection per send (Connection: close)")
+    parser.add_argument("--sites", action="store_true", help="this tree twice: aiohttp's TCPSite, then msgemu's listener")
     args = parser.parse_args()
     if args.profile:
-        print(run(REPO, args.profile, args.sends, profile=True))
+        print(run(REPO, args.profile, args.sends, profile=True, close=args.close))
         return 0
     trees = {"before": args.before, "this": REPO} if args.before else {"this": REPO}
+    if args.sites:
+        trees = {"TCPSite": REPO, "listener": REPO}
     for provider in [p for p in args.providers.split(",") if p]:
         runs: dict[str, list[float]] = {label: [] for label in trees}
         for index in range(args.rounds):
             for label in (list(trees) if index % 2 == 0 else list(trees)[::-1]):
-                result = run(trees[label], provider, args.sends)
+                result = run(trees[label], provider, args.sends, close=args.close, site=label)
                 runs[label].append(result["cpu_us"])
                 if result["answered_200"] < 0.99:
                     print(f"  {provider}: only {result['answered_200']:.0%} answered 200", file=sys.stderr)
         line = "  ".join(f"{label}: {statistics.median(v):6.1f} µs/send (runs {', '.join(f'{x:.0f}' for x in v)})"
                          for label, v in runs.items())
-        if args.before:
-            b, t = statistics.median(runs["before"]), statistics.median(runs["this"])
+        if len(trees) == 2:
+            b, t = (statistics.median(v) for v in runs.values())
             line += f"  {100 * (t - b) / b:+.0f}%"
         print(f"{provider:9} {line}", flush=True)
     return 0

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import gc
 import logging
 import os
@@ -16,6 +15,7 @@ from . import __version__, access_log as access_log_module, front_doors
 from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
+from .listener import Budget, CannotListen, ListenerSite, Shortage
 from .logs import configure as configure_logging
 from .providers import REGISTRY
 from .resources import scenario_file
@@ -59,7 +59,7 @@ def serve_command(args: argparse.Namespace) -> int:
         gc.collect()
         return workers.serve(settings, settings.worker_count())
     tune_gc()
-    use_uvloop_if_installed()
+    use_loop(settings.loop)
     try:
         asyncio.run(_serve(settings, runtime))
     except KeyboardInterrupt:
@@ -110,12 +110,22 @@ def _freeze_survivors(phase: str, info: dict) -> None:
         gc.freeze()
 
 
-def use_uvloop_if_installed() -> None:
-    """uvloop (`pip install msgemu[fast]`) took 8% less CPU per AlphaSMS send (benchmarks/);
-    without it, asyncio's own loop."""
+def use_loop(choice: str = "auto") -> None:
+    """The event loop `msgemu serve` runs on (`loop` setting). auto: uvloop when installed
+    (`pip install msgemu[fast]`: 8% less CPU per AlphaSMS send, benchmarks/), else asyncio's
+    own. Both behave the same at the edges that matter: the HTTP listener is ours (listener.py).
+    Settings checked that uvloop is installed when asked for by name. On Windows asyncio's
+    selector loop: the listener needs readiness callbacks, which the proactor loop lacks."""
+    if sys.platform == "win32":  # pragma: no cover - no uvloop there either
+        asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())
+        return
+    if choice == "asyncio":
+        return
     try:
         import uvloop
     except ImportError:
+        if choice == "uvloop":  # pragma: no cover - Settings refuses it first
+            raise
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
@@ -133,7 +143,8 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
     parent through `ready` instead of printing the start line, and stop as on SIGTERM when
     the `lifeline` pipe ends (the parent is gone)."""
     log = logging.getLogger("msgemu")
-    logging.getLogger("asyncio").addFilter(OnceFilter())
+    budget = Budget()  # one bound on HTTP connections for every port of this process
+    logging.getLogger("asyncio").addFilter(OnceFilter(budget.shortage))
     runners = []
     doors: list = []  # SMPP / SMTP servers (front_doors.py)
     # the main port listens last: once it answers (/_emulator/health), every port does
@@ -160,10 +171,7 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
             await runner.setup()
             runners.append(runner)
         for runner, (_, port, what) in zip(runners, sites):
-            try:
-                await web.TCPSite(runner, settings.host, port, reuse_port=worker is not None or None).start()
-            except OSError as exc:
-                raise CannotListen(settings.host, port, exc) from None
+            await ListenerSite(runner, settings.host, port, budget, reuse_port=worker is not None).start()
             log.debug("listening on http://%s:%d (%s)", settings.host, port, what)
         if not settings.provider_ports:
             await runtime.start()  # provider-port apps share the runtime; the main app starts it
@@ -186,13 +194,6 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
         for runner in reversed(runners):
             await runner.cleanup()
         await runtime.stop()
-
-
-class CannotListen(OSError):
-    def __init__(self, host: str, port: int, cause: OSError) -> None:
-        reason = "address already in use" if cause.errno == errno.EADDRINUSE else (cause.strerror or str(cause))
-        hint = " (another msgemu? choose one with --port or MSGEMU_PORT)" if cause.errno == errno.EADDRINUSE else ""
-        super().__init__(f"cannot listen on {host}:{port}: {reason}{hint}")
 
 
 def start_line(settings: Settings, runtime: Runtime, workers: int = 1) -> str:
@@ -283,32 +284,23 @@ def _busy(conn) -> bool:
 
 
 class OnceFilter(logging.Filter):
-    """asyncio logs "socket.accept() out of system resource" at every retry (once a second
-    per listening socket while file descriptors are exhausted: 20,000 lines in a soak run).
-    Say it once, with what to do, and count the rest."""
+    """asyncio logs "socket.accept() out of system resource" at every retry (once a second per
+    listening socket while file descriptors are exhausted: 20,000 lines in a soak run); the
+    SMPP/SMTP front doors still listen through asyncio. Say it once per process, in the same
+    words and the same once as the HTTP listener's (listener.Shortage), and count the rest."""
 
     MARK = "out of system resource"
 
-    def __init__(self) -> None:
+    def __init__(self, shortage: Shortage) -> None:
         super().__init__()
-        self.suppressed = 0
+        self.shortage = shortage
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.MARK not in record.getMessage():
             return True
-        self.suppressed += 1
-        if self.suppressed > 1:
+        if not self.shortage.first():
             return False
-        try:
-            import resource
-
-            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        except (ImportError, OSError):  # pragma: no cover
-            limit = "?"
-        record.msg = (
-            f"file descriptors ran out (ulimit -n is {limit}): new connections wait in the backlog "
-            "until idle ones are closed (--idle-timeout); logged once, not at every retry"
-        )
+        record.msg = self.shortage.message()
         record.args = ()
         record.exc_info = None
         return True

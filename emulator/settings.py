@@ -5,6 +5,7 @@ Later sources win: defaults < config file < environment < command line.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -44,6 +45,7 @@ class Settings:
     # -- several processes (core/redis_store.py, workers.py)
     store: str = "memory"  # memory | redis://host:port/db (Valkey or Redis, shared and kept)
     workers: str = "1"  # processes serving the same port (SO_REUSEPORT); "auto": one per core
+    loop: str = "auto"  # auto | asyncio | uvloop: the event loop of `msgemu serve` (auto: uvloop when installed)
 
     @classmethod
     def load(cls, argv_values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
@@ -106,9 +108,19 @@ class Settings:
             )
         if settings.clock not in ("real", "manual"):
             raise ValueError(f"{(origins or {}).get('clock', 'clock')}={settings.clock!r}: must be 'real' or 'manual'")
+        if settings.loop not in LOOPS:
+            raise ValueError(f"{(origins or {}).get('loop', 'loop')}={settings.loop!r}: must be 'auto', 'asyncio' or 'uvloop'")
+        if settings.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ValueError(
+                f"{(origins or {}).get('loop', 'loop')}='uvloop': uvloop is not installed "
+                "(pip install 'msgemu[fast]'; it does not exist on Windows), or choose 'auto' or 'asyncio'"
+            )
         if not 0 <= settings.port <= 65535:
             raise ValueError(f"{(origins or {}).get('port', 'port')}={settings.port!r}: not a TCP port (0-65535)")
         return settings
+
+
+LOOPS = ("auto", "asyncio", "uvloop")
 
 
 def _worker_count(value: str) -> int:
@@ -228,6 +240,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         "several msgemu processes share and that keeps everything across restarts")
     parser.add_argument("--workers", help="processes serving the same port, sharing the --store (default 1; "
                         "'auto' = one per core; more than 1 needs --store redis://)")
+    parser.add_argument("--loop", choices=LOOPS, help="event loop: auto (default: uvloop when installed), "
+                        "asyncio (Python's own) or uvloop (needs msgemu[fast])")
     parser.add_argument("--config", help="YAML file with settings (same names as the flags)")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING...")
     parser.add_argument("--cors-origins", dest="cors_origins", metavar="ORIGINS",

@@ -99,7 +99,7 @@ def _start(settings: Settings, index: int, pipes: Pipes) -> int:
 
 
 def _run_worker(settings: Settings, index: int, ready_write: int | None, lifeline: int) -> int:
-    from .cli import CannotListen, _serve, exit_now, tune_gc, use_uvloop_if_installed
+    from .cli import CannotListen, _serve, exit_now, tune_gc, use_loop
     from .runtime import Runtime
 
     try:
@@ -108,7 +108,7 @@ def _run_worker(settings: Settings, index: int, ready_write: int | None, lifelin
         print(f"msgemu: worker {index}: {exc}", file=sys.stderr, flush=True)
         return 2
     tune_gc()
-    use_uvloop_if_installed()
+    use_loop(settings.loop)
     try:
         asyncio.run(_serve(settings, runtime, worker=index, ready=ready_write, lifeline=lifeline))
     except KeyboardInterrupt:

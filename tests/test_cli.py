@@ -204,6 +204,7 @@ def test_start_line_names_every_url_and_a_busy_port_is_one_clear_line(serve):
         ({"MSGEMU_CLOCK": "sundial"}, "msgemu: MSGEMU_CLOCK='sundial': must be 'real' or 'manual'"),
         ({"MSGEMU_CALLBACK_TIMEOUT": "soon"}, "msgemu: MSGEMU_CALLBACK_TIMEOUT='soon': not a number"),
         ({"MSGEMU_PROVIDER_PORTS": "smsc"}, "msgemu: MSGEMU_PROVIDER_PORTS='smsc': provider port must look like name=port, not 'smsc'"),
+        ({"MSGEMU_LOOP": "trio"}, "msgemu: MSGEMU_LOOP='trio': must be 'auto', 'asyncio' or 'uvloop'"),
     ],
 )
 def test_a_bad_environment_value_is_one_line_naming_the_variable(monkeypatch, capsys, env, message):
@@ -211,6 +212,16 @@ def test_a_bad_environment_value_is_one_line_naming_the_variable(monkeypatch, ca
         monkeypatch.setenv(key, value)
     assert main(["serve"]) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_asking_for_uvloop_where_it_is_not_installed_is_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # what `import uvloop` finds without msgemu[fast]
+    assert main(["serve", "--loop", "uvloop"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "msgemu: --loop='uvloop': uvloop is not installed (pip install 'msgemu[fast]'; it does not exist "
+        "on Windows), or choose 'auto' or 'asyncio'"
+    )
+    assert Settings.load({"loop": "auto"}, env={}).loop == "auto"  # auto falls back to asyncio's loop
 
 
 def test_version_comes_from_the_package(capsys):

@@ -34,6 +34,7 @@ RESPONSE_KEPT = 2000  # characters of the receiver's answer journaled
 BODY_KEPT = 64 * 1024  # characters of the callback body journaled
 MAX_WAITING = 100_000  # callbacks queued or waiting for a retry; more are given up at once
 OWN_RECEIVER = "/_emulator/receiver/"
+CALLBACK_CONNECTIONS = 200  # open at once, at most (the HTTP listener keeps descriptors for them)
 
 
 @dataclass
@@ -148,7 +149,7 @@ class Dispatcher:
         if self._session is None:
             self._resolver = GuardedResolver(self.targets)
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(resolver=self._resolver, limit=200, ttl_dns_cache=10),
+                connector=aiohttp.TCPConnector(resolver=self._resolver, limit=CALLBACK_CONNECTIONS, ttl_dns_cache=10),
                 headers={"User-Agent": "msgemu-callbacks/0.1"},
             )
             if self.own_token:
