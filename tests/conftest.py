@@ -19,16 +19,26 @@ if TYPE_CHECKING:
     from emulator.settings import Settings
 
 
-# The files that take seconds, longest first (measured with `--durations`): seeded fuzzing,
-# a browser, real `msgemu serve` processes. pytest-xdist (--dist loadfile) hands files to the
+# The files that take seconds, longest first (measured with `--durations`): real `msgemu serve`
+# processes and their timeouts, a browser, fuzzing. pytest-xdist (--dist loadfile) hands files to the
 # workers in collection order, so these go first and the short files fill in at the end: no
 # core waits idle on one long file started last.
 LONGEST_FIRST = (
-    "test_robustness.py", "test_validation.py", "test_reliability_server.py", "test_ui.py", "test_cli.py",
-    "test_smsc.py", "test_workers.py", "test_shared_store_restarts.py", "test_access_log.py", "test_smpp.py",
-    "test_verify.py", "test_shared_store.py", "test_callbacks_outage.py",
-    "test_smpp_codec.py", "test_openapi.py", "test_pytest_plugin.py",
+    "test_reliability_server.py", "test_ui.py", "test_cli.py", "test_workers.py", "test_listener.py",
+    "test_shared_store_restarts.py", "test_smsc.py", "test_robustness.py", "test_openapi.py",
+    "test_shared_store.py", "test_pytest_plugin.py", "test_smpp.py", "test_callbacks_outage.py",
+    "test_verify.py", "test_reliability_inputs.py", "test_operations.py",
 )
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): two workers per core. Most of the suite's wall time is
+    spent waiting on real processes, sockets and timeouts (`msgemu serve`, Valkey, Chromium, idle
+    and shutdown timeouts), not computing: a second worker per core computes meanwhile."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 * cores
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
