@@ -31,7 +31,7 @@ BODY_TIMEOUT_KEY = web.AppKey("msgemu_body_timeout", float)
 BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real size is kept too
 DEFAULT_BODY_TIMEOUT = 30.0
 BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not received in time
-_HEADERS_KEPT = ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")
+_HEADERS_KEPT = frozenset({"content-type", "authorization", "api-key", "api-login", "user-agent", "content-length"})
 
 
 @web.middleware
@@ -121,7 +121,7 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             method=request.method,
             path=request.path,
             query=request.query_string,
-            headers={k.lower(): v for k, v in request.headers.items() if k.lower() in _HEADERS_KEPT},
+            headers=_kept_headers(request),
             body=body_text,
             status=response.status,
             response=response_text,
@@ -158,7 +158,7 @@ def _cut_slow_body(request: web.Request, timeout: float) -> None:
             RequestRecord(
                 id=store.new_request_id(), at=time.time(), provider=provider.name, method=request.method,
                 path=request.path, query=request.query_string,
-                headers={k.lower(): v for k, v in request.headers.items() if k.lower() in _HEADERS_KEPT},
+                headers=_kept_headers(request),
                 body="<body not received in time: the client stopped sending>", status=408,
                 response="", outcome="timeout", body_size=request.content_length or 0,
             )
@@ -195,6 +195,16 @@ async def _apply_fault(request: web.Request, response: web.StreamResponse, fault
             transport.abort()
         raise asyncio.CancelledError()  # the connection is gone; aiohttp drops the handler
     return response
+
+
+def _kept_headers(request: web.Request) -> dict[str, str]:
+    """The journaled headers, by lower-case name, in the order received (the last one wins)."""
+    kept = {}
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered in _HEADERS_KEPT:
+            kept[lowered] = value
+    return kept
 
 
 def _provider(request: web.Request) -> Provider | None:

@@ -40,9 +40,10 @@ class Status(str, enum.Enum):
 
     @property
     def is_success(self) -> bool:
-        return self in (Status.DELIVERED, Status.READ, Status.UNREAD)
+        return self in SUCCESS_STATUSES
 
 
+SUCCESS_STATUSES = frozenset({Status.DELIVERED, Status.READ, Status.UNREAD})
 FAILED_STATUSES = frozenset({Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.CANCELLED})
 # READ and UNREAD are final for the lifecycle; DELIVERED is final unless a later READ is planned.
 FINAL_STATUSES = FAILED_STATUSES | {Status.READ, Status.UNREAD}
