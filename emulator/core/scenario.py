@@ -87,8 +87,11 @@ class Action:
         return found
 
 
-@dataclass(frozen=True)
+@dataclass
 class MatchContext:
+    """What rules match on, for one message (built per message: not frozen, whose __init__
+    sets each field through object.__setattr__; nothing changes it once built)."""
+
     provider: str
     account: str
     channel: str
