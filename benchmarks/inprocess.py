@@ -31,6 +31,7 @@ CHILD = r"""
 import asyncio, cProfile, json, os, pstats, sys, time
 sys.path.insert(0, sys.argv[1])
 from compare import SENDS
+sys.path.insert(0, os.getcwd())  # the tree measured: compare's harness put its own checkout first
 from aiohttp import web
 
 provider, count, profile, close = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"

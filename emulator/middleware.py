@@ -1,5 +1,6 @@
-"""HTTP middlewares shared by every provider: request journal, body deadline, faults, and
-the safety net.
+"""HTTP middleware shared by every provider: request journal, body deadline, faults, and
+the safety net, in one layer (`http_concerns`: each middleware layer costs aiohttp a partial
+and a coroutine per request, and these four always run together, in this order).
 
 The journal records every request (accepted, rejected, faulted, timed out) with the response
 it got, bodies truncated to BODY_JOURNAL_LIMIT with their real size; the body deadline cuts a
@@ -30,7 +31,7 @@ BODY_TIMEOUT_KEY = web.AppKey("msgemu_body_timeout", float)
 BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real size is kept too
 DEFAULT_BODY_TIMEOUT = 30.0
 BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not received in time
-_HEADERS_KEPT = ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")
+_HEADERS_KEPT = frozenset({"content-type", "authorization", "api-key", "api-login", "user-agent", "content-length"})
 
 
 @web.middleware
@@ -47,20 +48,45 @@ async def shared_store(request: web.Request, handler) -> web.StreamResponse:
 
 
 @web.middleware
-async def journal(request: web.Request, handler) -> web.StreamResponse:
+async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
+    """From the outside in: the journal (provider requests only: the control API and the UI are
+    not journaled), the safety net, the body deadline, then faults on the handler's response."""
     provider = _provider(request)
-    if provider is None:
-        return await handler(request)  # the control API and the UI are not journaled
-    store: Store = request.config_dict[STORE_KEY]
     started = time.monotonic()
     try:
-        response = await handler(request)
+        try:  # the safety net
+            deadline = _body_deadline(request)
+            try:
+                response = await handler(request)
+                fault: dict[str, Any] | None = request.get(FAULT_KEY)
+                if fault:
+                    response = await _apply_fault(request, response, fault)
+            finally:
+                if deadline is not None:
+                    deadline.cancel()
+        except web.HTTPException as exc:
+            if provider is not None and exc.status == 413:
+                response = provider.reject(request, "body_too_large")
+            elif provider is not None and exc.status == 404 and request.match_info.http_exception is exc:
+                response = provider.unknown_path(request)  # no route: the provider's shape, not aiohttp's
+            else:
+                raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            if provider is None:
+                return web.json_response({"error": "internal error"}, status=500)
+            request[OUTCOME_KEY] = ("error", "internal", [])
+            response = provider.internal_error(request)
     except web.HTTPException as exc:  # aiohttp's own answers (404, 405...) are journaled too
-        await _record(store, request, provider, exc)
+        if provider is not None:
+            await _record(request.config_dict[STORE_KEY], request, provider, exc)
         raise
-    await _record(store, request, provider, response)
-    if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
-        log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.monotonic() - started) * 1000)
+    if provider is not None:
+        await _record(request.config_dict[STORE_KEY], request, provider, response)
+        if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
+            log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.monotonic() - started) * 1000)
     return response
 
 
@@ -95,7 +121,7 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             method=request.method,
             path=request.path,
             query=request.query_string,
-            headers={k.lower(): v for k, v in request.headers.items() if k.lower() in _HEADERS_KEPT},
+            headers=_kept_headers(request),
             body=body_text,
             status=response.status,
             response=response_text,
@@ -109,19 +135,15 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
     )
 
 
-@web.middleware
-async def body_deadline(request: web.Request, handler) -> web.StreamResponse:
+def _body_deadline(request: web.Request) -> asyncio.TimerHandle | None:
     """A body not received whole within the body timeout: the request is journaled (408),
     answered 408 and its connection closed, whatever the handler was waiting for. Handlers
-    still read the body themselves (a provider may count a request as in flight meanwhile)."""
+    still read the body themselves (a provider may count a request as in flight meanwhile).
+    The timer to cancel once the handler is done; None when the body is all here already."""
     if not request.body_exists or request.content.is_eof():
-        return await handler(request)
+        return None
     timeout = request.config_dict.get(BODY_TIMEOUT_KEY, DEFAULT_BODY_TIMEOUT)
-    timer = asyncio.get_running_loop().call_later(timeout, _cut_slow_body, request, timeout)
-    try:
-        return await handler(request)
-    finally:
-        timer.cancel()
+    return asyncio.get_running_loop().call_later(timeout, _cut_slow_body, request, timeout)
 
 
 def _cut_slow_body(request: web.Request, timeout: float) -> None:
@@ -136,7 +158,7 @@ def _cut_slow_body(request: web.Request, timeout: float) -> None:
             RequestRecord(
                 id=store.new_request_id(), at=time.time(), provider=provider.name, method=request.method,
                 path=request.path, query=request.query_string,
-                headers={k.lower(): v for k, v in request.headers.items() if k.lower() in _HEADERS_KEPT},
+                headers=_kept_headers(request),
                 body="<body not received in time: the client stopped sending>", status=408,
                 response="", outcome="timeout", body_size=request.content_length or 0,
             )
@@ -147,12 +169,9 @@ def _cut_slow_body(request: web.Request, timeout: float) -> None:
         transport.close()  # the handler waiting on the body is cancelled with the connection
 
 
-@web.middleware
-async def faults(request: web.Request, handler) -> web.StreamResponse:
-    response = await handler(request)
-    fault: dict[str, Any] | None = request.get(FAULT_KEY)
-    if not fault:
-        return response
+async def _apply_fault(request: web.Request, response: web.StreamResponse, fault: dict[str, Any]) -> web.StreamResponse:
+    """The scenario's fault alters the provider's response (delay, garbage) or replaces it
+    (5xx, reset, hang)."""
     kind = fault["type"]
     seconds = float(fault.get("seconds", 0))
     if kind == "delay":
@@ -178,26 +197,14 @@ async def faults(request: web.Request, handler) -> web.StreamResponse:
     return response
 
 
-@web.middleware
-async def safety_net(request: web.Request, handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        provider = _provider(request)
-        if provider is not None and exc.status == 413:
-            return provider.reject(request, "body_too_large")
-        if provider is not None and exc.status == 404 and request.match_info.http_exception is exc:
-            return provider.unknown_path(request)  # no route: the provider's shape, not aiohttp's
-        raise
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        provider = _provider(request)
-        if provider is not None:
-            request[OUTCOME_KEY] = ("error", "internal", [])
-            return provider.internal_error(request)
-        return web.json_response({"error": "internal error"}, status=500)
+def _kept_headers(request: web.Request) -> dict[str, str]:
+    """The journaled headers, by lower-case name, in the order received (the last one wins)."""
+    kept = {}
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered in _HEADERS_KEPT:
+            kept[lowered] = value
+    return kept
 
 
 def _provider(request: web.Request) -> Provider | None:
@@ -218,4 +225,4 @@ def _reason(status: int) -> str:
         return f"{status}\n"
 
 
-MIDDLEWARES = [journal, safety_net, body_deadline, faults]
+MIDDLEWARES = [http_concerns]

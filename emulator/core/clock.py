@@ -258,7 +258,10 @@ class Clock:
 
     def _arm(self) -> None:
         """(Re)arm the one loop handle for the earliest live timer."""
-        self._disarm()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._armed_due = None
         self._drop_cancelled()
         if self._loop is None or not self._timers:
             return
@@ -287,7 +290,9 @@ class Clock:
                     continue
                 if due > now:
                     break
-                self._run_now(self._pop())
+                heapq.heappop(timers)
+                timer._clock = None
+                self._run_now(timer)
                 timers = self._timers  # a cancellation may have rebuilt the heap
         finally:
             self._arm()

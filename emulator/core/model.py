@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import enum
 import itertools
+import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -40,9 +40,10 @@ class Status(str, enum.Enum):
 
     @property
     def is_success(self) -> bool:
-        return self in (Status.DELIVERED, Status.READ, Status.UNREAD)
+        return self in SUCCESS_STATUSES
 
 
+SUCCESS_STATUSES = frozenset({Status.DELIVERED, Status.READ, Status.UNREAD})
 FAILED_STATUSES = frozenset({Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.CANCELLED})
 # READ and UNREAD are final for the lifecycle; DELIVERED is final unless a later READ is planned.
 FINAL_STATUSES = FAILED_STATUSES | {Status.READ, Status.UNREAD}
@@ -112,6 +113,13 @@ def digits(phone: Any) -> str:
     return _NON_DIGITS.sub("", str(phone))
 
 
+def new_uuid() -> str:
+    """A random (version 4) UUID as text, what str(uuid.uuid4()) gives, in half its time:
+    every message gets one."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
 _gateway_ids = itertools.count(100_000_001)
 _gateway_id_source: Any = None  # set by a store shared by several processes (ids from blocks)
 
@@ -138,7 +146,7 @@ class Message:
     account: str
     recipient: str
     attempts: list[Attempt]
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_uuid)
     provider_id: str = ""  # the id the provider returned to the client
     client_ref: str | None = None  # the client's own id for this message
     callback_url: str | None = None

@@ -87,8 +87,11 @@ class Action:
         return found
 
 
-@dataclass(frozen=True)
+@dataclass
 class MatchContext:
+    """What rules match on, for one message (built per message: not frozen, whose __init__
+    sets each field through object.__setattr__; nothing changes it once built)."""
+
     provider: str
     account: str
     channel: str
@@ -160,22 +163,53 @@ class Scenario:
     smpp: dict[str, Any] = field(default_factory=dict)  # SMPP session limits (emulator/smpp)
 
     def __post_init__(self) -> None:
-        self._by_provider: dict[str, list[Rule]] = {}
+        self._by_provider: dict[str, RuleIndex] = {}
 
     def decide(self, ctx: MatchContext) -> Action | None:
-        for rule in self._rules_for(ctx.provider):
+        for rule in self._rules_for(ctx.provider).candidates(ctx):
             if rule.matches(ctx):
                 return rule.action
         return None
 
-    def _rules_for(self, provider: str) -> list[Rule]:
+    def _rules_for(self, provider: str) -> RuleIndex:
         """The rules that may match a provider, in file order (cached: rules never change)."""
-        if provider not in self._by_provider:
-            self._by_provider[provider] = [r for r in self.rules if r.providers is None or provider in r.providers]
-        return self._by_provider[provider]
+        index = self._by_provider.get(provider)
+        if index is None:
+            index = self._by_provider[provider] = RuleIndex(
+                [r for r in self.rules if r.providers is None or provider in r.providers]
+            )
+        return index
 
     def public(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "source": self.source, "rules": len(self.rules)}
+
+
+class RuleIndex:
+    """One provider's rules in file order, those that name recipients indexed by them: a
+    message is tried only against the rules that could match its recipient (and those that
+    name none), still in file order, so the first match is the one a scan would find. The
+    magic files are a dozen such rules per provider, tried on every send."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = rules
+        self._open = [i for i, rule in enumerate(rules) if "recipient" not in rule.match]
+        self._open_rules = [rules[i] for i in self._open]
+        self._by_recipient: dict[str, list[int]] = {}
+        for i, rule in enumerate(rules):
+            if "recipient" in rule.match:
+                exact, by_digits = rule._recipients
+                for key in {*(f"={r}" for r in exact), *(f"#{d}" for d in by_digits)}:
+                    self._by_recipient.setdefault(key, []).append(i)
+
+    def candidates(self, ctx: MatchContext) -> list[Rule]:
+        """The rules worth trying for `ctx`, in file order (Rule.matches still decides)."""
+        if not isinstance(ctx.recipient, str):
+            return self.rules
+        table = self._by_recipient
+        hits = [*table.get(f"={ctx.recipient}", ()), *table.get(f"#{ctx.recipient_digits}", ())]
+        if not hits:
+            return self._open_rules
+        return [self.rules[i] for i in sorted({*hits, *self._open})]
 
 
 class ScenarioSet:

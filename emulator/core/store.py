@@ -82,7 +82,8 @@ class Directory:
 class Journal:
     """A newest-last list of one kind of record, with the bytes each costs."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "") -> None:
+        self.kind = kind  # the store's name for it (messages, requests, events, callbacks)
         self.items: deque[Any] = deque()
         self.costs: deque[int] = deque()
         self.bytes = 0
@@ -146,7 +147,7 @@ class Store:
         self._callback_by_id: dict[int, dict[str, Any]] = {}
         self._tombstones: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._evicted_phones: Counter[str] = Counter()
-        self._journals = {kind: Journal() for kind in ("messages", "requests", "events", "callbacks")}
+        self._journals = {kind: Journal(kind) for kind in ("messages", "requests", "events", "callbacks")}
         self.requests: deque[RequestRecord] = self._journals["requests"].items
         self.events: deque[Event] = self._journals["events"].items
         self.callbacks: deque[dict[str, Any]] = self._journals["callbacks"].items
@@ -203,12 +204,14 @@ class Store:
         self._seq[message.id] = next(self._message_seq)
         for phone_key in phone_keys(message.recipient):
             self._by_phone.setdefault(phone_key, deque()).append(message.id)
-        self._journals["messages"].append(message.id, message_cost(message))
+        journal = self._journals["messages"]
+        journal.append(message.id, message_cost(message))
         for key in (message.provider_id, *keys):
             if key:
                 self.index_message(message, key)
-        self._enforce()
-        self.notify({"type": "message", "message": message.id})
+        self._enforce_after(journal)
+        if self._listeners:
+            self.notify({"type": "message", "message": message.id})
         self._wake(message)
 
     def index_message(self, message: Message, key: str) -> None:
@@ -266,33 +269,45 @@ class Store:
         return self.next_id("request")
 
     def add_request(self, record: RequestRecord) -> None:
-        self._journals["requests"].append(record, request_cost(record))
-        self._enforce()
-        self.notify({"type": "request", "request": record.id, "outcome": record.outcome})
+        journal = self._journals["requests"]
+        journal.append(record, request_cost(record))
+        self._enforce_after(journal)
+        if self._listeners:
+            self.notify({"type": "request", "request": record.id, "outcome": record.outcome})
 
     def add_event(self, event: Event) -> Event:
         if not event.seq:  # set already when another process's event is applied here
             event.seq = self.next_id("event")
-        self._journals["events"].append(event, EVENT_OVERHEAD + len(event.error or ""))
-        if event.message_id in self.messages:
-            self._events_of.setdefault(event.message_id, []).append(event)
-        self._enforce()
-        self.notify({"type": "event", "message": event.message_id, "event": event.public()})
+        journal = self._journals["events"]
+        journal.append(event, EVENT_OVERHEAD + len(event.error or ""))
         message = self.messages.get(event.message_id)
         if message is not None:
-            self._wake(message)  # a status/channel change can make a waiter's filters match
+            events = self._events_of.get(event.message_id)
+            if events is None:
+                self._events_of[event.message_id] = [event]
+            else:
+                events.append(event)
+        self._enforce_after(journal)
+        if self._listeners:  # nothing built for nobody (event streams subscribe)
+            self.notify({"type": "event", "message": event.message_id, "event": event.public()})
+        if message is not None and self._watchers:
+            message = self.messages.get(event.message_id)  # unless the caps just evicted it
+            if message is not None:
+                self._wake(message)  # a status/channel change can make a waiter's filters match
         return event
 
     def add_callback_attempt(self, attempt: dict[str, Any]) -> dict[str, Any]:
         if "id" not in attempt:
             attempt["id"] = self.next_id("callback")
-        self._journals["callbacks"].append(attempt, CALLBACK_OVERHEAD + _text_size(attempt))
+        journal = self._journals["callbacks"]
+        journal.append(attempt, CALLBACK_OVERHEAD + _text_size(attempt))
         self._callback_by_id[attempt["id"]] = attempt
         message_id = attempt.get("message_id")
         if message_id in self.messages:
             self._callbacks_of.setdefault(message_id, []).append(attempt)
-        self._enforce()
-        self.notify({"type": "callback", "callback": attempt["id"]})
+        self._enforce_after(journal)
+        if self._listeners:
+            self.notify({"type": "callback", "callback": attempt["id"]})
         return attempt
 
     # -- changes made in place, and units of work ------------------------------------------------
@@ -343,10 +358,19 @@ class Store:
             "evicted": {kind: j.evicted for kind, j in self._journals.items()},
         }
 
+    def _enforce_after(self, journal: Journal) -> None:
+        """After one record added to `journal`: only that journal can have passed the count cap
+        (the others were held to it when they grew), so the common case, under both caps, is
+        one comparison and one sum."""
+        while len(journal.items) > self.retention:
+            self._evict(journal.kind)
+        j = self._journals
+        if j["messages"].bytes + j["requests"].bytes + j["events"].bytes + j["callbacks"].bytes > self.retention_bytes:
+            self._enforce()
+
     def _enforce(self) -> None:
         """Drop the oldest records past the count cap of each kind, then past the byte cap
-        (from the kind that holds the most bytes). Called after every record added, so the
-        common case (under both caps) is two comparisons per journal and one sum."""
+        (from the kind that holds the most bytes)."""
         journals = self._journals
         retention = self.retention
         for kind, journal in journals.items():

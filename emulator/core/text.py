@@ -21,14 +21,19 @@ class Segments:
     parts: int
 
 
+GSM7_ALL = GSM7_BASIC | GSM7_EXTENDED
+
+
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text)
+    return GSM7_ALL.issuperset(text)  # set operations run in C: a send counts its text's parts
 
 
 def count_segments(text: str) -> Segments:
     """How many SMS parts a text needs, and in which encoding."""
     if is_gsm7(text):
-        length = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+        length = len(text)
+        if not GSM7_BASIC.issuperset(text):  # each extension character takes two septets
+            length += sum(map(text.count, GSM7_EXTENDED))
         single, multi, encoding = GSM7_SINGLE, GSM7_MULTI, "gsm7"
     else:
         length = len(text.encode("utf-16-le")) // 2

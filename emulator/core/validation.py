@@ -224,18 +224,65 @@ class FastChecks:
                 {"$ref": self._BASE + file + (f"#{fragment}" if fragment else "")},
                 handlers={"https": self._document}, use_default=False, use_formats=False,
             )
+            split = None if fragment else self._split_by_discriminator(file)
         except Exception:  # noqa: BLE001 - a schema fastjsonschema cannot compile keeps jsonschema
             log.warning("schema %s: no compiled check, jsonschema alone", name, exc_info=True)
             return None
 
         def check(instance: Any) -> bool:
+            chosen = compiled
+            if split is not None and isinstance(instance, dict):
+                key, by_value, otherwise = split
+                value = instance.get(key)
+                chosen = by_value.get(value, otherwise) if isinstance(value, str) else otherwise
             try:
-                compiled(instance)
+                chosen(instance)
             except Exception:  # noqa: BLE001 - any doubt goes to jsonschema
                 return False
             return True
 
         return check
+
+    def _split_by_discriminator(self, file: str) -> tuple[str, dict[str, Callable[[Any], Any]], Callable[[Any], Any]] | None:
+        """A schema whose `allOf` picks rules by one property's value (`if: {required: [k],
+        properties: {k: {const: v}}}`, then/else), compiled once per value with each `if`
+        already decided: fastjsonschema tries an `if` by raising and catching an exception,
+        so a body of Octopush's multichannel send paid six of them per check. For an object,
+        (k, {v: check with k == v}, check for any other value or none); None when the
+        schema does not have that shape."""
+        document = self._documents.get(self._BASE + file)
+        entries = document.get("allOf") if isinstance(document, dict) else None
+        if not isinstance(entries, list):
+            return None
+        decided: dict[int, tuple[str, Any]] = {}  # allOf index -> (value, the if)
+        for index, entry in enumerate(entries):
+            test = entry.get("if") if isinstance(entry, dict) else None
+            if not (isinstance(test, dict) and set(test) == {"required", "properties"} and set(entry) <= {"if", "then", "else", "$comment"}):
+                continue
+            required, properties = test["required"], test["properties"]
+            if not (isinstance(required, list) and len(required) == 1 and isinstance(properties, dict) and list(properties) == required):
+                continue
+            condition = properties[required[0]]
+            if isinstance(condition, dict) and set(condition) == {"const"} and isinstance(condition["const"], str):
+                decided[index] = (required[0], condition["const"])
+        keys = {key for key, _ in decided.values()}
+        if len(decided) < 2 or len(keys) != 1:
+            return None
+
+        def variant(value: str | None) -> Callable[[Any], Any]:
+            schema = copy.deepcopy(document)
+            kept = []
+            for index, entry in enumerate(schema["allOf"]):
+                if index not in decided:
+                    kept.append(entry)
+                elif (branch := entry.get("then" if decided[index][1] == value else "else")) is not None:
+                    kept.append(branch)
+            schema["allOf"] = kept
+            schema["$id"] = f"{document['$id']}--{'any' if value is None else value}"
+            return fastjsonschema.compile(schema, handlers={"https": self._document}, use_default=False, use_formats=False)
+
+        values = {value for _, value in decided.values()}
+        return keys.pop(), {value: variant(value) for value in values}, variant(None)
 
     def _document(self, uri: str) -> Any:
         return copy.deepcopy(self._documents[uri])  # fastjsonschema rewrites the $refs it walks

@@ -60,6 +60,8 @@ def violation(schemas: Schemas, item: Any, now: float) -> Rejection | None:
 def _window_violation(item: dict[str, Any], now: float) -> str | None:
     """Doc (SMS/WHATSAPP/VK): localSendTime within [UTC now - 12 h, UTC now + 7 d];
     localCompletionTime from localSendTime up to UTC now + 70 d."""
+    if item.get("localSendTime") is None and item.get("localCompletionTime") is None:
+        return None  # no window asked for: nothing to compare (most sends)
     utc_now = datetime.fromtimestamp(now, timezone.utc).replace(tzinfo=None)
     send_at = local_time(item.get("localSendTime"))
     if send_at is False or (send_at and not utc_now - timedelta(hours=12) <= send_at <= utc_now + timedelta(days=7)):

@@ -145,6 +145,8 @@ class SMSC(Provider):
 
     def status_callbacks(self, message: Message, event: Event) -> list[CallbackRequest]:
         """INFERRED payload: see callbacks.py."""
+        if not callbacks.reports(event):
+            return []  # not a status SMSC reports: the account is not looked up on every change
         account = self._account(message.account)
         found = callbacks.status_callback(account, message, event) if account else None
         return [found] if found else []

@@ -21,9 +21,14 @@ from .auth import md5_hex
 FORM = "application/x-www-form-urlencoded"
 
 
+def reports(event: Event) -> bool:
+    """Whether SMSC calls the handler for this status change (not for "waiting")."""
+    return event.status not in (Status.ACCEPTED, Status.QUEUED)
+
+
 def status_callback(account: Account, message: Message, event: Event) -> CallbackRequest | None:
     url = account.secrets.get("callback_url")
-    if not url or event.status in (Status.ACCEPTED, Status.QUEUED):
+    if not url or not reports(event):
         return None
     status, err = codes.smsc_status(event.channel, event.status, event.error)
     fields = {

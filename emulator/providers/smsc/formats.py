@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -29,19 +29,19 @@ _DUMPS = json.JSONEncoder(ensure_ascii=False).encode  # built once (json.dumps w
 
 @dataclass(frozen=True)
 class Answer:
-    text: str  # fmt=0
-    csv: str  # fmt=1
-    xml: str  # fmt=2
-    json: Any  # fmt=3, dumped as JSON
+    """The four forms; a form may also be given as a function that builds it, so that an
+    answer every send gives (the receipt) renders only the form the client asked for."""
+
+    text: str | Callable[[], str]  # fmt=0
+    csv: str | Callable[[], str]  # fmt=1
+    xml: str | Callable[[], str]  # fmt=2
+    json: Any  # fmt=3, dumped as JSON (or a function returning what to dump)
 
     def body(self, fmt: int) -> str:
-        if fmt == 1:
-            return self.csv
-        if fmt == 2:
-            return self.xml
-        if fmt == 3:
-            return _DUMPS(self.json)
-        return self.text
+        form = self.csv if fmt == 1 else self.xml if fmt == 2 else self.json if fmt == 3 else self.text
+        if callable(form):
+            form = form()
+        return _DUMPS(form) if fmt == 3 else form
 
 
 def respond(answer: Answer, fmt: int, charset: str) -> web.Response:

@@ -338,8 +338,8 @@ def _receipt(call: Call, sent: Sent, cost_mode: int) -> formats.Answer:
         data["phones"] = phones
     return formats.Answer(
         text=text,
-        csv=formats.csv_line(value for _, value in fields),
-        xml=formats.xml_element("result", fields),
+        csv=lambda: formats.csv_line(value for _, value in fields),  # only the asked-for form is built
+        xml=lambda: formats.xml_element("result", fields),
         json=data,
     )
 

@@ -1,0 +1,63 @@
+"""Rules that name recipients are looked up by recipient (core/scenario.py RuleIndex), and the
+first rule in file order still decides: an earlier rule without a recipient (a prefix, a
+catch-all) wins over a later exact one, phones compare by digits, and magic recipients come
+after the user's scenario."""
+from __future__ import annotations
+
+URL = "/alphasms/api/json.php"
+KEY = "alphasms-demo-key"
+MIXED = """
+rules:
+  - name: exact a (text must say hello)
+    match: {provider: alphasms, recipient: "380501111111", text_regex: "hello"}
+    reply: {error: invalid_phone}
+  - name: exact a
+    match: {provider: alphasms, recipient: "380501111111"}
+    deliver: {"*": [{after: 1, status: sent}]}
+  - name: prefix 38050
+    match: {provider: alphasms, recipient_prefix: "38050"}
+    deliver: {"*": [{after: 1, status: sent}]}
+  - name: exact b (behind the prefix)
+    match: {provider: alphasms, recipient: ["+380502222222", "380503333333"]}
+    reply: {error: invalid_phone}
+  - name: exact c
+    match: {provider: alphasms, recipient: "+38 067 111 11 11"}
+    deliver: {"*": [{after: 1, status: sent}]}
+  - name: only for octopush
+    match: {provider: octopush, recipient: "380672222222"}
+    reply: {error: invalid_phone}
+  - name: any
+    match: {provider: alphasms}
+    deliver: {"*": [{after: 1, status: sent}]}
+  - name: exact d (behind the catch-all)
+    match: {provider: alphasms, recipient: "380672222222"}
+    reply: {error: invalid_phone}
+"""
+
+
+async def decided_by(client, phone: int, text: str = "Your code is 4321") -> str | None:
+    item = {"type": "sms", "id": phone, "phone": phone, "sms_signature": "Shop", "sms_message": text}
+    answer = await (await client.post(URL, json={"auth": KEY, "data": [item]})).json()
+    journal = await (await client.get("/_emulator/requests", params={"provider": "alphasms"})).json()
+    last = journal["requests"][-1]
+    if not answer["data"][0]["success"]:
+        return last["reason"]["scenario"]["name"]
+    messages = await (await client.get("/_emulator/messages", params={"phone": str(phone)})).json()
+    rule = messages["messages"][-1]["rule"]
+    return rule and rule["name"]
+
+
+async def test_the_first_rule_in_file_order_decides(client):
+    assert (await client.put("/_emulator/scenario", data=MIXED)).status == 200
+    assert await decided_by(client, 380501111111, "hello there") == "exact a (text must say hello)"
+    assert await decided_by(client, 380501111111) == "exact a"
+    assert await decided_by(client, 380502222222) == "prefix 38050"
+    assert await decided_by(client, 380503333333) == "prefix 38050"
+    assert await decided_by(client, 380671111111) == "exact c"  # the rule's number compares by digits
+    assert await decided_by(client, 380672222222) == "any"
+    assert await decided_by(client, 380000000001) == "any"  # the user's scenario before the magic numbers
+
+
+async def test_magic_recipients_without_a_scenario(client):
+    assert await decided_by(client, 380000000001) == "alphasms invalid phone"
+    assert await decided_by(client, 380971234567) is None
