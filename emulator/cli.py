@@ -176,7 +176,7 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
         if not settings.provider_ports:
             await runtime.start()  # provider-port apps share the runtime; the main app starts it
         if not worker:
-            doors.extend(await front_doors.start(runtime))
+            doors.extend(await front_doors.start(runtime, budget))
         if worker is not None:  # the parent says it once for all workers
             if ready is not None:
                 os.write(ready, b"r")

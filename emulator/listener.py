@@ -143,57 +143,37 @@ class Listening:
             sock.close()
 
 
-class ListenerSite(web.BaseSite):
-    """An aiohttp site on `host:port` that accepts connections itself, within a Budget.
+class Acceptor:
+    """Accepts connections on listening sockets within a Budget and hands each to
+    `protocol_factory` (loop.connect_accepted_socket): what every listener of msgemu shares,
+    HTTP (ListenerSite) and the SMPP/SMTP front doors alike.
 
     Accepting works as asyncio's own listener does (a readiness callback on the listening
-    socket takes up to a backlog's worth of connections per wake-up and hands each to aiohttp
-    in a task), except at the edges: at the bound, or on EMFILE/ENFILE, it stops watching the
-    socket for a moment (ROOM_CHECK, or a back-off doubling from RETRY_FIRST to RETRY_MAX) and
-    leaves the connections in the backlog. `stop()` closes the listening sockets: from then on
-    connections are refused, while those already accepted go on (drain() in cli.py relies on
-    that)."""
+    socket takes up to a backlog's worth of connections per wake-up and sets each up in a
+    task), except at the edges: at the bound, or on EMFILE/ENFILE, it stops watching the socket
+    for a moment (ROOM_CHECK, or a back-off doubling from RETRY_FIRST to RETRY_MAX) and leaves
+    the connections in the backlog."""
 
-    __slots__ = ("_host", "_port", "_reuse_port", "_budget", "_loop", "_retry", "_paused", "_starting")
-
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, budget: Budget, *,
-                 reuse_port: bool = False, backlog: int = BACKLOG) -> None:
-        super().__init__(runner, backlog=backlog)
-        self._host = host
-        self._port = port
-        self._reuse_port = reuse_port
+    def __init__(self, sockets: list[socket.socket], protocol_factory, budget: Budget, name: str,
+                 backlog: int = BACKLOG) -> None:
+        self.sockets = sockets
+        self._factory = protocol_factory
         self._budget = budget
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._name = name
+        self._backlog = backlog
+        self._loop = asyncio.get_running_loop()
         self._retry = RETRY_FIRST
         self._paused: dict[int, asyncio.TimerHandle] = {}  # fd -> when it is watched again
         self._starting: set[asyncio.Task] = set()
 
-    @property
-    def name(self) -> str:
-        host = self._host or "0.0.0.0"
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+    def start(self) -> None:
+        for sock in self.sockets:
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
 
-    @property
-    def port(self) -> int:
-        """The bound port (the one the kernel chose when asked for 0)."""
-        if self._server is not None and self._server.sockets:
-            return self._server.sockets[0].getsockname()[1]
-        return self._port
-
-    async def start(self) -> None:
-        self._loop = loop = asyncio.get_running_loop()
-        try:
-            sockets = await bind(loop, self._host, self._port, self._reuse_port, self._backlog)
-        except OSError as exc:
-            raise CannotListen(self._host, self._port, exc) from None
-        await super().start()  # registers the site with its runner
-        self._server = Listening(sockets)
-        for sock in sockets:
-            loop.add_reader(sock.fileno(), self._accept, sock)
-
-    async def stop(self) -> None:
-        sockets = self._server.sockets if self._server is not None else []
-        for sock in sockets:
+    def stop(self) -> None:
+        """Stops watching the sockets and takes what they hold already; the caller then closes
+        them (from then on connections are refused; those taken go on)."""
+        for sock in self.sockets:
             self._loop.remove_reader(sock.fileno())
             paused = self._paused.pop(sock.fileno(), None)
             if paused is not None:
@@ -201,9 +181,15 @@ class ListenerSite(web.BaseSite):
         # Closing a listening socket resets the connections the kernel completed and queued for
         # it, and their clients may have sent a request already: take them first, in one go (no
         # await between the last accept and the close), then serve them like any other.
-        for sock in sockets:
+        for sock in self.sockets:
             self._accept(sock, resume=False)
-        await super().stop()  # closes the sockets (Listening.close) and unregisters the site
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+    async def settled(self) -> None:
+        """Until every connection taken has been handed to its protocol."""
         await asyncio.gather(*self._starting, return_exceptions=True)
 
     def _accept(self, sock: socket.socket, resume: bool = True) -> None:
@@ -225,7 +211,7 @@ class ListenerSite(web.BaseSite):
                 if exc.errno in OUT_OF_RESOURCES:
                     budget.shortage.report()
                 elif resume:  # a listener that stops accepting would be silent: say it, keep going
-                    log.warning("accept() on %s failed: %s; retrying", self.name, exc)
+                    log.warning("accept() on %s failed: %s; retrying", self._name, exc)
                 if resume:
                     self._pause(sock, self._retry)
                     self._retry = min(self._retry * 2, RETRY_MAX)
@@ -247,9 +233,9 @@ class ListenerSite(web.BaseSite):
         self._loop.add_reader(sock.fileno(), self._accept, sock)
 
     async def _serve(self, conn: socket.socket) -> None:
-        """Hands an accepted connection to aiohttp (which sets TCP_NODELAY itself)."""
+        """Hands an accepted connection to its protocol (aiohttp sets TCP_NODELAY itself)."""
         try:
-            transport, _ = await self._loop.connect_accepted_socket(self._runner.server, conn)
+            transport, _ = await self._loop.connect_accepted_socket(self._factory, conn)
         except OSError as exc:  # the client reset it already
             log.debug("connection lost while being set up: %s", exc)
             conn.close()
@@ -257,6 +243,61 @@ class ListenerSite(web.BaseSite):
             self._budget.add(transport)
         finally:
             self._budget.starting -= 1
+
+
+async def listen(host: str, port: int, protocol_factory, budget: Budget, name: str, reuse_port: bool = False,
+                 backlog: int = BACKLOG) -> Acceptor:
+    """Bind `host:port` and accept within `budget`: the one-line CannotListen when it cannot."""
+    loop = asyncio.get_running_loop()
+    try:
+        sockets = await bind(loop, host, port, reuse_port, backlog)
+    except OSError as exc:
+        raise CannotListen(host, port, exc) from None
+    acceptor = Acceptor(sockets, protocol_factory, budget, name, backlog)
+    acceptor.start()
+    return acceptor
+
+
+class ListenerSite(web.BaseSite):
+    """An aiohttp site on `host:port` whose connections an Acceptor takes, within a Budget.
+    `stop()` closes the listening sockets: from then on connections are refused, while those
+    already accepted go on (drain() in cli.py relies on that)."""
+
+    __slots__ = ("_host", "_port", "_reuse_port", "_budget", "_acceptor")
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, budget: Budget, *,
+                 reuse_port: bool = False, backlog: int = BACKLOG) -> None:
+        super().__init__(runner, backlog=backlog)
+        self._host = host
+        self._port = port
+        self._reuse_port = reuse_port
+        self._budget = budget
+        self._acceptor: Acceptor | None = None
+
+    @property
+    def name(self) -> str:
+        host = self._host or "0.0.0.0"
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one the kernel chose when asked for 0)."""
+        if self._server is not None and self._server.sockets:
+            return self._server.sockets[0].getsockname()[1]
+        return self._port
+
+    async def start(self) -> None:
+        self._acceptor = await listen(self._host, self._port, self._runner.server, self._budget,
+                                      f"http://{self._host}:{self._port}", self._reuse_port, self._backlog)
+        await super().start()  # registers the site with its runner
+        self._server = Listening(self._acceptor.sockets)
+
+    async def stop(self) -> None:
+        if self._acceptor is not None:
+            self._acceptor.stop()
+        await super().stop()  # closes the sockets (Listening.close) and unregisters the site
+        if self._acceptor is not None:
+            await self._acceptor.settled()
 
 
 async def bind(loop: asyncio.AbstractEventLoop, host: str, port: int, reuse_port: bool, backlog: int) -> list[socket.socket]:

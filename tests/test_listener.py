@@ -101,6 +101,65 @@ async def test_emfile_from_accept_leaves_connections_waiting_then_serves_them(lo
     assert "Traceback" not in log
 
 
+# The same for what the SMPP and SMTP front doors use: listen() with a protocol of their own
+# (here one that answers each line), not aiohttp.
+RAW_SERVER = r"""
+import asyncio, logging, sys
+from emulator.listener import Budget, listen
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+if sys.argv[1] == "uvloop":
+    import uvloop
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+class Hello(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(b"hello" * data.count(b"\n"))
+
+async def main():
+    acceptor = await listen("127.0.0.1", 0, Hello, Budget(limit=1_000_000), "raw")
+    print(acceptor.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+async def test_the_front_doors_acceptor_also_leaves_connections_waiting_at_emfile(loop, tmp_path):
+    log_path = tmp_path / "server.log"
+    proc = subprocess.Popen([sys.executable, "-c", RAW_SERVER, loop], stdout=subprocess.PIPE, stderr=log_path.open("w"),
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)), text=True)
+    clients: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        port = int(await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20))
+
+        async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+            writer.write(b"hi\n")
+            return await reader.readexactly(5)
+
+        for _ in range(90):  # more than 64 descriptors can hold
+            clients.append(await asyncio.open_connection("127.0.0.1", port))
+        asks = [asyncio.create_task(ask(*client)) for client in clients]
+        done, waiting = await asyncio.wait(asks, timeout=1.5)
+        assert 0 < len(done) < 64 and waiting, (len(done), log_path.read_text())  # the rest wait in the backlog
+        for task in list(done)[:40]:  # free some descriptors on the server
+            clients[asks.index(task)][1].close()
+        answers = await asyncio.wait_for(asyncio.gather(*waiting), 10)  # none was accepted and closed
+        assert set(answers) == {b"hello"}
+    finally:
+        for _, writer in clients:
+            writer.close()
+        proc.kill()
+        proc.wait()
+    log = log_path.read_text()
+    assert log.count("file descriptors ran out (ulimit -n is 64") == 1, log
+    assert "Traceback" not in log
+
+
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ..core.engine import Engine
 from ..core.model import Account, Event, Message
+from ..listener import Acceptor, Budget, listen
 from .bridge import SMPP_KEY, Bridge
 from .codec import STATUS
 from .parts import Assembler
@@ -40,24 +41,30 @@ class SmppServer:
         self._receivers: dict[tuple[str, str], list[Session]] = {}
         self._turn: dict[tuple[str, str], int] = {}
         self._waiting: dict[tuple[str, str], deque[Outgoing]] = {}
-        self._server: asyncio.base_events.Server | None = None
+        self._acceptor: Acceptor | None = None
         engine.listeners.append(self.on_transition)
         engine.inbound_listeners.append(self.on_inbound)
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self, host: str, port: int) -> int:
-        """Listen; returns the port (useful with port 0)."""
-        self._server = await asyncio.start_server(self._accept, host, port, limit=2**17)
-        return self._server.sockets[0].getsockname()[1]
+    async def start(self, host: str, port: int, budget: Budget | None = None) -> int:
+        """Listen (within the process's connection budget, as HTTP: emulator/listener.py);
+        returns the port (useful with port 0)."""
+
+        def session_protocol() -> asyncio.StreamReaderProtocol:  # what asyncio.start_server makes
+            return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=2**17), self._accept)
+
+        self._acceptor = await listen(host, port, session_protocol, budget or Budget(), f"smpp://{host}:{port}")
+        return self._acceptor.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._acceptor is not None:
+            self._acceptor.stop()
+            self._acceptor.close()
         for session in list(self.sessions):
             session.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        if self._acceptor is not None:
+            await self._acceptor.settled()
+            self._acceptor = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self.sessions) >= MAX_SESSIONS:

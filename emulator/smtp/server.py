@@ -2,11 +2,11 @@
 the letter's DATA is answered with the send result (GUESS, see send.py)."""
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from ..listener import Acceptor, Budget, listen
 from ..runtime import Runtime
 from . import mail
 from .send import MailSender
@@ -34,19 +34,20 @@ class Handler:
 class SmtpServer:
     def __init__(self, runtime: Runtime) -> None:
         self.handler = Handler(MailSender(runtime))
-        self._server: asyncio.base_events.Server | None = None
+        self._acceptor: Acceptor | None = None
 
-    async def start(self, host: str, port: int) -> int:
-        loop = asyncio.get_running_loop()
+    async def start(self, host: str, port: int, budget: Budget | None = None) -> int:
+        """Listen (within the process's connection budget, as HTTP: emulator/listener.py)."""
 
         def factory() -> SMTP:
             return SMTP(self.handler, data_size_limit=mail.MAX_SIZE, hostname="msgemu", ident="msgemu SMSC.ru e-mail to SMS", timeout=120)
 
-        self._server = await loop.create_server(factory, host, port)
-        return self._server.sockets[0].getsockname()[1]
+        self._acceptor = await listen(host, port, factory, budget or Budget(), f"smtp://{host}:{port}")
+        return self._acceptor.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        if self._acceptor is not None:
+            self._acceptor.stop()
+            self._acceptor.close()
+            await self._acceptor.settled()
+            self._acceptor = None
