@@ -8,6 +8,7 @@ import threading
 from aiohttp import web
 
 from .app import build_app
+from .listener import Budget, ListenerSite
 from .settings import Settings
 
 
@@ -44,7 +45,8 @@ class ServerThread:
     async def _start(self) -> None:
         self._runner = web.AppRunner(build_app(self.settings), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, 0)  # the OS picks a free port: no race
+        # the OS picks a free port (no race); accepting as `msgemu serve` does (emulator/listener.py)
+        site = ListenerSite(self._runner, self.settings.host, 0, Budget())
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.settings.port = port
