@@ -77,7 +77,7 @@ async def main():
     os._exit(0)
 
 from emulator import cli
-cli.use_uvloop_if_installed()
+cli.use_loop() if hasattr(cli, "use_loop") else cli.use_uvloop_if_installed()
 cli.tune_gc()
 asyncio.run(main())
 """

@@ -11,7 +11,7 @@ from .control.receiver import routes as receiver_routes
 from .control.security import control_guard
 from .ui import routes as ui_routes
 from .middleware import BODY_TIMEOUT_KEY, MIDDLEWARES, STORE_KEY, shared_store
-from .providers.base import PROVIDER_KEY
+from .providers.base import PROVIDER_KEY, PROVIDERS_KEY
 from .runtime import RUNTIME_KEY, Runtime
 from .settings import Settings
 
@@ -24,8 +24,9 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     app.add_routes(namespace_routes)
     app.add_routes(receiver_routes)
     app.add_routes(ui_routes)
-    for name, provider in runtime.providers.items():
-        app.add_subapp(f"/{name}/", provider.build_app())
+    app[PROVIDERS_KEY] = dict(runtime.providers)
+    for provider in runtime.providers.values():
+        app.add_routes(provider.mounted_routes())
     app.on_startup.append(runtime.start)
     app.on_shutdown.append(runtime.shutdown)
     app.on_cleanup.append(runtime.stop)

@@ -22,7 +22,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from .core.model import RequestRecord
 from .core.store import Store
-from .providers.base import FAULT_KEY, OUTCOME_KEY, PROVIDER_KEY, REASON_KEY, Provider
+from .providers.base import FAULT_KEY, OUTCOME_KEY, REASON_KEY, Provider, provider_of
 
 log = logging.getLogger("msgemu.http")
 
@@ -51,7 +51,7 @@ async def shared_store(request: web.Request, handler) -> web.StreamResponse:
 async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
     """From the outside in: the journal (provider requests only: the control API and the UI are
     not journaled), the safety net, the body deadline, then faults on the handler's response."""
-    provider = _provider(request)
+    provider = provider_of(request)
     started = time.monotonic()
     try:
         try:  # the safety net
@@ -151,7 +151,7 @@ def _cut_slow_body(request: web.Request, timeout: float) -> None:
         return  # the body arrived; the handler is busy with something else (a delay fault...)
     request[BODY_STATE_KEY] = "timeout"
     log.info("%s %s: body not received within %.0f s, connection closed", request.method, request.path, timeout)
-    provider = _provider(request)
+    provider = provider_of(request)
     if provider is not None:
         store: Store = request.config_dict[STORE_KEY]
         store.add_request(
@@ -206,14 +206,6 @@ def _kept_headers(request: web.Request) -> dict[str, str]:
             kept[lowered] = value
     return kept
 
-
-def _provider(request: web.Request) -> Provider | None:
-    """The provider whose route matched (middlewares of the root app see only the root app in
-    request.config_dict, so look through every app on the matched route, innermost first)."""
-    for app in reversed(request.match_info.apps):
-        if PROVIDER_KEY in app:
-            return app[PROVIDER_KEY]  # type: ignore[return-value]
-    return None
 
 
 def _reason(status: int) -> str:

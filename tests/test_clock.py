@@ -232,3 +232,39 @@ async def test_a_real_advance_over_many_timers_lets_the_loop_run_between_batches
     assert 0 < seen_mid_advance[0] < total  # the loop ran while the advance was still firing
     assert fired == list(range(total))
     await clock.stop()
+
+
+def test_on_uvloop_a_loop_timer_finds_its_timer_due_instead_of_spinning_up_to_it():
+    """libuv keeps whole milliseconds: a loop timer armed for the exact due time went off up to
+    1 ms early, again and again until the timer was due (~9 wake-ups a timer). One wake-up a
+    timer (timers 20 ms apart), none fired early."""
+    uvloop = __import__("pytest").importorskip("uvloop")  # in the [test] extra; absent on Windows
+
+    async def scenario() -> tuple[int, list[tuple[float, float]]]:
+        clock = Clock("real")
+        wakes = 0
+        wake = clock._wake
+
+        def counted() -> None:
+            nonlocal wakes
+            wakes += 1
+            wake()
+
+        clock._wake = counted  # type: ignore[method-assign]
+        await clock.start()
+        fired: list[tuple[float, float]] = []
+        start = clock.now()
+        for n in range(1, 11):
+            due = start + 0.02 * n + 0.0005  # not on a millisecond: the case that spun
+            clock.call_at(due, lambda due=due: fired.append((due, clock.now())))
+        await until(lambda: len(fired) == 10)
+        await clock.stop()
+        return wakes, fired
+
+    loop = uvloop.new_event_loop()
+    try:
+        wakes, fired = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert all(at >= due for due, at in fired)
+    assert wakes <= 12, wakes

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from ..middleware import _provider
+from ..providers.base import provider_of
 from ..providers.base import OUTCOME_KEY
 from ..runtime import RUNTIME_KEY
 
@@ -47,7 +47,7 @@ class Metrics:
 
         @web.middleware
         async def timing(request: web.Request, handler) -> web.StreamResponse:
-            provider = _provider(request)
+            provider = provider_of(request)
             if provider is None:
                 return await handler(request)
             started = time.perf_counter()

@@ -33,6 +33,11 @@ TimerCallback = Callable[[], Awaitable[Any] | Any]
 WAIT_ROUNDS = 5  # an advance waits at most this many times its per-task `wait` in all
 FIRE_BATCH = 512  # real time: due timers run per loop iteration at most, then I/O gets its turn
 REBUILD_MIN = 256  # the heap is rebuilt once this many, and more than half of it, are cancelled
+# uvloop (libuv) keeps time in whole milliseconds and truncates a delay to them, so a loop timer
+# armed for a timer's due time went off up to 1 ms early: nothing was due yet, and the clock
+# re-armed for what was left (0 ms to libuv) again and again until it was: ~27 wake-ups a send
+# (3 timers). Armed this much later, a loop timer finds its timer due when it goes off.
+LOOP_RESOLUTION = 0.001
 
 
 class Timer:
@@ -271,7 +276,7 @@ class Clock:
         if delay <= 0:  # due already (a send's first step): the next loop iteration, no loop timer
             self._handle = self._loop.call_soon(self._wake)
         else:
-            self._handle = self._loop.call_at(self._loop.time() + delay, self._wake)
+            self._handle = self._loop.call_at(self._loop.time() + delay + LOOP_RESOLUTION, self._wake)
 
     def _wake(self) -> None:
         """The earliest timer is due: run what is due (FIRE_BATCH at most), then re-arm."""

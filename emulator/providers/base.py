@@ -23,7 +23,8 @@ from ..core.engine import Decision, Engine
 from ..core.model import Account, Event, Message, Rejection
 from ..core.validation import Schemas, schemas_root
 
-PROVIDER_KEY = web.AppKey("msgemu_provider", object)
+PROVIDER_KEY = web.AppKey("msgemu_provider", object)  # the one provider of a --provider-port app
+PROVIDERS_KEY = web.AppKey("msgemu_providers", dict)  # name -> provider, each routed under /<name>/ of the main app
 FAULT_KEY = web.RequestKey("msgemu_fault", dict)  # fault the middleware applies to the response
 OUTCOME_KEY = web.RequestKey("msgemu_outcome", tuple)  # (outcome, error key, message ids) for the journal
 REASON_KEY = web.RequestKey("msgemu_reason", Rejection)  # why it was refused, beside the outcome
@@ -56,11 +57,10 @@ class Provider:
     def routes(self) -> list[web.RouteDef]:
         raise NotImplementedError
 
-    def build_app(self) -> web.Application:
-        app = web.Application()
-        app[PROVIDER_KEY] = self
-        app.add_routes(self.routes())
-        return app
+    def mounted_routes(self) -> list[web.RouteDef]:
+        """The routes under /<name> of the main app: routed there directly, not through a
+        sub-application (which costs a second router walk and a second app per request)."""
+        return [web.route(route.method, f"/{self.name}{route.path}", route.handler, **route.kwargs) for route in self.routes()]
 
     # -- errors -----------------------------------------------------------------------------
     def error(self, key: str) -> dict[str, Any]:
@@ -187,9 +187,28 @@ def _likeness(path: str, route: str) -> float:
 
 
 def _route_infos(request: web.Request) -> list[dict[str, Any]]:
-    """The routes of the provider app the request fell into (their paths carry the mount prefix)."""
-    app = request.match_info.apps[-1] if request.match_info.apps else None
-    return [resource.get_info() for resource in app.router.resources()] if app is not None else []
+    """The routes of the provider the request fell into (their paths carry the mount prefix)."""
+    provider = provider_of(request)
+    if provider is None:
+        return []
+    if PROVIDER_KEY in request.app:  # a --provider-port app: all its routes are the provider's
+        return [resource.get_info() for resource in request.app.router.resources()]
+    prefix = f"/{provider.name}"
+    return [
+        resource.get_info()
+        for resource in request.app.router.resources()
+        if resource.canonical == prefix or resource.canonical.startswith(prefix + "/")
+    ]
+
+
+def provider_of(request: web.Request) -> "Provider | None":
+    """The provider a request is for: a --provider-port app's own, else the one named by the
+    path's first segment on the main app (the same paths a sub-application at /<name>/ took,
+    unknown ones and /<name> itself included), else None (control API, UI, anything else)."""
+    app = request.app
+    if PROVIDERS_KEY in app:
+        return app[PROVIDERS_KEY].get(request.rel_url.path_safe.split("/", 2)[1])
+    return app.get(PROVIDER_KEY)  # type: ignore[return-value]
 
 
 class NotJSON(ValueError):
