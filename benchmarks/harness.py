@@ -406,3 +406,17 @@ def journal(server: Process, provider: str) -> dict:
     return {"accepted": server.call("GET", base + "&outcome=accepted")["count"],
             "rejected": server.call("GET", base + "&outcome=rejected")["count"],
             "messages": server.call("GET", f"/_emulator/messages/count?provider={provider}")["count"]}
+
+
+async def http_exchange(reader, writer, method: str, target: str, extra: dict, body: bytes) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 request on a raw keep-alive connection: (status line, body). The clients of
+    inprocess.py and instructions.py, which count the client's own work in their figures: next
+    to nothing per send."""
+    head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+    writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in extra.items()) + "\r\n").encode() + body)
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) != b"\r\n":
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return status, await reader.readexactly(length)

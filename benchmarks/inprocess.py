@@ -31,6 +31,7 @@ CHILD = r"""
 import asyncio, cProfile, json, os, pstats, sys, time
 sys.path.insert(0, sys.argv[1])
 from compare import SENDS
+from harness import http_exchange
 sys.path.insert(0, os.getcwd())  # the tree measured: compare's harness put its own checkout first
 from aiohttp import web
 
@@ -76,14 +77,7 @@ async def main():
         if close:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             extra = {**extra, "Connection": "close"}
-        head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
-        writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in extra.items()) + "\r\n").encode() + body)
-        status = await reader.readline()
-        length = 0
-        while (line := await reader.readline()) != b"\r\n":
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        answer = status, await reader.readexactly(length)
+        answer = await http_exchange(reader, writer, method, target, extra, body)
         if close:
             writer.close()
         return answer
