@@ -15,7 +15,7 @@ from . import __version__, access_log as access_log_module, front_doors
 from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
-from .listener import Budget, CannotListen, ListenerSite, Shortage
+from .listener import Budget, CannotListen, ListenerSite
 from .logs import configure as configure_logging
 from .providers import REGISTRY
 from .resources import scenario_file
@@ -143,8 +143,7 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
     parent through `ready` instead of printing the start line, and stop as on SIGTERM when
     the `lifeline` pipe ends (the parent is gone)."""
     log = logging.getLogger("msgemu")
-    budget = Budget()  # one bound on HTTP connections for every port of this process
-    logging.getLogger("asyncio").addFilter(OnceFilter(budget.shortage))
+    budget = Budget()  # one bound on the connections of every port of this process (HTTP, SMPP, SMTP)
     runners = []
     doors: list = []  # SMPP / SMTP servers (front_doors.py)
     # the main port listens last: once it answers (/_emulator/health), every port does
@@ -281,29 +280,6 @@ def _connections(runner: web.AppRunner) -> list:
 def _busy(conn) -> bool:
     """A connection with a request being handled or already parsed and queued."""
     return bool(getattr(conn, "_request_in_progress", False) or getattr(conn, "_messages", None))
-
-
-class OnceFilter(logging.Filter):
-    """asyncio logs "socket.accept() out of system resource" at every retry (once a second per
-    listening socket while file descriptors are exhausted: 20,000 lines in a soak run); the
-    SMPP/SMTP front doors still listen through asyncio. Say it once per process, in the same
-    words and the same once as the HTTP listener's (listener.Shortage), and count the rest."""
-
-    MARK = "out of system resource"
-
-    def __init__(self, shortage: Shortage) -> None:
-        super().__init__()
-        self.shortage = shortage
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.MARK not in record.getMessage():
-            return True
-        if not self.shortage.first():
-            return False
-        record.msg = self.shortage.message()
-        record.args = ()
-        record.exc_info = None
-        return True
 
 
 def check_command(files: list[str]) -> int:

@@ -73,13 +73,10 @@ class Shortage:
         self.times = 0
 
     def report(self) -> None:
-        if self.first():
-            log.warning(self.message())
-
-    def first(self) -> bool:
-        """Counts one more shortage; True the first time (the one that is logged)."""
+        """Counts one more shortage; logs the first."""
         self.times += 1
-        return self.times == 1
+        if self.times == 1:
+            log.warning(self.message())
 
     def message(self) -> str:
         ulimit = "unlimited" if self.nofile is None else self.nofile
