@@ -84,16 +84,26 @@ class Schemas:
         if name not in self._validators:
             from jsonschema import Draft202012Validator
 
-            file, _, fragment = name.partition("#")
-            if not fragment or file not in self._raw:
-                raise KeyError(f"no schema {name!r}")
+            subschema = self._schema_at(name)  # (a whole schema file is in _validators already)
+            file = name.partition("#")[0]
             root = self._validators.get(file) or Draft202012Validator(self._raw[file], registry=registry)
-            subschema: Any = self._raw[file]
-            for part in fragment.strip("/").split("/"):
-                subschema = subschema[part.replace("~1", "/").replace("~0", "~")]
             # evolve keeps the root's resolver, so "#/$defs/..." inside the fragment still resolve
             self._validators[name] = root.evolve(schema=subschema)
         return self._validators[name]
+
+    def _schema_at(self, name: str) -> Any:
+        """The schema a name points at: a schema file, or a fragment (JSON pointer) in one;
+        KeyError when there is none."""
+        file, _, fragment = name.partition("#")
+        if file not in self._raw or not (fragment or _is_schema(self._raw[file])):
+            raise KeyError(f"no schema {name!r}")
+        node: Any = self._raw[file]
+        for part in fragment.strip("/").split("/") if fragment else ():
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(f"no schema {name!r}")
+            node = node[part]
+        return node
 
     def is_valid(self, name: str, instance: Any) -> bool:
         return self._compiled_says_valid(name, instance) or self.validator(name).is_valid(instance)
@@ -115,14 +125,7 @@ class Schemas:
     def _compiled_says_valid(self, name: str, instance: Any) -> bool:
         check = self._checks.get(name)
         if check is None:
-            file, _, fragment = name.partition("#")
-            if file not in self._raw or not (fragment or _is_schema(self._raw[file])):
-                raise KeyError(f"no schema {name!r}")
-            node: Any = self._raw[file]
-            for part in fragment.strip("/").split("/") if fragment else ():
-                if not isinstance(node, dict) or part.replace("~1", "/").replace("~0", "~") not in node:
-                    raise KeyError(f"no schema {name!r}")
-                node = node[part.replace("~1", "/").replace("~0", "~")]
+            self._schema_at(name)  # unknown names raise KeyError here, as before
             check = self._checks[name] = self._compiler.check(name) or _never
         return check(instance)
 
