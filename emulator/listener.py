@@ -129,17 +129,6 @@ class CannotListen(OSError):
         super().__init__(f"cannot listen on {host}:{port}: {reason}{hint}")
 
 
-class Listening:
-    """What aiohttp's BaseSite keeps in `_server`: the sockets (runner.addresses) and close()."""
-
-    def __init__(self, sockets: list[socket.socket]) -> None:
-        self.sockets = sockets
-
-    def close(self) -> None:
-        for sock in self.sockets:
-            sock.close()
-
-
 class Acceptor:
     """Accepts connections on listening sockets within a Budget and hands each to
     `protocol_factory` (loop.connect_accepted_socket): what every listener of msgemu shares,
@@ -167,9 +156,14 @@ class Acceptor:
         for sock in self.sockets:
             self._loop.add_reader(sock.fileno(), self._accept, sock)
 
-    def stop(self) -> None:
-        """Stops watching the sockets and takes what they hold already; the caller then closes
-        them (from then on connections are refused; those taken go on)."""
+    @property
+    def port(self) -> int:
+        """The bound port (the one the kernel chose when asked for 0)."""
+        return self.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        """Stops accepting: takes what the sockets hold already, then closes them (from then on
+        connections are refused; those taken go on). aiohttp's BaseSite.stop calls it."""
         for sock in self.sockets:
             self._loop.remove_reader(sock.fileno())
             paused = self._paused.pop(sock.fileno(), None)
@@ -180,9 +174,6 @@ class Acceptor:
         # await between the last accept and the close), then serve them like any other.
         for sock in self.sockets:
             self._accept(sock, resume=False)
-
-    def close(self) -> None:
-        for sock in self.sockets:
             sock.close()
 
     async def settled(self) -> None:
@@ -279,20 +270,16 @@ class ListenerSite(web.BaseSite):
     @property
     def port(self) -> int:
         """The bound port (the one the kernel chose when asked for 0)."""
-        if self._server is not None and self._server.sockets:
-            return self._server.sockets[0].getsockname()[1]
-        return self._port
+        return self._acceptor.port if self._acceptor is not None else self._port
 
     async def start(self) -> None:
         self._acceptor = await listen(self._host, self._port, self._runner.server, self._budget,
                                       f"http://{self._host}:{self._port}", self._reuse_port, self._backlog)
         await super().start()  # registers the site with its runner
-        self._server = Listening(self._acceptor.sockets)
+        self._server = self._acceptor  # what BaseSite keeps: its sockets (runner.addresses), close()
 
     async def stop(self) -> None:
-        if self._acceptor is not None:
-            self._acceptor.stop()
-        await super().stop()  # closes the sockets (Listening.close) and unregisters the site
+        await super().stop()  # closes the Acceptor and unregisters the site
         if self._acceptor is not None:
             await self._acceptor.settled()
 

@@ -54,11 +54,10 @@ class SmppServer:
             return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=2**17), self._accept)
 
         self._acceptor = await listen(host, port, session_protocol, budget or Budget(), f"smpp://{host}:{port}")
-        return self._acceptor.sockets[0].getsockname()[1]
+        return self._acceptor.port
 
     async def stop(self) -> None:
         if self._acceptor is not None:
-            self._acceptor.stop()
             self._acceptor.close()
         for session in list(self.sessions):
             session.close()

@@ -43,11 +43,10 @@ class SmtpServer:
             return SMTP(self.handler, data_size_limit=mail.MAX_SIZE, hostname="msgemu", ident="msgemu SMSC.ru e-mail to SMS", timeout=120)
 
         self._acceptor = await listen(host, port, factory, budget or Budget(), f"smtp://{host}:{port}")
-        return self._acceptor.sockets[0].getsockname()[1]
+        return self._acceptor.port
 
     async def stop(self) -> None:
         if self._acceptor is not None:
-            self._acceptor.stop()
             self._acceptor.close()
             await self._acceptor.settled()
             self._acceptor = None
