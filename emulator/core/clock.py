@@ -263,10 +263,7 @@ class Clock:
 
     def _arm(self) -> None:
         """(Re)arm the one loop handle for the earliest live timer."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._armed_due = None
+        self._disarm()
         self._drop_cancelled()
         if self._loop is None or not self._timers:
             return
@@ -295,9 +292,7 @@ class Clock:
                     continue
                 if due > now:
                     break
-                heapq.heappop(timers)
-                timer._clock = None
-                self._run_now(timer)
+                self._run_now(self._pop())
                 timers = self._timers  # a cancellation may have rebuilt the heap
         finally:
             self._arm()
