@@ -31,6 +31,7 @@ BODY_TIMEOUT_KEY = web.AppKey("msgemu_body_timeout", float)
 BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real size is kept too
 DEFAULT_BODY_TIMEOUT = 30.0
 BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not received in time
+ANSWER_FIRST_KEY = web.AppKey("msgemu_answer_first", bool)  # False when a shared store commits after the journal
 _HEADERS_KEPT = frozenset({"content-type", "authorization", "api-key", "api-login", "user-agent", "content-length"})
 
 
@@ -84,10 +85,24 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             await _record(request.config_dict[STORE_KEY], request, provider, exc)
         raise
     if provider is not None:
-        await _record(request.config_dict[STORE_KEY], request, provider, response)
+        try:
+            if request.config_dict.get(ANSWER_FIRST_KEY) and isinstance(response, web.Response):
+                await _answer_now(request, response)
+        finally:
+            await _record(request.config_dict[STORE_KEY], request, provider, response)
         if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
             log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.monotonic() - started) * 1000)
     return response
+
+
+async def _answer_now(request: web.Request, response: web.Response) -> None:
+    """Write the answer before journaling it, so the client's wait ends with the provider's
+    work, not with ours. Nothing can observe the gap: the journal record is made right after,
+    before the loop runs anything else (unless the client's socket is full, and then the client
+    does not have its whole answer yet either). Only with the memory store: a shared store
+    must commit before the answer leaves (middleware.shared_store)."""
+    await response.prepare(request)
+    await response.write_eof()  # aiohttp's own prepare/write_eof later find it done
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse) -> None:
