@@ -84,6 +84,13 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
         if provider is not None:
             await _record(request.config_dict[STORE_KEY], request, provider, exc)
         raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        # no answer went out: the client hung up while its answer was being made (or held by a
+        # delay/hang fault), or a reset fault closed the connection. What the request did (a
+        # message accepted and charged) stays traceable to it in the journal.
+        if provider is not None and request.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
+            await _record(request.config_dict[STORE_KEY], request, provider, None)
+        raise
     if provider is not None:
         try:
             if request.config_dict.get(ANSWER_FIRST_KEY) and isinstance(response, web.Response):
@@ -100,12 +107,20 @@ async def _answer_now(request: web.Request, response: web.Response) -> None:
     work, not with ours. Nothing can observe the gap: the journal record is made right after,
     before the loop runs anything else (unless the client's socket is full, and then the client
     does not have its whole answer yet either). Only with the memory store: a shared store
-    must commit before the answer leaves (middleware.shared_store)."""
-    await response.prepare(request)
-    await response.write_eof()  # aiohttp's own prepare/write_eof later find it done
+    must commit before the answer leaves (middleware.shared_store). A client already gone is
+    left to aiohttp, which meets the same error when it writes and ends the connection quietly."""
+    try:
+        await response.prepare(request)
+        await response.write_eof()  # aiohttp's own prepare/write_eof later find it done
+    except ConnectionError:
+        pass
 
 
-async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse) -> None:
+NO_ANSWER_STATUS = 499  # journaled when the connection closed before any answer (nginx's "client closed request")
+NO_ANSWER_TEXT = "<no answer: the connection was closed before it was sent>"
+
+
+async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
     body_size = request.content_length or 0
     try:
         if request.get(BODY_STATE_KEY) == "timeout":
@@ -122,7 +137,7 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
     reason = request.get(REASON_KEY)
     if reason is None and outcome in ("rejected", "error") and error:
         reason = provider.reason_for(error)  # every refusal says which kind of check fired
-    response_text = ""
+    response_text = "" if response is not None else NO_ANSWER_TEXT
     response_size = 0
     if isinstance(response, web.Response) and response.body is not None:
         raw = response.body if isinstance(response.body, bytes) else str(response.body).encode()
@@ -138,7 +153,7 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             query=request.query_string,
             headers=_kept_headers(request),
             body=body_text,
-            status=response.status,
+            status=response.status if response is not None else NO_ANSWER_STATUS,
             response=response_text,
             outcome=outcome,
             error=error,

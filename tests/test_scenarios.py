@@ -176,3 +176,32 @@ async def test_flaky_network_reset_garbage_and_hang(client, monkeypatch):
     assert hung.status == 504
     ids = sorted(m["client_ref"] for m in await messages(client))
     assert ids == ["1", "3"]  # the reset and the hang accepted nothing; the garbled one did
+
+
+async def test_a_client_gone_before_its_late_answer_is_journaled_without_an_error(client, caplog):
+    """A client that hung up while a delay fault held its answer: the message it sent was
+    accepted, so the request stays in the journal (499: no answer went out), and nothing is
+    logged as an error."""
+    await client.put("/_emulator/scenario", json={
+        "name": "late", "rules": [{"match": {"operation": "send"}, "fault": {"type": "delay", "seconds": 0.3}}]})
+    body = b'{"auth":"%s","data":[{"type":"sms","id":7,"phone":380971234567,"sms_signature":"Shop","sms_message":"Hi"}]}' % KEY.encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    writer.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                 % (URL.encode(), len(body), body))
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.close()  # gone before the answer
+    await asyncio.sleep(0.6)
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    journal = (await (await client.get("/_emulator/requests")).json())["requests"]
+    assert [(r["outcome"], r["status"], r["response"]) for r in journal] == [
+        ("accepted", 499, "<no answer: the connection was closed before it was sent>")]
+    assert journal[0]["message_ids"] == [m["id"] for m in await messages(client)]
+
+
+async def test_a_reset_fault_is_journaled_as_no_answer(client):
+    await client.put("/_emulator/scenario", json={"name": "reset", "rules": [{"match": {"operation": "send"}, "fault": {"type": "reset"}}]})
+    with pytest.raises(aiohttp.ClientError):
+        await client.post(URL, json={"auth": KEY, "data": [sms()]})
+    journal = (await (await client.get("/_emulator/requests")).json())["requests"]
+    assert [(r["status"], r["response"]) for r in journal] == [(499, "<no answer: the connection was closed before it was sent>")]
