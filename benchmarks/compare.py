@@ -6,7 +6,8 @@
     python benchmarks/compare.py --msgemu-root /tmp/old-checkout   # another msgemu tree, same harness
     python benchmarks/compare.py --json results.json --markdown results.md
 
-Rows (an AlphaSMS full send unless said): msgemu with the memory store, 1 worker; with a Valkey
+Rows (an AlphaSMS full send unless said): a bare one-line aiohttp handler (the framework's floor on
+this machine, no msgemu); msgemu with the memory store, 1 worker; with a Valkey
 store, 1 worker, 2 workers and `--workers auto`; WireMock as a static stub (journal on, its
 default) and as a JSON-path-matching, response-templated AlphaSMS stub, with and without a
 webhook; msgemu AlphaSMS with `hook` (callbacks sent + delivered) to the same receiver; one
@@ -104,6 +105,7 @@ class Row:
 def specs(providers: list[str]) -> list[Spec]:
     rows = [  # run in this order: each msgemu row next to the WireMock row it is compared with
         Spec("wm-static-one", "WireMock", "static stub, journal on", "one", stub="static"),
+        Spec("bare-one", "aiohttp", "one-line handler (the framework's floor, no msgemu)", "one"),
         Spec("memory-1", "msgemu", "AlphaSMS full send, memory store, 1 worker", "one", store="memory", workers="1"),
         Spec("valkey-1", "msgemu", "AlphaSMS full send, Valkey store, 1 worker", "one", store="valkey", workers="1"),
         Spec("wm-static-all", "WireMock", "static stub, journal on", "all", stub="static"),
@@ -142,6 +144,9 @@ class Bench:
                 server = harness.msgemu(self.args.msgemu_root, cpus, self.args.msgemu_arg,
                                         store=valkey.url if valkey else None,
                                         workers=None if spec.workers == "1" else spec.workers)
+            elif spec.server == "aiohttp":
+                path, headers, body = send_body("alphasms")
+                server = harness.bare_aiohttp(cpus, path)
             else:
                 path, headers, body = send_body("alphasms")
                 server = harness.wiremock(self.args.wiremock_jar, cpus, [wiremock_mapping(spec.stub, hook_url)])
@@ -277,8 +282,15 @@ def markdown(rows: dict[str, Row], meta: dict) -> str:
     return "\n".join(lines)
 
 
+ONE_PROCESS = {"rps": 4000, "p99_ms": 15, "seq_p50_ms": 0.25}  # issue 15: one process, 50 connections
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def verdicts(rows: dict[str, Row]) -> list[str]:
-    """Issue 15's two targets, judged on this run's rows."""
+    """Issue 15's targets, judged on this run's rows."""
     out = []
     best = max((r for r in rows.values() if r.server == "msgemu" and r.cores == "all" and r.callbacks_drained is None),
                key=lambda r: r.rps, default=None)
@@ -288,6 +300,15 @@ def verdicts(rows: dict[str, Row]) -> list[str]:
             out.append(f"- msgemu on all cores ({best.title}, {best.rps:.0f} req/s) vs WireMock's static stub, journal on, "
                        f"{static.cores} core{'s' if static.cores == 'all' else ''} ({static.rps:.0f} req/s): "
                        f"{best.rps / static.rps:.2f}x, target >= 1x {'met' if best.rps >= static.rps else 'NOT met'}")
+    for row in rows.values():  # one process, memory store: every provider's full send
+        if row.server == "msgemu" and row.key.startswith("memory-1") and row.callbacks_drained is None:
+            met = [row.rps >= ONE_PROCESS["rps"], row.p99_ms < ONE_PROCESS["p99_ms"], row.seq_p50_ms < ONE_PROCESS["seq_p50_ms"]]
+            out.append(f"- {row.title}: {row.rps:.0f} req/s (target >= {ONE_PROCESS['rps']}: {_met(met[0])}), "
+                       f"p99 {row.p99_ms:.1f} ms (< {ONE_PROCESS['p99_ms']}: {_met(met[1])}), sequential p50 "
+                       f"{row.seq_p50_ms:.2f} ms (< {ONE_PROCESS['seq_p50_ms']}: {_met(met[2])})")
+    if bare := rows.get("bare-one"):
+        out.append(f"- for scale, the bare aiohttp handler on the same core: {bare.rps:.0f} req/s, p50 {bare.p50_ms:.1f} / "
+                   f"p99 {bare.p99_ms:.1f} ms, sequential p50 {bare.seq_p50_ms:.2f} ms")
     for row in rows.values():
         webhook = rows.get(f"wm-webhook-{row.cores}")
         if row.server == "msgemu" and row.callbacks_drained is not None and webhook and webhook.rps:

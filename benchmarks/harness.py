@@ -333,6 +333,33 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 '''
 
 
+BARE_AIOHTTP = r'''
+import sys
+from aiohttp import web
+try:
+    import uvloop
+    uvloop.install()  # the loop msgemu runs on when installed
+except ImportError:
+    pass
+async def answer(request):
+    await request.read()
+    return web.Response(body=b'{"success":true}', content_type="application/json")
+async def health(request):
+    return web.Response(text="ok")
+app = web.Application()
+app.router.add_post(sys.argv[2], answer)
+app.router.add_get("/health", health)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+'''
+
+
+def bare_aiohttp(cpus: list[int] | str, path: str) -> Process:
+    """A one-line aiohttp handler on `path` (reads the body, answers a fixed JSON): the floor a
+    Python server on this framework and loop reaches on this machine, under the same load."""
+    port = free_port()
+    return Process([sys.executable, "-c", BARE_AIOHTTP, str(port), path], "/health", port, cpus)
+
+
 def receiver(cpus: list[int]) -> Process:
     """A webhook receiver (aiohttp) that counts POSTs per (payload id, payload status): the same
     one for msgemu's and WireMock's callbacks, on the load generator's core."""
