@@ -168,8 +168,10 @@ class Message:
     @property
     def current(self) -> Attempt:
         """The channel the cascade is on now (last started one, else the first)."""
-        started = [a for a in self.attempts if a.started]
-        return started[-1] if started else self.attempts[0]
+        for attempt in reversed(self.attempts):
+            if attempt.status is not None:  # started
+                return attempt
+        return self.attempts[0]
 
     @property
     def status(self) -> Status:
