@@ -195,13 +195,16 @@ def _answers_garbage_and_keeps_serving(server, chunks: list[bytes]) -> None:
             if command_id in (codec.UNBIND, codec.UNBIND | codec.RESP):  # either ends the session, as it should
                 command_id = codec.ENQUIRE_LINK
             sock.sendall(struct.pack(">IIII", 16 + len(body), command_id, 0, seq) + body)
-            answer = _recv(sock)
-            if command_id & codec.RESP and answer is None:  # a response (even generic_nack) is not answered
-                continue
+            if command_id & codec.RESP:  # a response (even generic_nack) is not answered
+                answer = _recv(sock)
+                if answer is None:
+                    continue
+            else:  # a request is: however loaded the machine, its answer comes
+                answer = _recv(sock, wait=5)
             assert answer is not None and answer.sequence in (seq, 0), chunks
         sock.sendall(codec.encode(codec.Pdu(codec.ENQUIRE_LINK, 999)))
         while True:
-            answer = _recv(sock)
+            answer = _recv(sock, wait=5)
             assert answer is not None, chunks
             if answer.sequence == 999:
                 assert answer.command_id == codec.ENQUIRE_LINK | codec.RESP
