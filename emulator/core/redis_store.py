@@ -183,11 +183,11 @@ class RedisStore(Store):
         self._shared_state: dict[str, Any] = {}  # runtime-level state as the store had it at open()
         self._applied = (0, 0)  # the last entry of the change feed read (stream id)
         self._applied_n = 0  # the number of the last commit applied here (or made here)
-        self._next_head: asyncio.Future | None = None  # the next read of the commit count (sync)
-        self._head_reader: asyncio.Task | None = None
         self._applied_changed = asyncio.Event()
         self._reader: asyncio.Task | None = None
-        self._flush_lock = asyncio.Lock()
+        self._next_trip: asyncio.Future | None = None  # the next round trip: its result is the commit count
+        self._trip_under_way: asyncio.Future | None = None
+        self._courier: asyncio.Task | None = None
         self._flush_soon: asyncio.Handle | None = None
         self._claim = None
 
@@ -437,7 +437,7 @@ class RedisStore(Store):
     async def timers_pending(self) -> int:
         return int(await self._redis.zcard(self.k("timers")))
 
-    # -- units of work ----------------------------------------------------------------------------
+    # -- units of work: one round trip at a time, shared by everything that waits for it ----------
     def _flush_later(self) -> None:
         """Changes made outside a request (timers, callbacks, SMPP) go out on the next loop turn."""
         if self._flush_soon is None:
@@ -453,30 +453,69 @@ class RedisStore(Store):
 
     def _spawn_flush(self) -> None:
         self._flush_soon = None
-        task = asyncio.get_running_loop().create_task(self.commit())
-        task.add_done_callback(_log_failure)
+        if self._redis is not None and (self._outbox or self._dirty_messages or self._dirty_other):
+            self._trip()
+
+    def _trip(self) -> asyncio.Future:
+        """The next round trip to the store (group commit): it leaves once the one under way (if
+        any) is back, and carries every change made until it leaves, of every unit of work, in
+        one MULTI (or, with nothing to write, one GET of the commit count). Its result is the
+        number of commits the store had then (None when it could not be reached)."""
+        if self._next_trip is None:
+            loop = asyncio.get_running_loop()
+            self._next_trip = loop.create_future()
+            if self._courier is None:
+                self._courier = loop.create_task(self._carry(), name="msgemu-store-commits")
+        return self._next_trip
+
+    async def _carry(self) -> None:
+        try:
+            while self._next_trip is not None and self._redis is not None:
+                trip, self._next_trip = self._next_trip, None
+                self._trip_under_way = trip
+                try:
+                    count = await self._round_trip()
+                except Exception as exc:
+                    count = None
+                    log.warning("store %s not reached (%s)", self.url, exc)
+                finally:
+                    self._trip_under_way = None
+                if not trip.done():
+                    trip.set_result(count)
+        finally:
+            self._courier = None
+            if self._next_trip is not None and not self._next_trip.done():
+                self._next_trip.set_result(None)  # the store was closed meanwhile
+                self._next_trip = None
+
+    async def _round_trip(self) -> int:
+        ops = self._take_outbox()
+        if not ops:
+            return int(await self._redis.get(self.k("commits")) or 0)
+        pipe = self._redis.pipeline(transaction=True)
+        self._persist_all(pipe, ops)
+        wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
+        pipe.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire)
+        try:
+            number = int((await pipe.execute())[-1])
+        except Exception:  # nothing accepted is lost: written with the next commit
+            self._outbox[:0] = ops
+            self._retry_later()
+            raise
+        if number == self._applied_n + 1:
+            self._applied_n = number  # nobody committed in between: no need to read it back
+        return number
 
     async def commit(self) -> None:
-        pending = self._outbox or self._dirty_messages or self._dirty_other
-        if self._redis is None or not (pending or self._flush_lock.locked()):
-            return  # (a flush under way may hold this unit's changes: wait for it below)
-        async with self._flush_lock:
-            ops = self._take_outbox()
-            if not ops:
-                return
-            pipe = self._redis.pipeline(transaction=True)
-            self._persist_all(pipe, ops)
-            wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
-            pipe.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire)
-            try:
-                number = int((await pipe.execute())[-1])
-            except Exception as exc:  # nothing accepted is lost: written with the next commit
-                self._outbox[:0] = ops
-                log.warning("changes not written to %s yet (%s): kept for the next commit", self.url, exc)
-                self._retry_later()
-                return
-            if number == self._applied_n + 1:
-                self._applied_n = number  # nobody committed in between: no need to read it back
+        """Return once this unit of work's changes are in the store: they leave with the next
+        round trip (shared with every unit finished meanwhile), or are already in the one under
+        way (taken by another unit's commit or a timer's flush)."""
+        if self._redis is None:
+            return
+        if self._outbox or self._dirty_messages or self._dirty_other:
+            await asyncio.shield(self._trip())
+        elif self._trip_under_way is not None:
+            await asyncio.shield(self._trip_under_way)
 
     def _take_outbox(self) -> list[tuple]:
         ops, self._outbox = self._outbox, []
@@ -530,16 +569,19 @@ class RedisStore(Store):
             self._digests.clear()  # bounded: at worst some unchanged messages are written again
         self._digests[("message", message_id)] = _digest(blob)
 
-    BATCHED = ("message", "request", "event", "callback", "timer")
+    BATCHED = ("message", "request", "event", "callback", "timer", "charge", "dedupe")
 
     def _persist_all(self, pipe: Any, ops: list[tuple]) -> None:
-        """Consecutive writes of one kind go as one command (a send is a message, its events, a
-        request, a timer: a handful of commands, not one per item)."""
+        """Writes of one kind go as one command until something that is not a plain write comes
+        (an account changed, a reset...): a commit of many sends is a message write, a journal
+        push per kind, a timer write and one balance increment per account, not commands per send."""
         batch: dict[str, list] = {kind: [] for kind in self.BATCHED}
         for op in ops:
             if op[0] in batch:
                 batch[op[0]].append(op)
                 continue
+            if op[0] == "tell":
+                continue  # told through the change feed only, never kept
             self._persist_batch(pipe, batch)
             self._persist(pipe, op)
         self._persist_batch(pipe, batch)
@@ -559,6 +601,15 @@ class RedisStore(Store):
                     pipe.ltrim(journal, -max(1, len(kept)), -1)
         if batch["timer"]:
             pipe.zadd(self.k("timers"), {pickle.dumps((secrets.token_bytes(6), *op[2])): op[1] for op in batch["timer"]})
+        if batch["charge"]:
+            charged: dict[bytes, int] = {}
+            for _, provider, login, amount in batch["charge"]:
+                field = _key(provider, login)
+                charged[field] = charged.get(field, 0) - _micro(amount)
+            for field, micros in charged.items():
+                pipe.hincrby(self.k("balances"), field, micros)
+        if batch["dedupe"]:
+            pipe.hset(self.k("dedupe"), mapping={_key(*op[1]): repr(op[2]) for op in batch["dedupe"]})
         for ops in batch.values():
             ops.clear()
 
@@ -577,10 +628,6 @@ class RedisStore(Store):
         elif kind == "remove_account":
             pipe.hdel(self.k("accounts"), _key(op[1], op[2]))
             pipe.hdel(self.k("balances"), _key(op[1], op[2]))
-        elif kind == "charge":
-            pipe.hincrby(self.k("balances"), _key(op[1], op[2]), -_micro(op[3]))
-        elif kind == "dedupe":
-            pipe.hset(self.k("dedupe"), _key(*op[1]), repr(op[2]))
         elif kind == "directory":
             pipe.hset(self.k("directories"), _key(*op[1]), op[2])
         elif kind == "optouts":
@@ -729,19 +776,17 @@ class RedisStore(Store):
             mine.id_source = source
 
     async def sync(self) -> None:
-        """Wait until this copy has applied every commit made before the call. Requests arriving
-        together share one read of the commit count: each joins the next read that starts after
-        it arrived (never one already under way, which could predate a commit it must see)."""
+        """Wait until this copy has applied every commit made before the call. The number of
+        commits is read by the next round trip that leaves after the call (never one already
+        under way, which could predate a commit it must see): a commit's own reply carries it,
+        so requests arriving while others commit cost no extra round trip."""
         if self._redis is None:
             return
-        if self._next_head is None:
-            self._next_head = asyncio.get_running_loop().create_future()
-            if self._head_reader is None:
-                self._head_reader = asyncio.get_running_loop().create_task(self._read_heads())
-        try:
-            head = await asyncio.shield(self._next_head)
-        except Exception as exc:
-            log.warning("store %s not asked for its commits (%s): answering from this copy", self.url, exc)
+        head = await asyncio.shield(self._trip())
+        if head is None:
+            log.warning("store %s not asked for its commits: answering from this copy", self.url)
+            return
+        if self._applied_n >= head:
             return
         deadline = asyncio.get_running_loop().time() + SYNC_TIMEOUT
         while self._applied_n < head:
@@ -754,23 +799,7 @@ class RedisStore(Store):
             except asyncio.TimeoutError:
                 pass
 
-    async def _read_heads(self) -> None:
-        try:
-            while self._next_head is not None and self._redis is not None:
-                waiting, self._next_head = self._next_head, None
-                try:
-                    waiting.set_result(int(await self._redis.get(self.k("commits")) or 0))
-                except Exception as exc:
-                    waiting.set_exception(exc)
-                    waiting.exception()  # (retrieved: nobody may be left to await it)
-        finally:
-            self._head_reader = None
-
 
 def _digest(blob: bytes) -> bytes:
     return hashlib.blake2b(blob, digest_size=16).digest()
 
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("changes not written to the store: %s", task.exception())
