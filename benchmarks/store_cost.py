@@ -87,6 +87,7 @@ async def main_async(args) -> dict:
         server = harness.msgemu(harness.REPO if not args.tree else Path(args.tree), cpus, [],
                                 store=None if args.memory else valkey.url, workers=str(args.workers))
         try:
+            server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**11})  # every send accepted
             await load(server.base, 200, args.connections, hook)  # warm-up (ids, caches)
             if args.hook:
                 await asyncio.sleep(3)

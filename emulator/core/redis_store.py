@@ -16,7 +16,8 @@ with one atomic script, so each fires in exactly one process (core/shared_clock.
 Conflicts: two processes changing the same message at the same instant keep the last write
 (a message changes through its own timers, claimed once, so this needs a cancel racing a
 status change); balances move by increments, never by overwrite. The store is trusted: values
-are pickles, written and read only by msgemu processes pointed at it.
+are pickles (messages, events and requests as plain fields: core/store_codec.py), written and
+read only by msgemu processes pointed at it.
 """
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ import pickle
 import secrets
 from collections import deque
 from decimal import Decimal
+from functools import partial
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from . import model
+from . import store_codec as codec
 from .model import Account, Event, Message, RequestRecord
 from .store import Directory, Store
 
@@ -260,12 +263,12 @@ class RedisStore(Store):
         for message_id in order:
             blob = messages.get(message_id)
             if blob is not None:
-                message, keys = pickle.loads(blob)
+                message, keys = codec.message_from(blob)
                 Store.add_message(self, message, keys)
         for blob in requests:
-            Store.add_request(self, pickle.loads(blob))
+            Store.add_request(self, codec.request_from(blob))
         for blob in events:
-            Store.add_event(self, pickle.loads(blob))
+            Store.add_event(self, codec.event_from(blob))
         for blob in callbacks:
             Store.add_callback_attempt(self, pickle.loads(blob))
         for raw, blob in directories.items():
@@ -544,7 +547,7 @@ class RedisStore(Store):
             self._remember_digest(op[1].id, blob)
             return ("message", op[1], blob)
         if kind in ("request", "event", "callback"):
-            return (kind, op[1], pickle.dumps(op[1], pickle.HIGHEST_PROTOCOL))
+            return (kind, op[1], self.ENCODE[kind](op[1]))
         if kind == "account" and len(op) == 5:  # (6 once serialized: a commit that failed comes back)
             return (*op, pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
         return op
@@ -562,7 +565,9 @@ class RedisStore(Store):
         """The message with its extra index keys (digests of what was last written or read
         keep a message a provider only looked up from being written again)."""
         keys = [k[2] for k in self._keys_of.get(message.id, ()) if k[2] != message.provider_id]
-        return pickle.dumps((message, keys), pickle.HIGHEST_PROTOCOL)
+        return codec.message_blob(message, keys)
+
+    ENCODE = {"request": codec.request_blob, "event": codec.event_blob, "callback": partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)}
 
     def _remember_digest(self, message_id: str, blob: bytes) -> None:
         if len(self._digests) > 4 * self.retention:
@@ -662,11 +667,11 @@ class RedisStore(Store):
             pipe.hset(self.k("dedupe"), mapping={_key(*k): repr(v) for k, v in self.dedupe.items()})
 
     def _rewrite_journals(self, pipe: Any) -> None:
-        for name, items in (("requests", self.requests), ("events", self.events), ("callbacks", self.callbacks)):
-            key = self.k(f"journal:{name}")
+        for kind, items in (("request", self.requests), ("event", self.events), ("callback", self.callbacks)):
+            key = self.k(f"journal:{kind}s")
             pipe.delete(key)
             if items:
-                pipe.rpush(key, *[pickle.dumps(item, pickle.HIGHEST_PROTOCOL) for item in items])
+                pipe.rpush(key, *[self.ENCODE[kind](item) for item in items])
 
     # -- other processes' changes -----------------------------------------------------------------
     async def _read_changes(self) -> None:
@@ -706,7 +711,7 @@ class RedisStore(Store):
     def _apply_one(self, op: tuple) -> None:
         kind = op[0]
         if kind == "message":
-            message, keys = pickle.loads(op[1])
+            message, keys = codec.message_from(op[1])
             self._remember_digest(message.id, op[1])
             mine = self.messages.get(message.id)
             if mine is None:
@@ -719,9 +724,9 @@ class RedisStore(Store):
             self._wake(mine)
             self.notify({"type": "message", "message": mine.id})
         elif kind == "request":
-            Store.add_request(self, pickle.loads(op[1]))
+            Store.add_request(self, codec.request_from(op[1]))
         elif kind == "event":
-            Store.add_event(self, pickle.loads(op[1]))
+            Store.add_event(self, codec.event_from(op[1]))
         elif kind == "callback":
             Store.add_callback_attempt(self, pickle.loads(op[1]))
         elif kind == "account":
