@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import model
 from . import store_codec as codec
+from .redis_link import LinkError, link_for
 from .model import Account, Event, Message, RequestRecord
 from .store import Directory, Store
 
@@ -165,6 +166,47 @@ def _stream_id(raw: Any) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+class Commands:
+    """The part of redis-py's pipeline API the store writes with, as plain argument tuples: sent
+    as one MULTI through a Link, or through a redis-py pipeline when there is none."""
+
+    def __init__(self) -> None:
+        self.list: list[tuple] = []
+
+    def _add(self, *args: Any) -> None:
+        self.list.append(args)
+
+    def eval(self, script: str, numkeys: int, *args: Any) -> None:
+        self._add("EVAL", script, numkeys, *args)
+
+    def rpush(self, key: str, *values: Any) -> None:
+        self._add("RPUSH", key, *values)
+
+    def ltrim(self, key: str, start: int, end: int) -> None:
+        self._add("LTRIM", key, start, end)
+
+    def zadd(self, key: str, mapping: dict) -> None:
+        self._add("ZADD", key, *[part for member, score in mapping.items() for part in (score, member)])
+
+    def zrem(self, key: str, *members: Any) -> None:
+        self._add("ZREM", key, *members)
+
+    def hincrby(self, key: str, field: Any, amount: int) -> None:
+        self._add("HINCRBY", key, field, amount)
+
+    def hset(self, key: str, field: Any = None, value: Any = None, mapping: dict | None = None) -> None:
+        pairs = [] if field is None else [field, value]
+        for name, item in (mapping or {}).items():
+            pairs += (name, item)
+        self._add("HSET", key, *pairs)
+
+    def hdel(self, key: str, *fields: Any) -> None:
+        self._add("HDEL", key, *fields)
+
+    def delete(self, *keys: str) -> None:
+        self._add("DEL", *keys)
+
+
 class RedisStore(Store):
     shared = True
 
@@ -193,6 +235,8 @@ class RedisStore(Store):
         self._courier: asyncio.Task | None = None
         self._flush_soon: asyncio.Handle | None = None
         self._claim = None
+        self._commits_link = link_for(url)  # None: redis-py for everything (no hiredis, or TLS)
+        self._feed_link = link_for(url)
 
     @property
     def opened(self) -> bool:
@@ -236,6 +280,9 @@ class RedisStore(Store):
             except (asyncio.CancelledError, Exception):
                 pass
         model.use_gateway_ids(None)
+        for link in (self._commits_link, self._feed_link):
+            if link is not None:
+                link.close()
         await self._redis.aclose()
         self._redis = None
 
@@ -494,13 +541,16 @@ class RedisStore(Store):
     async def _round_trip(self) -> int:
         ops = self._take_outbox()
         if not ops:
-            return int(await self._redis.get(self.k("commits")) or 0)
-        pipe = self._redis.pipeline(transaction=True)
-        self._persist_all(pipe, ops)
+            if self._commits_link is None:
+                return int(await self._redis.get(self.k("commits")) or 0)
+            link = self._commits_link
+            return int((await link.call([link.pack("GET", self.k("commits"))]))[0] or 0)
+        commands = Commands()
+        self._persist_all(commands, ops)
         wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
-        pipe.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire)
+        commands.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire)
         try:
-            number = int((await pipe.execute())[-1])
+            number = int((await self._transaction(commands.list))[-1])
         except Exception:  # nothing accepted is lost: written with the next commit
             self._outbox[:0] = ops
             self._retry_later()
@@ -508,6 +558,23 @@ class RedisStore(Store):
         if number == self._applied_n + 1:
             self._applied_n = number  # nobody committed in between: no need to read it back
         return number
+
+    async def _transaction(self, commands: list[tuple]) -> list[Any]:
+        """The commands in one MULTI/EXEC: their results (an error in any of them raises)."""
+        link = self._commits_link
+        if link is None:
+            pipe = self._redis.pipeline(transaction=True)
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute()
+        replies = await link.call([link.pack("MULTI"), *[link.pack(*c) for c in commands], link.pack("EXEC")])
+        results = replies[-1]
+        if not isinstance(results, list):
+            raise LinkError(f"transaction not run: {results!r}")
+        for result in results:
+            if isinstance(result, Exception):
+                raise LinkError(str(result))
+        return results
 
     async def commit(self) -> None:
         """Return once this unit of work's changes are in the store: they leave with the next
@@ -679,7 +746,13 @@ class RedisStore(Store):
         while self._reader is not None:  # (a client library may turn a cancellation into an error)
             try:
                 last = f"{self._applied[0]}-{self._applied[1]}"
-                answer = await self._redis.xread({stream: last}, count=500, block=1000)
+                link = self._feed_link
+                if link is None:
+                    answer = await self._redis.xread({stream: last}, count=500, block=1000)
+                else:
+                    raw = (await link.call([link.pack("XREAD", "COUNT", 500, "BLOCK", 1000, "STREAMS", stream, last)]))[0]
+                    answer = [(name, [(entry_id, dict(zip(f[::2], f[1::2]))) for entry_id, f in entries])
+                              for name, entries in raw or ()]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
