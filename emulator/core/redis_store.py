@@ -42,7 +42,8 @@ log = logging.getLogger("msgemu.store")
 
 BLOCK = 10_000  # ids fetched at once per kind; a new block is asked for when half is used
 SYNC_TIMEOUT = 5.0  # longest a request waits to see other processes' changes before answering anyway
-CHANGES_KEPT = 100_000  # entries of the change feed kept (approximately) for processes catching up
+CHANGES_KEPT = 100_000  # entries of the change feed kept (approximately) for processes catching up...
+CHANGES_SECONDS = 60  # ...and no older than this: an entry carries a commit's objects (about 3 KB a send)
 ID_KINDS = ("request", "event", "callback", "delivery", "gateway", "directory")
 ID_BASES = {"gateway": 100_000_000}  # numeric message ids keep their 9-digit look
 
@@ -68,10 +69,13 @@ return 0
 """
 
 # One commit told to the other processes: numbered, so that a process can ask "how many commits
-# are there?" (a GET) and wait until it has applied as many.
+# are there?" and wait until it has applied as many. Entries older than ARGV[4] seconds go: the
+# feed's memory is bounded by time as well as by count (a group commit of many sends is large).
 PUBLISH = """
 local n = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3])
+local now = redis.call('TIME')
+redis.call('XTRIM', KEYS[1], 'MINID', '~', (tonumber(now[1]) - tonumber(ARGV[4])) * 1000)
 return n
 """
 
@@ -228,6 +232,7 @@ class RedisStore(Store):
         self._shared_state: dict[str, Any] = {}  # runtime-level state as the store had it at open()
         self._applied = (0, 0)  # the last entry of the change feed read (stream id)
         self._applied_n = 0  # the number of the last commit applied here (or made here)
+        self._read_n = 0  # the number of the last entry read from the change feed (they come in order)
         self._applied_changed = asyncio.Event()
         self._reader: asyncio.Task | None = None
         self._next_trip: asyncio.Future | None = None  # the next round trip: its result is the commit count
@@ -305,7 +310,7 @@ class RedisStore(Store):
         )
         if last:
             self._applied = _stream_id(last[0][0])
-        self._applied_n = int(commits or 0)
+        self._applied_n = self._read_n = int(commits or 0)
         self._load_accounts(accounts, balances)
         for message_id in order:
             blob = messages.get(message_id)
@@ -548,7 +553,7 @@ class RedisStore(Store):
         commands = Commands()
         self._persist_all(commands, ops)
         wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
-        commands.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire)
+        commands.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire, CHANGES_SECONDS)
         try:
             number = int((await self._transaction(commands.list))[-1])
         except Exception:  # nothing accepted is lost: written with the next commit
@@ -769,7 +774,13 @@ class RedisStore(Store):
                         except Exception:
                             log.exception("change %s from another process not applied", entry_id)
                     self._applied = max(self._applied, _stream_id(entry_id))
-                    self._applied_n = max(self._applied_n, int(fields.get(b"n", 0)))
+                    number = int(fields.get(b"n", 0))
+                    if number > self._read_n + 1:
+                        log.warning("change feed of %s: %d commits of other processes were trimmed before this "
+                                    "process read them (it was more than %d s behind); restart it to reload",
+                                    self.url, number - self._read_n - 1, CHANGES_SECONDS)
+                    self._read_n = max(self._read_n, number)
+                    self._applied_n = max(self._applied_n, number)
             self._applied_changed.set()
             self._applied_changed = asyncio.Event()
 
