@@ -15,6 +15,9 @@ from .scenario import Step
 
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 _STATUS = Status._value2member_map_
+PLANS_KEPT = 1024  # delivery plans remembered both ways (most messages share the default one)
+_plans_out: dict[int, tuple] = {}  # id(steps) -> (steps, plain tuple): the steps are kept alive
+_plans_in: dict[tuple, tuple] = {}  # plain tuple -> steps
 
 
 def _status(value: Any) -> Any:
@@ -25,9 +28,28 @@ def message_blob(message: Message, keys: list[str]) -> bytes:
     fields = message.__dict__.copy()
     fields["attempts"] = [_attempt_fields(a) for a in message.attempts]
     if message.plans:
-        fields["plans"] = {channel: tuple((s.after, s.status._value_, s.error) for s in steps)
-                           for channel, steps in message.plans.items()}
+        fields["plans"] = {channel: _plain_plan(steps) for channel, steps in message.plans.items()}
     return pickle.dumps(("m", fields, keys), PROTOCOL)
+
+
+def _plain_plan(steps: tuple) -> tuple:
+    known = _plans_out.get(id(steps))
+    if known is not None and known[0] is steps:
+        return known[1]
+    plain = tuple((s.after, s.status._value_, s.error) for s in steps)
+    if len(_plans_out) >= PLANS_KEPT:
+        _plans_out.clear()
+    _plans_out[id(steps)] = (steps, plain)
+    return plain
+
+
+def _plan_from(plain: tuple) -> tuple:
+    steps = _plans_in.get(plain)
+    if steps is None:
+        if len(_plans_in) >= PLANS_KEPT:
+            _plans_in.clear()
+        steps = _plans_in[plain] = tuple(Step(after, _STATUS[status], error) for after, status, error in plain)
+    return steps
 
 
 def _attempt_fields(attempt: Attempt) -> dict[str, Any]:
@@ -45,8 +67,7 @@ def message_from(blob: bytes) -> tuple[Message, list[str]]:
     _, fields, keys = payload
     fields["attempts"] = [_attempt_from(a) for a in fields["attempts"]]
     if fields["plans"]:
-        fields["plans"] = {channel: tuple(Step(after, _STATUS[status], error) for after, status, error in steps)
-                           for channel, steps in fields["plans"].items()}
+        fields["plans"] = {channel: _plan_from(plain) for channel, plain in fields["plans"].items()}
     message = Message.__new__(Message)  # as pickle does: no __init__, the fields as they were
     message.__dict__.update(fields)
     return message, keys
