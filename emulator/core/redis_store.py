@@ -233,7 +233,7 @@ class RedisStore(Store):
         self._applied = (0, 0)  # the last entry of the change feed read (stream id)
         self._applied_n = 0  # the number of the last commit applied here (or made here)
         self._read_n = 0  # the number of the last entry read from the change feed (they come in order)
-        self._applied_changed = asyncio.Event()
+        self._catching_up: dict[int, tuple[asyncio.Future, asyncio.TimerHandle]] = {}  # count -> applied here
         self._reader: asyncio.Task | None = None
         self._next_trip: asyncio.Future | None = None  # the next round trip: its result is the commit count
         self._trip_under_way: asyncio.Future | None = None
@@ -781,8 +781,8 @@ class RedisStore(Store):
                                     self.url, number - self._read_n - 1, CHANGES_SECONDS)
                     self._read_n = max(self._read_n, number)
                     self._applied_n = max(self._applied_n, number)
-            self._applied_changed.set()
-            self._applied_changed = asyncio.Event()
+            if self._catching_up:
+                self._caught_up()
 
     def _apply(self, ops: list[tuple]) -> None:
         recording, self._recording = self._recording, False
@@ -877,16 +877,25 @@ class RedisStore(Store):
             return
         if self._applied_n >= head:
             return
-        deadline = asyncio.get_running_loop().time() + SYNC_TIMEOUT
-        while self._applied_n < head:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                log.warning("answering before other processes' changes arrived (change feed %s behind)", self.url)
-                return
-            try:
-                await asyncio.wait_for(self._applied_changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
+        known = self._catching_up.get(head)
+        if known is None:  # requests that read the same count wait together (one future, one timer)
+            loop = asyncio.get_running_loop()
+            waiting = loop.create_future()
+            self._catching_up[head] = (waiting, loop.call_later(SYNC_TIMEOUT, self._gave_up_on, head))
+        else:
+            waiting = known[0]
+        if not await asyncio.shield(waiting):
+            log.warning("answering before other processes' changes arrived (change feed %s behind)", self.url)
+
+    def _caught_up(self) -> None:
+        for head in [h for h in self._catching_up if h <= self._applied_n]:
+            waiting, timer = self._catching_up.pop(head)
+            timer.cancel()
+            waiting.set_result(True)
+
+    def _gave_up_on(self, head: int) -> None:
+        waiting, _timer = self._catching_up.pop(head)
+        waiting.set_result(False)
 
 
 def _digest(blob: bytes) -> bytes:
