@@ -37,13 +37,22 @@ async def round_trips(redis) -> int:
     return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("exec", "get"))
 
 
-async def opened(url: str) -> RedisStore:
-    store = RedisStore(url)
-    await store.open()
-    return store
+@pytest.fixture(params=["hiredis link", "redis-py"])
+def opened(request):
+    """Stores that commit and read the feed through their own hiredis connections (the default)
+    or, as without hiredis or over TLS, through redis-py."""
+
+    async def open_one(url: str) -> RedisStore:
+        store = RedisStore(url)
+        if request.param == "redis-py":
+            store._commits_link = store._feed_link = None
+        await store.open()
+        return store
+
+    return open_one
 
 
-async def test_units_finished_together_share_one_round_trip_and_each_is_durable_when_its_commit_returns(store, spy):
+async def test_units_finished_together_share_one_round_trip_and_each_is_durable_when_its_commit_returns(store, spy, opened):
     here = await opened(store)
     try:
         before = await round_trips(spy)
@@ -63,7 +72,7 @@ async def test_units_finished_together_share_one_round_trip_and_each_is_durable_
         await here.close()
 
 
-async def test_a_commit_made_elsewhere_is_seen_after_sync_even_when_the_count_comes_from_its_own_commit(store, spy):
+async def test_a_commit_made_elsewhere_is_seen_after_sync_even_when_the_count_comes_from_its_own_commit(store, spy, opened):
     here, there = await opened(store), await opened(store)
     try:
         there.add_request(record(there, "/there"))
@@ -78,7 +87,7 @@ async def test_a_commit_made_elsewhere_is_seen_after_sync_even_when_the_count_co
         await there.close()
 
 
-async def test_a_commit_the_store_refused_is_kept_and_written_with_the_next_one(store, spy):
+async def test_a_commit_the_store_refused_is_kept_and_written_with_the_next_one(store, spy, opened):
     here = await opened(store)
     try:
         await spy.set("msgemu:journal:requests", "not a list")  # the transaction's RPUSH fails
