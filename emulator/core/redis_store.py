@@ -60,12 +60,21 @@ return extra
 # Messages (id, blob pairs) written; one written for the first time gets the next arrival number:
 # the store's order of messages is the order they were committed in, whoever committed them.
 PUT_MESSAGES = """
+local new = {}
 for i = 1, #ARGV, 2 do
-  if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
-    redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), ARGV[i])
-  end
+  if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then new[#new + 1] = ARGV[i] end
 end
-return 0
+if #new == 0 then return 0 end
+local first = redis.call('INCRBY', KEYS[3], #new) - #new
+for j = 1, #new, 500 do
+  local order = {}
+  for i = j, math.min(j + 499, #new) do
+    order[#order + 1] = first + i
+    order[#order + 1] = new[i]
+  end
+  redis.call('ZADD', KEYS[1], unpack(order))
+end
+return #new
 """
 
 # One commit told to the other processes: numbered, so that a process can ask "how many commits
@@ -83,7 +92,7 @@ return n
 # gets it, which is what makes a transition fire in exactly one process.
 CLAIM_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
+if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1) end  -- the lowest scores: these
 return due
 """
 
