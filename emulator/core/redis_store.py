@@ -9,6 +9,15 @@ to a change feed (a stream) which every other process applies to its own copy. `
 until this process has applied everything committed before it was called, so a message sent
 through one process is seen by the next request to any other ("send here, query there").
 
+Group commit: one round trip to the store at a time (core/redis_link.py: hiredis-packed, on a
+connection of its own). It carries every change made until it leaves, of every unit of work,
+and each unit's commit() returns when the trip that carried its changes is back: nothing is
+answered before it is in the store. A sync() joins the next trip to leave (never one under way,
+which could predate a commit made elsewhere before the sync): that trip's reply is the number
+of commits the store holds, its own commit's number when it carries changes, else a GET. So a
+request arriving while others commit costs no extra round trip, and a write committed by
+another process before the request arrived is counted, then waited for on the change feed.
+
 Numbers that must be unique (request, event, callback ids, providers' numeric message ids,
 directory records) come in blocks from counters in the store. Scheduled transitions are claimed
 with one atomic script, so each fires in exactly one process (core/shared_clock.py).
