@@ -159,10 +159,11 @@ class IdBlocks:
             blocks.popleft()
         if not blocks:
             raise RuntimeError(f"no {kind} ids left: the store did not answer for {BLOCK // 2} of them")
-        value = blocks[0][0]
-        blocks[0][0] += 1
-        left = sum(b[1] - b[0] + 1 for b in blocks)
-        if left < BLOCK // 2 and kind not in self._refilling:
+        first = blocks[0]
+        value = first[0]
+        first[0] += 1
+        # fewer than half a block left (a second block is a whole one): take the next one
+        if len(blocks) == 1 and first[1] - first[0] + 1 < BLOCK // 2 and kind not in self._refilling:
             task = asyncio.get_running_loop().create_task(self._take(kind))
             self._refilling[kind] = task
             task.add_done_callback(lambda _t, k=kind: self._refilling.pop(k, None))
@@ -616,9 +617,10 @@ class RedisStore(Store):
         for message_id, message in self._dirty_messages.items():
             if message_id not in new and message_id in self.messages:
                 blob = self._message_blob(message)
-                if self._digests.get(("message", message_id)) != _digest(blob):
+                digest = _digest(blob)
+                if self._digests.get(("message", message_id)) != digest:
                     ops.append(("message", message, blob))
-                    self._remember_digest(message_id, blob)
+                    self._remember_digest(message_id, digest)
         self._dirty_messages = {}
         for (kind, key), value in self._dirty_other.items():
             blob = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
@@ -634,7 +636,7 @@ class RedisStore(Store):
         kind = op[0]
         if kind == "message" and len(op) == 2:
             blob = self._message_blob(op[1])
-            self._remember_digest(op[1].id, blob)
+            self._remember_digest(op[1].id, _digest(blob))
             return ("message", op[1], blob)
         if kind in ("request", "event", "callback"):
             return (kind, op[1], self.ENCODE[kind](op[1]))
@@ -659,10 +661,10 @@ class RedisStore(Store):
 
     ENCODE = {"request": codec.request_blob, "event": codec.event_blob, "callback": partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)}
 
-    def _remember_digest(self, message_id: str, blob: bytes) -> None:
+    def _remember_digest(self, message_id: str, digest: bytes) -> None:
         if len(self._digests) > 4 * self.retention:
             self._digests.clear()  # bounded: at worst some unchanged messages are written again
-        self._digests[("message", message_id)] = _digest(blob)
+        self._digests[("message", message_id)] = digest
 
     BATCHED = ("message", "request", "event", "callback", "timer", "charge", "dedupe")
 
@@ -814,7 +816,7 @@ class RedisStore(Store):
         kind = op[0]
         if kind == "message":
             message, keys = codec.message_from(op[1])
-            self._remember_digest(message.id, op[1])
+            self._remember_digest(message.id, _digest(op[1]))
             mine = self.messages.get(message.id)
             if mine is None:
                 Store.add_message(self, message, keys)
