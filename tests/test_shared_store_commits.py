@@ -102,3 +102,26 @@ async def test_a_commit_the_store_refused_is_kept_and_written_with_the_next_one(
         assert len(stored) == 2 and b"/kept" in stored[0] and b"/next" in stored[1]
     finally:
         await here.close()
+
+
+async def test_connections_the_server_dropped_are_made_again_and_nothing_committed_is_lost(store, spy, opened):
+    here, there = await opened(store), await opened(store)
+    try:
+        here.add_request(record(here, "/before"))
+        await here.commit()
+        await spy.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # every msgemu connection
+        here.add_request(record(here, "/during"))
+        await here.commit()  # may fail (the connection was gone): kept for the next one
+        here.add_request(record(here, "/after"))
+        await here.commit()
+        stored = await spy.lrange("msgemu:journal:requests", 0, -1)
+        assert [b"/before" in stored[0], b"/during" in stored[1], b"/after" in stored[2]] == [True] * 3
+        for _ in range(50):  # the other copy's feed reader connects again and catches up
+            await there.sync()
+            if len(there.requests) == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert [r.path for r in there.requests] == ["/before", "/during", "/after"]
+    finally:
+        await here.close()
+        await there.close()

@@ -73,8 +73,8 @@ class Link:
                     continue
                 replies.append(reply)
             return replies
-        except LinkError:
-            self.close()
+        except (LinkError, asyncio.CancelledError):
+            self.close()  # (cancelled: its replies may still come, and must not answer the next call)
             raise
         except (OSError, AttributeError, asyncio.IncompleteReadError, self._hiredis.ProtocolError) as exc:
             self.close()  # (AttributeError: closed under our feet by the timeout)
