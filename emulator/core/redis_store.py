@@ -9,6 +9,15 @@ to a change feed (a stream) which every other process applies to its own copy. `
 until this process has applied everything committed before it was called, so a message sent
 through one process is seen by the next request to any other ("send here, query there").
 
+Group commit: one round trip to the store at a time (core/redis_link.py: hiredis-packed, on a
+connection of its own). It carries every change made until it leaves, of every unit of work,
+and each unit's commit() returns when the trip that carried its changes is back: nothing is
+answered before it is in the store. A sync() joins the next trip to leave (never one under way,
+which could predate a commit made elsewhere before the sync): that trip's reply is the number
+of commits the store holds, its own commit's number when it carries changes, else a GET. So a
+request arriving while others commit costs no extra round trip, and a write committed by
+another process before the request arrived is counted, then waited for on the change feed.
+
 Numbers that must be unique (request, event, callback ids, providers' numeric message ids,
 directory records) come in blocks from counters in the store. Scheduled transitions are claimed
 with one atomic script, so each fires in exactly one process (core/shared_clock.py).
@@ -16,7 +25,8 @@ with one atomic script, so each fires in exactly one process (core/shared_clock.
 Conflicts: two processes changing the same message at the same instant keep the last write
 (a message changes through its own timers, claimed once, so this needs a cancel racing a
 status change); balances move by increments, never by overwrite. The store is trusted: values
-are pickles, written and read only by msgemu processes pointed at it.
+are pickles (messages, events and requests as plain fields: core/store_codec.py), written and
+read only by msgemu processes pointed at it.
 """
 from __future__ import annotations
 
@@ -27,10 +37,13 @@ import pickle
 import secrets
 from collections import deque
 from decimal import Decimal
+from functools import partial
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from . import model
+from . import store_codec as codec
+from .redis_link import LinkError, link_for
 from .model import Account, Event, Message, RequestRecord
 from .store import Directory, Store
 
@@ -38,7 +51,8 @@ log = logging.getLogger("msgemu.store")
 
 BLOCK = 10_000  # ids fetched at once per kind; a new block is asked for when half is used
 SYNC_TIMEOUT = 5.0  # longest a request waits to see other processes' changes before answering anyway
-CHANGES_KEPT = 100_000  # entries of the change feed kept (approximately) for processes catching up
+CHANGES_KEPT = 100_000  # entries of the change feed kept (approximately) for processes catching up...
+CHANGES_SECONDS = 60  # ...and no older than this: an entry carries a commit's objects (about 3 KB a send)
 ID_KINDS = ("request", "event", "callback", "delivery", "gateway", "directory")
 ID_BASES = {"gateway": 100_000_000}  # numeric message ids keep their 9-digit look
 
@@ -55,19 +69,31 @@ return extra
 # Messages (id, blob pairs) written; one written for the first time gets the next arrival number:
 # the store's order of messages is the order they were committed in, whoever committed them.
 PUT_MESSAGES = """
+local new = {}
 for i = 1, #ARGV, 2 do
-  if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
-    redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), ARGV[i])
-  end
+  if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then new[#new + 1] = ARGV[i] end
 end
-return 0
+if #new == 0 then return 0 end
+local first = redis.call('INCRBY', KEYS[3], #new) - #new
+for j = 1, #new, 500 do
+  local order = {}
+  for i = j, math.min(j + 499, #new) do
+    order[#order + 1] = first + i
+    order[#order + 1] = new[i]
+  end
+  redis.call('ZADD', KEYS[1], unpack(order))
+end
+return #new
 """
 
 # One commit told to the other processes: numbered, so that a process can ask "how many commits
-# are there?" (a GET) and wait until it has applied as many.
+# are there?" and wait until it has applied as many. Entries older than ARGV[4] seconds go: the
+# feed's memory is bounded by time as well as by count (a group commit of many sends is large).
 PUBLISH = """
 local n = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3])
+local now = redis.call('TIME')
+redis.call('XTRIM', KEYS[1], 'MINID', '~', (tonumber(now[1]) - tonumber(ARGV[4])) * 1000)
 return n
 """
 
@@ -75,7 +101,7 @@ return n
 # gets it, which is what makes a transition fire in exactly one process.
 CLAIM_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
+if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1) end  -- the lowest scores: these
 return due
 """
 
@@ -133,10 +159,11 @@ class IdBlocks:
             blocks.popleft()
         if not blocks:
             raise RuntimeError(f"no {kind} ids left: the store did not answer for {BLOCK // 2} of them")
-        value = blocks[0][0]
-        blocks[0][0] += 1
-        left = sum(b[1] - b[0] + 1 for b in blocks)
-        if left < BLOCK // 2 and kind not in self._refilling:
+        first = blocks[0]
+        value = first[0]
+        first[0] += 1
+        # fewer than half a block left (a second block is a whole one): take the next one
+        if len(blocks) == 1 and first[1] - first[0] + 1 < BLOCK // 2 and kind not in self._refilling:
             task = asyncio.get_running_loop().create_task(self._take(kind))
             self._refilling[kind] = task
             task.add_done_callback(lambda _t, k=kind: self._refilling.pop(k, None))
@@ -162,6 +189,47 @@ def _stream_id(raw: Any) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+class Commands:
+    """The part of redis-py's pipeline API the store writes with, as plain argument tuples: sent
+    as one MULTI through a Link, or through a redis-py pipeline when there is none."""
+
+    def __init__(self) -> None:
+        self.list: list[tuple] = []
+
+    def _add(self, *args: Any) -> None:
+        self.list.append(args)
+
+    def eval(self, script: str, numkeys: int, *args: Any) -> None:
+        self._add("EVAL", script, numkeys, *args)
+
+    def rpush(self, key: str, *values: Any) -> None:
+        self._add("RPUSH", key, *values)
+
+    def ltrim(self, key: str, start: int, end: int) -> None:
+        self._add("LTRIM", key, start, end)
+
+    def zadd(self, key: str, mapping: dict) -> None:
+        self._add("ZADD", key, *[part for member, score in mapping.items() for part in (score, member)])
+
+    def zrem(self, key: str, *members: Any) -> None:
+        self._add("ZREM", key, *members)
+
+    def hincrby(self, key: str, field: Any, amount: int) -> None:
+        self._add("HINCRBY", key, field, amount)
+
+    def hset(self, key: str, field: Any = None, value: Any = None, mapping: dict | None = None) -> None:
+        pairs = [] if field is None else [field, value]
+        for name, item in (mapping or {}).items():
+            pairs += (name, item)
+        self._add("HSET", key, *pairs)
+
+    def hdel(self, key: str, *fields: Any) -> None:
+        self._add("HDEL", key, *fields)
+
+    def delete(self, *keys: str) -> None:
+        self._add("DEL", *keys)
+
+
 class RedisStore(Store):
     shared = True
 
@@ -183,13 +251,16 @@ class RedisStore(Store):
         self._shared_state: dict[str, Any] = {}  # runtime-level state as the store had it at open()
         self._applied = (0, 0)  # the last entry of the change feed read (stream id)
         self._applied_n = 0  # the number of the last commit applied here (or made here)
-        self._next_head: asyncio.Future | None = None  # the next read of the commit count (sync)
-        self._head_reader: asyncio.Task | None = None
-        self._applied_changed = asyncio.Event()
+        self._read_n = 0  # the number of the last entry read from the change feed (they come in order)
+        self._catching_up: dict[int, tuple[asyncio.Future, asyncio.TimerHandle]] = {}  # count -> applied here
         self._reader: asyncio.Task | None = None
-        self._flush_lock = asyncio.Lock()
+        self._next_trip: asyncio.Future | None = None  # the next round trip: its result is the commit count
+        self._trip_under_way: asyncio.Future | None = None
+        self._courier: asyncio.Task | None = None
         self._flush_soon: asyncio.Handle | None = None
         self._claim = None
+        self._commits_link = link_for(url)  # None: redis-py for everything (no hiredis, or TLS)
+        self._feed_link = link_for(url)
 
     @property
     def opened(self) -> bool:
@@ -233,6 +304,9 @@ class RedisStore(Store):
             except (asyncio.CancelledError, Exception):
                 pass
         model.use_gateway_ids(None)
+        for link in (self._commits_link, self._feed_link):
+            if link is not None:
+                link.close()
         await self._redis.aclose()
         self._redis = None
 
@@ -255,17 +329,17 @@ class RedisStore(Store):
         )
         if last:
             self._applied = _stream_id(last[0][0])
-        self._applied_n = int(commits or 0)
+        self._applied_n = self._read_n = int(commits or 0)
         self._load_accounts(accounts, balances)
         for message_id in order:
             blob = messages.get(message_id)
             if blob is not None:
-                message, keys = pickle.loads(blob)
+                message, keys = codec.message_from(blob)
                 Store.add_message(self, message, keys)
         for blob in requests:
-            Store.add_request(self, pickle.loads(blob))
+            Store.add_request(self, codec.request_from(blob))
         for blob in events:
-            Store.add_event(self, pickle.loads(blob))
+            Store.add_event(self, codec.event_from(blob))
         for blob in callbacks:
             Store.add_callback_attempt(self, pickle.loads(blob))
         for raw, blob in directories.items():
@@ -437,7 +511,7 @@ class RedisStore(Store):
     async def timers_pending(self) -> int:
         return int(await self._redis.zcard(self.k("timers")))
 
-    # -- units of work ----------------------------------------------------------------------------
+    # -- units of work: one round trip at a time, shared by everything that waits for it ----------
     def _flush_later(self) -> None:
         """Changes made outside a request (timers, callbacks, SMPP) go out on the next loop turn."""
         if self._flush_soon is None:
@@ -453,30 +527,89 @@ class RedisStore(Store):
 
     def _spawn_flush(self) -> None:
         self._flush_soon = None
-        task = asyncio.get_running_loop().create_task(self.commit())
-        task.add_done_callback(_log_failure)
+        if self._redis is not None and (self._outbox or self._dirty_messages or self._dirty_other):
+            self._trip()
+
+    def _trip(self) -> asyncio.Future:
+        """The next round trip to the store (group commit): it leaves once the one under way (if
+        any) is back, and carries every change made until it leaves, of every unit of work, in
+        one MULTI (or, with nothing to write, one GET of the commit count). Its result is the
+        number of commits the store had then (None when it could not be reached)."""
+        if self._next_trip is None:
+            loop = asyncio.get_running_loop()
+            self._next_trip = loop.create_future()
+            if self._courier is None:
+                self._courier = loop.create_task(self._carry(), name="msgemu-store-commits")
+        return self._next_trip
+
+    async def _carry(self) -> None:
+        try:
+            while self._next_trip is not None and self._redis is not None:
+                trip, self._next_trip = self._next_trip, None
+                self._trip_under_way = trip
+                try:
+                    count = await self._round_trip()
+                except Exception as exc:
+                    count = None
+                    log.warning("store %s not reached (%s)", self.url, exc)
+                finally:
+                    self._trip_under_way = None
+                if not trip.done():
+                    trip.set_result(count)
+        finally:
+            self._courier = None
+            if self._next_trip is not None and not self._next_trip.done():
+                self._next_trip.set_result(None)  # the store was closed meanwhile
+                self._next_trip = None
+
+    async def _round_trip(self) -> int:
+        ops = self._take_outbox()
+        if not ops:
+            if self._commits_link is None:
+                return int(await self._redis.get(self.k("commits")) or 0)
+            link = self._commits_link
+            return int((await link.call([link.pack("GET", self.k("commits"))]))[0] or 0)
+        commands = Commands()
+        self._persist_all(commands, ops)
+        wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
+        commands.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire, CHANGES_SECONDS)
+        try:
+            number = int((await self._transaction(commands.list))[-1])
+        except Exception:  # nothing accepted is lost: written with the next commit
+            self._outbox[:0] = ops
+            self._retry_later()
+            raise
+        if number == self._applied_n + 1:
+            self._applied_n = number  # nobody committed in between: no need to read it back
+        return number
+
+    async def _transaction(self, commands: list[tuple]) -> list[Any]:
+        """The commands in one MULTI/EXEC: their results (an error in any of them raises)."""
+        link = self._commits_link
+        if link is None:
+            pipe = self._redis.pipeline(transaction=True)
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute()
+        replies = await link.call([link.pack("MULTI"), *[link.pack(*c) for c in commands], link.pack("EXEC")])
+        results = replies[-1]
+        if not isinstance(results, list):
+            raise LinkError(f"transaction not run: {results!r}")
+        for result in results:
+            if isinstance(result, Exception):
+                raise LinkError(str(result))
+        return results
 
     async def commit(self) -> None:
-        pending = self._outbox or self._dirty_messages or self._dirty_other
-        if self._redis is None or not (pending or self._flush_lock.locked()):
-            return  # (a flush under way may hold this unit's changes: wait for it below)
-        async with self._flush_lock:
-            ops = self._take_outbox()
-            if not ops:
-                return
-            pipe = self._redis.pipeline(transaction=True)
-            self._persist_all(pipe, ops)
-            wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
-            pipe.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire)
-            try:
-                number = int((await pipe.execute())[-1])
-            except Exception as exc:  # nothing accepted is lost: written with the next commit
-                self._outbox[:0] = ops
-                log.warning("changes not written to %s yet (%s): kept for the next commit", self.url, exc)
-                self._retry_later()
-                return
-            if number == self._applied_n + 1:
-                self._applied_n = number  # nobody committed in between: no need to read it back
+        """Return once this unit of work's changes are in the store: they leave with the next
+        round trip (shared with every unit finished meanwhile), or are already in the one under
+        way (taken by another unit's commit or a timer's flush)."""
+        if self._redis is None:
+            return
+        if self._outbox or self._dirty_messages or self._dirty_other:
+            await asyncio.shield(self._trip())
+        elif self._trip_under_way is not None:
+            await asyncio.shield(self._trip_under_way)
 
     def _take_outbox(self) -> list[tuple]:
         ops, self._outbox = self._outbox, []
@@ -484,9 +617,10 @@ class RedisStore(Store):
         for message_id, message in self._dirty_messages.items():
             if message_id not in new and message_id in self.messages:
                 blob = self._message_blob(message)
-                if self._digests.get(("message", message_id)) != _digest(blob):
+                digest = _digest(blob)
+                if self._digests.get(("message", message_id)) != digest:
                     ops.append(("message", message, blob))
-                    self._remember_digest(message_id, blob)
+                    self._remember_digest(message_id, digest)
         self._dirty_messages = {}
         for (kind, key), value in self._dirty_other.items():
             blob = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
@@ -502,10 +636,10 @@ class RedisStore(Store):
         kind = op[0]
         if kind == "message" and len(op) == 2:
             blob = self._message_blob(op[1])
-            self._remember_digest(op[1].id, blob)
+            self._remember_digest(op[1].id, _digest(blob))
             return ("message", op[1], blob)
         if kind in ("request", "event", "callback"):
-            return (kind, op[1], pickle.dumps(op[1], pickle.HIGHEST_PROTOCOL))
+            return (kind, op[1], self.ENCODE[kind](op[1]))
         if kind == "account" and len(op) == 5:  # (6 once serialized: a commit that failed comes back)
             return (*op, pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
         return op
@@ -523,23 +657,28 @@ class RedisStore(Store):
         """The message with its extra index keys (digests of what was last written or read
         keep a message a provider only looked up from being written again)."""
         keys = [k[2] for k in self._keys_of.get(message.id, ()) if k[2] != message.provider_id]
-        return pickle.dumps((message, keys), pickle.HIGHEST_PROTOCOL)
+        return codec.message_blob(message, keys)
 
-    def _remember_digest(self, message_id: str, blob: bytes) -> None:
+    ENCODE = {"request": codec.request_blob, "event": codec.event_blob, "callback": partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)}
+
+    def _remember_digest(self, message_id: str, digest: bytes) -> None:
         if len(self._digests) > 4 * self.retention:
             self._digests.clear()  # bounded: at worst some unchanged messages are written again
-        self._digests[("message", message_id)] = _digest(blob)
+        self._digests[("message", message_id)] = digest
 
-    BATCHED = ("message", "request", "event", "callback", "timer")
+    BATCHED = ("message", "request", "event", "callback", "timer", "charge", "dedupe")
 
     def _persist_all(self, pipe: Any, ops: list[tuple]) -> None:
-        """Consecutive writes of one kind go as one command (a send is a message, its events, a
-        request, a timer: a handful of commands, not one per item)."""
+        """Writes of one kind go as one command until something that is not a plain write comes
+        (an account changed, a reset...): a commit of many sends is a message write, a journal
+        push per kind, a timer write and one balance increment per account, not commands per send."""
         batch: dict[str, list] = {kind: [] for kind in self.BATCHED}
         for op in ops:
             if op[0] in batch:
                 batch[op[0]].append(op)
                 continue
+            if op[0] == "tell":
+                continue  # told through the change feed only, never kept
             self._persist_batch(pipe, batch)
             self._persist(pipe, op)
         self._persist_batch(pipe, batch)
@@ -559,6 +698,15 @@ class RedisStore(Store):
                     pipe.ltrim(journal, -max(1, len(kept)), -1)
         if batch["timer"]:
             pipe.zadd(self.k("timers"), {pickle.dumps((secrets.token_bytes(6), *op[2])): op[1] for op in batch["timer"]})
+        if batch["charge"]:
+            charged: dict[bytes, int] = {}
+            for _, provider, login, amount in batch["charge"]:
+                field = _key(provider, login)
+                charged[field] = charged.get(field, 0) - _micro(amount)
+            for field, micros in charged.items():
+                pipe.hincrby(self.k("balances"), field, micros)
+        if batch["dedupe"]:
+            pipe.hset(self.k("dedupe"), mapping={_key(*op[1]): repr(op[2]) for op in batch["dedupe"]})
         for ops in batch.values():
             ops.clear()
 
@@ -577,10 +725,6 @@ class RedisStore(Store):
         elif kind == "remove_account":
             pipe.hdel(self.k("accounts"), _key(op[1], op[2]))
             pipe.hdel(self.k("balances"), _key(op[1], op[2]))
-        elif kind == "charge":
-            pipe.hincrby(self.k("balances"), _key(op[1], op[2]), -_micro(op[3]))
-        elif kind == "dedupe":
-            pipe.hset(self.k("dedupe"), _key(*op[1]), repr(op[2]))
         elif kind == "directory":
             pipe.hset(self.k("directories"), _key(*op[1]), op[2])
         elif kind == "optouts":
@@ -615,11 +759,11 @@ class RedisStore(Store):
             pipe.hset(self.k("dedupe"), mapping={_key(*k): repr(v) for k, v in self.dedupe.items()})
 
     def _rewrite_journals(self, pipe: Any) -> None:
-        for name, items in (("requests", self.requests), ("events", self.events), ("callbacks", self.callbacks)):
-            key = self.k(f"journal:{name}")
+        for kind, items in (("request", self.requests), ("event", self.events), ("callback", self.callbacks)):
+            key = self.k(f"journal:{kind}s")
             pipe.delete(key)
             if items:
-                pipe.rpush(key, *[pickle.dumps(item, pickle.HIGHEST_PROTOCOL) for item in items])
+                pipe.rpush(key, *[self.ENCODE[kind](item) for item in items])
 
     # -- other processes' changes -----------------------------------------------------------------
     async def _read_changes(self) -> None:
@@ -627,7 +771,13 @@ class RedisStore(Store):
         while self._reader is not None:  # (a client library may turn a cancellation into an error)
             try:
                 last = f"{self._applied[0]}-{self._applied[1]}"
-                answer = await self._redis.xread({stream: last}, count=500, block=1000)
+                link = self._feed_link
+                if link is None:
+                    answer = await self._redis.xread({stream: last}, count=500, block=1000)
+                else:
+                    raw = (await link.call([link.pack("XREAD", "COUNT", 500, "BLOCK", 1000, "STREAMS", stream, last)]))[0]
+                    answer = [(name, [(entry_id, dict(zip(f[::2], f[1::2]))) for entry_id, f in entries])
+                              for name, entries in raw or ()]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -644,9 +794,15 @@ class RedisStore(Store):
                         except Exception:
                             log.exception("change %s from another process not applied", entry_id)
                     self._applied = max(self._applied, _stream_id(entry_id))
-                    self._applied_n = max(self._applied_n, int(fields.get(b"n", 0)))
-            self._applied_changed.set()
-            self._applied_changed = asyncio.Event()
+                    number = int(fields.get(b"n", 0))
+                    if number > self._read_n + 1:
+                        log.warning("change feed of %s: %d commits of other processes were trimmed before this "
+                                    "process read them (it was more than %d s behind); restart it to reload",
+                                    self.url, number - self._read_n - 1, CHANGES_SECONDS)
+                    self._read_n = max(self._read_n, number)
+                    self._applied_n = max(self._applied_n, number)
+            if self._catching_up:
+                self._caught_up()
 
     def _apply(self, ops: list[tuple]) -> None:
         recording, self._recording = self._recording, False
@@ -659,8 +815,8 @@ class RedisStore(Store):
     def _apply_one(self, op: tuple) -> None:
         kind = op[0]
         if kind == "message":
-            message, keys = pickle.loads(op[1])
-            self._remember_digest(message.id, op[1])
+            message, keys = codec.message_from(op[1])
+            self._remember_digest(message.id, _digest(op[1]))
             mine = self.messages.get(message.id)
             if mine is None:
                 Store.add_message(self, message, keys)
@@ -672,9 +828,9 @@ class RedisStore(Store):
             self._wake(mine)
             self.notify({"type": "message", "message": mine.id})
         elif kind == "request":
-            Store.add_request(self, pickle.loads(op[1]))
+            Store.add_request(self, codec.request_from(op[1]))
         elif kind == "event":
-            Store.add_event(self, pickle.loads(op[1]))
+            Store.add_event(self, codec.event_from(op[1]))
         elif kind == "callback":
             Store.add_callback_attempt(self, pickle.loads(op[1]))
         elif kind == "account":
@@ -729,48 +885,39 @@ class RedisStore(Store):
             mine.id_source = source
 
     async def sync(self) -> None:
-        """Wait until this copy has applied every commit made before the call. Requests arriving
-        together share one read of the commit count: each joins the next read that starts after
-        it arrived (never one already under way, which could predate a commit it must see)."""
+        """Wait until this copy has applied every commit made before the call. The number of
+        commits is read by the next round trip that leaves after the call (never one already
+        under way, which could predate a commit it must see): a commit's own reply carries it,
+        so requests arriving while others commit cost no extra round trip."""
         if self._redis is None:
             return
-        if self._next_head is None:
-            self._next_head = asyncio.get_running_loop().create_future()
-            if self._head_reader is None:
-                self._head_reader = asyncio.get_running_loop().create_task(self._read_heads())
-        try:
-            head = await asyncio.shield(self._next_head)
-        except Exception as exc:
-            log.warning("store %s not asked for its commits (%s): answering from this copy", self.url, exc)
+        head = await asyncio.shield(self._trip())
+        if head is None:
+            log.warning("store %s not asked for its commits: answering from this copy", self.url)
             return
-        deadline = asyncio.get_running_loop().time() + SYNC_TIMEOUT
-        while self._applied_n < head:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                log.warning("answering before other processes' changes arrived (change feed %s behind)", self.url)
-                return
-            try:
-                await asyncio.wait_for(self._applied_changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
+        if self._applied_n >= head:
+            return
+        known = self._catching_up.get(head)
+        if known is None:  # requests that read the same count wait together (one future, one timer)
+            loop = asyncio.get_running_loop()
+            waiting = loop.create_future()
+            self._catching_up[head] = (waiting, loop.call_later(SYNC_TIMEOUT, self._gave_up_on, head))
+        else:
+            waiting = known[0]
+        if not await asyncio.shield(waiting):
+            log.warning("answering before other processes' changes arrived (change feed %s behind)", self.url)
 
-    async def _read_heads(self) -> None:
-        try:
-            while self._next_head is not None and self._redis is not None:
-                waiting, self._next_head = self._next_head, None
-                try:
-                    waiting.set_result(int(await self._redis.get(self.k("commits")) or 0))
-                except Exception as exc:
-                    waiting.set_exception(exc)
-                    waiting.exception()  # (retrieved: nobody may be left to await it)
-        finally:
-            self._head_reader = None
+    def _caught_up(self) -> None:
+        for head in [h for h in self._catching_up if h <= self._applied_n]:
+            waiting, timer = self._catching_up.pop(head)
+            timer.cancel()
+            waiting.set_result(True)
+
+    def _gave_up_on(self, head: int) -> None:
+        waiting, _timer = self._catching_up.pop(head)
+        waiting.set_result(False)
 
 
 def _digest(blob: bytes) -> bytes:
     return hashlib.blake2b(blob, digest_size=16).digest()
 
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("changes not written to the store: %s", task.exception())

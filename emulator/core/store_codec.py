@@ -1,0 +1,111 @@
+"""Messages, events and journaled requests as the shared store keeps them: their fields as plain
+dicts and tuples, statuses as their strings, pickled. Pickling the dataclasses themselves costs
+2-3x more (every Status goes through Enum's Python __reduce_ex__, every Step and Transition
+through a class lookup), and a send writes its message three times (accepted, sent, delivered).
+
+Blobs written by an earlier msgemu (whole pickled objects) are still read.
+"""
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from .model import Attempt, Event, Message, RequestRecord, Status, Transition
+from .scenario import Step
+
+PROTOCOL = pickle.HIGHEST_PROTOCOL
+_STATUS = Status._value2member_map_
+PLANS_KEPT = 1024  # delivery plans remembered both ways (most messages share the default one)
+_plans_out: dict[int, tuple] = {}  # id(steps) -> (steps, plain tuple): the steps are kept alive
+_plans_in: dict[tuple, tuple] = {}  # plain tuple -> steps
+
+
+def _status(value: Any) -> Any:
+    return _STATUS[value] if value is not None else None
+
+
+def message_blob(message: Message, keys: list[str]) -> bytes:
+    fields = message.__dict__.copy()
+    fields["attempts"] = [_attempt_fields(a) for a in message.attempts]
+    if message.plans:
+        fields["plans"] = {channel: _plain_plan(steps) for channel, steps in message.plans.items()}
+    return pickle.dumps(("m", fields, keys), PROTOCOL)
+
+
+def _plain_plan(steps: tuple) -> tuple:
+    known = _plans_out.get(id(steps))
+    if known is not None and known[0] is steps:
+        return known[1]
+    plain = tuple((s.after, s.status._value_, s.error) for s in steps)
+    if len(_plans_out) >= PLANS_KEPT:
+        _plans_out.clear()
+    _plans_out[id(steps)] = (steps, plain)
+    return plain
+
+
+def _plan_from(plain: tuple) -> tuple:
+    steps = _plans_in.get(plain)
+    if steps is None:
+        if len(_plans_in) >= PLANS_KEPT:
+            _plans_in.clear()
+        steps = _plans_in[plain] = tuple(Step(after, _STATUS[status], error) for after, status, error in plain)
+    return steps
+
+
+def _attempt_fields(attempt: Attempt) -> dict[str, Any]:
+    fields = attempt.__dict__.copy()
+    if attempt.status is not None:
+        fields["status"] = attempt.status._value_
+    fields["history"] = [(t.at, t.status._value_, t.error) for t in attempt.history]
+    return fields
+
+
+def message_from(blob: bytes) -> tuple[Message, list[str]]:
+    payload = pickle.loads(blob)
+    if payload[0] != "m":
+        return payload  # (Message, keys) pickled whole by an earlier msgemu
+    _, fields, keys = payload
+    fields["attempts"] = [_attempt_from(a) for a in fields["attempts"]]
+    if fields["plans"]:
+        fields["plans"] = {channel: _plan_from(plain) for channel, plain in fields["plans"].items()}
+    message = Message.__new__(Message)  # as pickle does: no __init__, the fields as they were
+    message.__dict__.update(fields)
+    return message, keys
+
+
+def _attempt_from(fields: dict[str, Any]) -> Attempt:
+    fields["status"] = _status(fields["status"])
+    fields["history"] = [Transition(at, _STATUS[status], error) for at, status, error in fields["history"]]
+    attempt = Attempt.__new__(Attempt)
+    attempt.__dict__.update(fields)
+    return attempt
+
+
+def event_blob(event: Event) -> bytes:
+    fields = event.__dict__.copy()
+    fields["status"] = event.status._value_
+    return pickle.dumps(("e", fields), PROTOCOL)
+
+
+def event_from(blob: bytes) -> Event:
+    payload = pickle.loads(blob)
+    if not isinstance(payload, tuple):
+        return payload  # an Event pickled whole by an earlier msgemu
+    fields = payload[1]
+    fields["status"] = _STATUS[fields["status"]]
+    event = Event.__new__(Event)
+    event.__dict__.update(fields)
+    return event
+
+
+def request_blob(record: RequestRecord) -> bytes:
+    return pickle.dumps(("r", record.__dict__), PROTOCOL)
+
+
+def request_from(blob: bytes) -> RequestRecord:
+    payload = pickle.loads(blob)
+    if not isinstance(payload, tuple):
+        return payload  # a RequestRecord pickled whole by an earlier msgemu
+    record = RequestRecord.__new__(RequestRecord)
+    record.__dict__.update(payload[1])
+    return record

@@ -1,0 +1,127 @@
+"""Group commit in the shared store (core/redis_store.py), on a real Valkey/Redis: units of work
+finished together share one round trip and each is durable before its commit() returns; a
+request arriving meanwhile learns the commit count from that same round trip; and a copy sees
+what another copy (another process) committed before its sync() was called, even when the
+count comes from its own commit's reply."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from emulator.core.model import RequestRecord
+from emulator.core.redis_store import RedisStore
+from tests.shared_store import needs_valkey
+
+pytestmark = needs_valkey
+
+
+def record(store: RedisStore, path: str) -> RequestRecord:
+    return RequestRecord(id=store.new_request_id(), at=1.0, provider="alphasms", method="POST", path=path,
+                         query="", headers={}, body="{}", status=200, response="{}", outcome="accepted")
+
+
+@pytest.fixture
+async def spy(store):
+    from redis import asyncio as client
+
+    redis = client.from_url(store)
+    await redis.flushdb()
+    yield redis
+    await redis.aclose()
+
+
+async def round_trips(redis) -> int:
+    """Transactions and lone GETs of the commit count the server has run (each one round trip)."""
+    stats = await redis.info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("exec", "get"))
+
+
+@pytest.fixture(params=["hiredis link", "redis-py"])
+def opened(request):
+    """Stores that commit and read the feed through their own hiredis connections (the default)
+    or, as without hiredis or over TLS, through redis-py."""
+
+    async def open_one(url: str) -> RedisStore:
+        store = RedisStore(url)
+        if request.param == "redis-py":
+            store._commits_link = store._feed_link = None
+        await store.open()
+        return store
+
+    return open_one
+
+
+async def test_units_finished_together_share_one_round_trip_and_each_is_durable_when_its_commit_returns(store, spy, opened):
+    here = await opened(store)
+    try:
+        before = await round_trips(spy)
+
+        async def unit(path: str) -> int:
+            here.add_request(record(here, path))
+            await here.commit()
+            return await spy.llen("msgemu:journal:requests")  # what the store holds once commit() returned
+
+        async def arriving() -> None:
+            await here.sync()
+
+        seen = await asyncio.gather(unit("/a"), unit("/b"), arriving())
+        assert seen[:2] == [2, 2]
+        assert await round_trips(spy) - before == 1  # both commits and the sync's count: one MULTI
+    finally:
+        await here.close()
+
+
+async def test_a_commit_made_elsewhere_is_seen_after_sync_even_when_the_count_comes_from_its_own_commit(store, spy, opened):
+    here, there = await opened(store), await opened(store)
+    try:
+        there.add_request(record(there, "/there"))
+        await there.commit()
+        here.add_request(record(here, "/here"))
+        await asyncio.gather(here.commit(), here.sync())  # the count is what here's own commit returned
+        assert {r.path for r in here.requests} == {"/there", "/here"}
+        await there.sync()
+        assert {r.path for r in there.requests} == {"/there", "/here"}
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_a_commit_the_store_refused_is_kept_and_written_with_the_next_one(store, spy, opened):
+    here = await opened(store)
+    try:
+        await spy.set("msgemu:journal:requests", "not a list")  # the transaction's RPUSH fails
+        here.add_request(record(here, "/kept"))
+        await here.commit()  # answered (a request is not held forever); its change stays queued
+        assert await spy.type("msgemu:journal:requests") == b"string"
+        await spy.delete("msgemu:journal:requests")
+        here.add_request(record(here, "/next"))
+        await here.commit()
+        assert [r.path for r in here.requests] == ["/kept", "/next"]
+        stored = await spy.lrange("msgemu:journal:requests", 0, -1)
+        assert len(stored) == 2 and b"/kept" in stored[0] and b"/next" in stored[1]
+    finally:
+        await here.close()
+
+
+async def test_connections_the_server_dropped_are_made_again_and_nothing_committed_is_lost(store, spy, opened):
+    here, there = await opened(store), await opened(store)
+    try:
+        here.add_request(record(here, "/before"))
+        await here.commit()
+        await spy.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # every msgemu connection
+        here.add_request(record(here, "/during"))
+        await here.commit()  # may fail (the connection was gone): kept for the next one
+        here.add_request(record(here, "/after"))
+        await here.commit()
+        stored = await spy.lrange("msgemu:journal:requests", 0, -1)
+        assert [b"/before" in stored[0], b"/during" in stored[1], b"/after" in stored[2]] == [True] * 3
+        for _ in range(50):  # the other copy's feed reader connects again and catches up
+            await there.sync()
+            if len(there.requests) == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert [r.path for r in there.requests] == ["/before", "/during", "/after"]
+    finally:
+        await here.close()
+        await there.close()
