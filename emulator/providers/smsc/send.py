@@ -47,7 +47,7 @@ DEFAULT_SENDER = "SMSC.RU"  # the sender a new SMSC account has (PyPI smsc defau
 # letters/digits or a number of up to 15 digits (GUESS: the usual alphanumeric sender rules).
 SENDER = re.compile(r"^(|\.|(?=.*[A-Za-z])[A-Za-z0-9 ._&'!-]{1,11}|\+?[0-9]{1,15})$")
 MAX_CLIENT_ID = 2147483647  # [OFF-LIB R6]
-AUTH_PARAMS = ("login", "psw", "apikey")
+AUTH_PARAMS = frozenset({"login", "psw", "apikey"})
 
 
 class Refused(Exception):
@@ -206,7 +206,7 @@ def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None
 
 def fingerprint(call: Call) -> str:
     """What makes two send requests "identical" for error 9: every parameter but the credentials."""
-    items = sorted(call.params.without(*AUTH_PARAMS).items())
+    items = sorted([item for item in call.params.values.items() if item[0] not in AUTH_PARAMS])
     return hashlib.sha1(repr(items).encode("utf-8")).hexdigest()
 
 
