@@ -29,6 +29,7 @@ from .translit import transliterate
 # `tg` / `telegram`: the docs have a Telegram page but its flag name was NOT FOUND (GUESS).
 KIND_FLAGS = ("hlr", "ping", "mail", "call", "viber", "flash", "push", "mms", "soc", "tg", "telegram")
 FLAG_KINDS = {"tg": "telegram", "telegram": "telegram"}
+_ANY_KIND_FLAG = frozenset(KIND_FLAGS)  # most sends name none of them: one set test, not eleven reads
 # `bot=wa:<bot number>` sends to WhatsApp [DOC smscentre.com/api/http/send/whatsapp];
 # `bot=tg:<bot>` to a Telegram chat bot (GUESS by analogy: that page's parameter was not read).
 BOT_KINDS = {"wa": "whatsapp", "tg": "telegram"}
@@ -88,9 +89,10 @@ def next_id(call: Call) -> int:
 def _kind_by_params(call: Call) -> str | None:
     """The kind a flag, `bin` or `bot` asks for; None: the text's prefix decides (or sms)."""
     p = call.params
-    for flag in KIND_FLAGS:
-        if p.flag(flag):
-            return FLAG_KINDS.get(flag, flag)
+    if not _ANY_KIND_FLAG.isdisjoint(p.values):
+        for flag in KIND_FLAGS:
+            if p.flag(flag):
+                return FLAG_KINDS.get(flag, flag)
     if p.flag("bin"):
         return "binhex" if p.get("bin").strip() == "2" else "bin"
     bot, sep, _ = p.get("bot").strip().partition(":")
