@@ -178,7 +178,9 @@ def needs_stop_mention(channel: str, purpose_value: str, text: str) -> bool:
 
 
 def optimise(text: str) -> str:
-    return _SPACES.sub(" ", text.translate(_OPTIMISED)).strip()
+    if not text.isascii():  # the look-alikes replaced are all beyond ASCII
+        text = text.translate(_OPTIMISED)
+    return _SPACES.sub(" ", text).strip()
 
 
 def personalise(text: str, params: dict[str, str]) -> str:

@@ -186,9 +186,8 @@ class Reader:
     @staticmethod
     def _cast_fields(body: dict[str, Any], shape: dict[str, tuple[str | None, tuple[str, ...]]]) -> dict[str, Any]:
         out = dict(body)
-        for name, (kind, allowed) in shape.items():
-            if name not in out:
-                continue
+        for name in [name for name in out if name in shape]:  # the fields given, not all the schema names
+            kind, allowed = shape[name]
             value = out[name]
             if value is None:
                 del out[name]  # null is the same as absent (the PHP SDK sends unset fields as null)
