@@ -22,7 +22,7 @@ from aiohttp import web
 from ...resources import read_yaml
 from ...core.callbacks import CallbackRequest
 from ...core.model import Account, Attempt, Event, Message
-from ...core.text import count_segments
+from ...core.text import count_parts
 from ...core.validation import schemas_root
 from ..base import BodyTooLarge, NotJSON, Provider, json_response, parse_json, read_body
 from . import callbacks, rules, wire
@@ -133,7 +133,7 @@ class Octopush(Endpoints, Provider):
         if send.sender:
             content["sender"] = send.sender
         content.update({k: send.metadata[k] for k in CONTENT_METADATA[channel] if k in send.metadata})
-        parts = count_segments(text).parts if channel == "sms" else 1
+        parts = count_parts(text) if channel == "sms" else 1
         meta: dict[str, Any] = {
             "ticket": None if channel == "live_chat" else ticket,
             "list_name": send.list_name,

@@ -11,6 +11,9 @@ _DECORATION = re.compile(r"[\s()\-.]")
 
 
 def split(phones: str) -> list[str]:
+    if "," not in phones and ";" not in phones and "\n" not in phones:  # one recipient, the usual send
+        token = phones.strip()
+        return [token] if token else []
     return [token.strip() for token in _SPLIT.split(phones) if token.strip()]
 
 

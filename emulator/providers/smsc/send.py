@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ...core.engine import Submission
 from ...core.model import Attempt, Message
-from ...core.text import count_segments
+from ...core.text import count_parts
 from . import codes, formats, history, recipients
 from .call import Call
 from .schedule import BadTime, lifetime, send_at
@@ -102,6 +102,8 @@ def _kind_by_params(call: Call) -> str | None:
 
 
 def _kind_by_prefix(text: str) -> tuple[str, str]:
+    if not text.startswith("__"):  # every prefix does
+        return "sms", text
     for prefix, kind in PREFIXES.items():
         if text.startswith(prefix):
             return kind, text[len(prefix) :]
@@ -218,7 +220,7 @@ def drafts(call: Call, plan: Plan, extra_meta: dict[str, Any] | None = None) -> 
     p = call.params
     out = []
     for recipient, text in plan.entries:
-        parts = count_segments(text).parts if plan.kind in SEGMENTED else 1
+        parts = count_parts(text) if plan.kind in SEGMENTED else 1
         content: dict[str, Any] = {"text": text, "sender": plan.sender}
         if plan.kind == "mail":
             content.update({"subject": p.get("subj"), "from": plan.sender})
