@@ -18,6 +18,8 @@ def split(phones: str) -> list[str]:
 
 
 def group_ref(token: str) -> int | None:
+    if token[:1] not in ("G", "g"):  # a number, the usual token
+        return None
     match = _GROUP.match(token)
     return int(match[1]) if match else None
 
@@ -26,7 +28,8 @@ def phone(token: str) -> str | None:
     """Digits of a valid number, or None. SMSC corrects numbers sent without `+`; we correct
     the Russian trunk prefix 8XXXXXXXXXX -> 7XXXXXXXXXX (GUESS: the correction rules are not
     published). Length 9..15 digits (E.164; a real answer refuses "123": "invalid number")."""
-    token = _DECORATION.sub("", token)
+    if not token.isdigit():  # digits alone have nothing to strip
+        token = _DECORATION.sub("", token)
     if token.startswith("+"):
         token = token[1:]
     if not token.isdigit() or not 9 <= len(token) <= 15:

@@ -48,6 +48,7 @@ DEFAULT_SENDER = "SMSC.RU"  # the sender a new SMSC account has (PyPI smsc defau
 # letters/digits or a number of up to 15 digits (GUESS: the usual alphanumeric sender rules).
 SENDER = re.compile(r"^(|\.|(?=.*[A-Za-z])[A-Za-z0-9 ._&'!-]{1,11}|\+?[0-9]{1,15})$")
 MAX_CLIENT_ID = 2147483647  # [OFF-LIB R6]
+_ZERO = Decimal("0")
 AUTH_PARAMS = frozenset({"login", "psw", "apikey"})
 
 
@@ -265,7 +266,7 @@ class Sent:
 
     @property
     def cost(self) -> Decimal:
-        return sum((m.cost for m in self.accepted), Decimal("0"))
+        return sum((m.cost for m in self.accepted), _ZERO)
 
 
 def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[str, Any] | None = None) -> Sent | web.StreamResponse:
@@ -274,7 +275,7 @@ def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[s
     if quote and plan.client_id is None:
         plan._id = 0  # a price quote sends nothing and takes no message number
     messages = drafts(call, plan, extra_meta)
-    if not quote and sum((m.cost for m in messages), Decimal("0")) > call.account.balance:
+    if not quote and sum((m.cost for m in messages), _ZERO) > call.account.balance:
         return call.fail("insufficient_balance", plan.message_id(call))
     submission = Submission(call.provider.name, call.account, messages, atomic=False, operation=operation, charge=not quote, store=not quote)
     decision = call.engine.submit(submission)
