@@ -41,6 +41,7 @@ VOICE_FIELDS = ("type", "voice_gender", "voice_language", "get_back_pressed_keys
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 _MAX_REPAIR_PASSES = 16
+_ZERO = Decimal("0")
 
 
 @dataclass
@@ -328,7 +329,7 @@ def send_answer(send: Send, drafts: list[Message], residual: Decimal, style: str
     voice (voice-campaign/send: GUESS, shaped like SEED's voice answer), vocal (the SDK's
     vocal-campaign/send example: vocal_ticket)."""
     ticket = drafts[0].meta["ticket"]
-    total = float(sum((m.cost for m in drafts), Decimal("0")))
+    total = float(sum((m.cost for m in drafts), _ZERO))
     counts = {"number_of_contacts": len(drafts), "total_cost": total}
     if send.channel == "sms":
         body = {"sms_ticket": ticket, **counts, "number_of_sms_needed": sum(m.parts for m in drafts), "residual_credit": float(residual)}
