@@ -142,6 +142,13 @@ class Provider:
     def accounts(self) -> list[Account]:
         return self.engine.accounts(self.name)
 
+    def account_named(self, login: str) -> Account | None:
+        """The account with this login (a plain loop: callbacks look one up per status change)."""
+        for account in self.engine.accounts(self.name):
+            if account.login == login:
+                return account
+        return None
+
     def price(self, channel: str, units: int = 1) -> Decimal:
         price = self.prices.get(channel, _ZERO)
         return price if units == 1 else price * units  # a Decimal times 1 is the same Decimal

@@ -168,7 +168,7 @@ class Octopush(Endpoints, Provider):
     def _callback_url(self, account: Account | str | None, kind: str) -> str | None:
         """Read at the time of the event, as Octopush reads its back-office settings."""
         if isinstance(account, str):
-            account = next((a for a in self.accounts() if a.login == account), None)
+            account = self.account_named(account)
         if account is None:
             return None
         return account.secrets.get(CALLBACK_SECRETS[kind]) or account.secrets.get("callback_url") or None
