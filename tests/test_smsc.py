@@ -371,6 +371,18 @@ async def test_identical_send_within_a_minute_is_error_9(client):
     assert (await js(client, "send.php", send_params()))["cnt"] == 1
 
 
+async def test_each_identical_send_leaves_the_minute_on_its_own_time(client):
+    """Hits of all requests share one time-ordered window: A's hit leaves while B's, 30 s
+    younger, still counts."""
+    assert (await js(client, "send.php", send_params(mes="A")))["cnt"] == 1
+    await advance(client, 30)
+    assert (await js(client, "send.php", send_params(mes="B")))["cnt"] == 1
+    await advance(client, 31)
+    assert (await js(client, "send.php", send_params(mes="A")))["cnt"] == 1
+    assert (await js(client, "send.php", send_params(mes="B")))["error_code"] == 9
+    assert (await js(client, "send.php", send_params(mes="A")))["error_code"] == 9
+
+
 async def test_more_than_five_identical_cost_requests_is_error_9(client):
     for _ in range(5):
         assert "cost" in await js(client, "send.php", send_params(cost="1"))

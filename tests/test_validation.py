@@ -148,3 +148,20 @@ def test_a_schema_split_by_its_discriminator_decides_as_the_whole_schema(channel
                 if SCHEMAS._compiled_says_valid(name, instance) != says_valid(instance)]
     assert not disagree, f"{len(disagree)} of {len(instances)} disagree; " + "; ".join(
         f"#{i}: {_shown(instance)} (whole schema says {says_valid(instance)})" for i, instance in disagree[:3])
+
+
+@pytest.mark.parametrize("name", ["smsc/params#/$defs/send", "smsc/params#/$defs/get", "octopush/multichannel#/$defs/recipient"])
+def test_an_object_of_string_fields_is_checked_field_by_field_as_jsonschema_says(name):
+    """Such schemas (SMSC's parameters) get validation._flat_strings_check, which must say
+    exactly what jsonschema says, both ways: valid and invalid."""
+    from emulator.core.validation import _flat_strings_check
+
+    file, _, fragment = name.partition("#")
+    check = _flat_strings_check(SCHEMAS.raw(file), fragment)
+    assert check is not None  # the field-by-field check is really taken
+    maker = InstanceMaker(SCHEMAS.raw, random.Random(f"flat {name}"))
+    schema = _schema(name)
+    instances = [maker.instance(schema, file) for _ in range(SCHEMA_GUIDED)]
+    instances += [{"flash": "1\n"}, {"id": " 5 "}, {"mes": 5}, {"cost": "4"}, [], "x", {"unknown": 1}]
+    for instance in instances:
+        assert check(instance) == SCHEMAS.validator(name).is_valid(instance), instance

@@ -30,15 +30,26 @@ def is_gsm7(text: str) -> bool:
 
 def count_segments(text: str) -> Segments:
     """How many SMS parts a text needs, and in which encoding."""
+    encoding, length = _measure(text)
+    return Segments(encoding, length, _parts(encoding, length))
+
+
+def count_parts(text: str) -> int:
+    """count_segments(text).parts, without building the Segments (what every send prices by)."""
+    return _parts(*_measure(text))
+
+
+def _measure(text: str) -> tuple[str, int]:
     if is_gsm7(text):
         length = len(text)
         if not GSM7_BASIC.issuperset(text):  # each extension character takes two septets
             length += sum(map(text.count, GSM7_EXTENDED))
-        single, multi, encoding = GSM7_SINGLE, GSM7_MULTI, "gsm7"
-    else:
-        length = len(text.encode("utf-16-le")) // 2
-        single, multi, encoding = UCS2_SINGLE, UCS2_MULTI, "ucs2"
+        return "gsm7", length
+    return "ucs2", len(text.encode("utf-16-le")) // 2
+
+
+def _parts(encoding: str, length: int) -> int:
     if length == 0:
-        return Segments(encoding, 0, 1)
-    parts = 1 if length <= single else -(-length // multi)
-    return Segments(encoding, length, parts)
+        return 1
+    single, multi = (GSM7_SINGLE, GSM7_MULTI) if encoding == "gsm7" else (UCS2_SINGLE, UCS2_MULTI)
+    return 1 if length <= single else -(-length // multi)

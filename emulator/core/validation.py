@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -196,6 +197,7 @@ class FastChecks:
                         "$anchor", "minContains", "maxContains"})
 
     def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw
         self._documents = {}
         self._compatible = {}
         self._compiled: dict[str, Callable[[Any], bool] | None] = {}  # shared by every Schemas of the process
@@ -220,6 +222,9 @@ class FastChecks:
 
     def _compile(self, name: str) -> Callable[[Any], bool] | None:
         file, _, fragment = name.partition("#")
+        flat = _flat_strings_check(self._raw.get(file), fragment)
+        if flat is not None:
+            return flat
         if fastjsonschema is None or not self._compatible.get(file):
             return None
         try:
@@ -377,3 +382,69 @@ def _extra_property(error: jsonschema.ValidationError) -> str:
 
 def _escape(part: Any) -> str:
     return str(part).replace("~", "~0").replace("/", "~1")
+
+
+# -- objects of optional string fields (SMSC's parameters) -------------------------------------------
+_FLAT_OBJECT_KEYS = frozenset({"type", "properties", "description", "title", "$comment", "$schema", "$id", "$defs"})
+_FLAT_STRING_KEYS = frozenset({"type", "pattern", "maxLength", "minLength", "description", "title", "$comment"})
+_NOTES = frozenset({"description", "title", "$comment"})
+
+
+def _flat_strings_check(document: Any, fragment: str) -> Callable[[Any], bool] | None:
+    """A check for a schema that is only an object of optional string fields (type, pattern,
+    length), each perhaps a local `$ref` to such a field: what jsonschema says, walking the
+    fields the instance has (an SMSC request names 6 of the 24 parameters send.php reads)
+    instead of the code fastjsonschema generates, which tests each of the schema's names.
+    None for any other schema."""
+    node = document
+    for part in fragment.strip("/").split("/") if fragment else ():
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or node.get("type") != "object" or not _FLAT_OBJECT_KEYS.issuperset(node):
+        return None
+    properties = node.get("properties")
+    if not isinstance(properties, dict):
+        return None
+    rules: dict[str, tuple[Any, int, float]] = {}
+    for key, spec in properties.items():
+        spec = _local_ref(document, spec)
+        if not isinstance(spec, dict) or spec.get("type") != "string" or not _FLAT_STRING_KEYS.issuperset(spec):
+            return None
+        pattern, least, most = spec.get("pattern"), spec.get("minLength", 0), spec.get("maxLength", float("inf"))
+        if (pattern is not None and not isinstance(pattern, str)) or not all(
+            isinstance(n, (int, float)) and not isinstance(n, bool) for n in (least, most)
+        ):
+            return None
+        try:
+            search = re.compile(pattern).search if pattern is not None else None  # jsonschema's re.search
+        except re.error:
+            return None
+        rules[key] = (search, least, most)
+
+    def check(instance: Any) -> bool:
+        if not isinstance(instance, dict):
+            return False
+        for key, value in instance.items():
+            rule = rules.get(key)
+            if rule is None:
+                continue
+            if not isinstance(value, str):
+                return False
+            search, least, most = rule
+            if not least <= len(value) <= most or (search is not None and search(value) is None):
+                return False
+        return True
+
+    return check
+
+
+def _local_ref(document: Any, spec: Any) -> Any:
+    """A field given as `{"$ref": "#/$defs/<name>"}` (notes aside): that definition; else the field."""
+    if not (isinstance(spec, dict) and isinstance(spec.get("$ref"), str) and _NOTES.issuperset(set(spec) - {"$ref"})):
+        return spec
+    ref = spec["$ref"]
+    if not ref.startswith("#/"):
+        return None
+    node = document
+    for part in ref[2:].split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node

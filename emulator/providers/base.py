@@ -31,6 +31,7 @@ REASON_KEY = web.RequestKey("msgemu_reason", Rejection)  # why it was refused, b
 UNKNOWN_PATH = "unknown_path"  # the error key every catalog gives a path the provider does not serve
 # kinds of error keys shared by every provider (a key not listed here and not an auth key: "rules")
 _HTTP_KEYS = frozenset({"method_not_allowed"})
+_ZERO = Decimal("0")
 _BODY_KEYS = frozenset({"body_too_large", "invalid_json", "invalid_xml", "invalid_content_type"})
 
 
@@ -141,8 +142,16 @@ class Provider:
     def accounts(self) -> list[Account]:
         return self.engine.accounts(self.name)
 
+    def account_named(self, login: str) -> Account | None:
+        """The account with this login (a plain loop: callbacks look one up per status change)."""
+        for account in self.engine.accounts(self.name):
+            if account.login == login:
+                return account
+        return None
+
     def price(self, channel: str, units: int = 1) -> Decimal:
-        return self.prices.get(channel, Decimal("0")) * units
+        price = self.prices.get(channel, _ZERO)
+        return price if units == 1 else price * units  # a Decimal times 1 is the same Decimal
 
     def status_of(self, status: Any) -> Any:
         value = getattr(status, "value", status)

@@ -18,7 +18,7 @@ from aiohttp import web
 from ...core.engine import Submission
 from ..base import note
 from ...core.model import Account, Attempt, Message, digits, next_gateway_id
-from ...core.text import count_segments
+from ...core.text import count_parts
 from ...core.validation import schemas_root
 from .rules import ClientIds
 
@@ -71,7 +71,7 @@ class Gateway:
         """A draft in the domain model; `meta` keeps what the answers echo (client id with its
         JSON type, the item type, the wire format it came by)."""
         first = attempts[0]
-        parts = count_segments(first.content.get("text", "")).parts if first.channel == "sms" else 1
+        parts = count_parts(first.content.get("text", "")) if first.channel == "sms" else 1
         message = Message(
             provider=self.name,
             account=account.login,

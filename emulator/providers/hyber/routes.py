@@ -239,4 +239,4 @@ class Hyber(Provider):
         return callbacks.replies(self._account(message), message, reply)
 
     def _account(self, message: Message) -> Account | None:
-        return next((a for a in self.accounts() if a.login == message.account), None)
+        return self.account_named(message.account)

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from ...core.model import Account, Attempt, Message, Status, digits
-from ...core.text import count_segments
+from ...core.text import count_parts
 from ...core.validation import schemas_root
 from ..base import NotJSON, parse_json
 from . import rules
@@ -41,7 +41,7 @@ def draft(provider, account: Account, body: dict[str, Any], kinds: dict[str, str
     channels: list[str] = body["channels"]
     options = body["channel_options"]
     attempts = [Attempt(ch, {**options[ch], "_ttl": options[ch]["ttl"], "_type": kinds[ch]}) for ch in channels]
-    sms_parts = count_segments(options["sms"]["text"]).parts if "sms" in channels else 0
+    sms_parts = count_parts(options["sms"]["text"]) if "sms" in channels else 0
     start = rules.start_epoch(body["start_time"]) if "start_time" in body else None
     return Message(
         provider=provider.name,

@@ -22,7 +22,7 @@ from aiohttp import web
 from ...resources import read_yaml
 from ...core.callbacks import CallbackRequest
 from ...core.model import Account, Attempt, Event, Message
-from ...core.text import count_segments
+from ...core.text import count_parts
 from ...core.validation import schemas_root
 from ..base import BodyTooLarge, NotJSON, Provider, json_response, parse_json, read_body
 from . import callbacks, rules, wire
@@ -133,7 +133,7 @@ class Octopush(Endpoints, Provider):
         if send.sender:
             content["sender"] = send.sender
         content.update({k: send.metadata[k] for k in CONTENT_METADATA[channel] if k in send.metadata})
-        parts = count_segments(text).parts if channel == "sms" else 1
+        parts = count_parts(text) if channel == "sms" else 1
         meta: dict[str, Any] = {
             "ticket": None if channel == "live_chat" else ticket,
             "list_name": send.list_name,
@@ -168,7 +168,7 @@ class Octopush(Endpoints, Provider):
     def _callback_url(self, account: Account | str | None, kind: str) -> str | None:
         """Read at the time of the event, as Octopush reads its back-office settings."""
         if isinstance(account, str):
-            account = next((a for a in self.accounts() if a.login == account), None)
+            account = self.account_named(account)
         if account is None:
             return None
         return account.secrets.get(CALLBACK_SECRETS[kind]) or account.secrets.get("callback_url") or None

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...core.model import Rejection, digits
+from ...core.model import Rejection
 
 PARIS = ZoneInfo("Europe/Paris")  # summer time included (tzdata ships the zone where the OS has none)
 
@@ -29,6 +29,7 @@ PURPOSES = {
 }
 STOP_MENTION = "STOP au"  # legacy code 121 text: 'the mention "STOP au XXXXX" is mandatory (respect the case)'
 PERSONAL_FIELDS = ("first_name", "last_name", "param1", "param2", "param3", "param4", "param5")
+_PERSONAL = frozenset(PERSONAL_FIELDS)
 
 _SENDER_PROHIBITED = re.compile(r"[^A-Za-z0-9 ]")
 _PHONE = re.compile(r"^\+?[1-9][0-9]{7,14}$")
@@ -112,7 +113,7 @@ def normalise_phone(value: Any) -> str | None:
         phone = "+" + phone[2:]
     if not _PHONE.match(phone):
         return None
-    return "+" + digits(phone)
+    return phone if phone.startswith("+") else "+" + phone  # matched: digits after an optional "+"
 
 
 def valid_email(value: Any) -> str | None:
@@ -122,6 +123,8 @@ def valid_email(value: Any) -> str | None:
 
 
 def personal_params(item: dict[str, Any]) -> dict[str, str]:
+    if _PERSONAL.isdisjoint(item):  # a bare number, the usual recipient
+        return {}
     return {k: item[k] for k in PERSONAL_FIELDS if isinstance(item.get(k), str)}
 
 
@@ -178,7 +181,9 @@ def needs_stop_mention(channel: str, purpose_value: str, text: str) -> bool:
 
 
 def optimise(text: str) -> str:
-    return _SPACES.sub(" ", text.translate(_OPTIMISED)).strip()
+    if not text.isascii():  # the look-alikes replaced are all beyond ASCII
+        text = text.translate(_OPTIMISED)
+    return _SPACES.sub(" ", text).strip()
 
 
 def personalise(text: str, params: dict[str, str]) -> str:

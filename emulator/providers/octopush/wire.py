@@ -41,6 +41,7 @@ VOICE_FIELDS = ("type", "voice_gender", "voice_language", "get_back_pressed_keys
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 _MAX_REPAIR_PASSES = 16
+_ZERO = Decimal("0")
 
 
 @dataclass
@@ -186,9 +187,8 @@ class Reader:
     @staticmethod
     def _cast_fields(body: dict[str, Any], shape: dict[str, tuple[str | None, tuple[str, ...]]]) -> dict[str, Any]:
         out = dict(body)
-        for name, (kind, allowed) in shape.items():
-            if name not in out:
-                continue
+        for name in [name for name in out if name in shape]:  # the fields given, not all the schema names
+            kind, allowed = shape[name]
             value = out[name]
             if value is None:
                 del out[name]  # null is the same as absent (the PHP SDK sends unset fields as null)
@@ -329,7 +329,7 @@ def send_answer(send: Send, drafts: list[Message], residual: Decimal, style: str
     voice (voice-campaign/send: GUESS, shaped like SEED's voice answer), vocal (the SDK's
     vocal-campaign/send example: vocal_ticket)."""
     ticket = drafts[0].meta["ticket"]
-    total = float(sum((m.cost for m in drafts), Decimal("0")))
+    total = float(sum((m.cost for m in drafts), _ZERO))
     counts = {"number_of_contacts": len(drafts), "total_cost": total}
     if send.channel == "sms":
         body = {"sms_ticket": ticket, **counts, "number_of_sms_needed": sum(m.parts for m in drafts), "residual_credit": float(residual)}

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from ...core.model import Attempt, Message, Status, digits
-from ...core.text import count_segments
+from ...core.text import count_parts
 from . import reference
 from .rules import local_time
 
@@ -68,7 +68,7 @@ def draft(provider: str, account: str, item: dict[str, Any], price: Callable[[st
     content["_ttl"] = item.get("ttl", DEFAULT_LIFETIME)
     # References: read/unread exist for VIBER, VK and WHATSAPP; unread at the end of the ttl
     content["_unread_at_ttl"] = reference.reports_reads(channel)
-    parts = count_segments(content["text"]).parts if channel == "SMS" else 1
+    parts = count_parts(content["text"]) if channel == "SMS" else 1
     callback_url = item.get("callbackUrl")
     recipient = digits(item["destination"])
     country = reference.country_of(recipient)

@@ -141,7 +141,7 @@ class SMSC(Provider):
 
     # -- callbacks --------------------------------------------------------------------------
     def _account(self, login: str):
-        return next((a for a in self.accounts() if a.login == login), None)
+        return self.account_named(login)
 
     def status_callbacks(self, message: Message, event: Event) -> list[CallbackRequest]:
         """INFERRED payload: see callbacks.py."""

@@ -7,6 +7,7 @@ Blacklist types [DOC seed, CLI R1]: 0 all messages, 1 mass mailings only, 2 sing
 """
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from ...core.engine import Engine
@@ -15,11 +16,24 @@ from . import recipients
 
 
 class Book:
+    """The directories are looked up when first used: a send to a number nobody opted out of
+    needs only the opt-out set."""
+
     def __init__(self, engine: Engine, provider: str, login: str) -> None:
-        self.contacts = engine.directory(provider, login, "contacts")
-        self.groups = engine.directory(provider, login, "groups")
-        self.black = engine.directory(provider, login, "blacklist")
+        self._engine, self._provider, self._login = engine, provider, login
         self.optouts = engine.optouts(provider, login)
+
+    @cached_property
+    def contacts(self):
+        return self._engine.directory(self._provider, self._login, "contacts")
+
+    @cached_property
+    def groups(self):
+        return self._engine.directory(self._provider, self._login, "groups")
+
+    @cached_property
+    def black(self):
+        return self._engine.directory(self._provider, self._login, "blacklist")
 
     # -- contacts ---------------------------------------------------------------------------
     @staticmethod

@@ -27,7 +27,7 @@ CONTENT_TYPES = {0: "text/plain", 1: "text/plain", 2: "text/xml", 3: "applicatio
 _DUMPS = json.JSONEncoder(ensure_ascii=False).encode  # built once (json.dumps with options builds one per call)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass sets each field through object.__setattr__
 class Answer:
     """The four forms; a form may also be given as a function that builds it, so that an
     answer every send gives (the receipt) renders only the form the client asked for."""

@@ -13,38 +13,61 @@ from ...core.engine import Engine
 CONCURRENT_LIMIT = 15  # "fifteen or more requests at once under one login" [DOC seed, D2]
 BAD_LOGINS_PER_MINUTE = 10  # GUESS: SMSC says only "frequent errors" [DOC D2]
 IP_BLOCK_SECONDS = 600.0  # GUESS: "temporarily blocked", duration not published
-FORGET_AFTER = 3600.0  # windows are at most a minute: older keys are dropped (flat memory)
-PRUNE_EVERY = 1000
+PRUNE_EVERY = 1000  # counts between two sweeps of expired IP blocks
+
+
+class _Window:
+    """Every hit of one window length, oldest first, and how many each key has in it: a hit
+    leaves when the window has passed it, so memory holds one window of traffic, and a
+    distinct request (every send has its own text) costs a tuple, not a deque of its own."""
+
+    __slots__ = ("hits", "counts", "latest")
+
+    def __init__(self) -> None:
+        self.hits: deque[tuple[float, str]] = deque()
+        self.counts: dict[str, int] = {}
+        self.latest = float("-inf")
 
 
 class Limits:
     def __init__(self, engine: Engine, provider: str) -> None:
         self.engine = engine
         self.provider = provider
-        self._hits: dict[str, deque[float]] = {}
+        self._windows: dict[float, _Window] = {}
         self._blocked_until: dict[str, float] = {}
         self._in_flight: dict[str, int] = {}
         self._counted = 0
 
     def clear(self) -> None:
-        self._hits.clear()
+        self._windows.clear()
         self._blocked_until.clear()
 
     def count(self, key: str, window: float = 60.0) -> int:
-        """Record one more request under `key`; how many fell within the last `window` seconds."""
+        """Record one more request under `key`; how many fell within the last `window` seconds.
+        Hits are kept in arrival order; should the wall clock step back, a hit counts as made at
+        the latest time seen so far, so the oldest hit is always first."""
         now = self.engine.clock.now()
-        hits = self._hits.setdefault(key, deque())
-        while hits and now - hits[0] >= window:
-            hits.popleft()
-        hits.append(now)
+        found = self._windows.get(window)
+        if found is None:
+            found = self._windows[window] = _Window()
+        hits, counts = found.hits, found.counts
+        while hits and now - hits[0][0] >= window:
+            _, old = hits.popleft()
+            left = counts[old] - 1
+            if left:
+                counts[old] = left
+            else:
+                del counts[old]
+        if now > found.latest:
+            found.latest = now
+        hits.append((found.latest, key))
+        counts[key] = seen = counts.get(key, 0) + 1
         self._counted += 1
         if self._counted % PRUNE_EVERY == 0:
             self._prune(now)
-        return len(hits)
+        return seen
 
     def _prune(self, now: float) -> None:
-        for key in [k for k, h in self._hits.items() if not h or now - h[-1] > FORGET_AFTER]:
-            del self._hits[key]
         for key in [k for k, until in self._blocked_until.items() if until < now]:
             del self._blocked_until[key]
 

@@ -58,7 +58,21 @@ class Params:
 def raw_query(request: web.Request) -> dict[str, str]:
     """Query parameters as latin-1 strings (one char per byte), before any charset decoding."""
     _, _, query = request.raw_path.partition("?")
-    return dict(parse_qsl(query, keep_blank_values=True, encoding="latin-1"))
+    return dict(form_pairs(query)) if query else {}
+
+
+def form_pairs(text: str) -> list[tuple[str, str]]:
+    """`parse_qsl(text, keep_blank_values=True, encoding="latin-1")`, with a shortcut for the
+    usual form without percent-escapes (`+` is a space either way; empty fields are skipped, a
+    field without `=` has an empty value)."""
+    if "%" in text:
+        return parse_qsl(text, keep_blank_values=True, encoding="latin-1")
+    pairs = []
+    for item in text.replace("+", " ").split("&"):
+        if item:
+            name, _, value = item.partition("=")
+            pairs.append((name, value))
+    return pairs
 
 
 def format_of(values: dict[str, str]) -> tuple[int, str]:
@@ -79,18 +93,24 @@ async def read_params(request: web.Request) -> Params:
         except BodyTooLarge:
             raise BadRequest("body_too_large", fmt, charset) from None
         if request.content_type == FORM:
-            values.update(parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1"))
+            values.update(form_pairs(body.decode("latin-1")))
         else:
             fields, files = _multipart(request.headers.get("Content-Type", ""), body)
             if fields is None:
                 raise BadRequest("params", fmt, charset)
             values.update(fields)
         fmt, charset = format_of(values)
+    if _ascii(values):  # every charset SMSC takes reads ASCII as ASCII
+        return Params(values, fmt, charset, files)
     try:
         decoded = {_decode(k, charset): _decode(v, charset) for k, v in values.items()}
     except UnicodeError:
         raise BadRequest("bad_charset", fmt, charset) from None
     return Params(decoded, fmt, charset, files)
+
+
+def _ascii(values: dict[str, str]) -> bool:
+    return "".join(values).isascii() and "".join(values.values()).isascii()
 
 
 def _decode(raw: str, charset: str) -> str:

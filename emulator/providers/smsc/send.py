@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ...core.engine import Submission
 from ...core.model import Attempt, Message
-from ...core.text import count_segments
+from ...core.text import count_parts
 from . import codes, formats, history, recipients
 from .call import Call
 from .schedule import BadTime, lifetime, send_at
@@ -29,6 +29,7 @@ from .translit import transliterate
 # `tg` / `telegram`: the docs have a Telegram page but its flag name was NOT FOUND (GUESS).
 KIND_FLAGS = ("hlr", "ping", "mail", "call", "viber", "flash", "push", "mms", "soc", "tg", "telegram")
 FLAG_KINDS = {"tg": "telegram", "telegram": "telegram"}
+_ANY_KIND_FLAG = frozenset(KIND_FLAGS)  # most sends name none of them: one set test, not eleven reads
 # `bot=wa:<bot number>` sends to WhatsApp [DOC smscentre.com/api/http/send/whatsapp];
 # `bot=tg:<bot>` to a Telegram chat bot (GUESS by analogy: that page's parameter was not read).
 BOT_KINDS = {"wa": "whatsapp", "tg": "telegram"}
@@ -47,7 +48,8 @@ DEFAULT_SENDER = "SMSC.RU"  # the sender a new SMSC account has (PyPI smsc defau
 # letters/digits or a number of up to 15 digits (GUESS: the usual alphanumeric sender rules).
 SENDER = re.compile(r"^(|\.|(?=.*[A-Za-z])[A-Za-z0-9 ._&'!-]{1,11}|\+?[0-9]{1,15})$")
 MAX_CLIENT_ID = 2147483647  # [OFF-LIB R6]
-AUTH_PARAMS = ("login", "psw", "apikey")
+_ZERO = Decimal("0")
+AUTH_PARAMS = frozenset({"login", "psw", "apikey"})
 
 
 class Refused(Exception):
@@ -88,9 +90,10 @@ def next_id(call: Call) -> int:
 def _kind_by_params(call: Call) -> str | None:
     """The kind a flag, `bin` or `bot` asks for; None: the text's prefix decides (or sms)."""
     p = call.params
-    for flag in KIND_FLAGS:
-        if p.flag(flag):
-            return FLAG_KINDS.get(flag, flag)
+    if not _ANY_KIND_FLAG.isdisjoint(p.values):
+        for flag in KIND_FLAGS:
+            if p.flag(flag):
+                return FLAG_KINDS.get(flag, flag)
     if p.flag("bin"):
         return "binhex" if p.get("bin").strip() == "2" else "bin"
     bot, sep, _ = p.get("bot").strip().partition(":")
@@ -100,6 +103,8 @@ def _kind_by_params(call: Call) -> str | None:
 
 
 def _kind_by_prefix(text: str) -> tuple[str, str]:
+    if not text.startswith("__"):  # every prefix does
+        return "sms", text
     for prefix, kind in PREFIXES.items():
         if text.startswith(prefix):
             return kind, text[len(prefix) :]
@@ -206,7 +211,7 @@ def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None
 
 def fingerprint(call: Call) -> str:
     """What makes two send requests "identical" for error 9: every parameter but the credentials."""
-    items = sorted(call.params.without(*AUTH_PARAMS).items())
+    items = sorted([item for item in call.params.values.items() if item[0] not in AUTH_PARAMS])
     return hashlib.sha1(repr(items).encode("utf-8")).hexdigest()
 
 
@@ -216,7 +221,7 @@ def drafts(call: Call, plan: Plan, extra_meta: dict[str, Any] | None = None) -> 
     p = call.params
     out = []
     for recipient, text in plan.entries:
-        parts = count_segments(text).parts if plan.kind in SEGMENTED else 1
+        parts = count_parts(text) if plan.kind in SEGMENTED else 1
         content: dict[str, Any] = {"text": text, "sender": plan.sender}
         if plan.kind == "mail":
             content.update({"subject": p.get("subj"), "from": plan.sender})
@@ -261,7 +266,7 @@ class Sent:
 
     @property
     def cost(self) -> Decimal:
-        return sum((m.cost for m in self.accepted), Decimal("0"))
+        return sum((m.cost for m in self.accepted), _ZERO)
 
 
 def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[str, Any] | None = None) -> Sent | web.StreamResponse:
@@ -270,7 +275,7 @@ def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[s
     if quote and plan.client_id is None:
         plan._id = 0  # a price quote sends nothing and takes no message number
     messages = drafts(call, plan, extra_meta)
-    if not quote and sum((m.cost for m in messages), Decimal("0")) > call.account.balance:
+    if not quote and sum((m.cost for m in messages), _ZERO) > call.account.balance:
         return call.fail("insufficient_balance", plan.message_id(call))
     submission = Submission(call.provider.name, call.account, messages, atomic=False, operation=operation, charge=not quote, store=not quote)
     decision = call.engine.submit(submission)
