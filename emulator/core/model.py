@@ -69,7 +69,7 @@ class Account:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Transition:
     """One step of a channel's history: a status reached at a (virtual) time."""
 
@@ -81,7 +81,7 @@ class Transition:
         return {"at": self.at, "status": self.status.value, "error": self.error}
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One channel of a message's cascade (the only one for single-channel providers)."""
 
@@ -218,7 +218,7 @@ class Message:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """A status change of one message's channel, in the order the clock fired them."""
 
@@ -275,7 +275,7 @@ class Rejection:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestRecord:
     """One HTTP request as received and answered: the journal QA reads back."""
 
