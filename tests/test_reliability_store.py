@@ -3,6 +3,8 @@ bytes with visible eviction (issue 11), over real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 
 from emulator.app import build_app
 from emulator.core.model import Attempt, Message
@@ -35,6 +37,61 @@ def test_lookup_by_phone_is_indexed_and_keeps_the_scan_semantics():
     assert store.query_messages(phone="1") == [messages[2]]  # the digits of a1@...
     store.reset()
     assert store.query_messages(phone="380970000001") == []
+
+
+def test_the_phone_index_follows_evictions_and_namespace_resets():
+    """A phone's index entry is an id alone until it has a second message, then a list: both
+    shapes shrink back as messages are evicted (oldest first) or forgotten (any of them)."""
+    store = Store(retention=4)
+    people = ["380970000001", "+380 97 000 0001", "380970000002", "380970000001", "x@example.org", "380970000001"]
+    messages = [Message("p", "acc", r, [Attempt("sms", {"text": "x"})]) for r in people]
+    for message in messages[:4]:
+        store.add_message(message)
+    assert [m.id for m in store.messages_for_phone("380970000001")] == [messages[0].id, messages[1].id, messages[3].id]
+    store.forget({messages[1].id}, set(), set())  # from the middle of the list
+    assert [m.id for m in store.messages_for_phone("380970000001")] == [messages[0].id, messages[3].id]
+    for message in messages[4:]:
+        store.add_message(message)
+    assert len(store.messages) == 4 and store.was_evicted(messages[0].id)
+    assert [m.id for m in store.messages_for_phone("380 97 000 0001")] == [messages[3].id, messages[5].id]
+    assert store.evicted_for_phone("380970000001") == 1
+    store.forget({messages[3].id}, set(), set())
+    assert store.messages_for_phone("380970000001") == [messages[5]]
+    assert store.messages_for_phone("x@example.org") == [messages[4]]
+    store.forget({messages[5].id, messages[4].id, messages[2].id}, set(), set())
+    assert store.messages_for_phone("380970000001") == [] and not store._by_phone
+
+
+async def test_the_byte_count_follows_what_a_retained_send_really_keeps(aiohttp_client):
+    """--retention-bytes caps what the store counts, so that count has to be near what a send
+    really keeps in memory (tracemalloc): far below, the cap would let memory run away; far
+    above, it would evict for nothing."""
+    client = await aiohttp_client(build_app(Settings(clock="manual", watch_scenario=False)))
+    await client.patch("/_emulator/accounts/alphasms", json={"balance": 1_000_000})
+
+    async def sends(first: int, count: int) -> int:
+        for i in range(first, first + count):
+            await send(client, sms(i, f"Your code is {i}"))
+        await advance(client, 3600)  # every transition fired: the events are journaled too
+        gc.collect()
+        return (await (await client.get("/_emulator/health")).json())["retention"]["bytes"]
+
+    await sends(1, 200)  # warm-up: caches, compiled validators, the store's tables grown
+    tracemalloc.start(20)
+    try:
+        counted_before = await sends(1000, 20)
+        before = tracemalloc.take_snapshot()
+        counted = await sends(2000, 300) - counted_before
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    # what the server keeps (allocated on its way through emulator/), not the test client's
+    # own bookkeeping (aiohttp's TestClient keeps every response until the test ends)
+    server_side = [tracemalloc.Filter(True, "*/emulator/*", all_frames=True),
+                   tracemalloc.Filter(False, "*/aiohttp/client*", all_frames=True),
+                   tracemalloc.Filter(False, "*/aiohttp/test_utils.py", all_frames=True)]
+    real = sum(stat.size_diff for stat in after.filter_traces(server_side).compare_to(before.filter_traces(server_side), "filename"))
+    assert 0.75 * real <= counted <= 1.5 * real, (counted / 300, real / 300)
 
 
 async def test_pending_waits_are_woken_only_by_their_own_phone(client):
