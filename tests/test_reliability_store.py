@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import pickle
 import tracemalloc
 
 from emulator.app import build_app
-from emulator.core.model import Attempt, Message
+from emulator.core.model import Attempt, Event, Message, RequestRecord, Status, Transition
 from emulator.core.store import Store
 from emulator.runtime import RUNTIME_KEY
 from emulator.settings import Settings
@@ -60,6 +61,27 @@ def test_the_phone_index_follows_evictions_and_namespace_resets():
     assert store.messages_for_phone("x@example.org") == [messages[4]]
     store.forget({messages[5].id, messages[4].id, messages[2].id}, set(), set())
     assert store.messages_for_phone("380970000001") == [] and not store._by_phone
+
+
+# An Event pickled by msgemu before Event had __slots__ (what a Valkey store kept across an upgrade)
+OLD_EVENT_PICKLE = (
+    b"\x80\x05\x95\x90\x00\x00\x00\x00\x00\x00\x00\x8c\x13emulator.core.model\x94\x8c\x05Event\x94\x93\x94)\x81"
+    b"\x94}\x94(\x8c\nmessage_id\x94\x8c\x02m1\x94\x8c\x07channel\x94\x8c\x03sms\x94\x8c\x06status\x94h\x00"
+    b"\x8c\x06Status\x94\x93\x94\x8c\tdelivered\x94\x85\x94R\x94\x8c\x02at\x94G@)\x00\x00\x00\x00\x00\x00\x8c\x05"
+    b"error\x94N\x8c\x03seq\x94K\x07ub."
+)
+
+
+def test_stored_records_pickle_with_slots_and_from_before_them():
+    assert pickle.loads(OLD_EVENT_PICKLE) == Event("m1", "sms", Status.DELIVERED, 12.5, None, 7)
+    as_dict = Event.__new__(Event)
+    as_dict.__setstate__({"message_id": "m2", "channel": "sms", "status": Status.SENT, "at": 1.0, "error": None, "seq": 3})
+    assert as_dict == Event("m2", "sms", Status.SENT, 1.0, None, 3)
+    attempt = Attempt("sms", {"text": "x"}, Status.SENT, [Transition(1.0, Status.SENT)])
+    record = RequestRecord(1, 2.0, "alphasms", "POST", "/alphasms/api/json.php", "", {"content-type": "application/json"}, "{}")
+    for item in (attempt, record, Event("m3", "sms", Status.READ, 3.0, "x", 9)):
+        assert pickle.loads(pickle.dumps(item, pickle.HIGHEST_PROTOCOL)) == item
+        assert not hasattr(item, "__dict__")  # __slots__: no dict per stored record
 
 
 async def test_the_byte_count_follows_what_a_retained_send_really_keeps(aiohttp_client):

@@ -14,7 +14,7 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from .model import Account, Event, Message, RequestRecord, digits
+from .model import Account, Event, Message, RequestRecord, slots_setstate, digits
 
 # What one stored item really costs in CPython beyond its variable-length text, measured with
 # tracemalloc by benchmarks/retained.py (a retained send, by allocating line) on CPython 3.11:
@@ -35,6 +35,8 @@ TOMBSTONES = 100_000  # evicted message ids remembered, so a lookup can say "evi
 @dataclass(slots=True)
 class Record:
     """A generic provider-side record (contact, group, blacklist entry, template...)."""
+
+    __setstate__ = slots_setstate  # a Valkey store's pickles from before __slots__ load too
 
     id: int
     fields: dict[str, Any]
