@@ -32,7 +32,10 @@ BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real
 DEFAULT_BODY_TIMEOUT = 30.0
 BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not received in time
 ANSWER_FIRST_KEY = web.AppKey("msgemu_answer_first", bool)  # False when a shared store commits after the journal
-_HEADERS_KEPT = frozenset({"content-type", "authorization", "api-key", "api-login", "user-agent", "content-length"})
+# journaled headers: lower-case name -> that same string, so every record shares one copy of it
+_HEADERS_KEPT = {name: name for name in ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")}
+_SHARED_TEXTS_LIMIT = 4096  # distinct short texts the journal keeps one copy of (paths, header values)
+_shared_texts: dict[str, str] = {}
 
 
 @web.middleware
@@ -149,7 +152,7 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             at=time.time(),
             provider=provider.name,
             method=request.method,
-            path=request.path,
+            path=_shared(request.path),
             query=request.query_string,
             headers=_kept_headers(request),
             body=body_text,
@@ -231,10 +234,22 @@ def _kept_headers(request: web.Request) -> dict[str, str]:
     """The journaled headers, by lower-case name, in the order received (the last one wins)."""
     kept = {}
     for name, value in request.headers.items():
-        lowered = name.lower()
-        if lowered in _HEADERS_KEPT:
-            kept[lowered] = value
+        lowered = _HEADERS_KEPT.get(name.lower())
+        if lowered is not None:
+            kept[lowered] = _shared(value)
     return kept
+
+
+def _shared(text: str) -> str:
+    """One copy of a text that repeats from request to request (a path, a Content-Type, a
+    User-Agent, an API key) for every journal record that keeps it. Bounded: once full, a new
+    text costs a lookup and is kept as it came."""
+    known = _shared_texts.get(text)
+    if known is not None:
+        return known
+    if len(_shared_texts) < _SHARED_TEXTS_LIMIT and len(text) <= 256:
+        _shared_texts[text] = text
+    return text
 
 
 

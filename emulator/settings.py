@@ -22,7 +22,7 @@ class Settings:
     clock: str = "real"  # real | manual
     provider_ports: dict[str, int] = field(default_factory=dict)
     retention: int = 100_000  # messages / requests / events kept in memory
-    retention_bytes: int = 512 * 1024 * 1024  # and at most this many bytes of them (~5.5 KiB a send: ~95k sends)
+    retention_bytes: int = 512 * 1024 * 1024  # and at most this many bytes of them (~4.1 KiB a send: ~128k sends)
     idle_timeout: float = 15.0  # a connection with no complete request (idle keep-alive, half-sent headers)
     body_timeout: float = 30.0  # a request body not received whole in this time is cut
     shutdown_timeout: float = 30.0  # SIGTERM: how long requests already received may take to finish

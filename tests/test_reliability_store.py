@@ -3,9 +3,12 @@ bytes with visible eviction (issue 11), over real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import pickle
+import tracemalloc
 
 from emulator.app import build_app
-from emulator.core.model import Attempt, Message
+from emulator.core.model import Attempt, Event, Message, RequestRecord, Status, Transition
 from emulator.core.store import Store
 from emulator.runtime import RUNTIME_KEY
 from emulator.settings import Settings
@@ -35,6 +38,82 @@ def test_lookup_by_phone_is_indexed_and_keeps_the_scan_semantics():
     assert store.query_messages(phone="1") == [messages[2]]  # the digits of a1@...
     store.reset()
     assert store.query_messages(phone="380970000001") == []
+
+
+def test_the_phone_index_follows_evictions_and_namespace_resets():
+    """A phone's index entry is an id alone until it has a second message, then a list: both
+    shapes shrink back as messages are evicted (oldest first) or forgotten (any of them)."""
+    store = Store(retention=4)
+    people = ["380970000001", "+380 97 000 0001", "380970000002", "380970000001", "x@example.org", "380970000001"]
+    messages = [Message("p", "acc", r, [Attempt("sms", {"text": "x"})]) for r in people]
+    for message in messages[:4]:
+        store.add_message(message)
+    assert [m.id for m in store.messages_for_phone("380970000001")] == [messages[0].id, messages[1].id, messages[3].id]
+    store.forget({messages[1].id}, set(), set())  # from the middle of the list
+    assert [m.id for m in store.messages_for_phone("380970000001")] == [messages[0].id, messages[3].id]
+    for message in messages[4:]:
+        store.add_message(message)
+    assert len(store.messages) == 4 and store.was_evicted(messages[0].id)
+    assert [m.id for m in store.messages_for_phone("380 97 000 0001")] == [messages[3].id, messages[5].id]
+    assert store.evicted_for_phone("380970000001") == 1
+    store.forget({messages[3].id}, set(), set())
+    assert store.messages_for_phone("380970000001") == [messages[5]]
+    assert store.messages_for_phone("x@example.org") == [messages[4]]
+    store.forget({messages[5].id, messages[4].id, messages[2].id}, set(), set())
+    assert store.messages_for_phone("380970000001") == [] and not store._by_phone
+
+
+# An Event pickled by msgemu before Event had __slots__ (what a Valkey store kept across an upgrade)
+OLD_EVENT_PICKLE = (
+    b"\x80\x05\x95\x90\x00\x00\x00\x00\x00\x00\x00\x8c\x13emulator.core.model\x94\x8c\x05Event\x94\x93\x94)\x81"
+    b"\x94}\x94(\x8c\nmessage_id\x94\x8c\x02m1\x94\x8c\x07channel\x94\x8c\x03sms\x94\x8c\x06status\x94h\x00"
+    b"\x8c\x06Status\x94\x93\x94\x8c\tdelivered\x94\x85\x94R\x94\x8c\x02at\x94G@)\x00\x00\x00\x00\x00\x00\x8c\x05"
+    b"error\x94N\x8c\x03seq\x94K\x07ub."
+)
+
+
+def test_stored_records_pickle_with_slots_and_from_before_them():
+    assert pickle.loads(OLD_EVENT_PICKLE) == Event("m1", "sms", Status.DELIVERED, 12.5, None, 7)
+    as_dict = Event.__new__(Event)
+    as_dict.__setstate__({"message_id": "m2", "channel": "sms", "status": Status.SENT, "at": 1.0, "error": None, "seq": 3})
+    assert as_dict == Event("m2", "sms", Status.SENT, 1.0, None, 3)
+    attempt = Attempt("sms", {"text": "x"}, Status.SENT, [Transition(1.0, Status.SENT)])
+    record = RequestRecord(1, 2.0, "alphasms", "POST", "/alphasms/api/json.php", "", {"content-type": "application/json"}, "{}")
+    for item in (attempt, record, Event("m3", "sms", Status.READ, 3.0, "x", 9)):
+        assert pickle.loads(pickle.dumps(item, pickle.HIGHEST_PROTOCOL)) == item
+        assert not hasattr(item, "__dict__")  # __slots__: no dict per stored record
+
+
+async def test_the_byte_count_follows_what_a_retained_send_really_keeps(aiohttp_client):
+    """--retention-bytes caps what the store counts, so that count has to be near what a send
+    really keeps in memory (tracemalloc): far below, the cap would let memory run away; far
+    above, it would evict for nothing."""
+    client = await aiohttp_client(build_app(Settings(clock="manual", watch_scenario=False)))
+    await client.patch("/_emulator/accounts/alphasms", json={"balance": 1_000_000})
+
+    async def sends(first: int, count: int) -> int:
+        for i in range(first, first + count):
+            await send(client, sms(i, f"Your code is {i}"))
+        await advance(client, 3600)  # every transition fired: the events are journaled too
+        gc.collect()
+        return (await (await client.get("/_emulator/health")).json())["retention"]["bytes"]
+
+    await sends(1, 200)  # warm-up: caches, compiled validators, the store's tables grown
+    tracemalloc.start(20)
+    try:
+        counted_before = await sends(1000, 20)
+        before = tracemalloc.take_snapshot()
+        counted = await sends(2000, 300) - counted_before
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    # what the server keeps (allocated on its way through emulator/), not the test client's
+    # own bookkeeping (aiohttp's TestClient keeps every response until the test ends)
+    server_side = [tracemalloc.Filter(True, "*/emulator/*", all_frames=True),
+                   tracemalloc.Filter(False, "*/aiohttp/client*", all_frames=True),
+                   tracemalloc.Filter(False, "*/aiohttp/test_utils.py", all_frames=True)]
+    real = sum(stat.size_diff for stat in after.filter_traces(server_side).compare_to(before.filter_traces(server_side), "filename"))
+    assert 0.75 * real <= counted <= 1.5 * real, (counted / 300, real / 300)
 
 
 async def test_pending_waits_are_woken_only_by_their_own_phone(client):

@@ -16,6 +16,15 @@ from typing import Any
 from .otp import extract_otp
 
 
+def slots_setstate(self: Any, state: Any) -> None:
+    """Unpickling for the classes with __slots__: their own pickles ((None, {slot: value})) and
+    those written before they had slots (a dict), which a Valkey store kept across an upgrade."""
+    if isinstance(state, tuple):
+        state = {**(state[0] or {}), **(state[1] or {})}
+    for name, value in state.items():
+        object.__setattr__(self, name, value)
+
+
 class Status(str, enum.Enum):
     """Canonical lifecycle of one channel attempt (and of a message, through its last attempt)."""
 
@@ -69,9 +78,11 @@ class Account:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Transition:
     """One step of a channel's history: a status reached at a (virtual) time."""
+
+    __setstate__ = slots_setstate
 
     at: float
     status: Status
@@ -81,9 +92,11 @@ class Transition:
         return {"at": self.at, "status": self.status.value, "error": self.error}
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One channel of a message's cascade (the only one for single-channel providers)."""
+
+    __setstate__ = slots_setstate
 
     channel: str
     content: dict[str, Any] = field(default_factory=dict)
@@ -220,9 +233,11 @@ class Message:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """A status change of one message's channel, in the order the clock fired them."""
+
+    __setstate__ = slots_setstate
 
     message_id: str
     channel: str
@@ -277,9 +292,11 @@ class Rejection:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestRecord:
     """One HTTP request as received and answered: the journal QA reads back."""
+
+    __setstate__ = slots_setstate
 
     id: int
     at: float

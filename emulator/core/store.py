@@ -14,23 +14,29 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from .model import Account, Event, Message, RequestRecord, digits
+from .model import Account, Event, Message, RequestRecord, slots_setstate, digits
 
 # What one stored item really costs in CPython beyond its variable-length text, measured with
-# tracemalloc by benchmarks/soak.py (`--only memory`): the dataclass, its dict, the index
-# entries, the ids. Text is counted at one byte a character (ASCII strings; others cost more,
-# which the margin of these constants absorbs).
-MESSAGE_OVERHEAD = 2_600
-ATTEMPT_OVERHEAD = 700
-REQUEST_OVERHEAD = 1_300
-EVENT_OVERHEAD = 450
-CALLBACK_OVERHEAD = 900
+# tracemalloc by benchmarks/retained.py (a retained send, by allocating line) on CPython 3.11:
+# message = the Message, its id strings, meta/plans dicts, cost, its entries in the indexes
+# (by id, by phone, by provider id and client reference); attempt = the Attempt, its content
+# dict, its history (a Transition per step); request = the RequestRecord, its headers dict and
+# message ids, the body and response strings' own headers; event = the Event, its sequence
+# number and list slots. Text is counted at one byte a character (ASCII strings; others cost
+# more, which the margin of these constants absorbs).
+MESSAGE_OVERHEAD = 1_800
+ATTEMPT_OVERHEAD = 550
+REQUEST_OVERHEAD = 650
+EVENT_OVERHEAD = 160
+CALLBACK_OVERHEAD = 900  # the attempt's dict (unchanged by the round that measured the others)
 TOMBSTONES = 100_000  # evicted message ids remembered, so a lookup can say "evicted", not "unknown"
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """A generic provider-side record (contact, group, blacklist entry, template...)."""
+
+    __setstate__ = slots_setstate  # a Valkey store's pickles from before __slots__ load too
 
     id: int
     fields: dict[str, Any]
@@ -137,15 +143,16 @@ class Store:
     # -- lifecycle --------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget everything but the accounts, which go back to their seeded state."""
-        self.messages: OrderedDict[str, Message] = OrderedDict()
+        self.messages: dict[str, Message] = {}  # by id, in arrival order
         self._index: dict[tuple[str, str, str], str] = {}
-        self._keys_of: dict[str, list[tuple[str, str, str]]] = {}
-        self._by_phone: dict[str, deque[str]] = {}  # phone key -> message ids, oldest first
-        self._seq: dict[str, int] = {}  # message id -> arrival order
+        self._keys_of: dict[str, tuple[tuple[str, str, str], ...]] = {}
+        # phone key -> the id of its only message, or a deque of ids (oldest first) once it has
+        # more: most phones of a load test get one message, and an empty deque alone is 600 bytes
+        self._by_phone: dict[str, str | deque[str]] = {}
         self._events_of: dict[str, list[Event]] = {}
         self._callbacks_of: dict[str, list[dict[str, Any]]] = {}
         self._callback_by_id: dict[int, dict[str, Any]] = {}
-        self._tombstones: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._tombstones: OrderedDict[str, str] = OrderedDict()  # evicted id -> its phone key
         self._evicted_phones: Counter[str] = Counter()
         self._journals = {kind: Journal(kind) for kind in ("messages", "requests", "events", "callbacks")}
         self.requests: deque[RequestRecord] = self._journals["requests"].items
@@ -156,7 +163,6 @@ class Store:
         self.dedupe: dict[tuple[str, str, str], float] = {}
         self.received: dict[str, deque] = {}  # built-in callback receiver: name -> calls
         self._counters = {kind: itertools.count(1) for kind in ("request", "event", "callback", "delivery")}
-        self._message_seq = itertools.count(1)
         self.accounts = {}
         for account in self._seed_accounts:
             self.add_account(
@@ -201,9 +207,14 @@ class Store:
     # -- messages ---------------------------------------------------------------------------
     def add_message(self, message: Message, keys: Iterable[str] = ()) -> None:
         self.messages[message.id] = message
-        self._seq[message.id] = next(self._message_seq)
-        for phone_key in phone_keys(message.recipient):
-            self._by_phone.setdefault(phone_key, deque()).append(message.id)
+        key = phone_key(message.recipient)
+        ids = self._by_phone.get(key)
+        if ids is None:
+            self._by_phone[key] = message.id
+        elif type(ids) is str:
+            self._by_phone[key] = deque((ids, message.id))
+        else:
+            ids.append(message.id)
         journal = self._journals["messages"]
         journal.append(message.id, message_cost(message))
         for key in (message.provider_id, *keys):
@@ -218,7 +229,7 @@ class Store:
         """Make a message findable by another of its ids (client reference, ticket...)."""
         index_key = (message.provider, message.account, str(key))
         self._index[index_key] = message.id
-        self._keys_of.setdefault(message.id, []).append(index_key)
+        self._keys_of[message.id] = (*self._keys_of.get(message.id, ()), index_key)
 
     def find_message(self, provider: str, account: str, key: str) -> Message | None:
         message_id = self._index.get((provider, account, str(key)))
@@ -233,14 +244,14 @@ class Store:
 
     def evicted_for_phone(self, phone: str) -> int:
         """How many (remembered) evicted messages went to this phone."""
-        return sum(self._evicted_phones[k] for k in phone_keys(phone))
+        return self._evicted_phones[phone_key(phone)]
 
     def messages_for_phone(self, phone: str) -> list[Message]:
         """Messages to this phone (same digits, or the same address), oldest first; indexed."""
-        ids: set[str] = set()
-        for key in phone_keys(phone):
-            ids.update(self._by_phone.get(key, ()))
-        return [self.messages[i] for i in sorted(ids, key=self._seq.__getitem__)]
+        ids = self._by_phone.get(phone_key(phone), ())
+        if type(ids) is str:
+            return [self.messages[ids]]
+        return [self.messages[i] for i in ids]
 
     def query_messages(self, **filters: Any) -> list[Message]:
         """Messages matching every given filter (None filters are ignored), oldest first."""
@@ -279,7 +290,7 @@ class Store:
         if not event.seq:  # set already when another process's event is applied here
             event.seq = self.next_id("event")
         journal = self._journals["events"]
-        journal.append(event, EVENT_OVERHEAD + len(event.error or ""))
+        journal.append(event, EVENT_OVERHEAD + len(event.error) if event.error else EVENT_OVERHEAD)
         message = self.messages.get(event.message_id)
         if message is not None:
             events = self._events_of.get(event.message_id)
@@ -399,33 +410,35 @@ class Store:
         message = self._unindex_message(message_id)
         if message is None:
             return
-        keys = phone_keys(message.recipient)
-        self._tombstones[message_id] = keys
-        self._evicted_phones.update(keys)
+        key = phone_key(message.recipient)
+        self._tombstones[message_id] = key
+        self._evicted_phones[key] += 1
         if len(self._tombstones) > TOMBSTONES:
-            _, old_keys = self._tombstones.popitem(last=False)
-            self._evicted_phones.subtract(old_keys)
-            for key in old_keys:
-                if self._evicted_phones[key] <= 0:
-                    del self._evicted_phones[key]
+            _, old_key = self._tombstones.popitem(last=False)
+            self._evicted_phones[old_key] -= 1
+            if self._evicted_phones[old_key] <= 0:
+                del self._evicted_phones[old_key]
 
     def _unindex_message(self, message_id: str) -> Message | None:
         message = self.messages.pop(message_id, None)
-        self._seq.pop(message_id, None)
         self._events_of.pop(message_id, None)
         self._callbacks_of.pop(message_id, None)
         for index_key in self._keys_of.pop(message_id, ()):
             if self._index.get(index_key) == message_id:
                 del self._index[index_key]
         if message is not None:
-            for key in phone_keys(message.recipient):
-                ids = self._by_phone.get(key)
-                if ids and ids[0] == message_id:  # eviction is oldest first, so it heads its list
-                    ids.popleft()
-                elif ids:
-                    ids.remove(message_id)
-                if ids is not None and not ids:
+            key = phone_key(message.recipient)
+            ids = self._by_phone.get(key)
+            if type(ids) is str:
+                if ids == message_id:
                     del self._by_phone[key]
+            elif ids:
+                if ids[0] == message_id:  # eviction is oldest first, so it heads its list
+                    ids.popleft()
+                elif message_id in ids:
+                    ids.remove(message_id)
+                if len(ids) == 1:
+                    self._by_phone[key] = ids[0]
         return message
 
     # -- provider-side records ------------------------------------------------------------------
@@ -454,19 +467,18 @@ class Store:
         """Messages to this phone as they arrive or change (for long polls): only changes to
         this phone reach the queue; a `None` means the emulator is shutting down."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=100)
-        for key in phone_keys(phone):
-            self._watchers.setdefault(key, set()).add(queue)
+        self._watchers.setdefault(phone_key(phone), set()).add(queue)
         if self.closing:
             queue.put_nowait(None)
         return queue
 
     def unwatch_phone(self, phone: str, queue: asyncio.Queue) -> None:
-        for key in phone_keys(phone):
-            queues = self._watchers.get(key)
-            if queues is not None:
-                queues.discard(queue)
-                if not queues:
-                    del self._watchers[key]
+        key = phone_key(phone)
+        queues = self._watchers.get(key)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._watchers[key]
 
     @property
     def waiting(self) -> int:
@@ -475,9 +487,8 @@ class Store:
     def _wake(self, message: Message) -> None:
         if not self._watchers:
             return
-        for key in phone_keys(message.recipient):
-            for queue in self._watchers.get(key, ()):
-                _put_dropping_oldest(queue, message)
+        for queue in self._watchers.get(phone_key(message.recipient), ()):
+            _put_dropping_oldest(queue, message)
 
     def notify(self, change: dict[str, Any]) -> None:
         for queue in list(self._listeners):
@@ -499,18 +510,19 @@ def _put_dropping_oldest(queue: asyncio.Queue, item: Any) -> None:
     queue.put_nowait(item)
 
 
-def phone_keys(phone: Any) -> tuple[str, ...]:
-    """Index keys of a recipient: its digits (+33 6... == 336...) and its exact form (e-mails,
-    ids). Two recipients match when they share a key."""
+def phone_key(phone: Any) -> str:
+    """The index key of a recipient: its digits when it has any (+33 6... == 336...), else its
+    exact form (e-mails, ids). Two recipients match when their keys are equal. (The exact form
+    of a recipient with digits adds no match: equal texts have equal digits.)"""
     text = str(phone)
     number = digits(text)
-    return (f"#{number}", f"={text}") if number else (f"={text}",)
+    return f"#{number}" if number else f"={text}"
 
 
 def message_matches(message: Message, wanted: dict[str, Any]) -> bool:
     if "provider" in wanted and message.provider != wanted["provider"]:
         return False
-    if "phone" in wanted and not set(phone_keys(message.recipient)) & set(phone_keys(wanted["phone"])):
+    if "phone" in wanted and phone_key(message.recipient) != phone_key(wanted["phone"]):
         return False
     if "channel" in wanted and message.channel != wanted["channel"]:
         return False

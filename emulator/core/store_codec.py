@@ -7,6 +7,7 @@ Blobs written by an earlier msgemu (whole pickled objects) are still read.
 """
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from typing import Any
 
@@ -18,6 +19,25 @@ _STATUS = Status._value2member_map_
 PLANS_KEPT = 1024  # delivery plans remembered both ways (most messages share the default one)
 _plans_out: dict[int, tuple] = {}  # id(steps) -> (steps, plain tuple): the steps are kept alive
 _plans_in: dict[tuple, tuple] = {}  # plain tuple -> steps
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+_ATTEMPT, _EVENT, _REQUEST = _names(Attempt), _names(Event), _names(RequestRecord)  # slotted: no __dict__
+
+
+def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in names}
+
+
+def _built(cls: type, fields: dict[str, Any]) -> Any:
+    """An instance with these fields, as pickle makes one: no __init__."""
+    obj = cls.__new__(cls)
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    return obj
 
 
 def _status(value: Any) -> Any:
@@ -53,7 +73,7 @@ def _plan_from(plain: tuple) -> tuple:
 
 
 def _attempt_fields(attempt: Attempt) -> dict[str, Any]:
-    fields = attempt.__dict__.copy()
+    fields = _fields(attempt, _ATTEMPT)
     if attempt.status is not None:
         fields["status"] = attempt.status._value_
     fields["history"] = [(t.at, t.status._value_, t.error) for t in attempt.history]
@@ -76,13 +96,11 @@ def message_from(blob: bytes) -> tuple[Message, list[str]]:
 def _attempt_from(fields: dict[str, Any]) -> Attempt:
     fields["status"] = _status(fields["status"])
     fields["history"] = [Transition(at, _STATUS[status], error) for at, status, error in fields["history"]]
-    attempt = Attempt.__new__(Attempt)
-    attempt.__dict__.update(fields)
-    return attempt
+    return _built(Attempt, fields)
 
 
 def event_blob(event: Event) -> bytes:
-    fields = event.__dict__.copy()
+    fields = _fields(event, _EVENT)
     fields["status"] = event.status._value_
     return pickle.dumps(("e", fields), PROTOCOL)
 
@@ -93,19 +111,15 @@ def event_from(blob: bytes) -> Event:
         return payload  # an Event pickled whole by an earlier msgemu
     fields = payload[1]
     fields["status"] = _STATUS[fields["status"]]
-    event = Event.__new__(Event)
-    event.__dict__.update(fields)
-    return event
+    return _built(Event, fields)
 
 
 def request_blob(record: RequestRecord) -> bytes:
-    return pickle.dumps(("r", record.__dict__), PROTOCOL)
+    return pickle.dumps(("r", _fields(record, _REQUEST)), PROTOCOL)
 
 
 def request_from(blob: bytes) -> RequestRecord:
     payload = pickle.loads(blob)
     if not isinstance(payload, tuple):
         return payload  # a RequestRecord pickled whole by an earlier msgemu
-    record = RequestRecord.__new__(RequestRecord)
-    record.__dict__.update(payload[1])
-    return record
+    return _built(RequestRecord, payload[1])
