@@ -202,3 +202,27 @@ async def test_shutdown_ends_waits_and_streams_at_once(client):
     await asyncio.wait_for(stream.read(), 2)  # the stream ends cleanly (EOF, no error)
     late = await asyncio.wait_for(client.get("/_emulator/messages/wait", params={"phone": "2", "timeout": "60"}), 2)
     assert late.status == 503  # a wait that starts during shutdown does not hold it up
+
+
+async def test_sent_message_listings_keep_nothing_per_send_beyond_the_retained_messages(aiohttp_client):
+    """SMSC get_messages and Revicom's Getting Messages list the account's messages the store
+    keeps. They used to keep a directory record per send of their own: SMSC's up to 100,000
+    (and its cap copied all of them on every send past it; on a shared store every commit
+    pickled the whole directory), Revicom's without any bound until someone listed."""
+    from .sends import send as send_to
+
+    client = await aiohttp_client(build_app(Settings(clock="manual", watch_scenario=False, retention=6)))
+    for i in range(12):
+        assert (await send_to(client, "smsc", f"7900123{i:04d}")).status == 200
+        assert (await send_to(client, "revicom", f"7900124{i:04d}")).status == 200
+    assert sum(len(d) for d in client.app[RUNTIME_KEY].store.directories.values()) == 0
+
+    async def kept(provider: str) -> set[str]:
+        listed = (await (await client.get("/_emulator/messages", params={"provider": provider})).json())["messages"]
+        return {m["recipient"].lstrip("+") for m in listed}
+
+    smsc = await (await client.get("/smsc/sys/get.php", params={
+        "login": "demo", "psw": "demo-password", "get_messages": "1", "fmt": "3"})).json()
+    revicom = await (await client.get("/revicom/api/v1/message", headers={"Authorization": "Basic revicom-demo-token"})).json()
+    assert {m["phone"].lstrip("+") for m in smsc} == await kept("smsc") == {f"7900123{i:04d}" for i in range(9, 12)}
+    assert {m["destination"] for m in revicom["items"]} == await kept("revicom") == {f"7900124{i:04d}" for i in range(9, 12)}

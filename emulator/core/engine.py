@@ -299,6 +299,10 @@ class Engine:
     def index_message(self, message: Message, key: Any) -> None:
         self.store.index_message(message, str(key))
 
+    def sent_messages(self, provider: str, account: str) -> list[Message]:
+        """The account's messages the store still keeps, oldest first."""
+        return self.store.account_messages(provider, account)
+
     def accounts(self, provider: str) -> list[Account]:
         return self.store.provider_accounts(provider)
 

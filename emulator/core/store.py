@@ -149,6 +149,9 @@ class Store:
         # phone key -> the id of its only message, or a deque of ids (oldest first) once it has
         # more: most phones of a load test get one message, and an empty deque alone is 600 bytes
         self._by_phone: dict[str, str | deque[str]] = {}
+        # (provider, account) -> its messages' ids in arrival order (a dict as an ordered set): the
+        # "messages sent" listings some providers have, bounded with the messages themselves
+        self._by_account: dict[tuple[str, str], dict[str, None]] = {}
         self._events_of: dict[str, list[Event]] = {}
         self._callbacks_of: dict[str, list[dict[str, Any]]] = {}
         self._callback_by_id: dict[int, dict[str, Any]] = {}
@@ -215,6 +218,12 @@ class Store:
             self._by_phone[key] = deque((ids, message.id))
         else:
             ids.append(message.id)
+        owner = (message.provider, message.account)
+        sent = self._by_account.get(owner)
+        if sent is None:
+            self._by_account[owner] = {message.id: None}
+        else:
+            sent[message.id] = None
         journal = self._journals["messages"]
         journal.append(message.id, message_cost(message))
         for key in (message.provider_id, *keys):
@@ -245,6 +254,12 @@ class Store:
     def evicted_for_phone(self, phone: str) -> int:
         """How many (remembered) evicted messages went to this phone."""
         return self._evicted_phones[phone_key(phone)]
+
+    def account_messages(self, provider: str, account: str) -> list[Message]:
+        """An account's messages still kept, oldest first (indexed): what it sent, for the
+        providers that list it (SMSC get_messages, Revicom's messages)."""
+        ids = self._by_account.get((provider, account), ())
+        return [self.messages[i] for i in ids]
 
     def messages_for_phone(self, phone: str) -> list[Message]:
         """Messages to this phone (same digits, or the same address), oldest first; indexed."""
@@ -427,6 +442,12 @@ class Store:
             if self._index.get(index_key) == message_id:
                 del self._index[index_key]
         if message is not None:
+            owner = (message.provider, message.account)
+            sent = self._by_account.get(owner)
+            if sent is not None:
+                sent.pop(message_id, None)
+                if not sent:
+                    del self._by_account[owner]
             key = phone_key(message.recipient)
             ids = self._by_phone.get(key)
             if type(ids) is str:

@@ -122,15 +122,7 @@ class Revicom(Provider):
         return json_response(wire.message_object(message, self.status_of, account.currency))
 
     def _sent_messages(self, account: Account) -> list[Message]:
-        directory = self.engine.directory(self.name, account.login, sending.SENT_DIRECTORY)
-        found = []
-        for record in directory:
-            message = self.engine.find_message(self.name, account.login, record.fields["uuid"])
-            if message is None:  # dropped by the store's retention cap
-                directory.remove(record.id)
-            else:
-                found.append(message)
-        return found
+        return self.engine.sent_messages(self.name, account.login)
 
     # -- POST /api/v1/message/stop ----------------------------------------------------------
     async def stop(self, request: web.Request, account: Account) -> web.StreamResponse:

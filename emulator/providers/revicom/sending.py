@@ -13,9 +13,6 @@ from ...core.model import Account, Rejection
 from ...core.validation import Schemas
 from . import rules, wire
 
-SENT_DIRECTORY = "messages"  # per-account record of accepted messageUuids, for Getting Messages
-
-
 @dataclass
 class SendResult:
     decision: Decision
@@ -50,14 +47,12 @@ def send(provider, account: Account, body: Any) -> SendResult:
     result = SendResult(decision)
     if decision.action in ("raw", "fault"):
         return result
-    directory = engine.directory(provider.name, account.login, SENT_DIRECTORY)
     for outcome in decision.outcomes:
         if outcome.error:
             result.items.append(wire.item_error(provider.error(outcome.error)))
             result.first_error = result.first_error or outcome.error
             result.first_reason = result.first_reason or outcome.reason
             continue
-        directory.add({"uuid": outcome.message.id})
         result.accepted.append(outcome.message.id)
         result.items.append({"messageUuid": outcome.message.provider_id, "code": 201})
     return result

@@ -1,8 +1,8 @@
 """get.php (`get_messages`, `get_answers`) and the per-account memory it reads.
 
-Sent messages are remembered in an engine directory as their lookup keys (`<id>:<phone>`),
-newest last and capped, so history goes through engine lookups only. Subscriber replies are
-numbered in another directory as they arrive (see SMSC.inbound_callbacks).
+Sent messages are the account's messages the store keeps (oldest first, bounded by its
+retention), each findable by `<id>:<phone>` for status.php. Subscriber replies are numbered in
+an engine directory as they arrive (see SMSC.inbound_callbacks).
 
 Shapes [CLI P4, R1]: every kind answers a list. get_messages with nothing found is error 3,
 which node-smsc turns into [] (it does so for get_messages and get_mega_accounts only);
@@ -27,29 +27,16 @@ from . import codes, formats, reference
 from .call import Call
 from .schedule import MOSCOW, moscow_date
 
-HISTORY_CAP = 100_000
-
-
 def message_key(message_id: Any, recipient: str) -> str:
     return f"{message_id}:{recipient}"
 
 
 def remember(call: Call, message: Message) -> None:
-    key = message_key(message.provider_id, message.recipient)
-    call.engine.index_message(message, key)
-    history = call.directory("history")
-    history.add({"key": key})
-    while len(history) > HISTORY_CAP:
-        history.remove(next(iter(history)).id)
+    call.engine.index_message(message, message_key(message.provider_id, message.recipient))
 
 
 def sent_messages(call: Call) -> list[Message]:
-    found = []
-    for record in call.directory("history"):
-        message = call.engine.find_message(call.provider.name, call.login, record.fields["key"])
-        if message is not None and not message.meta.get("deleted"):
-            found.append(message)
-    return found
+    return [m for m in call.engine.sent_messages(call.provider.name, call.login) if not m.meta.get("deleted")]
 
 
 def record_answer(engine: Engine, provider: str, message: Message, reply: dict[str, Any]) -> int:
