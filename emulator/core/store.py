@@ -573,13 +573,32 @@ def request_cost(record: RequestRecord) -> int:
 
 
 def _text_size(value: Any, depth: int = 0) -> int:
-    """Rough bytes of the text inside a small JSON-like value (bounded walk)."""
+    """Rough bytes of the text inside a small JSON-like value (bounded walk). Every message is
+    priced by it, so the common leaves (text, numbers) are sized in place, not by a call each."""
     if isinstance(value, str):
         return len(value)
     if depth > 4:
         return 64
+    other = 16 if depth < 4 else 64  # what the walk would say of a number one level down
     if isinstance(value, dict):
-        return sum(len(str(k)) + _text_size(v, depth + 1) for k, v in value.items()) + 64
+        size = 64
+        for key, item in value.items():
+            size += len(key) if type(key) is str else len(str(key))
+            if isinstance(item, str):
+                size += len(item)
+            elif isinstance(item, (dict, list, tuple)):
+                size += _text_size(item, depth + 1)
+            else:
+                size += other
+        return size
     if isinstance(value, (list, tuple)):
-        return sum(_text_size(v, depth + 1) for v in value) + 32
+        size = 32
+        for item in value:
+            if isinstance(item, str):
+                size += len(item)
+            elif isinstance(item, (dict, list, tuple)):
+                size += _text_size(item, depth + 1)
+            else:
+                size += other
+        return size
     return 16
