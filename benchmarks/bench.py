@@ -28,15 +28,19 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from requests import SENDS  # noqa: E402
+from requests import SENDS as REPRESENTATIVE  # noqa: E402
+
+# AlphaSMS refuses a client id used before (208): here every request's id is its number too
+SENDS = {provider: dict(send, body=send["body"].replace('"id": 1,', '"id": {n},')) for provider, send in REPRESENTATIVE.items()}
 
 # Each request gets its own number in place of {n} (text, client id), so that providers that
-# refuse identical requests (SMSC error 9) see distinct ones, as a real client would send.
+# refuse identical requests (SMSC error 9, AlphaSMS's reused id 208) see distinct ones, as a real
+# client would send; successive wrk runs start their numbers apart (`start`).
 LUA = """
 wrk.method = {method}
 {headers}
 local template = {body}
-local n = 0
+local n = {start}
 request = function()
   n = n + 1
   return wrk.format(nil, nil, nil, (template:gsub("{{n}}", tostring(n))))
@@ -87,14 +91,14 @@ class Server:
         self.stop_seconds = time.monotonic() - started
 
 
-def lua_script(send: dict) -> str:
+def lua_script(send: dict, start: int = 0) -> str:
     headers = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in send["headers"].items())
-    return LUA.format(method=json.dumps(send["method"]), body=json.dumps(send["body"]), headers=headers)
+    return LUA.format(method=json.dumps(send["method"]), body=json.dumps(send["body"]), headers=headers, start=start)
 
 
-def wrk(url: str, send: dict, seconds: int, connections: int, threads: int = 1) -> dict:
+def wrk(url: str, send: dict, seconds: int, connections: int, threads: int = 1, start: int = 0) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(lua_script(send))
+        script.write(lua_script(send, start))
     try:
         out = subprocess.run(
             ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
@@ -190,10 +194,13 @@ def bench_rss(total: int, connections: int) -> dict:
     try:
         server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**11})
         while done < total:
-            result = wrk(server.base + send["path"], send, 15, connections)
+            result = wrk(server.base + send["path"], send, 15, connections, start=1_000_000 * len(samples))
             done += result["requests"]
             samples.append(server.rss_mib())
-            print(f"  {done:>9} requests  RSS {samples[-1]:7.1f} MiB  ({result['rps']:.0f} req/s)", flush=True)
+            rejected = server.call("GET", "/_emulator/requests/count?outcome=rejected")["count"]
+            kept = server.call("GET", "/_emulator/messages/count")["count"]
+            print(f"  {done:>9} requests  RSS {samples[-1]:7.1f} MiB  ({result['rps']:.0f} req/s; "
+                  f"{kept} messages kept, {rejected} rejected of the journaled requests)", flush=True)
     finally:
         server.stop()
     return {"requests": done, "rss_start_mib": samples[0], "rss_peak_mib": max(samples), "rss_end_mib": samples[-1],

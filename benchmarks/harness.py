@@ -435,6 +435,23 @@ def journal(server: Process, provider: str) -> dict:
             "messages": server.call("GET", f"/_emulator/messages/count?provider={provider}")["count"]}
 
 
+async def listen_in_process(runner, tcp_site: bool = False) -> int:
+    """Serve an AppRunner on a free 127.0.0.1 port the way `msgemu serve` listens (emulator/
+    listener.py) when the tree measured has it, else (or with `tcp_site`) on aiohttp's TCPSite:
+    the children of inprocess.py and retained.py. Returns the port."""
+    from aiohttp import web
+
+    try:
+        if tcp_site:
+            raise ImportError("asked for aiohttp's own")
+        from emulator.listener import Budget, ListenerSite
+        site = ListenerSite(runner, "127.0.0.1", 0, Budget())
+    except ImportError:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner.addresses[0][1]
+
+
 async def http_exchange(reader, writer, method: str, target: str, extra: dict, body: bytes) -> tuple[bytes, bytes]:
     """One HTTP/1.1 request on a raw keep-alive connection: (status line, body). The clients of
     inprocess.py and instructions.py, which count the client's own work in their figures: next

@@ -31,7 +31,7 @@ CHILD = r"""
 import asyncio, cProfile, json, os, pstats, sys, time
 sys.path.insert(0, sys.argv[1])
 from compare import SENDS
-from harness import http_exchange
+from harness import http_exchange, listen_in_process
 sys.path.insert(0, os.getcwd())  # the tree measured: compare's harness put its own checkout first
 from aiohttp import web
 
@@ -58,15 +58,7 @@ async def main():
         path, headers, template = SENDS[provider]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    try:  # the listener `msgemu serve` uses (emulator/listener.py), where the tree has it
-        if os.environ.get("BENCH_SITE") == "TCPSite":
-            raise ImportError("asked for aiohttp's own")
-        from emulator.listener import Budget, ListenerSite
-        site = ListenerSite(runner, "127.0.0.1", 0, Budget())
-    except ImportError:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    port = await listen_in_process(runner, tcp_site=os.environ.get("BENCH_SITE") == "TCPSite")
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
 
     async def call(method, target, extra, body):

@@ -32,7 +32,7 @@ REPO = HERE.parent
 CHILD = r"""
 import asyncio, gc, json, os, sys, tracemalloc
 sys.path.insert(0, sys.argv[1])
-from harness import SENDS, http_exchange
+from harness import SENDS, http_exchange, listen_in_process
 sys.path.insert(0, os.getcwd())  # the tree measured
 from aiohttp import web
 
@@ -57,13 +57,7 @@ async def main():
     template = template.replace("{hook}", "")
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    try:
-        from emulator.listener import Budget, ListenerSite
-        site = ListenerSite(runner, "127.0.0.1", 0, Budget())
-    except ImportError:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    port = await listen_in_process(runner)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
 
     async def call(method, target, extra, body=b""):
