@@ -579,26 +579,24 @@ def _text_size(value: Any, depth: int = 0) -> int:
         return len(value)
     if depth > 4:
         return 64
-    other = 16 if depth < 4 else 64  # what the walk would say of a number one level down
     if isinstance(value, dict):
-        size = 64
-        for key, item in value.items():
+        size = 64 + _leaves_size(value.values(), depth)
+        for key in value:
             size += len(key) if type(key) is str else len(str(key))
-            if isinstance(item, str):
-                size += len(item)
-            elif isinstance(item, (dict, list, tuple)):
-                size += _text_size(item, depth + 1)
-            else:
-                size += other
         return size
     if isinstance(value, (list, tuple)):
-        size = 32
-        for item in value:
-            if isinstance(item, str):
-                size += len(item)
-            elif isinstance(item, (dict, list, tuple)):
-                size += _text_size(item, depth + 1)
-            else:
-                size += other
-        return size
+        return 32 + _leaves_size(value, depth)
     return 16
+
+
+def _leaves_size(items: Iterable[Any], depth: int) -> int:
+    other = 16 if depth < 4 else 64  # what the walk says of a number one level down
+    size = 0
+    for item in items:
+        if isinstance(item, str):
+            size += len(item)
+        elif isinstance(item, (dict, list, tuple)):
+            size += _text_size(item, depth + 1)
+        else:
+            size += other
+    return size
