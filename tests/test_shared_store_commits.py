@@ -125,3 +125,24 @@ async def test_connections_the_server_dropped_are_made_again_and_nothing_committ
     finally:
         await here.close()
         await there.close()
+
+
+async def test_the_change_feed_keeps_only_its_last_seconds(store, spy, opened, monkeypatch):
+    """A group commit's feed entry carries a dozen sends: bounded by count alone, the feed could
+    hold gigabytes. Each commit also trims what is older than CHANGES_SECONDS (60) by the
+    server's clock, in whole seconds (0 for the last commit here: nothing before the current
+    second). The trim is
+    approximate, as MAXLEN's is: whole stream nodes (at most 100 entries each) go."""
+    here = await opened(store)
+    try:
+        for i in range(300):
+            here.add_request(record(here, f"/old/{i}"))
+            await here.commit()
+        assert await spy.xlen("msgemu:changes") >= 300  # all within the last 60 s
+        await asyncio.sleep(1.2)  # the next whole second has begun on the server's clock
+        monkeypatch.setattr("emulator.core.redis_store.CHANGES_SECONDS", 0)
+        here.add_request(record(here, "/new"))
+        await here.commit()
+        assert await spy.xlen("msgemu:changes") <= 100
+    finally:
+        await here.close()
