@@ -146,3 +146,31 @@ async def test_the_change_feed_keeps_only_its_last_seconds(store, spy, opened, m
         assert await spy.xlen("msgemu:changes") <= 100
     finally:
         await here.close()
+
+
+async def test_a_copy_that_reads_the_feed_after_it_was_trimmed_says_so(store, spy, opened, monkeypatch, caplog):
+    """A process that stalls longer than the feed keeps commits has missed some: it cannot
+    apply what it never read, so it logs how many and that a restart reloads it."""
+    here, late = await opened(store), await opened(store)
+    try:
+        reader, late._reader = late._reader, None  # the late copy stops reading, as a stalled process would
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        for i in range(300):
+            here.add_request(record(here, f"/missed/{i}"))
+            await here.commit()
+        await asyncio.sleep(1.2)  # the next whole second has begun on the server's clock
+        monkeypatch.setattr("emulator.core.redis_store.CHANGES_SECONDS", 0)
+        here.add_request(record(here, "/last"))
+        await here.commit()  # trims what the late copy has not read
+        newest = int(await spy.get("msgemu:commits"))
+        late._reader = asyncio.get_running_loop().create_task(late._read_changes())
+        for _ in range(100):
+            if late._read_n >= newest:
+                break
+            await asyncio.sleep(0.05)
+        assert late._read_n == newest
+        assert "were trimmed before this process read them" in caplog.text
+    finally:
+        await here.close()
+        await late.close()
