@@ -121,13 +121,14 @@ async def _answer_now(request: web.Request, response: web.Response) -> None:
 
 NO_ANSWER_STATUS = 499  # journaled when the connection closed before any answer (nginx's "client closed request")
 NO_ANSWER_TEXT = "<no answer: the connection was closed before it was sent>"
+NOT_RECEIVED_TEXT = "<body not received in time: the client stopped sending>"  # journaled as the body (408)
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
     body_size = request.content_length or 0
     try:
         if request.get(BODY_STATE_KEY) == "timeout":
-            body_text = "<body not received in time: the client stopped sending>"
+            body_text = NOT_RECEIVED_TEXT
         else:
             body = await request.read() if request.body_exists else b""  # cached when the handler read it
             body_size = len(body)
@@ -146,6 +147,23 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
         raw = response.body if isinstance(response.body, bytes) else str(response.body).encode()
         response_size = len(raw)
         response_text = raw[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
+    _journal(
+        store, request, provider,
+        body=body_text,
+        status=response.status if response is not None else NO_ANSWER_STATUS,
+        response=response_text,
+        outcome=outcome,
+        error=error,
+        message_ids=ids,
+        reason=reason,
+        body_size=body_size,
+        response_size=response_size,
+    )
+
+
+def _journal(store: Store, request: web.Request, provider: Provider, **answered: Any) -> None:
+    """One journal record of a provider request: what was asked (the same for every record),
+    beside how it was received and answered."""
     store.add_request(
         RequestRecord(
             id=store.new_request_id(),
@@ -155,15 +173,7 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             path=_shared(request.path),
             query=request.query_string,
             headers=_kept_headers(request),
-            body=body_text,
-            status=response.status if response is not None else NO_ANSWER_STATUS,
-            response=response_text,
-            outcome=outcome,
-            error=error,
-            message_ids=ids,
-            reason=reason,
-            body_size=body_size,
-            response_size=response_size,
+            **answered,
         )
     )
 
@@ -186,16 +196,8 @@ def _cut_slow_body(request: web.Request, timeout: float) -> None:
     log.info("%s %s: body not received within %.0f s, connection closed", request.method, request.path, timeout)
     provider = provider_of(request)
     if provider is not None:
-        store: Store = request.config_dict[STORE_KEY]
-        store.add_request(
-            RequestRecord(
-                id=store.new_request_id(), at=time.time(), provider=provider.name, method=request.method,
-                path=request.path, query=request.query_string,
-                headers=_kept_headers(request),
-                body="<body not received in time: the client stopped sending>", status=408,
-                response="", outcome="timeout", body_size=request.content_length or 0,
-            )
-        )
+        _journal(request.config_dict[STORE_KEY], request, provider, body=NOT_RECEIVED_TEXT, status=408,
+                 response="", outcome="timeout", body_size=request.content_length or 0)
     transport = request.transport
     if transport is not None and not transport.is_closing():
         transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
@@ -250,7 +252,6 @@ def _shared(text: str) -> str:
     if len(_shared_texts) < _SHARED_TEXTS_LIMIT and len(text) <= 256:
         _shared_texts[text] = text
     return text
-
 
 
 def _reason(status: int) -> str:
