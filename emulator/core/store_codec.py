@@ -33,10 +33,10 @@ def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _built(cls: type, fields: dict[str, Any]) -> Any:
-    """An instance with these fields, as pickle makes one: no __init__."""
+    """An instance with these fields, as pickle makes one: no __init__, then the class's own
+    __setstate__ (model.slots_setstate)."""
     obj = cls.__new__(cls)
-    for name, value in fields.items():
-        setattr(obj, name, value)
+    obj.__setstate__(fields)
     return obj
 
 
