@@ -82,14 +82,14 @@ class Schemas:
         """`name` is a schema file (`alphasms/envelope`) or a fragment (`alphasms/items#/$defs/sms`)."""
         if name not in self._validators:
             registry = self._explainers()
-        if name not in self._validators:
-            from jsonschema import Draft202012Validator
+            if name not in self._validators:  # a fragment (every schema file is there now)
+                from jsonschema import Draft202012Validator
 
-            subschema = self._schema_at(name)  # (a whole schema file is in _validators already)
-            file = name.partition("#")[0]
-            root = self._validators.get(file) or Draft202012Validator(self._raw[file], registry=registry)
-            # evolve keeps the root's resolver, so "#/$defs/..." inside the fragment still resolve
-            self._validators[name] = root.evolve(schema=subschema)
+                subschema = self._schema_at(name)
+                file = name.partition("#")[0]
+                root = self._validators.get(file) or Draft202012Validator(self._raw[file], registry=registry)
+                # evolve keeps the root's resolver, so "#/$defs/..." inside the fragment still resolve
+                self._validators[name] = root.evolve(schema=subschema)
         return self._validators[name]
 
     def _schema_at(self, name: str) -> Any:
@@ -98,12 +98,9 @@ class Schemas:
         file, _, fragment = name.partition("#")
         if file not in self._raw or not (fragment or _is_schema(self._raw[file])):
             raise KeyError(f"no schema {name!r}")
-        node: Any = self._raw[file]
-        for part in fragment.strip("/").split("/") if fragment else ():
-            part = part.replace("~1", "/").replace("~0", "~")
-            if not isinstance(node, dict) or part not in node:
-                raise KeyError(f"no schema {name!r}")
-            node = node[part]
+        node = _at_pointer(self._raw[file], fragment)
+        if node is _MISSING:
+            raise KeyError(f"no schema {name!r}")
         return node
 
     def is_valid(self, name: str, instance: Any) -> bool:
@@ -176,6 +173,20 @@ def _explainers(root_dir: str, files: tuple[tuple[str, int], ...]) -> tuple[Regi
     registry = Registry().with_resources(resources)
     validators = {name: Draft202012Validator(schema, registry=registry) for name, schema in raw.items() if _is_schema(schema)}
     return registry, validators
+
+
+_MISSING = object()
+
+
+def _at_pointer(document: Any, pointer: str) -> Any:
+    """The node a JSON pointer (`/$defs/sms`; "" for the whole document) names, or _MISSING."""
+    node = document
+    for part in pointer.strip("/").split("/") if pointer else ():
+        part = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
 
 
 def _is_schema(document: Any) -> bool:
@@ -396,9 +407,7 @@ def _flat_strings_check(document: Any, fragment: str) -> Callable[[Any], bool] |
     fields the instance has (an SMSC request names 6 of the 24 parameters send.php reads)
     instead of the code fastjsonschema generates, which tests each of the schema's names.
     None for any other schema."""
-    node = document
-    for part in fragment.strip("/").split("/") if fragment else ():
-        node = node.get(part) if isinstance(node, dict) else None
+    node = _at_pointer(document, fragment)
     if not isinstance(node, dict) or node.get("type") != "object" or not _FLAT_OBJECT_KEYS.issuperset(node):
         return None
     properties = node.get("properties")
@@ -442,9 +451,4 @@ def _local_ref(document: Any, spec: Any) -> Any:
     if not (isinstance(spec, dict) and isinstance(spec.get("$ref"), str) and _NOTES.issuperset(set(spec) - {"$ref"})):
         return spec
     ref = spec["$ref"]
-    if not ref.startswith("#/"):
-        return None
-    node = document
-    for part in ref[2:].split("/"):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
+    return _at_pointer(document, ref[1:]) if ref.startswith("#/") else None
