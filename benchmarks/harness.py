@@ -333,31 +333,44 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 '''
 
 
+def bare_app(path: str):
+    """A one-line aiohttp handler on `path` (reads the body, answers a fixed JSON): the floor a
+    Python server on this framework and loop reaches on this machine, under the same load. The
+    bare rows of compare.py, inprocess.py and instructions.py."""
+    from aiohttp import web
+
+    async def answer(request):
+        await request.read()
+        return web.Response(body=b'{"success":true}', content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post(path, answer)
+    return app
+
+
 BARE_AIOHTTP = r'''
 import sys
+sys.path.insert(0, sys.argv[3])
 from aiohttp import web
+from harness import bare_app
 try:
     import uvloop
     uvloop.install()  # the loop msgemu runs on when installed
 except ImportError:
     pass
-async def answer(request):
-    await request.read()
-    return web.Response(body=b'{"success":true}', content_type="application/json")
 async def health(request):
     return web.Response(text="ok")
-app = web.Application()
-app.router.add_post(sys.argv[2], answer)
+app = bare_app(sys.argv[2])
 app.router.add_get("/health", health)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 '''
 
 
 def bare_aiohttp(cpus: list[int] | str, path: str) -> Process:
-    """A one-line aiohttp handler on `path` (reads the body, answers a fixed JSON): the floor a
-    Python server on this framework and loop reaches on this machine, under the same load."""
+    """bare_app in a process of its own, served as compare.py serves every row."""
     port = free_port()
-    return Process([sys.executable, "-c", BARE_AIOHTTP, str(port), path], "/health", port, cpus)
+    here = str(Path(__file__).resolve().parent)
+    return Process([sys.executable, "-c", BARE_AIOHTTP, str(port), path, here], "/health", port, cpus)
 
 
 def receiver(cpus: list[int]) -> Process:

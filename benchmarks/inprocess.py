@@ -31,26 +31,18 @@ CHILD = r"""
 import asyncio, cProfile, json, os, pstats, sys, time
 sys.path.insert(0, sys.argv[1])
 from compare import SENDS
-from harness import http_exchange, listen_in_process
+from harness import bare_app, http_exchange, listen_in_process
 sys.path.insert(0, os.getcwd())  # the tree measured: compare's harness put its own checkout first
 from aiohttp import web
 
 provider, count, profile, close = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"
 
 
-def bare_app():
-    async def answer(request):
-        await request.read()
-        return web.Response(body=b'{"success":true}', content_type="application/json")
-    app = web.Application()
-    app.router.add_post(SENDS["alphasms"][0], answer)
-    return app
-
-
 async def main():
     from emulator import cli
     if provider == "bare":
-        app, path, headers, template = bare_app(), *SENDS["alphasms"]
+        path, headers, template = SENDS["alphasms"]
+        app = bare_app(path)
     else:
         from emulator.app import build_app
         from emulator.settings import Settings

@@ -31,7 +31,7 @@ CHILD = r"""
 import asyncio, os, sys
 sys.path.insert(0, sys.argv[1])
 from compare import SENDS
-from harness import http_exchange
+from harness import bare_app, http_exchange
 sys.path.insert(0, os.getcwd())  # the tree measured: compare's harness put its own checkout first
 from aiohttp import web
 
@@ -40,12 +40,8 @@ provider, count = sys.argv[2], int(sys.argv[3])
 
 async def main():
     if provider == "bare":
-        async def answer(request):
-            await request.read()
-            return web.Response(body=b'{"success":true}', content_type="application/json")
-        app = web.Application()
         path, headers, template = SENDS["alphasms"]
-        app.router.add_post(path, answer)
+        app = bare_app(path)
     else:
         from emulator.app import build_app
         from emulator.settings import Settings
