@@ -230,6 +230,23 @@ def msgemu(root: Path, cpus: list[int] | str, extra: list[str], store: str | Non
     return Process(argv + extra, "/_emulator/health", port, cpus, cwd=root, env=env)
 
 
+# Not a mode msgemu offers: `--workers 2` forked on one port, each worker with a memory store of
+# its own (nothing shared, so a message sent through one worker is unknown to the other). Only a
+# benchmark runs it, as the ceiling of every core on this machine: what N processes of msgemu's
+# request path do when sharing state costs nothing.
+UNSHARED = ("import sys\nfrom emulator import workers\nfrom emulator.settings import Settings\n"
+            "settings = Settings.load({'port': int(sys.argv[1]), 'clock': 'real', 'log_level': 'WARNING'})\n"
+            "settings.workers = sys.argv[2]\nsys.exit(workers.serve(settings, int(sys.argv[2])))\n")
+
+
+def msgemu_unshared(root: Path, cpus: list[int] | str, count: int) -> Process:
+    """`count` msgemu processes on one port, each with its own memory store (the ceiling row)."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    return Process([sys.executable, "-c", UNSHARED, str(port), str(count)], "/_emulator/health", port, cpus,
+                   cwd=root, env=env)
+
+
 def wiremock(jar: Path, cpus: list[int] | str, mappings: list[dict]) -> Process:
     root = Path(tempfile.mkdtemp(prefix="wiremock-"))
     (root / "mappings").mkdir()
