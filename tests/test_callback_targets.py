@@ -134,3 +134,17 @@ def test_link_local_can_be_allowed_explicitly():
     TargetPolicy(allow_link_local=True).check_name("metadata.google.internal")
     with pytest.raises(TargetRefused):
         TargetPolicy().check_name("metadata.google.internal")
+
+
+def test_a_hosts_verdict_is_remembered_within_a_bound():
+    policy = TargetPolicy(loopback_only=True)
+    assert policy.check_host("127.0.0.1") == ipaddress.ip_address("127.0.0.1")
+    assert policy.check_host("127.0.0.1") == ipaddress.ip_address("127.0.0.1")
+    assert policy.check_host("localhost") is None  # a name: its addresses are the resolver's to judge
+    for _ in range(2):  # refused the first time and every time after, with the same reason
+        with pytest.raises(TargetRefused, match="10.0.0.1 is not loopback"):
+            policy.check_host("10.0.0.1")
+    for i in range(3000):
+        with pytest.raises(TargetRefused):
+            policy.check_host(f"10.0.{i // 256}.{i % 256}")
+    assert len(policy._verdicts) <= 1024

@@ -12,6 +12,7 @@ the callback is journaled as given up and kept, so it can be resent (retry / ret
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections import OrderedDict, deque
@@ -292,7 +293,7 @@ class Dispatcher:
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=delivery.ladder.timeout),
+                timeout=_timeout(delivery.ladder.timeout),
             ) as response:
                 record["status"] = response.status
                 record["response"] = (await response.content.read(RESPONSE_KEPT)).decode("utf-8", "replace")
@@ -345,13 +346,9 @@ class Dispatcher:
         headers = {"Content-Type": request.content_type, **request.headers}
         url = URL(request.url)
         host = url.host or ""
-        literal = literal_address(host)
-        if literal is not None:
-            self.targets.check_address(literal)
-        else:
-            self.targets.check_name(host)
+        literal = self.targets.check_host(host)
         if not (self.own_token and url.path.startswith(OWN_RECEIVER) and url.port in self.own_ports and url.scheme == "http"):
-            return request.url, headers
+            return url, headers  # (parsed once: the client takes it as it is)
         assert self._resolver is not None
         addresses = [literal] if literal is not None else [literal_address(r["host"]) for r in await self._resolver.resolve(host, url.port or 80)]
         address = addresses[0] if addresses else None
@@ -360,6 +357,12 @@ class Dispatcher:
         headers["Authorization"] = f"Bearer {self.own_token}"
         headers["Host"] = urlsplit(request.url).netloc.rsplit("@", 1)[-1]
         return url.with_host(str(address)), headers
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """One (immutable) timeout object per ladder timeout, not one per try."""
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 def wire(engine_listeners: list[Callable], inbound_listeners: list[Callable], dispatcher: Dispatcher) -> None:

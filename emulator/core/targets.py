@@ -51,10 +51,36 @@ def _embedded_v4(address: IPAddress) -> IPAddress:
     return address
 
 
+VERDICTS_KEPT = 1024  # hosts whose verdict is remembered (a test run calls back a handful)
+
+
 class TargetPolicy:
     def __init__(self, loopback_only: bool = False, allow_link_local: bool = False) -> None:
         self.loopback_only = loopback_only
         self.allow_link_local = allow_link_local
+        self._verdicts: dict[str, IPAddress | TargetRefused | None] = {}
+
+    def check_host(self, host: str) -> IPAddress | None:
+        """A URL's host judged before connecting: its address when it is a literal one (checked
+        here; a name's addresses are checked by the resolver). The verdict is remembered: the
+        policy never changes, and every callback of a run goes to the same few hosts, so parsing
+        the address again cost each callback more than its own journaling."""
+        verdict = self._verdicts.get(host, self)
+        if verdict is self:
+            try:
+                verdict = literal_address(host)
+                if verdict is None:
+                    self.check_name(host)
+                else:
+                    self.check_address(verdict)
+            except TargetRefused as refused:
+                verdict = refused
+            if len(self._verdicts) >= VERDICTS_KEPT:
+                self._verdicts.clear()
+            self._verdicts[host] = verdict
+        if isinstance(verdict, TargetRefused):
+            raise TargetRefused(str(verdict))
+        return verdict  # type: ignore[return-value]
 
     def check_name(self, host: str) -> None:
         name = host.lower().rstrip(".")
