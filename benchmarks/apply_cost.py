@@ -17,7 +17,8 @@ store (`message(id)`), as a later "query there" would: what a lazy copy defers i
 
 Figures: µs per send applied (median of `--runs` replays, each in a fresh process) and, with
 `--instructions`, instructions per send under valgrind (the replay of all entries minus the
-replay of the first fifth, divided by the sends between: start-up cancels out). No lock needed
+replay of the first fifth, divided by the sends between: start-up cancels out), applying only,
+and applying then reading every message once. No lock needed
 for the instruction counts; the µs figures move with the machine's load.
 """
 from __future__ import annotations
@@ -131,8 +132,9 @@ for blob in entries:
     store._apply(ops)
 applied = timer() - t0
 t0 = timer()
-for message_id in list(store.messages):
-    store.message(message_id)
+if mode != "apply-only":
+    for message_id in list(store.messages):
+        store.message(message_id)
 read = timer() - t0
 if profiler:
     profiler.disable()
@@ -192,9 +194,10 @@ def measure(tree: Path, provider: str, args, work: Path) -> dict:
         replay(tree, capture_file, mode="profile")
     if args.instructions:
         fifth = max(1, entries // 5)
-        small, i_small = replay(tree, capture_file, fifth, mode="plain", valgrind=True)
-        large, i_large = replay(tree, capture_file, 0, mode="plain", valgrind=True)
-        result["instructions_per_send"] = (i_large - i_small) // max(1, large["sends"] - small["sends"])
+        for mode, name in (("apply-only", "instructions_per_send_applied"), ("plain", "instructions_per_send_applied_and_read")):
+            small, i_small = replay(tree, capture_file, fifth, mode=mode, valgrind=True)
+            large, i_large = replay(tree, capture_file, 0, mode=mode, valgrind=True)
+            result[name] = (i_large - i_small) // max(1, large["sends"] - small["sends"])
     return result
 
 

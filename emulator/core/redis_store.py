@@ -614,7 +614,7 @@ class RedisStore(Store):
             return int((await link.call([link.pack("GET", self.k("commits"))]))[0] or 0)
         commands = Commands()
         self._persist_all(commands, ops)
-        wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
+        wire = pickle.dumps([self._wire(op) for op in ops if op[0] != "timer"], pickle.HIGHEST_PROTOCOL)
         commands.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire, CHANGES_SECONDS)
         try:
             number = int((await self._transaction(commands.list))[-1])
@@ -685,7 +685,7 @@ class RedisStore(Store):
             self._remember_digest(message.id, _digest(blob))
             return ("message", message, blob, _head(message, keys, message_cost(message)))
         if kind in ("request", "event", "callback"):
-            return (kind, op[1], self.ENCODE[kind](op[1]))
+            return (kind, op[1], self.ENCODE[kind](op[1]), self.ROW[kind](op[1]))
         if kind == "account" and len(op) == 5:  # (6 once serialized: a commit that failed comes back)
             return (*op, pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
         return op
@@ -696,7 +696,7 @@ class RedisStore(Store):
         if kind == "message":
             return (kind, op[2], op[3])  # the blob, and what indexing it takes without decoding it
         if kind in ("request", "event", "callback"):
-            return (kind, op[2])
+            return (kind, op[3])  # a row (a callback attempt: its dict), not the blob: one pickle to undo
         if kind == "account":
             return (kind, op[1], op[5], op[3], op[4])
         return op
@@ -706,6 +706,7 @@ class RedisStore(Store):
         return [k[2] for k in self._keys_of.get(message.id, ()) if k[2] != message.provider_id]
 
     ENCODE = {"request": codec.request_blob, "event": codec.event_blob, "callback": partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)}
+    ROW = {"request": codec.request_row, "event": codec.event_row, "callback": dict}
 
     def _remember_digest(self, message_id: str, digest: bytes) -> None:
         if len(self._digests) > 4 * self.retention:
@@ -865,12 +866,20 @@ class RedisStore(Store):
                 self._apply_message(op[1])
             else:
                 self._hold_message(op[1], op[2])
-        elif kind == "request":
-            Store.add_request(self, codec.request_from(op[1]))
+        elif kind == "request":  # (a blob: from a msgemu that sent no rows)
+            Store.add_request(self, codec.request_from(op[1]) if type(op[1]) is bytes else codec.request_from_row(op[1]))
         elif kind == "event":
-            Store.add_event(self, codec.event_from(op[1]))
+            Store.add_event(self, codec.event_from(op[1]) if type(op[1]) is bytes else codec.event_from_row(op[1]))
+        elif kind == "charge":
+            mine = next((a for a in self.accounts.get(op[1], []) if a.login == op[2]), None)
+            if mine is not None:
+                mine.balance -= op[3]
+        elif kind in ("shared", "tell"):
+            handler = self.on_shared.get(op[1])
+            if handler is not None:
+                handler(op[2])
         elif kind == "callback":
-            Store.add_callback_attempt(self, pickle.loads(op[1]))
+            Store.add_callback_attempt(self, pickle.loads(op[1]) if type(op[1]) is bytes else op[1])
         elif kind == "account":
             _, old_login, blob, balance_set, why = op
             account: Account = pickle.loads(blob)
@@ -884,10 +893,6 @@ class RedisStore(Store):
                     mine.balance = balance
         elif kind == "remove_account":
             Store.remove_account(self, op[1], op[2])
-        elif kind == "charge":
-            mine = next((a for a in self.accounts.get(op[1], []) if a.login == op[2]), None)
-            if mine is not None:
-                mine.balance -= op[3]
         elif kind == "dedupe":
             self.dedupe[op[1]] = op[2]
         elif kind == "directory":
@@ -907,11 +912,7 @@ class RedisStore(Store):
                 mine = next((a for a in self.accounts.get(account.provider, []) if a.login == account.login), None)
                 if mine is not None:
                     mine.balance = account.balance
-        elif kind in ("shared", "tell"):
-            handler = self.on_shared.get(op[1])
-            if handler is not None:
-                handler(op[2])
-        # "timer": nothing to do here; timers are claimed from the store when due
+        # ("timer": not in the change feed; scheduled transitions are claimed from the store when due)
 
     def _apply_message(self, blob: bytes) -> None:
         """Another process's version of a message, decoded now (into the Message this copy

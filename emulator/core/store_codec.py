@@ -4,6 +4,10 @@ dicts and tuples, statuses as their strings, pickled. Pickling the dataclasses t
 through a class lookup), and a send writes its message three times (accepted, sent, delivered).
 
 Blobs written by an earlier msgemu (whole pickled objects) are still read.
+
+The change feed carries events and requests as rows (their fields in order, statuses as
+strings) inside its entry's one pickle: another process builds them from a row in about a
+tenth of what unpickling a blob of their own costs.
 """
 from __future__ import annotations
 
@@ -112,6 +116,23 @@ def event_from(blob: bytes) -> Event:
     fields = payload[1]
     fields["status"] = _STATUS[fields["status"]]
     return _built(Event, fields)
+
+
+def event_row(event: Event) -> tuple:
+    return (event.message_id, event.channel, event.status._value_, event.at, event.error, event.seq)
+
+
+def event_from_row(row: tuple) -> Event:
+    message_id, channel, status, at, error, seq = row
+    return Event(message_id, channel, _STATUS[status], at, error, seq)
+
+
+def request_row(record: RequestRecord) -> tuple:
+    return tuple([getattr(record, name) for name in _REQUEST])
+
+
+def request_from_row(row: tuple) -> RequestRecord:
+    return RequestRecord(*row)
 
 
 def request_blob(record: RequestRecord) -> bytes:
