@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from emulator.app import build_app
-from emulator.core.redis_store import Held
+from emulator.core.redis_store import Held, RedisStore
 from emulator.runtime import RUNTIME_KEY
 from emulator.settings import Settings
 from tests.shared_store import needs_valkey
@@ -146,3 +146,37 @@ async def test_the_byte_cap_counts_held_messages_and_drops_the_oldest(pair):
     assert list(theirs.messages) == kept[1:] and theirs.usage()["evicted"]["messages"] >= 1
     assert (await there.get(f"/_emulator/messages/{kept[0]}")).status == 410  # evicted, and said so
     assert (await ok(await there.get(f"/_emulator/messages/{kept[1]}")))["text"] == "message 1"
+
+
+async def test_a_process_claims_its_own_transitions_at_once_and_another_s_once_overdue_by_the_grace(store):
+    import pickle
+
+    from redis import asyncio as client
+
+    spy = client.from_url(store)
+    await spy.flushdb()
+    here, there = RedisStore(store), RedisStore(store)
+    await here.open()
+    await there.open()
+    try:
+        here.add_timer(100.0, ("start", "m1", 0))
+        await here.commit()
+        assert await there.claim_due(100.05, grace=0.1) == []  # here's, and here may still take it
+        assert await here.claim_due(100.05, grace=0.1) == [(100.0, ("start", "m1", 0))]
+        assert await there.claim_due(500, grace=0.1) == []  # gone: fired once
+
+        here.add_timer(200.0, ("step", "m2", 0, 1))
+        await here.commit()
+        assert await there.claim_due(200.2, grace=0.1) == [(200.0, ("step", "m2", 0, 1))]  # here stalled: taken over
+        assert await here.claim_due(500, grace=0.1) == []
+
+        here.add_timer(300.0, ("step", "m3", 0, 2))
+        await here.commit()
+        assert await there.claim_due(300.0) == [(300.0, ("step", "m3", 0, 2))]  # no grace (a manual advance): all due
+
+        await spy.zadd("msgemu:timers", {pickle.dumps((b"token!", "start", "m4", 0)): 400.0})  # an earlier msgemu's
+        assert await there.claim_due(400.2, grace=0.1) == [(400.0, ("start", "m4", 0))]
+    finally:
+        await spy.aclose()
+        await here.close()
+        await there.close()

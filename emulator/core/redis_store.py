@@ -98,11 +98,28 @@ return n
 """
 
 # Scheduled transitions due by ARGV[1], at most ARGV[2]: each is removed by the one caller that
-# gets it, which is what makes a transition fire in exactly one process.
+# gets it, which is what makes a transition fire in exactly one process. Those another process
+# scheduled (their member does not start with ARGV[3], the caller's origin) are taken only once
+# due by ARGV[1] - ARGV[4] (the grace): the process that scheduled a message's transition holds
+# the message decoded, and its own poll takes it first, unless it is stopped or stalled.
 CLAIM_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1) end  -- the lowest scores: these
-return due
+if #due == 0 then return due end
+local origin, others_until = ARGV[3], tonumber(ARGV[1]) - tonumber(ARGV[4])
+local taken, members = {}, {}
+for i = 1, #due, 2 do
+  if string.sub(due[i], 1, #origin) == origin or tonumber(due[i + 1]) <= others_until then
+    taken[#taken + 1] = due[i]
+    taken[#taken + 1] = due[i + 1]
+    members[#members + 1] = due[i]
+  end
+end
+if #taken == #due then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1)  -- the lowest scores: these
+elseif #members > 0 then
+  redis.call('ZREM', KEYS[1], unpack(members))
+end
+return taken
 """
 
 
@@ -538,12 +555,15 @@ class RedisStore(Store):
     def add_timer(self, due: float, key: tuple) -> None:
         self._record(("timer", due, key))
 
-    async def claim_due(self, until: float, limit: int = 1000) -> list[tuple[float, tuple]]:
-        """Scheduled transitions due by `until`, each taken out of the store by this call only."""
-        raw = await self._claim(keys=[self.k("timers")], args=[repr(until), limit])
+    async def claim_due(self, until: float, limit: int = 1000, grace: float = 0.0) -> list[tuple[float, tuple]]:
+        """Scheduled transitions due by `until`, each taken out of the store by this call only;
+        those other processes scheduled, only once due by `until - grace`."""
+        raw = await self._claim(keys=[self.k("timers")], args=[repr(until), limit, self.origin, repr(grace)])
         claimed = []
         for i in range(0, len(raw), 2):
-            _token, *key = pickle.loads(raw[i])
+            member = raw[i]
+            # (an origin, then the pickle; a store written by an earlier msgemu has the pickle alone)
+            _token, *key = pickle.loads(member if member[:1] == b"\x80" else member[len(self.origin):])
             claimed.append((float(raw[i + 1]), tuple(key)))
         return claimed
 
@@ -743,8 +763,9 @@ class RedisStore(Store):
                 kept = self._journals[kind + "s"]
                 if kept.evicted:
                     pipe.ltrim(journal, -max(1, len(kept)), -1)
-        if batch["timer"]:
-            pipe.zadd(self.k("timers"), {pickle.dumps((secrets.token_bytes(6), *op[2])): op[1] for op in batch["timer"]})
+        if batch["timer"]:  # (this process's origin first: its own poll claims them first)
+            pipe.zadd(self.k("timers"), {self.origin + pickle.dumps((secrets.token_bytes(6), *op[2])): op[1]
+                                         for op in batch["timer"]})
         if batch["charge"]:
             charged: dict[bytes, int] = {}
             for _, provider, login, amount in batch["charge"]:
