@@ -704,8 +704,11 @@ class RedisStore(Store):
             blob = codec.message_blob(message, keys)
             self._remember_digest(message.id, _digest(blob))
             return ("message", message, blob, _head(message, keys, message_cost(message)))
-        if kind in ("request", "event", "callback"):
-            return (kind, op[1], self.ENCODE[kind](op[1]), self.ROW[kind](op[1]))
+        if kind in ("request", "event"):
+            row = self.ROW[kind](op[1])
+            return (kind, op[1], codec.row_blob(kind, row), row)
+        if kind == "callback":
+            return (kind, op[1], self.ENCODE[kind](op[1]), dict(op[1]))
         if kind == "account" and len(op) == 5:  # (6 once serialized: a commit that failed comes back)
             return (*op, pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
         return op
@@ -726,7 +729,7 @@ class RedisStore(Store):
         return [k[2] for k in self._keys_of.get(message.id, ()) if k[2] != message.provider_id]
 
     ENCODE = {"request": codec.request_blob, "event": codec.event_blob, "callback": partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)}
-    ROW = {"request": codec.request_row, "event": codec.event_row, "callback": dict}
+    ROW = {"request": codec.request_row, "event": codec.event_row}
 
     def _remember_digest(self, message_id: str, digest: bytes) -> None:
         if len(self._digests) > 4 * self.retention:
