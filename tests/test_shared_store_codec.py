@@ -32,6 +32,7 @@ def test_every_field_of_a_message_comes_back_as_it_was():
     message = full_message()
     again, keys = codec.message_from(codec.message_blob(message, ["ext-1", "ext-2"]))
     assert again == message and keys == ["ext-1", "ext-2"]
+    assert type(again.cost) is Decimal and str(again.cost) == "1.2500"  # kept as its text, read back exact
     assert again.attempts[0].history[1].status is Status.UNDELIVERED
     assert again.plans["viber"][1] == Step(2.0, Status.UNDELIVERED, "41")
     assert again.attempts[2].status is None and not again.attempts[2].started

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import pickle
+from decimal import Decimal
 from typing import Any
 
 from .model import Attempt, Event, Message, RequestRecord, Status, Transition
@@ -54,6 +55,8 @@ def message_blob(message: Message, keys: list[str]) -> bytes:
     fields["attempts"] = [_attempt_fields(a) for a in message.attempts]
     if message.plans:
         fields["plans"] = {channel: _plain_plan(steps) for channel, steps in message.plans.items()}
+    if type(message.cost) is Decimal:  # its text: a Decimal pickles through Python code (1.4 of 3.5 µs)
+        fields["cost"] = str(message.cost)
     return pickle.dumps(("m", fields, keys), PROTOCOL)
 
 
@@ -93,6 +96,8 @@ def message_from(blob: bytes) -> tuple[Message, list[str]]:
     fields["attempts"] = [_attempt_from(a) for a in fields["attempts"]]
     if fields["plans"]:
         fields["plans"] = {channel: _plan_from(plain) for channel, plain in fields["plans"].items()}
+    if type(fields["cost"]) is str:
+        fields["cost"] = Decimal(fields["cost"])
     message = Message.__new__(Message)  # as pickle does: no __init__, the fields as they were
     message.__dict__.update(fields)
     return message, keys
