@@ -9,6 +9,15 @@ to a change feed (a stream) which every other process applies to its own copy. `
 until this process has applied everything committed before it was called, so a message sent
 through one process is seen by the next request to any other ("send here, query there").
 
+Applying is cheap because it is lazy where it can be: a message version from the feed comes
+with a head (id, provider, account, recipient, keys, cost) that indexes it at once, and its
+blob is decoded only when something here reads the message (Held, LazyMessages); a version
+superseded before anyone reads it is never decoded. Events and requests come as rows inside
+the entry's one pickle. Decoded at once: a message this process has unwritten changes to, or
+one someone waits on (a long poll on its phone). Each process claims the transitions it
+scheduled itself first (core/shared_clock.py), so a message's lifecycle stays in the process
+that holds it decoded.
+
 Group commit: one round trip to the store at a time (core/redis_link.py: hiredis-packed, on a
 connection of its own). It carries every change made until it leaves, of every unit of work,
 and each unit's commit() returns when the trip that carried its changes is back: nothing is
