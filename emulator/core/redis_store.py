@@ -9,6 +9,15 @@ to a change feed (a stream) which every other process applies to its own copy. `
 until this process has applied everything committed before it was called, so a message sent
 through one process is seen by the next request to any other ("send here, query there").
 
+Applying is cheap because it is lazy where it can be: a message version from the feed comes
+with a head (id, provider, account, recipient, keys, cost) that indexes it at once, and its
+blob is decoded only when something here reads the message (Held, LazyMessages); a version
+superseded before anyone reads it is never decoded. Events and requests come as rows inside
+the entry's one pickle. Decoded at once: a message this process has unwritten changes to, or
+one someone waits on (a long poll on its phone). Each process claims the transitions it
+scheduled itself first (core/shared_clock.py), so a message's lifecycle stays in the process
+that holds it decoded.
+
 Group commit: one round trip to the store at a time (core/redis_link.py: hiredis-packed, on a
 connection of its own). It carries every change made until it leaves, of every unit of work,
 and each unit's commit() returns when the trip that carried its changes is back: nothing is
@@ -45,7 +54,7 @@ from . import model
 from . import store_codec as codec
 from .redis_link import LinkError, link_for
 from .model import Account, Event, Message, RequestRecord
-from .store import Directory, Store
+from .store import Directory, Store, message_cost, phone_key
 
 log = logging.getLogger("msgemu.store")
 
@@ -98,11 +107,28 @@ return n
 """
 
 # Scheduled transitions due by ARGV[1], at most ARGV[2]: each is removed by the one caller that
-# gets it, which is what makes a transition fire in exactly one process.
+# gets it, which is what makes a transition fire in exactly one process. Those another process
+# scheduled (their member does not start with ARGV[3], the caller's origin) are taken only once
+# due by ARGV[1] - ARGV[4] (the grace): the process that scheduled a message's transition holds
+# the message decoded, and its own poll takes it first, unless it is stopped or stalled.
 CLAIM_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1) end  -- the lowest scores: these
-return due
+if #due == 0 then return due end
+local origin, others_until = ARGV[3], tonumber(ARGV[1]) - tonumber(ARGV[4])
+local taken, members = {}, {}
+for i = 1, #due, 2 do
+  if string.sub(due[i], 1, #origin) == origin or tonumber(due[i + 1]) <= others_until then
+    taken[#taken + 1] = due[i]
+    taken[#taken + 1] = due[i + 1]
+    members[#members + 1] = due[i]
+  end
+end
+if #taken == #due then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1)  -- the lowest scores: these
+elseif #members > 0 then
+  redis.call('ZREM', KEYS[1], unpack(members))
+end
+return taken
 """
 
 
@@ -187,6 +213,47 @@ def _stream_id(raw: Any) -> tuple[int, int]:
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
+
+
+class Held:
+    """Another process's version of a message, not decoded yet: what the indexes need, in plain
+    form (from the change feed entry's head), the blob, and the Message this copy handed out
+    before, if any (brought up to date in place when the blob is decoded, as an eager apply
+    would have done). Decoding costs 10-25 µs and a send changes its message about four times
+    (accepted, queued, sent, delivered): a version nobody reads here is never decoded."""
+
+    __slots__ = ("id", "provider", "account", "recipient", "provider_id", "blob", "old")
+
+    def __init__(self, head: tuple, blob: bytes, old: Message | None) -> None:
+        self.id, self.provider, self.account, self.recipient, self.provider_id = head[:5]
+        self.blob = blob
+        self.old = old
+
+
+class LazyMessages(dict):
+    """A shared store's messages by id, where another process's message may be Held: reading
+    one (`[]`, get, values, items) decodes it first; `in`, len, iteration over ids and pop (the
+    indexes' own bookkeeping, which needs only what Held has) do not."""
+
+    __slots__ = ("_decode",)
+
+    def __init__(self, decode: Callable[[Held], Message]) -> None:
+        super().__init__()
+        self._decode = decode
+
+    def __getitem__(self, message_id: str) -> Message:
+        value = dict.__getitem__(self, message_id)
+        return self._decode(value) if type(value) is Held else value
+
+    def get(self, message_id: str, default: Any = None) -> Any:
+        value = dict.get(self, message_id, default)
+        return self._decode(value) if type(value) is Held else value
+
+    def values(self) -> list[Message]:  # type: ignore[override]
+        return [self._decode(v) if type(v) is Held else v for v in list(dict.values(self))]
+
+    def items(self) -> list[tuple[str, Message]]:  # type: ignore[override]
+        return [(k, self._decode(v) if type(v) is Held else v) for k, v in list(dict.items(self))]
 
 
 class Commands:
@@ -421,10 +488,11 @@ class RedisStore(Store):
 
     def add_event(self, event: Event) -> Event:
         super().add_event(event)
-        self._record(("event", event))
-        message = self.messages.get(event.message_id)
-        if message is not None:
-            self._touch(message)
+        if self._recording:
+            self._record(("event", event))
+            message = self.messages.get(event.message_id)
+            if message is not None:
+                self._touch(message)
         return event
 
     def add_callback_attempt(self, attempt: dict[str, Any]) -> dict[str, Any]:
@@ -458,6 +526,7 @@ class RedisStore(Store):
 
     def reset(self) -> None:
         super().reset()
+        self.messages = LazyMessages(self._decode_held)
         if getattr(self, "_recording", False):
             self._dirty_messages.clear()
             self._dirty_other.clear()
@@ -495,12 +564,15 @@ class RedisStore(Store):
     def add_timer(self, due: float, key: tuple) -> None:
         self._record(("timer", due, key))
 
-    async def claim_due(self, until: float, limit: int = 1000) -> list[tuple[float, tuple]]:
-        """Scheduled transitions due by `until`, each taken out of the store by this call only."""
-        raw = await self._claim(keys=[self.k("timers")], args=[repr(until), limit])
+    async def claim_due(self, until: float, limit: int = 1000, grace: float = 0.0) -> list[tuple[float, tuple]]:
+        """Scheduled transitions due by `until`, each taken out of the store by this call only;
+        those other processes scheduled, only once due by `until - grace`."""
+        raw = await self._claim(keys=[self.k("timers")], args=[repr(until), limit, self.origin, repr(grace)])
         claimed = []
         for i in range(0, len(raw), 2):
-            _token, *key = pickle.loads(raw[i])
+            member = raw[i]
+            # (an origin, then the pickle; a store written by an earlier msgemu has the pickle alone)
+            _token, *key = pickle.loads(member if member[:1] == b"\x80" else member[len(self.origin):])
             claimed.append((float(raw[i + 1]), tuple(key)))
         return claimed
 
@@ -571,7 +643,7 @@ class RedisStore(Store):
             return int((await link.call([link.pack("GET", self.k("commits"))]))[0] or 0)
         commands = Commands()
         self._persist_all(commands, ops)
-        wire = pickle.dumps([self._wire(op) for op in ops], pickle.HIGHEST_PROTOCOL)
+        wire = pickle.dumps([self._wire(op) for op in ops if op[0] != "timer"], pickle.HIGHEST_PROTOCOL)
         commands.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire, CHANGES_SECONDS)
         try:
             number = int((await self._transaction(commands.list))[-1])
@@ -616,10 +688,11 @@ class RedisStore(Store):
         new = {op[1].id for op in ops if op[0] == "message"}
         for message_id, message in self._dirty_messages.items():
             if message_id not in new and message_id in self.messages:
-                blob = self._message_blob(message)
+                keys = self._extra_keys(message)
+                blob = codec.message_blob(message, keys)
                 digest = _digest(blob)
                 if self._digests.get(("message", message_id)) != digest:
-                    ops.append(("message", message, blob))
+                    ops.append(("message", message, blob, _head(message, keys, None)))
                     self._remember_digest(message_id, digest)
         self._dirty_messages = {}
         for (kind, key), value in self._dirty_other.items():
@@ -634,12 +707,17 @@ class RedisStore(Store):
     def _serialized(self, op: tuple) -> tuple:
         """Objects pickled once, as they are now, for both the store and the change feed."""
         kind = op[0]
-        if kind == "message" and len(op) == 2:
-            blob = self._message_blob(op[1])
-            self._remember_digest(op[1].id, _digest(blob))
-            return ("message", op[1], blob)
-        if kind in ("request", "event", "callback"):
-            return (kind, op[1], self.ENCODE[kind](op[1]))
+        if kind == "message" and len(op) == 2:  # new here: its cost goes with it
+            message = op[1]
+            keys = self._extra_keys(message)
+            blob = codec.message_blob(message, keys)
+            self._remember_digest(message.id, _digest(blob))
+            return ("message", message, blob, _head(message, keys, message_cost(message)))
+        if kind in ("request", "event"):
+            row = self.ROW[kind](op[1])
+            return (kind, op[1], codec.row_blob(kind, row), row)
+        if kind == "callback":
+            return (kind, op[1], self.ENCODE[kind](op[1]), dict(op[1]))
         if kind == "account" and len(op) == 5:  # (6 once serialized: a commit that failed comes back)
             return (*op, pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
         return op
@@ -647,19 +725,20 @@ class RedisStore(Store):
     def _wire(self, op: tuple) -> tuple:
         """What other processes get: objects as they are now."""
         kind = op[0]
-        if kind in ("message", "request", "event", "callback"):
-            return (kind, op[2])
+        if kind == "message":
+            return (kind, op[2], op[3])  # the blob, and what indexing it takes without decoding it
+        if kind in ("request", "event", "callback"):
+            return (kind, op[3])  # a row (a callback attempt: its dict), not the blob: one pickle to undo
         if kind == "account":
             return (kind, op[1], op[5], op[3], op[4])
         return op
 
-    def _message_blob(self, message: Message) -> bytes:
-        """The message with its extra index keys (digests of what was last written or read
-        keep a message a provider only looked up from being written again)."""
-        keys = [k[2] for k in self._keys_of.get(message.id, ()) if k[2] != message.provider_id]
-        return codec.message_blob(message, keys)
+    def _extra_keys(self, message: Message) -> list[str]:
+        """The keys a message is found by beside its provider id (client reference, ticket...)."""
+        return [k[2] for k in self._keys_of.get(message.id, ()) if k[2] != message.provider_id]
 
     ENCODE = {"request": codec.request_blob, "event": codec.event_blob, "callback": partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)}
+    ROW = {"request": codec.request_row, "event": codec.event_row}
 
     def _remember_digest(self, message_id: str, digest: bytes) -> None:
         if len(self._digests) > 4 * self.retention:
@@ -696,8 +775,9 @@ class RedisStore(Store):
                 kept = self._journals[kind + "s"]
                 if kept.evicted:
                     pipe.ltrim(journal, -max(1, len(kept)), -1)
-        if batch["timer"]:
-            pipe.zadd(self.k("timers"), {pickle.dumps((secrets.token_bytes(6), *op[2])): op[1] for op in batch["timer"]})
+        if batch["timer"]:  # (this process's origin first: its own poll claims them first)
+            pipe.zadd(self.k("timers"), {self.origin + pickle.dumps((secrets.token_bytes(6), *op[2])): op[1]
+                                         for op in batch["timer"]})
         if batch["charge"]:
             charged: dict[bytes, int] = {}
             for _, provider, login, amount in batch["charge"]:
@@ -815,24 +895,24 @@ class RedisStore(Store):
     def _apply_one(self, op: tuple) -> None:
         kind = op[0]
         if kind == "message":
-            message, keys = codec.message_from(op[1])
-            self._remember_digest(message.id, _digest(op[1]))
-            mine = self.messages.get(message.id)
-            if mine is None:
-                Store.add_message(self, message, keys)
-                return
-            mine.__dict__.update(message.__dict__)
-            for key in keys:
-                if (mine.provider, mine.account, str(key)) not in self._index:
-                    Store.index_message(self, mine, key)
-            self._wake(mine)
-            self.notify({"type": "message", "message": mine.id})
-        elif kind == "request":
-            Store.add_request(self, codec.request_from(op[1]))
+            if len(op) == 2:  # from a msgemu that sends no head: decoded at once
+                self._apply_message(op[1])
+            else:
+                self._hold_message(op[1], op[2])
+        elif kind == "request":  # (a blob: from a msgemu that sent no rows)
+            Store.add_request(self, codec.request_from(op[1]) if type(op[1]) is bytes else codec.request_from_row(op[1]))
         elif kind == "event":
-            Store.add_event(self, codec.event_from(op[1]))
+            Store.add_event(self, codec.event_from(op[1]) if type(op[1]) is bytes else codec.event_from_row(op[1]))
+        elif kind == "charge":
+            mine = next((a for a in self.accounts.get(op[1], []) if a.login == op[2]), None)
+            if mine is not None:
+                mine.balance -= op[3]
+        elif kind in ("shared", "tell"):
+            handler = self.on_shared.get(op[1])
+            if handler is not None:
+                handler(op[2])
         elif kind == "callback":
-            Store.add_callback_attempt(self, pickle.loads(op[1]))
+            Store.add_callback_attempt(self, pickle.loads(op[1]) if type(op[1]) is bytes else op[1])
         elif kind == "account":
             _, old_login, blob, balance_set, why = op
             account: Account = pickle.loads(blob)
@@ -846,10 +926,6 @@ class RedisStore(Store):
                     mine.balance = balance
         elif kind == "remove_account":
             Store.remove_account(self, op[1], op[2])
-        elif kind == "charge":
-            mine = next((a for a in self.accounts.get(op[1], []) if a.login == op[2]), None)
-            if mine is not None:
-                mine.balance -= op[3]
         elif kind == "dedupe":
             self.dedupe[op[1]] = op[2]
         elif kind == "directory":
@@ -864,15 +940,74 @@ class RedisStore(Store):
             Store.forget(self, op[1], op[2], op[3])
         elif kind == "reset":
             Store.reset(self)
+            self.messages = LazyMessages(self._decode_held)
             for account in op[1]:
                 mine = next((a for a in self.accounts.get(account.provider, []) if a.login == account.login), None)
                 if mine is not None:
                     mine.balance = account.balance
-        elif kind in ("shared", "tell"):
-            handler = self.on_shared.get(op[1])
-            if handler is not None:
-                handler(op[2])
-        # "timer": nothing to do here; timers are claimed from the store when due
+        # ("timer": not in the change feed; scheduled transitions are claimed from the store when due)
+
+    def _apply_message(self, blob: bytes) -> None:
+        """Another process's version of a message, decoded now (into the Message this copy
+        handed out, if any, so that whoever holds it sees the change)."""
+        message, keys = codec.message_from(blob)
+        self._remember_digest(message.id, _digest(blob))
+        mine = self.messages.get(message.id)
+        if mine is None:
+            Store.add_message(self, message, keys)
+            return
+        mine.__dict__.update(message.__dict__)
+        for key in keys:
+            if (mine.provider, mine.account, str(key)) not in self._index:
+                Store.index_message(self, mine, key)
+        self._wake(mine)
+        if self._listeners:
+            self.notify({"type": "message", "message": mine.id})
+
+    def _hold_message(self, blob: bytes, head: tuple) -> None:
+        """Another process's version of a message, indexed from its head and held undecoded
+        until something here reads it. Decoded at once when this copy's own unwritten changes
+        to it are pending (they must build on it), or when someone waits on its phone."""
+        message_id, provider, account, _recipient, _provider_id, keys, cost = head
+        mine = dict.get(self.messages, message_id)
+        if mine is None:
+            if cost is None:  # a later version of one this copy never had (or dropped): as it was
+                self._apply_message(blob)
+            else:
+                Store.add_message(self, Held(head, blob, None), keys, cost)
+            return
+        if type(mine) is Held:
+            mine.blob = blob  # the version it held was never read: never decoded
+        elif message_id in self._dirty_messages:
+            self._apply_message(blob)
+            return
+        else:
+            mine = Held(head, blob, mine)
+            dict.__setitem__(self.messages, message_id, mine)
+        for key in keys:
+            if (provider, account, str(key)) not in self._index:
+                Store.index_message(self, mine, key)
+        self._wake(mine)
+        if self._listeners:
+            self.notify({"type": "message", "message": message_id})
+
+    def _decode_held(self, held: Held) -> Message:
+        message, _keys = codec.message_from(held.blob)
+        self._remember_digest(held.id, _digest(held.blob))
+        if held.old is not None:
+            held.old.__dict__.update(message.__dict__)
+            message = held.old
+        if dict.get(self.messages, held.id) is held:  # (not if the caps dropped it meanwhile)
+            dict.__setitem__(self.messages, held.id, message)
+        return message
+
+    def _wake(self, message: Any) -> None:
+        """Long polls on this message's phone get it decoded (nobody waiting: nothing to do)."""
+        if not self._watchers or phone_key(message.recipient) not in self._watchers:
+            return
+        if type(message) is Held:
+            message = self._decode_held(message)
+        super()._wake(message)
 
     def _put_directory(self, key: tuple, directory: Directory) -> None:
         mine = self.directories.get(key)
@@ -916,6 +1051,12 @@ class RedisStore(Store):
     def _gave_up_on(self, head: int) -> None:
         waiting, _timer = self._catching_up.pop(head)
         waiting.set_result(False)
+
+
+def _head(message: Message, keys: list[str], cost: int | None) -> tuple:
+    """What another process indexes a message version by without decoding it (Held); the cost
+    goes with a message's first version only (a later one finds it indexed already)."""
+    return (message.id, message.provider, message.account, message.recipient, message.provider_id, keys, cost)
 
 
 def _digest(blob: bytes) -> bytes:

@@ -21,6 +21,11 @@ from .clock import Clock
 log = logging.getLogger("msgemu.clock")
 
 POLL = 0.02  # real time: seconds between two looks at the store for due transitions
+# ...where another process's transitions are left to it for this long past their due time: its
+# own poll (every POLL) fires them, on the message it holds decoded, and it writes the next
+# version; taken here, the message would cross over (decoded here, then there again). A process
+# that stopped or stalls longer has its transitions fired by the others this much later.
+OTHERS_GRACE = 0.1
 
 
 class SharedClock(Clock):
@@ -105,7 +110,7 @@ class SharedClock(Clock):
     async def _poll(self) -> None:
         while self._poller is not None:  # (a client library may turn a cancellation into an error)
             try:
-                claimed = await self.store.claim_due(self.now())
+                claimed = await self.store.claim_due(self.now(), grace=OTHERS_GRACE)
                 if claimed:  # the messages they are for were committed with them: see them first
                     await self.store.sync()
                 for due, key in claimed:

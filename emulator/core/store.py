@@ -208,7 +208,9 @@ class Store:
             del self.optouts[key]
 
     # -- messages ---------------------------------------------------------------------------
-    def add_message(self, message: Message, keys: Iterable[str] = ()) -> None:
+    def add_message(self, message: Message, keys: Iterable[str] = (), cost: int | None = None) -> None:
+        """`cost`: its bytes when known already (a shared store's copy of another process's
+        message, held undecoded until read: core/redis_store.py)."""
         self.messages[message.id] = message
         key = phone_key(message.recipient)
         ids = self._by_phone.get(key)
@@ -225,7 +227,7 @@ class Store:
         else:
             sent[message.id] = None
         journal = self._journals["messages"]
-        journal.append(message.id, message_cost(message))
+        journal.append(message.id, message_cost(message) if cost is None else cost)
         for key in (message.provider_id, *keys):
             if key:
                 self.index_message(message, key)
@@ -306,8 +308,8 @@ class Store:
             event.seq = self.next_id("event")
         journal = self._journals["events"]
         journal.append(event, EVENT_OVERHEAD + len(event.error) if event.error else EVENT_OVERHEAD)
-        message = self.messages.get(event.message_id)
-        if message is not None:
+        known = event.message_id in self.messages  # (not read: a shared store may hold it undecoded)
+        if known:
             events = self._events_of.get(event.message_id)
             if events is None:
                 self._events_of[event.message_id] = [event]
@@ -316,8 +318,9 @@ class Store:
         self._enforce_after(journal)
         if self._listeners:  # nothing built for nobody (event streams subscribe)
             self.notify({"type": "event", "message": event.message_id, "event": event.public()})
-        if message is not None and self._watchers:
-            message = self.messages.get(event.message_id)  # unless the caps just evicted it
+        if known and self._watchers:
+            # unless the caps just evicted it; as stored (a shared store's _wake decodes it if watched)
+            message = dict.get(self.messages, event.message_id)
             if message is not None:
                 self._wake(message)  # a status/channel change can make a waiter's filters match
         return event

@@ -4,11 +4,17 @@ dicts and tuples, statuses as their strings, pickled. Pickling the dataclasses t
 through a class lookup), and a send writes its message three times (accepted, sent, delivered).
 
 Blobs written by an earlier msgemu (whole pickled objects) are still read.
+
+Events and requests are rows (their fields in order, statuses as strings): the store keeps a
+row pickled, and the change feed carries it inside its entry's one pickle, from which another
+process builds the object in about a tenth of what unpickling a blob of its own costs.
 """
 from __future__ import annotations
 
 import dataclasses
+import operator
 import pickle
+from decimal import Decimal
 from typing import Any
 
 from .model import Attempt, Event, Message, RequestRecord, Status, Transition
@@ -25,7 +31,7 @@ def _names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-_ATTEMPT, _EVENT, _REQUEST = _names(Attempt), _names(Event), _names(RequestRecord)  # slotted: no __dict__
+_ATTEMPT, _REQUEST = _names(Attempt), _names(RequestRecord)  # slotted: no __dict__
 
 
 def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -49,6 +55,8 @@ def message_blob(message: Message, keys: list[str]) -> bytes:
     fields["attempts"] = [_attempt_fields(a) for a in message.attempts]
     if message.plans:
         fields["plans"] = {channel: _plain_plan(steps) for channel, steps in message.plans.items()}
+    if type(message.cost) is Decimal:  # its text: a Decimal pickles through Python code (1.4 of 3.5 µs)
+        fields["cost"] = str(message.cost)
     return pickle.dumps(("m", fields, keys), PROTOCOL)
 
 
@@ -88,6 +96,8 @@ def message_from(blob: bytes) -> tuple[Message, list[str]]:
     fields["attempts"] = [_attempt_from(a) for a in fields["attempts"]]
     if fields["plans"]:
         fields["plans"] = {channel: _plan_from(plain) for channel, plain in fields["plans"].items()}
+    if type(fields["cost"]) is str:
+        fields["cost"] = Decimal(fields["cost"])
     message = Message.__new__(Message)  # as pickle does: no __init__, the fields as they were
     message.__dict__.update(fields)
     return message, keys
@@ -100,26 +110,52 @@ def _attempt_from(fields: dict[str, Any]) -> Attempt:
 
 
 def event_blob(event: Event) -> bytes:
-    fields = _fields(event, _EVENT)
-    fields["status"] = event.status._value_
-    return pickle.dumps(("e", fields), PROTOCOL)
+    return row_blob("event", event_row(event))
+
+
+def row_blob(kind: str, row: tuple) -> bytes:
+    """An event's or a request's row as the store keeps it (the change feed carries the row)."""
+    return pickle.dumps((_ROW_TAGS[kind], row), PROTOCOL)
+
+
+_ROW_TAGS = {"event": "E", "request": "R"}
 
 
 def event_from(blob: bytes) -> Event:
     payload = pickle.loads(blob)
     if not isinstance(payload, tuple):
         return payload  # an Event pickled whole by an earlier msgemu
-    fields = payload[1]
+    if payload[0] == "E":
+        return event_from_row(payload[1])
+    fields = payload[1]  # ("e", fields): an earlier msgemu's
     fields["status"] = _STATUS[fields["status"]]
     return _built(Event, fields)
 
 
+def event_row(event: Event) -> tuple:
+    return (event.message_id, event.channel, event.status._value_, event.at, event.error, event.seq)
+
+
+def event_from_row(row: tuple) -> Event:
+    message_id, channel, status, at, error, seq = row
+    return Event(message_id, channel, _STATUS[status], at, error, seq)
+
+
+request_row: Any = operator.attrgetter(*_REQUEST)  # RequestRecord -> its fields in order, a tuple
+
+
+def request_from_row(row: tuple) -> RequestRecord:
+    return RequestRecord(*row)
+
+
 def request_blob(record: RequestRecord) -> bytes:
-    return pickle.dumps(("r", _fields(record, _REQUEST)), PROTOCOL)
+    return row_blob("request", request_row(record))
 
 
 def request_from(blob: bytes) -> RequestRecord:
     payload = pickle.loads(blob)
     if not isinstance(payload, tuple):
         return payload  # a RequestRecord pickled whole by an earlier msgemu
-    return _built(RequestRecord, payload[1])
+    if payload[0] == "R":
+        return request_from_row(payload[1])
+    return _built(RequestRecord, payload[1])  # ("r", fields): an earlier msgemu's
