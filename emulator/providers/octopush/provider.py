@@ -89,8 +89,9 @@ class Octopush(Endpoints, Provider):
             login, key = _basic_auth(request.headers.get("Authorization", ""))
         if not (login and key):
             return "missing_credentials"
-        for account in self.accounts():
-            if account.login.lower() == login.lower() and account.secrets.get("api_key") == key:
+        wanted = login.lower()
+        for account in self.accounts():  # the key first: one lookup, where the login costs a lower() each
+            if account.secrets.get("api_key") == key and account.login.lower() == wanted:
                 return account
         return "unauthorized"
 

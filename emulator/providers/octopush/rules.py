@@ -183,7 +183,9 @@ def needs_stop_mention(channel: str, purpose_value: str, text: str) -> bool:
 def optimise(text: str) -> str:
     if not text.isascii():  # the look-alikes replaced are all beyond ASCII
         text = text.translate(_OPTIMISED)
-    return _SPACES.sub(" ", text).strip()
+    if "  " in text or "\t" in text:  # every run _SPACES collapses has two spaces or a tab
+        text = _SPACES.sub(" ", text)
+    return text.strip()
 
 
 def personalise(text: str, params: dict[str, str]) -> str:

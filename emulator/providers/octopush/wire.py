@@ -185,20 +185,20 @@ class Reader:
         return body
 
     @staticmethod
-    def _cast_fields(body: dict[str, Any], shape: dict[str, tuple[str | None, tuple[str, ...]]]) -> dict[str, Any]:
+    def _cast_fields(body: dict[str, Any], shape: dict[str, tuple[str | None, dict[str, str]]]) -> dict[str, Any]:
         out = dict(body)
         for name in [name for name in out if name in shape]:  # the fields given, not all the schema names
             kind, allowed = shape[name]
             value = out[name]
             if value is None:
                 del out[name]  # null is the same as absent (the PHP SDK sends unset fields as null)
-            elif kind == "boolean":
-                out[name] = _as_bool(value)
+                continue
+            if kind == "boolean":
+                value = out[name] = _as_bool(value)
             elif kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[name] = str(value)
-            if allowed and isinstance(out.get(name), str):
-                wanted = out[name].strip().lower()
-                out[name] = next((a for a in allowed if a.lower() == wanted), out[name])
+                value = out[name] = str(value)
+            if allowed and isinstance(value, str):
+                out[name] = allowed.get(value.strip().lower(), value)
         return out
 
     # -- pass 2 and 3: repairs, then the schema ----------------------------------------------------
@@ -247,14 +247,15 @@ class Reader:
             raise Rejected("invalid_payload", why=Rejection.schema("invalid_payload", left))
         return body
 
-    def _shape(self, properties: dict[str, Any]) -> dict[str, tuple[str | None, tuple[str, ...]]]:
-        """name -> (JSON type, enum values) for casting; enums are strings."""
+    def _shape(self, properties: dict[str, Any]) -> dict[str, tuple[str | None, dict[str, str]]]:
+        """name -> (JSON type, enum values by their lower case) for casting; enums are strings,
+        and of two values alike but for case the first one listed is what either reads as."""
         shape = {}
         for name, spec in properties.items():
             spec = self._resolve(spec)
             enum = tuple(spec.get("enum", ()))
             kind = spec.get("type") or ("string" if enum else None)
-            shape[name] = (kind if isinstance(kind, str) else None, enum)
+            shape[name] = (kind if isinstance(kind, str) else None, {value.lower(): value for value in reversed(enum)})
         return shape
 
     def _resolve(self, spec: dict[str, Any]) -> dict[str, Any]:
