@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from .core import after_answer
 from .core.model import RequestRecord
 from .core.store import Store
 from .providers.base import FAULT_KEY, OUTCOME_KEY, REASON_KEY, Provider, provider_of
@@ -57,6 +58,8 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
     not journaled), the safety net, the body deadline, then faults on the handler's response."""
     provider = provider_of(request)
     started = time.monotonic()
+    # with the answer first (memory store), what only follows from a send waits for its answer
+    held = after_answer.hold() if provider is not None and request.config_dict.get(ANSWER_FIRST_KEY) else None
     try:
         try:  # the safety net
             deadline = _body_deadline(request)
@@ -84,6 +87,8 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             request[OUTCOME_KEY] = ("error", "internal", [])
             response = provider.internal_error(request)
     except web.HTTPException as exc:  # aiohttp's own answers (404, 405...) are journaled too
+        if held is not None:
+            after_answer.release(held)
         if provider is not None:
             await _record(request.config_dict[STORE_KEY], request, provider, exc)
         raise
@@ -91,14 +96,18 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
         # no answer went out: the client hung up while its answer was being made (or held by a
         # delay/hang fault), or a reset fault closed the connection. What the request did (a
         # message accepted and charged) stays traceable to it in the journal.
+        if held is not None:
+            after_answer.release(held)
         if provider is not None and request.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
             await _record(request.config_dict[STORE_KEY], request, provider, None)
         raise
     if provider is not None:
         try:
-            if request.config_dict.get(ANSWER_FIRST_KEY) and isinstance(response, web.Response):
+            if held is not None and isinstance(response, web.Response):
                 await _answer_now(request, response)
         finally:
+            if held is not None:
+                after_answer.release(held)  # before the journal record, as the work came before it
             await _record(request.config_dict[STORE_KEY], request, provider, response)
         if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
             log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.monotonic() - started) * 1000)

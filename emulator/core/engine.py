@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Protocol
 
+from . import after_answer
 from .clock import Clock
 from .model import Account, Attempt, Event, Message, Rejection, Status, Transition, digits
 from .scenario import Action, MatchContext, ScenarioSet, Step
@@ -181,12 +182,26 @@ class Engine:
             message.plans[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
         self.store.add_message(message)
         first = message.attempts[0]
-        self._transition(message, first, Status.ACCEPTED)
         start = message.scheduled_at or message.created_at
-        self.clock.schedule(start, ("start", message.id, 0))
+        now = self.clock.now()
+        if self.clock.mode == "real" and start <= now and after_answer.later(self._begin, message, now):
+            # what the answer may read now; the event and the first channel's start follow it
+            first.status = Status.ACCEPTED
+            first.history.append(Transition(now, Status.ACCEPTED, None))
+        else:
+            self._transition(message, first, Status.ACCEPTED)
+            self.clock.schedule(start, ("start", message.id, 0))
         if action and action.inbound:
             for reply in action.inbound:
                 self.clock.schedule(message.created_at + reply.after, ("inbound", message.id, reply.text))
+
+    def _begin(self, message: Message, accepted_at: float) -> None:
+        """A message accepted by a request, once its answer is written: the ACCEPTED event
+        (its status was set before the answer), then the first channel starts, as the start
+        timer due at once would have started it on the next loop turn."""
+        self._announce(message, message.attempts[0], Status.ACCEPTED, accepted_at, None)
+        if self.store.message(message.id) is message:  # not reset or evicted meanwhile
+            self._start_attempt(message, 0)
 
     def fire(self, kind: str, message_id: str, *args: Any) -> None:
         """A scheduled transition is due. Timers are data (kind, message id, arguments), not
@@ -265,6 +280,10 @@ class Engine:
         if error is not None:
             attempt.error = error
         attempt.history.append(Transition(now, status, error))
+        self._announce(message, attempt, status, now, error)
+
+    def _announce(self, message: Message, attempt: Attempt, status: Status, now: float, error: str | None) -> None:
+        """A transition's event, stored and offered to the listeners (callbacks, SMPP receipts)."""
         event = self.store.add_event(Event(message.id, attempt.channel, status, now, error))
         for listener in self.listeners:
             try:
