@@ -134,19 +134,18 @@ NOT_RECEIVED_TEXT = "<body not received in time: the client stopped sending>"  #
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
-    body_size = request.content_length or 0
-    try:
-        if request.get(BODY_STATE_KEY) == "timeout":
-            body_text = NOT_RECEIVED_TEXT
-        else:
+    if request.get(BODY_STATE_KEY) == "timeout":
+        body_size, body_text = request.content_length or 0, NOT_RECEIVED_TEXT
+    else:
+        try:
             body = await request.read() if request.body_exists else b""  # cached when the handler read it
             body_size = len(body)
             body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
-    except web.HTTPRequestEntityTooLarge:
-        body_text = "<body larger than the configured limit>"
-    except (ConnectionError, HttpProcessingError, RequestPayloadError):
-        body_text = "<body not received: the client went away or sent a broken body>"
-    outcome, error, ids = request.get(OUTCOME_KEY, ("query", None, []))
+        except web.HTTPRequestEntityTooLarge:
+            body_size, body_text = request.content_length or 0, "<body larger than the configured limit>"
+        except (ConnectionError, HttpProcessingError, RequestPayloadError):
+            body_size, body_text = request.content_length or 0, "<body not received: the client went away or sent a broken body>"
+    outcome, error, ids = request.get(OUTCOME_KEY) or ("query", None, [])  # a fresh list for each unmarked one
     reason = request.get(REASON_KEY)
     if reason is None and outcome in ("rejected", "error") and error:
         reason = provider.reason_for(error)  # every refusal says which kind of check fired
@@ -156,33 +155,22 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
         raw = response.body if isinstance(response.body, bytes) else str(response.body).encode()
         response_size = len(raw)
         response_text = raw[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
-    _journal(
-        store, request, provider,
-        body=body_text,
-        status=response.status if response is not None else NO_ANSWER_STATUS,
-        response=response_text,
-        outcome=outcome,
-        error=error,
-        message_ids=ids,
-        reason=reason,
-        body_size=body_size,
-        response_size=response_size,
-    )
+    status = response.status if response is not None else NO_ANSWER_STATUS
+    _journal(store, request, provider, body_text, status, response_text, outcome, error, ids, reason, body_size, response_size)
 
 
-def _journal(store: Store, request: web.Request, provider: Provider, **answered: Any) -> None:
+def _journal(
+    store: Store, request: web.Request, provider: Provider, body: str, status: int, response: str, outcome: str,
+    error: str | None = None, message_ids: list[str] | None = None, reason: Any = None, body_size: int = 0,
+    response_size: int = 0,
+) -> None:
     """One journal record of a provider request: what was asked (the same for every record),
     beside how it was received and answered."""
     store.add_request(
         RequestRecord(
-            id=store.new_request_id(),
-            at=time.time(),
-            provider=provider.name,
-            method=request.method,
-            path=_shared(request.path),
-            query=request.query_string,
-            headers=_kept_headers(request),
-            **answered,
+            store.new_request_id(), time.time(), provider.name, request.method, _shared(request.path),
+            request.query_string, _kept_headers(request), body, status, response, outcome, error,
+            message_ids if message_ids is not None else [], reason, body_size, response_size,
         )
     )
 
@@ -205,8 +193,8 @@ def _cut_slow_body(request: web.Request, timeout: float) -> None:
     log.info("%s %s: body not received within %.0f s, connection closed", request.method, request.path, timeout)
     provider = provider_of(request)
     if provider is not None:
-        _journal(request.config_dict[STORE_KEY], request, provider, body=NOT_RECEIVED_TEXT, status=408,
-                 response="", outcome="timeout", body_size=request.content_length or 0)
+        _journal(request.config_dict[STORE_KEY], request, provider, NOT_RECEIVED_TEXT, 408, "", "timeout",
+                 body_size=request.content_length or 0)
     transport = request.transport
     if transport is not None and not transport.is_closing():
         transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")

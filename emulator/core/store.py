@@ -562,14 +562,10 @@ def message_cost(message: Message) -> int:
 
 
 def request_cost(record: RequestRecord) -> int:
-    return (
-        REQUEST_OVERHEAD
-        + len(record.body)
-        + len(record.response)
-        + len(record.query)
-        + len(record.path)
-        + sum(len(k) + len(v) for k, v in record.headers.items())
-    )
+    cost = REQUEST_OVERHEAD + len(record.body) + len(record.response) + len(record.query) + len(record.path)
+    for name, value in record.headers.items():  # a loop, not a generator: every request is priced
+        cost += len(name) + len(value)
+    return cost
 
 
 def _text_size(value: Any, depth: int = 0) -> int:
