@@ -33,6 +33,9 @@ BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real
 DEFAULT_BODY_TIMEOUT = 30.0
 BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not received in time
 ANSWER_FIRST_KEY = web.AppKey("msgemu_answer_first", bool)  # False when a shared store commits after the journal
+# (provider name, outcome, seconds) of every provider request once done: the metrics' counters
+TALLY_KEY = web.AppKey("msgemu_tally", object)
+_UNMARKED = ("query", None, None)
 # journaled headers: lower-case name -> that same string, so every record shares one copy of it
 _HEADERS_KEPT = {name: name for name in ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")}
 _SHARED_TEXTS_LIMIT = 4096  # distinct short texts the journal keeps one copy of (paths, header values)
@@ -57,61 +60,67 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
     """From the outside in: the journal (provider requests only: the control API and the UI are
     not journaled), the safety net, the body deadline, then faults on the handler's response."""
     provider = provider_of(request)
-    started = time.monotonic()
+    started = time.perf_counter()
     # with the answer first (memory store), what only follows from a send waits for its answer
     held = after_answer.hold() if provider is not None and request.config_dict.get(ANSWER_FIRST_KEY) else None
     try:
-        try:  # the safety net
-            deadline = _body_deadline(request)
-            try:
-                response = await handler(request)
-                fault: dict[str, Any] | None = request.get(FAULT_KEY)
-                if fault:
-                    response = await _apply_fault(request, response, fault)
-            finally:
-                if deadline is not None:
-                    deadline.cancel()
-        except web.HTTPException as exc:
-            if provider is not None and exc.status == 413:
-                response = provider.reject(request, "body_too_large")
-            elif provider is not None and exc.status == 404 and request.match_info.http_exception is exc:
-                response = provider.unknown_path(request)  # no route: the provider's shape, not aiohttp's
-            else:
-                raise
-        except (asyncio.CancelledError, ConnectionResetError):
-            raise
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            if provider is None:
-                return web.json_response({"error": "internal error"}, status=500)
-            request[OUTCOME_KEY] = ("error", "internal", [])
-            response = provider.internal_error(request)
-    except web.HTTPException as exc:  # aiohttp's own answers (404, 405...) are journaled too
-        if held is not None:
-            after_answer.release(held)
-        if provider is not None:
-            await _record(request.config_dict[STORE_KEY], request, provider, exc)
-        raise
-    except (asyncio.CancelledError, ConnectionResetError):
-        # no answer went out: the client hung up while its answer was being made (or held by a
-        # delay/hang fault), or a reset fault closed the connection. What the request did (a
-        # message accepted and charged) stays traceable to it in the journal.
-        if held is not None:
-            after_answer.release(held)
-        if provider is not None and request.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
-            await _record(request.config_dict[STORE_KEY], request, provider, None)
-        raise
-    if provider is not None:
         try:
-            if held is not None and isinstance(response, web.Response):
-                await _answer_now(request, response)
-        finally:
+            try:  # the safety net
+                deadline = _body_deadline(request)
+                try:
+                    response = await handler(request)
+                    fault: dict[str, Any] | None = request.get(FAULT_KEY)
+                    if fault:
+                        response = await _apply_fault(request, response, fault)
+                finally:
+                    if deadline is not None:
+                        deadline.cancel()
+            except web.HTTPException as exc:
+                if provider is not None and exc.status == 413:
+                    response = provider.reject(request, "body_too_large")
+                elif provider is not None and exc.status == 404 and request.match_info.http_exception is exc:
+                    response = provider.unknown_path(request)  # no route: the provider's shape, not aiohttp's
+                else:
+                    raise
+            except (asyncio.CancelledError, ConnectionResetError):
+                raise
+            except Exception:
+                log.exception("unhandled error in %s %s", request.method, request.path)
+                if provider is None:
+                    return web.json_response({"error": "internal error"}, status=500)
+                request[OUTCOME_KEY] = ("error", "internal", [])
+                response = provider.internal_error(request)
+        except web.HTTPException as exc:  # aiohttp's own answers (404, 405...) are journaled too
             if held is not None:
-                after_answer.release(held)  # before the journal record, as the work came before it
-            await _record(request.config_dict[STORE_KEY], request, provider, response)
-        if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
-            log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.monotonic() - started) * 1000)
-    return response
+                after_answer.release(held)
+            if provider is not None:
+                await _record(request.config_dict[STORE_KEY], request, provider, exc)
+            raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            # no answer went out: the client hung up while its answer was being made (or held by a
+            # delay/hang fault), or a reset fault closed the connection. What the request did (a
+            # message accepted and charged) stays traceable to it in the journal.
+            if held is not None:
+                after_answer.release(held)
+            if provider is not None and request.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
+                await _record(request.config_dict[STORE_KEY], request, provider, None)
+            raise
+        if provider is not None:
+            try:
+                if held is not None and isinstance(response, web.Response):
+                    await _answer_now(request, response)
+            finally:
+                if held is not None:
+                    after_answer.release(held)  # before the journal record, as the work came before it
+                await _record(request.config_dict[STORE_KEY], request, provider, response)
+            if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
+                log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.perf_counter() - started) * 1000)
+        return response
+    finally:
+        if provider is not None:
+            tally = request.config_dict.get(TALLY_KEY)
+            if tally is not None:  # counted however it ended, its time with faults' delays and the journal
+                tally(provider.name, (request.get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
 
 
 async def _answer_now(request: web.Request, response: web.Response) -> None:
