@@ -108,7 +108,10 @@ def normalise_phone(value: Any) -> str | None:
         value = str(value)
     if not isinstance(value, str) or not value:
         return None
-    phone = _PHONE_SEPARATORS.sub("", value)
+    if value.isdigit() or (value[0] == "+" and value[1:].isdigit()):
+        phone = value  # nothing for the separators' regex to take out (the usual form)
+    else:
+        phone = _PHONE_SEPARATORS.sub("", value)
     if phone.startswith("00"):
         phone = "+" + phone[2:]
     if not _PHONE.match(phone):

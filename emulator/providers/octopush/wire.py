@@ -91,7 +91,7 @@ class Reader:
             _rcs_card_rule(channel, body["metadata"])
         body = self._conform(MULTICHANNEL, body, channel=channel if isinstance(channel, str) else "sms")
         channel, metadata = body["channel"], body.get("metadata", {})
-        purpose = rules.purpose(body.get("purpose"))
+        purpose = body.get("purpose") or rules.DEFAULT_PURPOSE  # _conform read it already
         return Send(
             channel=channel,
             text=body["text"],
@@ -330,10 +330,13 @@ def send_answer(send: Send, drafts: list[Message], residual: Decimal, style: str
     voice (voice-campaign/send: GUESS, shaped like SEED's voice answer), vocal (the SDK's
     vocal-campaign/send example: vocal_ticket)."""
     ticket = drafts[0].meta["ticket"]
-    total = float(sum((m.cost for m in drafts), _ZERO))
-    counts = {"number_of_contacts": len(drafts), "total_cost": total}
+    cost, parts = _ZERO, 0
+    for message in drafts:  # a loop, not two generators: most sends have one recipient
+        cost += message.cost
+        parts += message.parts
+    counts = {"number_of_contacts": len(drafts), "total_cost": float(cost)}
     if send.channel == "sms":
-        body = {"sms_ticket": ticket, **counts, "number_of_sms_needed": sum(m.parts for m in drafts), "residual_credit": float(residual)}
+        body = {"sms_ticket": ticket, **counts, "number_of_sms_needed": parts, "residual_credit": float(residual)}
         if style == "multichannel":
             # GUESS: SEED masks this field ("******"); we echo the text as sent
             body["message"] = rules.optimise(send.text) if send.optimise_text else send.text
