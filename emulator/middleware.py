@@ -244,7 +244,8 @@ def _kept_headers(request: web.Request) -> dict[str, str]:
     for name, value in request.headers.items():
         lowered = _HEADERS_KEPT.get(name.lower())
         if lowered is not None:
-            kept[lowered] = _shared(value)
+            known = _shared_texts.get(value)  # _shared's own first step, without a call (the usual case)
+            kept[lowered] = known if known is not None else _shared(value)
     return kept
 
 
