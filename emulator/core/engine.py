@@ -23,6 +23,7 @@ log = logging.getLogger("msgemu.engine")
 
 DEFAULT_PLAN = (Step(after=1.0, status=Status.SENT), Step(after=2.0, status=Status.DELIVERED))
 INSUFFICIENT_BALANCE = "insufficient_balance"
+_ZERO = Decimal("0")
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Engine:
         for message in submission.messages:
             message.created_at = now
             action = self.scenarios.decide(self._context(submission, message, n))
-            message.rule = _rule_origin(action, message)  # which rule decided (null: none matched)
+            message.rule = action.origin(message.recipient) if action is not None else None  # which rule decided (null: none matched)
             if action and action.kind == "fault" and _fault_accepts(action.fault):
                 # delay / malformed: processed as usual, only the HTTP response is altered
                 fault, action = action.fault, None
@@ -115,11 +116,11 @@ class Engine:
                 outcomes.append(Outcome(message))
 
         if submission.atomic:
-            refused = next((o for o in outcomes if o.error), None)
-            if refused:
-                return Decision(action="reject", outcomes=outcomes, error=refused.error, fault=fault, reason=refused.reason)
+            for refused in outcomes:  # the first refused message refuses them all
+                if refused.error:
+                    return Decision(action="reject", outcomes=outcomes, error=refused.error, fault=fault, reason=refused.reason)
 
-        total = Decimal("0")
+        total = _ZERO  # Decimals are immutable: one zero for every submission
         if submission.charge:
             balance = submission.account.balance
             for outcome in outcomes:
