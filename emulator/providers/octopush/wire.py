@@ -213,9 +213,10 @@ class Reader:
             body["purpose"] = rules.purpose(body["purpose"])
         metadata = body.get("metadata")
         for name, limit in TRUNCATED.items():
-            for holder in (body, metadata if isinstance(metadata, dict) else {}):
-                if isinstance(holder.get(name), str):
-                    holder[name] = holder[name][:limit]
+            if isinstance(body.get(name), str):
+                body[name] = body[name][:limit]
+            if isinstance(metadata, dict) and isinstance(metadata.get(name), str):
+                metadata[name] = metadata[name][:limit]
         clean = False  # the last pass found nothing: the body is valid as it stands
         for _ in range(_MAX_REPAIR_PASSES):
             errors: list[str] = []
