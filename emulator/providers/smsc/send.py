@@ -197,7 +197,7 @@ def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None
             plan.failures.append((token, "invalid_phone"))
         else:
             resolved.append((target, text))
-    plan.mass = plan.mass or len({target for target, _ in resolved}) > 1
+    plan.mass = plan.mass or (len(resolved) > 1 and len({target for target, _ in resolved}) > 1)
     for target, text in resolved:
         if target in seen:
             continue
@@ -263,11 +263,22 @@ class Sent:
 
     @property
     def parts(self) -> int:
-        return sum(m.parts for m in self.accepted)
+        parts = 0
+        for message in self.accepted:
+            parts += message.parts
+        return parts
 
     @property
     def cost(self) -> Decimal:
-        return sum((m.cost for m in self.accepted), _ZERO)
+        return _cost(self.accepted)
+
+
+def _cost(messages: list[Message]) -> Decimal:
+    """What the messages cost together: the sum() of their costs, by a loop (no generator)."""
+    total = _ZERO
+    for message in messages:
+        total += message.cost
+    return total
 
 
 def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[str, Any] | None = None) -> Sent | web.StreamResponse:
@@ -276,7 +287,7 @@ def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[s
     if quote and plan.client_id is None:
         plan._id = 0  # a price quote sends nothing and takes no message number
     messages = drafts(call, plan, extra_meta)
-    if not quote and sum((m.cost for m in messages), _ZERO) > call.account.balance:
+    if not quote and _cost(messages) > call.account.balance:
         return call.fail("insufficient_balance", plan.message_id(call))
     submission = Submission(call.provider.name, call.account, messages, atomic=False, operation=operation, charge=not quote, store=not quote)
     decision = call.engine.submit(submission)
