@@ -57,6 +57,19 @@ async def test_a_send_on_the_real_clock_is_accepted_then_queued_once_answered(re
     assert [(r["outcome"], r["status"], r["message_ids"]) for r in journal] == [("accepted", 200, [message["id"]])]
 
 
+async def test_a_send_to_two_numbers_has_its_events_in_the_order_they_always_had(real_clock_client):
+    client = real_clock_client
+    answer = await client.post("/smsc/sys/send.php", data="login=demo&psw=demo-password&phones=79161234501,79161234502&mes=Hi&fmt=3",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status == 200 and (await answer.json())["cnt"] == 2
+    events = (await (await client.get("/_emulator/events")).json())["events"]
+    # every message accepted (as during the request), then each one's first channel started
+    by_phone = {m["recipient"]: m for m in (await (await client.get("/_emulator/messages")).json())["messages"]}
+    first, second = by_phone["79161234501"], by_phone["79161234502"]
+    assert [(e["message_id"], e["status"]) for e in sorted(events, key=lambda e: e["seq"])] == [
+        (first["id"], "accepted"), (second["id"], "accepted"), (first["id"], "queued"), (second["id"], "queued")]
+
+
 async def test_a_send_whose_client_hangs_up_during_a_delay_still_plays_out(real_clock_client):
     client = real_clock_client
     await client.put("/_emulator/scenario", json={"name": "slow", "rules": [{"match": {"operation": "send"}, "fault": {"type": "delay", "seconds": 1.5}}]})

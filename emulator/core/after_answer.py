@@ -66,6 +66,12 @@ def release(held: Hold) -> None:
     held.run()
 
 
+def holding() -> bool:
+    """Whether the request being handled holds work until its answer (later() would take it)."""
+    held = _HOLD.get()
+    return held is not None and held.open
+
+
 def later(work: Callable[..., Any], *args: Any) -> bool:
     """Hold `work(*args)` until the answer of the request being handled is written; False when
     no request holds work (then the caller does it now)."""

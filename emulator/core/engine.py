@@ -137,9 +137,14 @@ class Engine:
 
         decision = Decision(action="accept", outcomes=outcomes, fault=fault, total_cost=total)
         if submission.store:
+            # real time, in a request that holds work until its answer: the accepted messages'
+            # events and first starts follow the answer, in the order they would have come
+            held: list[tuple[Message, float, bool]] | None = [] if self.clock.mode == "real" and after_answer.holding() else None
             for outcome, action in zip(outcomes, actions):
                 if outcome.accepted:
-                    self._accept(outcome.message, action)
+                    self._accept(outcome.message, action, held)
+            if held:
+                after_answer.later(self._begin, held)
         return decision
 
     @staticmethod
@@ -177,32 +182,38 @@ class Engine:
         self.clock.clear()
 
     # -- lifecycle --------------------------------------------------------------------------
-    def _accept(self, message: Message, action: Action | None) -> None:
+    def _accept(self, message: Message, action: Action | None, held: list[tuple[Message, float, bool]] | None = None) -> None:
         plans = action.plans if action and action.kind == "deliver" else {}
         for attempt in message.attempts:
             message.plans[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
         self.store.add_message(message)
         first = message.attempts[0]
         start = message.scheduled_at or message.created_at
-        now = self.clock.now()
-        if self.clock.mode == "real" and start <= now and after_answer.later(self._begin, message, now):
-            # what the answer may read now; the event and the first channel's start follow it
-            first.status = Status.ACCEPTED
-            first.history.append(Transition(now, Status.ACCEPTED, None))
-        else:
+        if held is None:
             self._transition(message, first, Status.ACCEPTED)
             self.clock.schedule(start, ("start", message.id, 0))
+        else:
+            now = self.clock.now()
+            first.status = Status.ACCEPTED  # what the answer may read now; its event follows the answer
+            first.history.append(Transition(now, Status.ACCEPTED, None))
+            starts_now = start <= now
+            held.append((message, now, starts_now))
+            if not starts_now:  # a later start keeps its timer (due after the held work has run)
+                self.clock.schedule(start, ("start", message.id, 0))
         if action and action.inbound:
             for reply in action.inbound:
                 self.clock.schedule(message.created_at + reply.after, ("inbound", message.id, reply.text))
 
-    def _begin(self, message: Message, accepted_at: float) -> None:
-        """A message accepted by a request, once its answer is written: the ACCEPTED event
-        (its status was set before the answer), then the first channel starts, as the start
-        timer due at once would have started it on the next loop turn."""
-        self._announce(message, message.attempts[0], Status.ACCEPTED, accepted_at, None)
-        if self.store.message(message.id) is message:  # not reset or evicted meanwhile
-            self._start_attempt(message, 0)
+    def _begin(self, accepted: list[tuple[Message, float, bool]]) -> None:
+        """The messages a request got accepted, once its answer is written: their ACCEPTED
+        events (their status was set before the answer), then the first channel of each due
+        now starts, as the start timers due at once would have started them on the next loop
+        turn: the same events in the same order as when the events came during the request."""
+        for message, accepted_at, _ in accepted:
+            self._announce(message, message.attempts[0], Status.ACCEPTED, accepted_at, None)
+        for message, _, starts_now in accepted:
+            if starts_now and self.store.message(message.id) is message:  # not reset or evicted meanwhile
+                self._start_attempt(message, 0)
 
     def fire(self, kind: str, message_id: str, *args: Any) -> None:
         """A scheduled transition is due. Timers are data (kind, message id, arguments), not
