@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from .core import after_answer
 from .core.model import RequestRecord
 from .core.store import Store
 from .providers.base import FAULT_KEY, OUTCOME_KEY, REASON_KEY, Provider, provider_of
@@ -32,6 +33,9 @@ BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real
 DEFAULT_BODY_TIMEOUT = 30.0
 BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not received in time
 ANSWER_FIRST_KEY = web.AppKey("msgemu_answer_first", bool)  # False when a shared store commits after the journal
+# (provider name, outcome, seconds) of every provider request once done: the metrics' counters
+TALLY_KEY = web.AppKey("msgemu_tally", object)
+_UNMARKED = ("query", None, None)
 # journaled headers: lower-case name -> that same string, so every record shares one copy of it
 _HEADERS_KEPT = {name: name for name in ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")}
 _SHARED_TEXTS_LIMIT = 4096  # distinct short texts the journal keeps one copy of (paths, header values)
@@ -56,53 +60,67 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
     """From the outside in: the journal (provider requests only: the control API and the UI are
     not journaled), the safety net, the body deadline, then faults on the handler's response."""
     provider = provider_of(request)
-    started = time.monotonic()
+    started = time.perf_counter()
+    # with the answer first (memory store), what only follows from a send waits for its answer
+    held = after_answer.hold() if provider is not None and request.config_dict.get(ANSWER_FIRST_KEY) else None
     try:
-        try:  # the safety net
-            deadline = _body_deadline(request)
-            try:
-                response = await handler(request)
-                fault: dict[str, Any] | None = request.get(FAULT_KEY)
-                if fault:
-                    response = await _apply_fault(request, response, fault)
-            finally:
-                if deadline is not None:
-                    deadline.cancel()
-        except web.HTTPException as exc:
-            if provider is not None and exc.status == 413:
-                response = provider.reject(request, "body_too_large")
-            elif provider is not None and exc.status == 404 and request.match_info.http_exception is exc:
-                response = provider.unknown_path(request)  # no route: the provider's shape, not aiohttp's
-            else:
-                raise
-        except (asyncio.CancelledError, ConnectionResetError):
-            raise
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            if provider is None:
-                return web.json_response({"error": "internal error"}, status=500)
-            request[OUTCOME_KEY] = ("error", "internal", [])
-            response = provider.internal_error(request)
-    except web.HTTPException as exc:  # aiohttp's own answers (404, 405...) are journaled too
-        if provider is not None:
-            await _record(request.config_dict[STORE_KEY], request, provider, exc)
-        raise
-    except (asyncio.CancelledError, ConnectionResetError):
-        # no answer went out: the client hung up while its answer was being made (or held by a
-        # delay/hang fault), or a reset fault closed the connection. What the request did (a
-        # message accepted and charged) stays traceable to it in the journal.
-        if provider is not None and request.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
-            await _record(request.config_dict[STORE_KEY], request, provider, None)
-        raise
-    if provider is not None:
         try:
-            if request.config_dict.get(ANSWER_FIRST_KEY) and isinstance(response, web.Response):
-                await _answer_now(request, response)
-        finally:
-            await _record(request.config_dict[STORE_KEY], request, provider, response)
-        if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
-            log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.monotonic() - started) * 1000)
-    return response
+            try:  # the safety net
+                deadline = _body_deadline(request)
+                try:
+                    response = await handler(request)
+                    fault: dict[str, Any] | None = request.get(FAULT_KEY)
+                    if fault:
+                        response = await _apply_fault(request, response, fault)
+                finally:
+                    if deadline is not None:
+                        deadline.cancel()
+            except web.HTTPException as exc:
+                if provider is not None and exc.status == 413:
+                    response = provider.reject(request, "body_too_large")
+                elif provider is not None and exc.status == 404 and request.match_info.http_exception is exc:
+                    response = provider.unknown_path(request)  # no route: the provider's shape, not aiohttp's
+                else:
+                    raise
+            except (asyncio.CancelledError, ConnectionResetError):
+                raise
+            except Exception:
+                log.exception("unhandled error in %s %s", request.method, request.path)
+                if provider is None:
+                    return web.json_response({"error": "internal error"}, status=500)
+                request[OUTCOME_KEY] = ("error", "internal", [])
+                response = provider.internal_error(request)
+        except web.HTTPException as exc:  # aiohttp's own answers (404, 405...) are journaled too
+            if held is not None:
+                after_answer.release(held)
+            if provider is not None:
+                await _record(request.config_dict[STORE_KEY], request, provider, exc)
+            raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            # no answer went out: the client hung up while its answer was being made (or held by a
+            # delay/hang fault), or a reset fault closed the connection. What the request did (a
+            # message accepted and charged) stays traceable to it in the journal.
+            if held is not None:
+                after_answer.release(held)
+            if provider is not None and request.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
+                await _record(request.config_dict[STORE_KEY], request, provider, None)
+            raise
+        if provider is not None:
+            try:
+                if held is not None and isinstance(response, web.Response):
+                    await _answer_now(request, response)
+            finally:
+                if held is not None:
+                    after_answer.release(held)  # before the journal record, as the work came before it
+                await _record(request.config_dict[STORE_KEY], request, provider, response)
+            if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
+                log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.perf_counter() - started) * 1000)
+        return response
+    finally:
+        if provider is not None:
+            tally = request.config_dict.get(TALLY_KEY)
+            if tally is not None:  # counted however it ended, its time with faults' delays and the journal
+                tally(provider.name, (request.get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
 
 
 async def _answer_now(request: web.Request, response: web.Response) -> None:
@@ -125,19 +143,18 @@ NOT_RECEIVED_TEXT = "<body not received in time: the client stopped sending>"  #
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
-    body_size = request.content_length or 0
-    try:
-        if request.get(BODY_STATE_KEY) == "timeout":
-            body_text = NOT_RECEIVED_TEXT
-        else:
+    if request.get(BODY_STATE_KEY) == "timeout":
+        body_size, body_text = request.content_length or 0, NOT_RECEIVED_TEXT
+    else:
+        try:
             body = await request.read() if request.body_exists else b""  # cached when the handler read it
             body_size = len(body)
             body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
-    except web.HTTPRequestEntityTooLarge:
-        body_text = "<body larger than the configured limit>"
-    except (ConnectionError, HttpProcessingError, RequestPayloadError):
-        body_text = "<body not received: the client went away or sent a broken body>"
-    outcome, error, ids = request.get(OUTCOME_KEY, ("query", None, []))
+        except web.HTTPRequestEntityTooLarge:
+            body_size, body_text = request.content_length or 0, "<body larger than the configured limit>"
+        except (ConnectionError, HttpProcessingError, RequestPayloadError):
+            body_size, body_text = request.content_length or 0, "<body not received: the client went away or sent a broken body>"
+    outcome, error, ids = request.get(OUTCOME_KEY) or ("query", None, [])  # a fresh list for each unmarked one
     reason = request.get(REASON_KEY)
     if reason is None and outcome in ("rejected", "error") and error:
         reason = provider.reason_for(error)  # every refusal says which kind of check fired
@@ -147,33 +164,22 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
         raw = response.body if isinstance(response.body, bytes) else str(response.body).encode()
         response_size = len(raw)
         response_text = raw[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
-    _journal(
-        store, request, provider,
-        body=body_text,
-        status=response.status if response is not None else NO_ANSWER_STATUS,
-        response=response_text,
-        outcome=outcome,
-        error=error,
-        message_ids=ids,
-        reason=reason,
-        body_size=body_size,
-        response_size=response_size,
-    )
+    status = response.status if response is not None else NO_ANSWER_STATUS
+    _journal(store, request, provider, body_text, status, response_text, outcome, error, ids, reason, body_size, response_size)
 
 
-def _journal(store: Store, request: web.Request, provider: Provider, **answered: Any) -> None:
+def _journal(
+    store: Store, request: web.Request, provider: Provider, body: str, status: int, response: str, outcome: str,
+    error: str | None = None, message_ids: list[str] | None = None, reason: Any = None, body_size: int = 0,
+    response_size: int = 0,
+) -> None:
     """One journal record of a provider request: what was asked (the same for every record),
     beside how it was received and answered."""
     store.add_request(
         RequestRecord(
-            id=store.new_request_id(),
-            at=time.time(),
-            provider=provider.name,
-            method=request.method,
-            path=_shared(request.path),
-            query=request.query_string,
-            headers=_kept_headers(request),
-            **answered,
+            store.new_request_id(), time.time(), provider.name, request.method, _shared(request.path),
+            request.query_string, _kept_headers(request), body, status, response, outcome, error,
+            message_ids if message_ids is not None else [], reason, body_size, response_size,
         )
     )
 
@@ -196,8 +202,8 @@ def _cut_slow_body(request: web.Request, timeout: float) -> None:
     log.info("%s %s: body not received within %.0f s, connection closed", request.method, request.path, timeout)
     provider = provider_of(request)
     if provider is not None:
-        _journal(request.config_dict[STORE_KEY], request, provider, body=NOT_RECEIVED_TEXT, status=408,
-                 response="", outcome="timeout", body_size=request.content_length or 0)
+        _journal(request.config_dict[STORE_KEY], request, provider, NOT_RECEIVED_TEXT, 408, "", "timeout",
+                 body_size=request.content_length or 0)
     transport = request.transport
     if transport is not None and not transport.is_closing():
         transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
@@ -238,7 +244,8 @@ def _kept_headers(request: web.Request) -> dict[str, str]:
     for name, value in request.headers.items():
         lowered = _HEADERS_KEPT.get(name.lower())
         if lowered is not None:
-            kept[lowered] = _shared(value)
+            known = _shared_texts.get(value)  # _shared's own first step, without a call (the usual case)
+            kept[lowered] = known if known is not None else _shared(value)
     return kept
 
 

@@ -40,10 +40,24 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._counted: dict[tuple[str, str], Any] = {}  # labels() takes a lock and builds a key per call:
+        self._timed: dict[str, Any] = {}  # each (provider, outcome) child is looked up once instead
+
+    def tally(self, provider: str, outcome: str, seconds: float) -> None:
+        """One provider request done: counted by outcome, timed (faults' delays included)."""
+        key = (provider, outcome)
+        counter = self._counted.get(key)
+        if counter is None:
+            counter = self._counted[key] = self.requests.labels(*key)
+        counter.inc()
+        latency = self._timed.get(provider)
+        if latency is None:
+            latency = self._timed[provider] = self.latency.labels(provider)
+        latency.observe(seconds)
 
     def middleware(self):
-        counted: dict[tuple[str, str], Any] = {}  # labels() takes a lock and builds a key per call:
-        timed: dict[str, Any] = {}  # each (provider, outcome) child is looked up once instead
+        """The outermost layer that tallies provider requests, for apps whose journal layer does
+        not (a shared store's sync and commit run outside that layer, and take part in answering)."""
 
         @web.middleware
         async def timing(request: web.Request, handler) -> web.StreamResponse:
@@ -54,17 +68,7 @@ class Metrics:
             try:
                 return await handler(request)
             finally:
-                elapsed = time.perf_counter() - started
-                name = provider.name
-                key = (name, request.get(OUTCOME_KEY, _QUERY)[0])
-                counter = counted.get(key)
-                if counter is None:
-                    counter = counted[key] = self.requests.labels(*key)
-                counter.inc()
-                latency = timed.get(name)
-                if latency is None:
-                    latency = timed[name] = self.latency.labels(name)
-                latency.observe(elapsed)
+                self.tally(provider.name, request.get(OUTCOME_KEY, _QUERY)[0], time.perf_counter() - started)
 
         return timing
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Protocol
 
+from . import after_answer
 from .clock import Clock
 from .model import Account, Attempt, Event, Message, Rejection, Status, Transition, digits
 from .scenario import Action, MatchContext, ScenarioSet, Step
@@ -22,6 +23,7 @@ log = logging.getLogger("msgemu.engine")
 
 DEFAULT_PLAN = (Step(after=1.0, status=Status.SENT), Step(after=2.0, status=Status.DELIVERED))
 INSUFFICIENT_BALANCE = "insufficient_balance"
+_ZERO = Decimal("0")
 
 
 @dataclass
@@ -99,7 +101,7 @@ class Engine:
         for message in submission.messages:
             message.created_at = now
             action = self.scenarios.decide(self._context(submission, message, n))
-            message.rule = _rule_origin(action, message)  # which rule decided (null: none matched)
+            message.rule = action.origin(message.recipient) if action is not None else None  # which rule decided (null: none matched)
             if action and action.kind == "fault" and _fault_accepts(action.fault):
                 # delay / malformed: processed as usual, only the HTTP response is altered
                 fault, action = action.fault, None
@@ -114,11 +116,11 @@ class Engine:
                 outcomes.append(Outcome(message))
 
         if submission.atomic:
-            refused = next((o for o in outcomes if o.error), None)
-            if refused:
-                return Decision(action="reject", outcomes=outcomes, error=refused.error, fault=fault, reason=refused.reason)
+            for refused in outcomes:  # the first refused message refuses them all
+                if refused.error:
+                    return Decision(action="reject", outcomes=outcomes, error=refused.error, fault=fault, reason=refused.reason)
 
-        total = Decimal("0")
+        total = _ZERO  # Decimals are immutable: one zero for every submission
         if submission.charge:
             balance = submission.account.balance
             for outcome in outcomes:
@@ -135,9 +137,14 @@ class Engine:
 
         decision = Decision(action="accept", outcomes=outcomes, fault=fault, total_cost=total)
         if submission.store:
+            # real time, in a request that holds work until its answer: the accepted messages'
+            # events and first starts follow the answer, in the order they would have come
+            held: list[tuple[Message, float, bool]] | None = [] if self.clock.mode == "real" and after_answer.holding() else None
             for outcome, action in zip(outcomes, actions):
                 if outcome.accepted:
-                    self._accept(outcome.message, action)
+                    self._accept(outcome.message, action, held)
+            if held:
+                after_answer.later(self._begin, held)
         return decision
 
     @staticmethod
@@ -175,18 +182,38 @@ class Engine:
         self.clock.clear()
 
     # -- lifecycle --------------------------------------------------------------------------
-    def _accept(self, message: Message, action: Action | None) -> None:
+    def _accept(self, message: Message, action: Action | None, held: list[tuple[Message, float, bool]] | None = None) -> None:
         plans = action.plans if action and action.kind == "deliver" else {}
         for attempt in message.attempts:
             message.plans[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
         self.store.add_message(message)
         first = message.attempts[0]
-        self._transition(message, first, Status.ACCEPTED)
         start = message.scheduled_at or message.created_at
-        self.clock.schedule(start, ("start", message.id, 0))
+        if held is None:
+            self._transition(message, first, Status.ACCEPTED)
+            self.clock.schedule(start, ("start", message.id, 0))
+        else:
+            now = self.clock.now()
+            first.status = Status.ACCEPTED  # what the answer may read now; its event follows the answer
+            first.history.append(Transition(now, Status.ACCEPTED, None))
+            starts_now = start <= now
+            held.append((message, now, starts_now))
+            if not starts_now:  # a later start keeps its timer (due after the held work has run)
+                self.clock.schedule(start, ("start", message.id, 0))
         if action and action.inbound:
             for reply in action.inbound:
                 self.clock.schedule(message.created_at + reply.after, ("inbound", message.id, reply.text))
+
+    def _begin(self, accepted: list[tuple[Message, float, bool]]) -> None:
+        """The messages a request got accepted, once its answer is written: their ACCEPTED
+        events (their status was set before the answer), then the first channel of each due
+        now starts, as the start timers due at once would have started them on the next loop
+        turn: the same events in the same order as when the events came during the request."""
+        for message, accepted_at, _ in accepted:
+            self._announce(message, message.attempts[0], Status.ACCEPTED, accepted_at, None)
+        for message, _, starts_now in accepted:
+            if starts_now and self.store.message(message.id) is message:  # not reset or evicted meanwhile
+                self._start_attempt(message, 0)
 
     def fire(self, kind: str, message_id: str, *args: Any) -> None:
         """A scheduled transition is due. Timers are data (kind, message id, arguments), not
@@ -265,6 +292,10 @@ class Engine:
         if error is not None:
             attempt.error = error
         attempt.history.append(Transition(now, status, error))
+        self._announce(message, attempt, status, now, error)
+
+    def _announce(self, message: Message, attempt: Attempt, status: Status, now: float, error: str | None) -> None:
+        """A transition's event, stored and offered to the listeners (callbacks, SMPP receipts)."""
         event = self.store.add_event(Event(message.id, attempt.channel, status, now, error))
         for listener in self.listeners:
             try:

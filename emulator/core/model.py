@@ -123,7 +123,10 @@ _NON_DIGITS = re.compile(r"[^0-9]")
 
 def digits(phone: Any) -> str:
     """A phone number reduced to its digits, the form every lookup compares."""
-    return _NON_DIGITS.sub("", str(phone))
+    text = str(phone)
+    if text.isascii() and text.isdigit():  # digits only already (the usual number): no regex pass
+        return text
+    return _NON_DIGITS.sub("", text)
 
 
 def new_uuid() -> str:

@@ -266,6 +266,12 @@ class NamespacedScenarios:
                     return action
         return None
 
+    @property
+    def active(self) -> Any:
+        """The global scenario (read on every send: a property, where __getattr__ is only
+        reached after a failed lookup has raised)."""
+        return self._global.active
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._global, name)
 

@@ -101,9 +101,13 @@ class MatchContext:
     nth: int
     operation: str = "send"
 
-    @cached_property
+    @property
     def recipient_digits(self) -> str:
-        return digits(self.recipient)
+        """Worked out once, on first use (functools.cached_property takes a lock for it on 3.11)."""
+        found = self.__dict__.get("_recipient_digits")
+        if found is None:
+            found = self.__dict__["_recipient_digits"] = digits(self.recipient)
+        return found
 
 
 @dataclass

@@ -234,7 +234,8 @@ class Store:
         self._enforce_after(journal)
         if self._listeners:
             self.notify({"type": "message", "message": message.id})
-        self._wake(message)
+        if self._watchers:  # someone waits for a message to this recipient
+            self._wake(message)
 
     def index_message(self, message: Message, key: str) -> None:
         """Make a message findable by another of its ids (client reference, ticket...)."""
@@ -468,12 +469,16 @@ class Store:
     # -- provider-side records ------------------------------------------------------------------
     def directory(self, provider: str, account: str, kind: str) -> Directory:
         key = (provider, account, kind)
-        if key not in self.directories:
-            self.directories[key] = Directory()
-        return self.directories[key]
+        found = self.directories.get(key)
+        if found is None:
+            found = self.directories[key] = Directory()
+        return found
 
     def optout_set(self, provider: str, account: str) -> set[str]:
-        return self.optouts.setdefault((provider, account), set())
+        found = self.optouts.get((provider, account))  # not setdefault: no empty set built per lookup
+        if found is None:
+            found = self.optouts[(provider, account)] = set()
+        return found
 
     # -- change notifications (long polls, server-sent events) -------------------------------------
     def subscribe(self) -> asyncio.Queue:
@@ -565,14 +570,10 @@ def message_cost(message: Message) -> int:
 
 
 def request_cost(record: RequestRecord) -> int:
-    return (
-        REQUEST_OVERHEAD
-        + len(record.body)
-        + len(record.response)
-        + len(record.query)
-        + len(record.path)
-        + sum(len(k) + len(v) for k, v in record.headers.items())
-    )
+    cost = REQUEST_OVERHEAD + len(record.body) + len(record.response) + len(record.query) + len(record.path)
+    for name, value in record.headers.items():  # a loop, not a generator: every request is priced
+        cost += len(name) + len(value)
+    return cost
 
 
 def _text_size(value: Any, depth: int = 0) -> int:

@@ -56,4 +56,6 @@ class AlphaSMS(Provider):
         self.gateway.reset()
 
     def status_callbacks(self, message: Message, event: Event) -> list[CallbackRequest]:
+        if not message.callback_url:  # no hook (the usual send): nothing to render, at any status
+            return []
         return callbacks.status_callbacks(message, event)

@@ -34,6 +34,8 @@ class StatusNames:
         self.table: dict[str, dict[str, Any]] = yaml.safe_load(
             (schemas_root() / "octopush" / "statuses.yaml").read_text(encoding="utf-8")
         )
+        # channel -> canonical status -> name, by the Status itself: read at every status change
+        self._by_status = {channel: {Status(value): name for value, name in spec["names"].items()} for channel, spec in self.table.items()}
 
     def names(self, channel: str) -> dict[str, str | None]:
         return self.table.get(channel, self.table["sms"])["names"]
@@ -41,13 +43,14 @@ class StatusNames:
     def reported(self, channel: str, status: Status, error: str | None) -> str | None:
         """A scenario step's Octopush status (BUSY, BAD_DESTINATION...) when it gives one, in
         this channel's words; else the channel's name for the canonical status (None: no report)."""
-        spec = self.table.get(channel, self.table["sms"])
         if error and re.fullmatch(r"[A-Z_]+", str(error)):
+            spec = self.table.get(channel) or self.table["sms"]
             if error in spec["vocabulary"]:
                 return str(error)
             if error in spec["equivalent"]:
                 return spec["equivalent"][error]
-        return spec["names"][status.value]
+        names = self._by_status.get(channel) or self._by_status["sms"]
+        return names[status]
 
 
 def date(at: float) -> str:

@@ -89,8 +89,9 @@ class Octopush(Endpoints, Provider):
             login, key = _basic_auth(request.headers.get("Authorization", ""))
         if not (login and key):
             return "missing_credentials"
-        for account in self.accounts():
-            if account.login.lower() == login.lower() and account.secrets.get("api_key") == key:
+        wanted = login.lower()
+        for account in self.accounts():  # the key first: one lookup, where the login costs a lower() each
+            if account.secrets.get("api_key") == key and account.login.lower() == wanted:
                 return account
         return "unauthorized"
 
@@ -132,7 +133,8 @@ class Octopush(Endpoints, Provider):
         content: dict[str, Any] = {"text": text}
         if send.sender:
             content["sender"] = send.sender
-        content.update({k: send.metadata[k] for k in CONTENT_METADATA[channel] if k in send.metadata})
+        if send.metadata:
+            content.update({k: send.metadata[k] for k in CONTENT_METADATA[channel] if k in send.metadata})
         parts = count_parts(text) if channel == "sms" else 1
         meta: dict[str, Any] = {
             "ticket": None if channel == "live_chat" else ticket,
@@ -145,7 +147,6 @@ class Octopush(Endpoints, Provider):
         }
         if channel == "voice_sms":
             meta["estimated_duration"] = rules.estimated_duration(text)
-        now = self.engine.clock.now()
         return Message(
             provider=self.name,
             account=account.login,
@@ -155,7 +156,7 @@ class Octopush(Endpoints, Provider):
             callback_url=self._callback_url(account, "deliveries"),
             parts=parts,
             cost=self.price(channel, parts),
-            scheduled_at=send.send_at if send.send_at and send.send_at > now else None,
+            scheduled_at=send.send_at if send.send_at and send.send_at > self.engine.clock.now() else None,
             meta=meta,
         )
 

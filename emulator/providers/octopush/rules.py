@@ -108,7 +108,10 @@ def normalise_phone(value: Any) -> str | None:
         value = str(value)
     if not isinstance(value, str) or not value:
         return None
-    phone = _PHONE_SEPARATORS.sub("", value)
+    if value.isdigit() or (value[0] == "+" and value[1:].isdigit()):
+        phone = value  # nothing for the separators' regex to take out (the usual form)
+    else:
+        phone = _PHONE_SEPARATORS.sub("", value)
     if phone.startswith("00"):
         phone = "+" + phone[2:]
     if not _PHONE.match(phone):
@@ -183,7 +186,9 @@ def needs_stop_mention(channel: str, purpose_value: str, text: str) -> bool:
 def optimise(text: str) -> str:
     if not text.isascii():  # the look-alikes replaced are all beyond ASCII
         text = text.translate(_OPTIMISED)
-    return _SPACES.sub(" ", text).strip()
+    if "  " in text or "\t" in text:  # every run _SPACES collapses has two spaces or a tab
+        text = _SPACES.sub(" ", text)
+    return text.strip()
 
 
 def personalise(text: str, params: dict[str, str]) -> str:

@@ -91,7 +91,7 @@ class Reader:
             _rcs_card_rule(channel, body["metadata"])
         body = self._conform(MULTICHANNEL, body, channel=channel if isinstance(channel, str) else "sms")
         channel, metadata = body["channel"], body.get("metadata", {})
-        purpose = rules.purpose(body.get("purpose"))
+        purpose = body.get("purpose") or rules.DEFAULT_PURPOSE  # _conform read it already
         return Send(
             channel=channel,
             text=body["text"],
@@ -185,20 +185,20 @@ class Reader:
         return body
 
     @staticmethod
-    def _cast_fields(body: dict[str, Any], shape: dict[str, tuple[str | None, tuple[str, ...]]]) -> dict[str, Any]:
+    def _cast_fields(body: dict[str, Any], shape: dict[str, tuple[str | None, dict[str, str]]]) -> dict[str, Any]:
         out = dict(body)
         for name in [name for name in out if name in shape]:  # the fields given, not all the schema names
             kind, allowed = shape[name]
             value = out[name]
             if value is None:
                 del out[name]  # null is the same as absent (the PHP SDK sends unset fields as null)
-            elif kind == "boolean":
-                out[name] = _as_bool(value)
+                continue
+            if kind == "boolean":
+                value = out[name] = _as_bool(value)
             elif kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[name] = str(value)
-            if allowed and isinstance(out.get(name), str):
-                wanted = out[name].strip().lower()
-                out[name] = next((a for a in allowed if a.lower() == wanted), out[name])
+                value = out[name] = str(value)
+            if allowed and isinstance(value, str):
+                out[name] = allowed.get(value.strip().lower(), value)
         return out
 
     # -- pass 2 and 3: repairs, then the schema ----------------------------------------------------
@@ -213,9 +213,10 @@ class Reader:
             body["purpose"] = rules.purpose(body["purpose"])
         metadata = body.get("metadata")
         for name, limit in TRUNCATED.items():
-            for holder in (body, metadata if isinstance(metadata, dict) else {}):
-                if isinstance(holder.get(name), str):
-                    holder[name] = holder[name][:limit]
+            if isinstance(body.get(name), str):
+                body[name] = body[name][:limit]
+            if isinstance(metadata, dict) and isinstance(metadata.get(name), str):
+                metadata[name] = metadata[name][:limit]
         clean = False  # the last pass found nothing: the body is valid as it stands
         for _ in range(_MAX_REPAIR_PASSES):
             errors: list[str] = []
@@ -247,14 +248,15 @@ class Reader:
             raise Rejected("invalid_payload", why=Rejection.schema("invalid_payload", left))
         return body
 
-    def _shape(self, properties: dict[str, Any]) -> dict[str, tuple[str | None, tuple[str, ...]]]:
-        """name -> (JSON type, enum values) for casting; enums are strings."""
+    def _shape(self, properties: dict[str, Any]) -> dict[str, tuple[str | None, dict[str, str]]]:
+        """name -> (JSON type, enum values by their lower case) for casting; enums are strings,
+        and of two values alike but for case the first one listed is what either reads as."""
         shape = {}
         for name, spec in properties.items():
             spec = self._resolve(spec)
             enum = tuple(spec.get("enum", ()))
             kind = spec.get("type") or ("string" if enum else None)
-            shape[name] = (kind if isinstance(kind, str) else None, enum)
+            shape[name] = (kind if isinstance(kind, str) else None, {value.lower(): value for value in reversed(enum)})
         return shape
 
     def _resolve(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -329,10 +331,13 @@ def send_answer(send: Send, drafts: list[Message], residual: Decimal, style: str
     voice (voice-campaign/send: GUESS, shaped like SEED's voice answer), vocal (the SDK's
     vocal-campaign/send example: vocal_ticket)."""
     ticket = drafts[0].meta["ticket"]
-    total = float(sum((m.cost for m in drafts), _ZERO))
-    counts = {"number_of_contacts": len(drafts), "total_cost": total}
+    cost, parts = _ZERO, 0
+    for message in drafts:  # a loop, not two generators: most sends have one recipient
+        cost += message.cost
+        parts += message.parts
+    counts = {"number_of_contacts": len(drafts), "total_cost": float(cost)}
     if send.channel == "sms":
-        body = {"sms_ticket": ticket, **counts, "number_of_sms_needed": sum(m.parts for m in drafts), "residual_credit": float(residual)}
+        body = {"sms_ticket": ticket, **counts, "number_of_sms_needed": parts, "residual_credit": float(residual)}
         if style == "multichannel":
             # GUESS: SEED masks this field ("******"); we echo the text as sent
             body["message"] = rules.optimise(send.text) if send.optimise_text else send.text

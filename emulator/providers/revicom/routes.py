@@ -165,4 +165,6 @@ class Revicom(Provider):
 
     # -- callbacks --------------------------------------------------------------------------
     def status_callbacks(self, message: Message, event: Event) -> list[CallbackRequest]:
+        if not message.callback_url:  # no callback asked for (the usual send): nothing to render
+            return []
         return callbacks.status_callbacks(message, event, self.status_of)

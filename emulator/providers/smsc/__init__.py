@@ -83,8 +83,7 @@ class SMSC(Provider):
     async def _serve(self, request: web.Request, command: Command, reader: Reader = read_params) -> web.StreamResponse:
         """Count the request against its login while it is served (also while its body is still
         arriving), read it, check the caller, then let the command answer."""
-        query = raw_query(request)
-        request[FORMAT_KEY] = format_of(query)
+        query = raw_query(request)  # errors before the parameters are read render in its fmt (render_error)
         serving: list[str] = []
         crowded = False
         try:

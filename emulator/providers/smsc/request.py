@@ -86,20 +86,19 @@ def format_of(values: dict[str, str]) -> tuple[int, str]:
 async def read_params(request: web.Request) -> Params:
     values = raw_query(request)
     files: list[str] = []
-    fmt, charset = format_of(values)
     if request.method == "POST" and request.content_type in (FORM, MULTIPART):
         try:
             body = await read_body(request)
         except BodyTooLarge:
-            raise BadRequest("body_too_large", fmt, charset) from None
+            raise BadRequest("body_too_large", *format_of(values)) from None  # the query's fmt and charset
         if request.content_type == FORM:
             values.update(form_pairs(body.decode("latin-1")))
         else:
             fields, files = _multipart(request.headers.get("Content-Type", ""), body)
             if fields is None:
-                raise BadRequest("params", fmt, charset)
+                raise BadRequest("params", *format_of(values))
             values.update(fields)
-        fmt, charset = format_of(values)
+    fmt, charset = format_of(values)
     if _ascii(values):  # every charset SMSC takes reads ASCII as ASCII
         return Params(values, fmt, charset, files)
     try:

@@ -1,0 +1,82 @@
+"""Work a request may leave until its answer is written: the client's wait ends with what the
+answer depends on, not with what follows it (a message's first event, its first channel
+started).
+
+The HTTP layer opens a hold around a provider request (memory store only) and releases it
+right after the answer is written, in the same synchronous run: nothing else runs in between,
+so nothing can tell the work was held. Whatever happens meanwhile, held work runs at the
+latest on the next turn of the event loop (when the handler waits for something, a fault
+delays the answer, the client's socket is full, the client hung up), which is when a timer
+due now would have run it: nothing held is ever lost or later than that.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextvars import ContextVar, Token
+from typing import Any, Callable
+
+log = logging.getLogger("msgemu.engine")
+
+
+class Hold:
+    """The work held for one request, run once (in the order it was held)."""
+
+    __slots__ = ("work", "open", "_soon", "_token")
+
+    def __init__(self) -> None:
+        self.work: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self.open = True
+        self._soon: asyncio.Handle | None = None
+        self._token: Token | None = None
+
+    def add(self, work: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        if self._soon is None:  # the next loop turn at the latest
+            self._soon = asyncio.get_running_loop().call_soon(self.run)
+        self.work.append((work, args))
+
+    def run(self) -> None:
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
+        work, self.work = self.work, []
+        for function, args in work:
+            try:
+                function(*args)
+            except Exception:  # one broken piece must not keep the others from running
+                log.exception("work held until the answer failed")
+
+
+_HOLD: ContextVar[Hold | None] = ContextVar("msgemu_hold", default=None)
+
+
+def hold() -> Hold:
+    """Hold work from here on (in this task) until release()."""
+    held = Hold()
+    held._token = _HOLD.set(held)
+    return held
+
+
+def release(held: Hold) -> None:
+    """The answer is out (or will not be): run what was held; work offered later runs at once."""
+    held.open = False
+    if held._token is not None:
+        _HOLD.reset(held._token)
+        held._token = None
+    held.run()
+
+
+def holding() -> bool:
+    """Whether the request being handled holds work until its answer (later() would take it)."""
+    held = _HOLD.get()
+    return held is not None and held.open
+
+
+def later(work: Callable[..., Any], *args: Any) -> bool:
+    """Hold `work(*args)` until the answer of the request being handled is written; False when
+    no request holds work (then the caller does it now)."""
+    held = _HOLD.get()
+    if held is None or not held.open:  # none, or a task started by a request already answered
+        return False
+    held.add(work, args)
+    return True
