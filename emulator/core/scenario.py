@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 

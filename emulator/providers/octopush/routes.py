@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
