@@ -15,7 +15,7 @@ from typing import Any, Callable, Protocol
 
 from . import after_answer
 from .clock import Clock
-from .model import Account, Attempt, Event, Message, Rejection, Status, Transition, digits
+from .model import Account, Attempt, Event, Message, Rejection, Status, Transition, ZERO, digits
 from .scenario import Action, MatchContext, ScenarioSet, Step
 from .store import Store
 
@@ -23,7 +23,6 @@ log = logging.getLogger("msgemu.engine")
 
 DEFAULT_PLAN = (Step(after=1.0, status=Status.SENT), Step(after=2.0, status=Status.DELIVERED))
 INSUFFICIENT_BALANCE = "insufficient_balance"
-_ZERO = Decimal("0")
 
 
 @dataclass
@@ -62,7 +61,7 @@ class Decision:
     error: str | None = None  # request-level error key (atomic rejection)
     raw: dict[str, Any] | None = None  # scenario's raw reply: status, body, headers
     fault: dict[str, Any] | None = None  # scenario's fault: delay, status, reset, hang, malformed
-    total_cost: Decimal = Decimal("0")
+    total_cost: Decimal = ZERO
     reason: Rejection | None = None  # why the request as a whole was refused or answered raw
 
     @property
@@ -120,7 +119,7 @@ class Engine:
                 if refused.error:
                     return Decision(action="reject", outcomes=outcomes, error=refused.error, fault=fault, reason=refused.reason)
 
-        total = _ZERO  # Decimals are immutable: one zero for every submission
+        total = ZERO  # Decimals are immutable: one zero for every submission
         if submission.charge:
             balance = submission.account.balance
             for outcome in outcomes:

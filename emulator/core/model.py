@@ -15,6 +15,8 @@ from typing import Any
 
 from .otp import extract_otp
 
+ZERO = Decimal("0")  # money's zero: Decimals are immutable, so one serves every sum and price
+
 
 def slots_setstate(self: Any, state: Any) -> None:
     """Unpickling for the classes with __slots__: their own pickles ((None, {slot: value})) and
@@ -169,7 +171,7 @@ class Message:
     created_at: float = 0.0
     request_id: str | None = None
     parts: int = 1
-    cost: Decimal = Decimal("0")
+    cost: Decimal = ZERO
     otp: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # provider-specific extras, echoed back
     inbound: list[dict[str, Any]] = field(default_factory=list)  # replies from the subscriber

@@ -20,7 +20,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from ..resources import DATA, read_yaml
 from ..core.callbacks import CallbackRequest
 from ..core.engine import Decision, Engine
-from ..core.model import Account, Event, Message, Rejection
+from ..core.model import Account, Event, Message, Rejection, ZERO
 from ..core.validation import Schemas, schemas_root
 
 PROVIDER_KEY = web.AppKey("msgemu_provider", object)  # the one provider of a --provider-port app
@@ -31,7 +31,6 @@ REASON_KEY = web.RequestKey("msgemu_reason", Rejection)  # why it was refused, b
 UNKNOWN_PATH = "unknown_path"  # the error key every catalog gives a path the provider does not serve
 # kinds of error keys shared by every provider (a key not listed here and not an auth key: "rules")
 _HTTP_KEYS = frozenset({"method_not_allowed"})
-_ZERO = Decimal("0")
 _BODY_KEYS = frozenset({"body_too_large", "invalid_json", "invalid_xml", "invalid_content_type"})
 
 
@@ -150,7 +149,7 @@ class Provider:
         return None
 
     def price(self, channel: str, units: int = 1) -> Decimal:
-        price = self.prices.get(channel, _ZERO)
+        price = self.prices.get(channel, ZERO)
         return price if units == 1 else price * units  # a Decimal times 1 is the same Decimal
 
     def status_of(self, status: Any) -> Any:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ...core.model import Message, Rejection
+from ...core.model import Message, Rejection, ZERO
 from ...core.validation import Schemas
 from . import rules
 from .rules import Contact, Rejected
@@ -41,7 +41,6 @@ VOICE_FIELDS = ("type", "voice_gender", "voice_language", "get_back_pressed_keys
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 _MAX_REPAIR_PASSES = 16
-_ZERO = Decimal("0")
 
 
 @dataclass
@@ -331,7 +330,7 @@ def send_answer(send: Send, drafts: list[Message], residual: Decimal, style: str
     voice (voice-campaign/send: GUESS, shaped like SEED's voice answer), vocal (the SDK's
     vocal-campaign/send example: vocal_ticket)."""
     ticket = drafts[0].meta["ticket"]
-    cost, parts = _ZERO, 0
+    cost, parts = ZERO, 0
     for message in drafts:  # a loop, not two generators: most sends have one recipient
         cost += message.cost
         parts += message.parts

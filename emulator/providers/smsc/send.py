@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from ...core.engine import Submission
-from ...core.model import Attempt, Message
+from ...core.model import Attempt, Message, ZERO
 from ...core.text import count_parts
 from . import codes, formats, history, recipients
 from .call import Call
@@ -47,7 +47,6 @@ DEFAULT_SENDER = "SMSC.RU"  # the sender a new SMSC account has (PyPI smsc defau
 # letters/digits or a number of up to 15 digits (GUESS: the usual alphanumeric sender rules).
 SENDER = re.compile(r"^(|\.|(?=.*[A-Za-z])[A-Za-z0-9 ._&'!-]{1,11}|\+?[0-9]{1,15})$")
 MAX_CLIENT_ID = 2147483647  # [OFF-LIB R6]
-_ZERO = Decimal("0")
 AUTH_PARAMS = frozenset({"login", "psw", "apikey"})
 
 
@@ -275,7 +274,7 @@ class Sent:
 
 def _cost(messages: list[Message]) -> Decimal:
     """What the messages cost together: the sum() of their costs, by a loop (no generator)."""
-    total = _ZERO
+    total = ZERO
     for message in messages:
         total += message.cost
     return total
