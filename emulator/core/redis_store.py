@@ -47,6 +47,7 @@ import secrets
 from collections import deque
 from decimal import Decimal
 from functools import partial
+from itertools import accumulate
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -97,20 +98,21 @@ return #new
 
 # One commit: its messages written (as PUT_MESSAGES does) and told to the other processes in one
 # call, so each message blob crosses the wire once and goes both to the hash and to the change
-# feed entry (field m: "<length>:<blob>" one after the other). ARGV: the feed's count bound, the
-# origin, the entry's ops, its age bound in seconds, the number of the first (id, blob) pair to
-# write to the hash (pairs before it were written earlier in the same MULTI), then the pairs.
+# feed entry (field m: the blobs' lengths, comma-separated, a semicolon, then the blobs).
+# ARGV: the feed's count bound, the origin, the entry's ops, its age bound in seconds, the number
+# of the first (id, blob) pair to write to the hash (pairs before it were written earlier in the
+# same MULTI), then the pairs.
 # Numbered, so that a process can ask "how many commits are there?" and wait until it has applied
 # as many. Entries older than ARGV[4] seconds go: the feed's memory is bounded by time as well as
 # by count (a group commit of many sends is large).
 PUBLISH = """
-local new, parts, pair = {}, {}, 0
+local new, lengths, blobs, pair = {}, {}, {}, 0
 local written_from = tonumber(ARGV[5])
 for i = 6, #ARGV, 2 do
   pair = pair + 1
   local blob = ARGV[i + 1]
-  parts[#parts + 1] = #blob .. ':'
-  parts[#parts + 1] = blob
+  lengths[pair] = #blob
+  blobs[pair] = blob
   if pair >= written_from and redis.call('HSET', KEYS[4], ARGV[i], blob) == 1 then new[#new + 1] = ARGV[i] end
 end
 if #new > 0 then
@@ -125,7 +127,7 @@ if #new > 0 then
   end
 end
 local n = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3], 'm', table.concat(parts))
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3], 'm', table.concat(lengths, ',') .. ';' .. table.concat(blobs))
 local now = redis.call('TIME')
 redis.call('XTRIM', KEYS[1], 'MINID', '~', (tonumber(now[1]) - tonumber(ARGV[4])) * 1000)
 return n
@@ -133,14 +135,12 @@ return n
 
 
 def split_blobs(packed: bytes) -> list[bytes]:
-    """The message blobs of a change feed entry's field m ("<length>:<blob>" one after the other)."""
-    blobs, at, end = [], 0, len(packed)
-    while at < end:
-        colon = packed.index(b":", at)
-        start = colon + 1
-        at = start + int(packed[at:colon])
-        blobs.append(packed[start:at])
-    return blobs
+    """The message blobs of a change feed entry's field m (their lengths, a semicolon, the blobs)."""
+    lengths, _, body = packed.partition(b";")
+    if not lengths:
+        return []
+    ends = list(accumulate(map(int, lengths.split(b","))))
+    return [body[start:end] for start, end in zip([0, *ends], ends)]
 
 
 # Scheduled transitions due by ARGV[1], at most ARGV[2]: each is removed by the one caller that
