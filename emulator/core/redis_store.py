@@ -5,7 +5,9 @@ Each process keeps a whole copy in memory (the memory Store this class extends),
 what they cost in memory and providers stay synchronous. A change is made to the copy at once
 and goes out at the end of its unit of work (`commit()`: the end of an HTTP request, of a timer):
 one MULTI that persists it (hashes, lists, a sorted set of scheduled transitions) and appends it
-to a change feed (a stream) which every other process applies to its own copy. `sync()` waits
+to a change feed (a stream) which every other process applies to its own copy. A message blob
+crosses the wire once: the script that numbers the commit writes it to the hash and packs it into
+the feed entry. `sync()` waits
 until this process has applied everything committed before it was called, so a message sent
 through one process is seen by the next request to any other ("send here, query there").
 
