@@ -210,3 +210,23 @@ async def test_a_commits_message_blobs_go_once_and_reach_the_hash_the_feed_and_a
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_feed_entry_with_its_blobs_inside_the_pickle_still_applies(store, spy, opened):
+    """An entry an earlier msgemu wrote (each message blob inside the ops pickle, no field m)."""
+    import pickle
+
+    from emulator.core import store_codec as codec
+    from emulator.core.redis_store import _head
+    from emulator.core.store import message_cost
+
+    here = await opened(store)
+    try:
+        message = text_message("from an older msgemu")
+        ops = [("message", codec.message_blob(message, []), _head(message, [], message_cost(message)))]
+        number = await spy.incr("msgemu:commits")
+        await spy.xadd("msgemu:changes", {"o": b"older", "n": number, "ops": pickle.dumps(ops, pickle.HIGHEST_PROTOCOL)})
+        await here.sync()
+        assert here.messages[message.id].attempts[0].content["text"] == "from an older msgemu"
+    finally:
+        await here.close()
