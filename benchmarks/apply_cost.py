@@ -83,7 +83,7 @@ async def main(url):
     client.close()
     await runner.cleanup()
     with open(out, "wb") as f:
-        pickle.dump([fields[b"ops"] for _id, fields in entries], f)
+        pickle.dump([(fields[b"ops"], fields.get(b"m")) for _id, fields in entries], f)  # (m: the message blobs)
     print("entries", len(entries), flush=True)
 
 
@@ -95,6 +95,7 @@ REPLAY = r"""
 import collections, cProfile, gc, json, os, pickle, pstats, sys, time
 sys.path.insert(0, os.getcwd())
 from emulator import cli
+from emulator.core import redis_store
 from emulator.runtime import Runtime
 from emulator.settings import Settings
 
@@ -112,9 +113,9 @@ apply_one = store._apply_one
 timer = time.perf_counter
 
 
-def timed(op):
+def timed(op, *blobs):
     t = timer()
-    apply_one(op)
+    apply_one(op, *blobs)
     by_kind[op[0]] += timer() - t
     ops_of[op[0]] += 1
 
@@ -125,11 +126,13 @@ profiler = cProfile.Profile() if mode == "profile" else None
 t0 = timer()
 if profiler:
     profiler.enable()
-for blob in entries:
+split = getattr(redis_store, "split_blobs", None)
+for blob, packed in entries:
     t = timer()
     ops = pickle.loads(blob)
+    blobs = split(packed) if packed else None
     by_kind["(unpickle entry)"] += timer() - t
-    store._apply(ops)
+    store._apply(ops) if blobs is None else store._apply(ops, blobs)
 applied = timer() - t0
 t0 = timer()
 if mode != "apply-only":

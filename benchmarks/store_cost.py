@@ -1,12 +1,15 @@
 """What the shared store costs per send, counted rather than timed: Valkey/Redis commands per send
 (INFO commandstats before/after), the server's reads (INFO stats total_reads_processed: about one
-per round trip a client makes), and CPU µs per send of msgemu's processes and of Valkey.
+per round trip a client makes), the bytes msgemu sends to Valkey and reads back (INFO stats
+total_net_input/output_bytes), what the AOF grows by (INFO persistence aof_current_size, when
+appendonly is on), and CPU µs per send of msgemu's processes and of Valkey.
 
     python benchmarks/store_cost.py                       # 1 worker, 5,000 AlphaSMS sends, 50 at once
     python benchmarks/store_cost.py --workers 2 --sends 4000 --hook
 
 A fixed number of distinct sends goes out from this process (an aiohttp client, `--connections`
-at a time), so the counts do not depend on how fast the machine is; CPU time moves with the
+at a time), and the counts are taken once their scheduled transitions (queued, sent, delivered)
+have all fired, so they do not depend on how fast the machine is; CPU time moves with the
 machine's load, the counts do not. No lock needed for the counts; `--hook` adds a callback URL
 (a receiver in this process) and waits for the callbacks before counting.
 """
@@ -29,10 +32,13 @@ def info(url: str) -> dict[str, dict]:
     client = redis.Redis.from_url(url)
     try:
         stats = client.info("commandstats")
-        reads = client.info("stats")["total_reads_processed"]
+        server = client.info("stats")
+        aof = client.info("persistence").get("aof_current_size", 0)
     finally:
         client.close()
-    return {"commands": {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}, "reads": reads}
+    return {"commands": {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()},
+            "reads": server["total_reads_processed"], "in": server["total_net_input_bytes"],
+            "out": server["total_net_output_bytes"], "aof": aof}
 
 
 async def load(base: str, sends: int, connections: int, hook: str | None) -> int:
@@ -54,6 +60,20 @@ async def load(base: str, sends: int, connections: int, hook: str | None) -> int
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(one_connection(session) for _ in range(connections)))
     return ok
+
+
+async def settle(url: str, prefix: str = "msgemu:") -> None:
+    """Until no scheduled transition is left in the store (at most 60 s), then 0.3 s for the last ones to commit."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        deadline = time.monotonic() + 60
+        while client.zcard(prefix + "timers") and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        client.close()
+    await asyncio.sleep(0.3)
 
 
 async def receiver() -> tuple[object, int, list[int]]:
@@ -94,6 +114,8 @@ async def main_async(args) -> dict:
             before, cpu0, vcpu0 = info(valkey.url), server.cpu_seconds(), harness.cpu_seconds(valkey.pids())
             started = time.monotonic()
             ok = await load(server.base, args.sends, args.connections, hook)
+            if not args.memory:  # every transition of these sends fired: their versions are counted too
+                await settle(valkey.url)
             if args.hook:
                 owed = 2 * (ok + 200)
                 deadline = time.monotonic() + 120
@@ -114,6 +136,9 @@ async def main_async(args) -> dict:
         "workers": args.workers, "sends": args.sends, "accepted": ok, "hook": bool(args.hook),
         "commands_per_send": round(sum(commands.values()) / args.sends, 2),
         "reads_per_send": round((after["reads"] - before["reads"] - 2) / args.sends, 2),
+        "bytes_to_valkey_per_send": round((after["in"] - before["in"]) / args.sends),
+        "bytes_from_valkey_per_send": round((after["out"] - before["out"]) / args.sends),
+        "aof_bytes_per_send": round((after["aof"] - before["aof"]) / args.sends),
         "by_command": {k: round(v / args.sends, 3) for k, v in commands.items()},
         "msgemu_cpu_us_per_send": round((cpu1 - cpu0) / args.sends * 1e6),
         "valkey_cpu_us_per_send": round((vcpu1 - vcpu0) / args.sends * 1e6),

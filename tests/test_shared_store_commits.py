@@ -174,3 +174,59 @@ async def test_a_copy_that_reads_the_feed_after_it_was_trimmed_says_so(store, sp
     finally:
         await here.close()
         await late.close()
+
+
+def text_message(text: str):
+    from emulator.core.model import Attempt, Message
+
+    return Message(provider="alphasms", account="demo", recipient="380501234567",
+                   attempts=[Attempt("sms", {"text": text})])
+
+
+async def test_a_commits_message_blobs_go_once_and_reach_the_hash_the_feed_and_a_restart_in_order(store, spy, opened):
+    """PUBLISH writes the commit's last messages and packs every blob into the feed entry: a
+    message written then forgotten in the same commit is gone everywhere, those after it are
+    kept, and blobs holding the packing's own characters (digits, colons) come back whole."""
+    here, there = await opened(store), await opened(store)
+    try:
+        forgotten = text_message("12:34:")
+        here.add_message(forgotten)
+        here.forget({forgotten.id}, set(), set())
+        kept = [text_message(f"{n}:{'9' * n}:") for n in range(3)]
+        for message in kept:
+            here.add_message(message)
+        await here.commit()
+        entry = (await spy.xrevrange("msgemu:changes", count=1))[0][1]
+        assert entry[b"o"] == here.origin and entry[b"m"].count(b"12:34:") == 1  # each blob once, in the feed
+        stored = await spy.hgetall("msgemu:messages")
+        assert set(stored) == {m.id.encode() for m in kept}  # the hash: only what follows the reset
+        await there.sync()
+        assert [m.attempts[0].content["text"] for m in there.messages.values()] == ["0::", "1:9:", "2:99:"]
+        again = await opened(store)  # a restart reads the hash
+        try:
+            assert [m.attempts[0].content["text"] for m in again.messages.values()] == ["0::", "1:9:", "2:99:"]
+        finally:
+            await again.close()
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_a_feed_entry_with_its_blobs_inside_the_pickle_still_applies(store, spy, opened):
+    """An entry an earlier msgemu wrote (each message blob inside the ops pickle, no field m)."""
+    import pickle
+
+    from emulator.core import store_codec as codec
+    from emulator.core.redis_store import _head
+    from emulator.core.store import message_cost
+
+    here = await opened(store)
+    try:
+        message = text_message("from an older msgemu")
+        ops = [("message", codec.message_blob(message, []), _head(message, [], message_cost(message)))]
+        number = await spy.incr("msgemu:commits")
+        await spy.xadd("msgemu:changes", {"o": b"older", "n": number, "ops": pickle.dumps(ops, pickle.HIGHEST_PROTOCOL)})
+        await here.sync()
+        assert here.messages[message.id].attempts[0].content["text"] == "from an older msgemu"
+    finally:
+        await here.close()

@@ -5,7 +5,9 @@ Each process keeps a whole copy in memory (the memory Store this class extends),
 what they cost in memory and providers stay synchronous. A change is made to the copy at once
 and goes out at the end of its unit of work (`commit()`: the end of an HTTP request, of a timer):
 one MULTI that persists it (hashes, lists, a sorted set of scheduled transitions) and appends it
-to a change feed (a stream) which every other process applies to its own copy. `sync()` waits
+to a change feed (a stream) which every other process applies to its own copy. A message blob
+crosses the wire once: the script that numbers the commit writes it to the hash and packs it into
+the feed entry. `sync()` waits
 until this process has applied everything committed before it was called, so a message sent
 through one process is seen by the next request to any other ("send here, query there").
 
@@ -47,6 +49,7 @@ import secrets
 from collections import deque
 from decimal import Decimal
 from functools import partial
+from itertools import accumulate
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -95,16 +98,52 @@ end
 return #new
 """
 
-# One commit told to the other processes: numbered, so that a process can ask "how many commits
-# are there?" and wait until it has applied as many. Entries older than ARGV[4] seconds go: the
-# feed's memory is bounded by time as well as by count (a group commit of many sends is large).
+# One commit: its messages written (as PUT_MESSAGES does) and told to the other processes in one
+# call, so each message blob crosses the wire once and goes both to the hash and to the change
+# feed entry (field m: the blobs' lengths, comma-separated, a semicolon, then the blobs).
+# ARGV: the feed's count bound, the origin, the entry's ops, its age bound in seconds, the number
+# of the first (id, blob) pair to write to the hash (pairs before it were written earlier in the
+# same MULTI), then the pairs.
+# Numbered, so that a process can ask "how many commits are there?" and wait until it has applied
+# as many. Entries older than ARGV[4] seconds go: the feed's memory is bounded by time as well as
+# by count (a group commit of many sends is large).
 PUBLISH = """
+local new, lengths, blobs, pair = {}, {}, {}, 0
+local written_from = tonumber(ARGV[5])
+for i = 6, #ARGV, 2 do
+  pair = pair + 1
+  local blob = ARGV[i + 1]
+  lengths[pair] = #blob
+  blobs[pair] = blob
+  if pair >= written_from and redis.call('HSET', KEYS[4], ARGV[i], blob) == 1 then new[#new + 1] = ARGV[i] end
+end
+if #new > 0 then
+  local first = redis.call('INCRBY', KEYS[5], #new) - #new
+  for j = 1, #new, 500 do
+    local order = {}
+    for i = j, math.min(j + 499, #new) do
+      order[#order + 1] = first + i
+      order[#order + 1] = new[i]
+    end
+    redis.call('ZADD', KEYS[3], unpack(order))
+  end
+end
 local n = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3], 'm', table.concat(lengths, ',') .. ';' .. table.concat(blobs))
 local now = redis.call('TIME')
 redis.call('XTRIM', KEYS[1], 'MINID', '~', (tonumber(now[1]) - tonumber(ARGV[4])) * 1000)
 return n
 """
+
+
+def split_blobs(packed: bytes) -> list[bytes]:
+    """The message blobs of a change feed entry's field m (their lengths, a semicolon, the blobs)."""
+    lengths, _, body = packed.partition(b";")
+    if not lengths:
+        return []
+    ends = list(accumulate(map(int, lengths.split(b","))))
+    return [body[start:end] for start, end in zip([0, *ends], ends)]
+
 
 # Scheduled transitions due by ARGV[1], at most ARGV[2]: each is removed by the one caller that
 # gets it, which is what makes a transition fire in exactly one process. Those another process
@@ -642,11 +681,24 @@ class RedisStore(Store):
             link = self._commits_link
             return int((await link.call([link.pack("GET", self.k("commits"))]))[0] or 0)
         commands = Commands()
-        self._persist_all(commands, ops)
-        wire = pickle.dumps([self._wire(op) for op in ops if op[0] != "timer"], pickle.HIGHEST_PROTOCOL)
-        commands.eval(PUBLISH, 2, self.k("changes"), self.k("commits"), CHANGES_KEPT, self.origin, wire, CHANGES_SECONDS)
+        held = self._persist_all(commands, ops)  # the last messages: written by PUBLISH
+        pairs: list[Any] = []
+        wire = []
+        for op in ops:
+            if op[0] == "message":  # its blob goes once, as the entry's field m, and by its index
+                wire.append(("message", len(pairs) // 2, op[3]))
+                pairs += (op[1].id, op[2])
+            elif op[0] != "timer":
+                wire.append(self._wire(op))
+        written_from = len(pairs) // 2 - len(held) + 1
+        commands.eval(PUBLISH, 5, self.k("changes"), self.k("commits"), self.k("order"), self.k("messages"),
+                      self.k("arrivals"), CHANGES_KEPT, self.origin, pickle.dumps(wire, pickle.HIGHEST_PROTOCOL),
+                      CHANGES_SECONDS, written_from, *pairs)
+        published = len(commands.list) - 1
+        if held and self._journals["messages"].evicted:  # this copy is full (count or bytes): the store keeps as many
+            commands.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), max(1, len(self.messages)))
         try:
-            number = int((await self._transaction(commands.list))[-1])
+            number = int((await self._transaction(commands.list))[published])
         except Exception:  # nothing accepted is lost: written with the next commit
             self._outbox[:0] = ops
             self._retry_later()
@@ -747,10 +799,12 @@ class RedisStore(Store):
 
     BATCHED = ("message", "request", "event", "callback", "timer", "charge", "dedupe")
 
-    def _persist_all(self, pipe: Any, ops: list[tuple]) -> None:
+    def _persist_all(self, pipe: Any, ops: list[tuple]) -> list[tuple]:
         """Writes of one kind go as one command until something that is not a plain write comes
         (an account changed, a reset...): a commit of many sends is a message write, a journal
-        push per kind, a timer write and one balance increment per account, not commands per send."""
+        push per kind, a timer write and one balance increment per account, not commands per send.
+        The last message writes are left out, and returned: PUBLISH writes them (after every
+        command here, which changes nothing they touch: nothing but plain writes follow them)."""
         batch: dict[str, list] = {kind: [] for kind in self.BATCHED}
         for op in ops:
             if op[0] in batch:
@@ -760,7 +814,9 @@ class RedisStore(Store):
                 continue  # told through the change feed only, never kept
             self._persist_batch(pipe, batch)
             self._persist(pipe, op)
+        held, batch["message"] = batch["message"], []
         self._persist_batch(pipe, batch)
+        return held
 
     def _persist_batch(self, pipe: Any, batch: dict[str, list]) -> None:
         if batch["message"]:
@@ -870,7 +926,7 @@ class RedisStore(Store):
                 for entry_id, fields in entries:
                     if fields.get(b"o") != self.origin:
                         try:
-                            self._apply(pickle.loads(fields[b"ops"]))
+                            self._apply_fields(fields)
                         except Exception:
                             log.exception("change %s from another process not applied", entry_id)
                     self._applied = max(self._applied, _stream_id(entry_id))
@@ -884,21 +940,27 @@ class RedisStore(Store):
             if self._catching_up:
                 self._caught_up()
 
-    def _apply(self, ops: list[tuple]) -> None:
+    def _apply_fields(self, fields: dict[bytes, bytes]) -> None:
+        """A change feed entry of another process: its ops, and its message blobs (field m)."""
+        packed = fields.get(b"m")
+        self._apply(pickle.loads(fields[b"ops"]), split_blobs(packed) if packed else [])
+
+    def _apply(self, ops: list[tuple], blobs: list[bytes] = ()) -> None:  # type: ignore[assignment]
         recording, self._recording = self._recording, False
         try:
             for op in ops:
-                self._apply_one(op)
+                self._apply_one(op, blobs)
         finally:
             self._recording = recording
 
-    def _apply_one(self, op: tuple) -> None:
+    def _apply_one(self, op: tuple, blobs: list[bytes] = ()) -> None:  # type: ignore[assignment]
         kind = op[0]
         if kind == "message":
+            blob = op[1] if type(op[1]) is bytes else blobs[op[1]]  # (bytes: from a msgemu sending them in ops)
             if len(op) == 2:  # from a msgemu that sends no head: decoded at once
-                self._apply_message(op[1])
+                self._apply_message(blob)
             else:
-                self._hold_message(op[1], op[2])
+                self._hold_message(blob, op[2])
         elif kind == "request":  # (a blob: from a msgemu that sent no rows)
             Store.add_request(self, codec.request_from(op[1]) if type(op[1]) is bytes else codec.request_from_row(op[1]))
         elif kind == "event":
