@@ -78,6 +78,25 @@ for i = 1, #ids do redis.call('HDEL', KEYS[2], ids[i]) end
 return extra
 """
 
+
+def _arrivals(order: str, arrivals: str) -> str:
+    """Lua: the ids in `new` (written for the first time) get the next arrival numbers from the
+    counter `arrivals` and join the sorted set `order` (in slices: unpack has a limit)."""
+    return f"""
+if #new > 0 then
+  local first = redis.call('INCRBY', {arrivals}, #new) - #new
+  for j = 1, #new, 500 do
+    local order = {{}}
+    for i = j, math.min(j + 499, #new) do
+      order[#order + 1] = first + i
+      order[#order + 1] = new[i]
+    end
+    redis.call('ZADD', {order}, unpack(order))
+  end
+end
+"""
+
+
 # Messages (id, blob pairs) written; one written for the first time gets the next arrival number:
 # the store's order of messages is the order they were committed in, whoever committed them.
 PUT_MESSAGES = """
@@ -85,16 +104,7 @@ local new = {}
 for i = 1, #ARGV, 2 do
   if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then new[#new + 1] = ARGV[i] end
 end
-if #new == 0 then return 0 end
-local first = redis.call('INCRBY', KEYS[3], #new) - #new
-for j = 1, #new, 500 do
-  local order = {}
-  for i = j, math.min(j + 499, #new) do
-    order[#order + 1] = first + i
-    order[#order + 1] = new[i]
-  end
-  redis.call('ZADD', KEYS[1], unpack(order))
-end
+""" + _arrivals("KEYS[1]", "KEYS[3]") + """
 return #new
 """
 
@@ -117,17 +127,7 @@ for i = 6, #ARGV, 2 do
   blobs[pair] = blob
   if pair >= written_from and redis.call('HSET', KEYS[4], ARGV[i], blob) == 1 then new[#new + 1] = ARGV[i] end
 end
-if #new > 0 then
-  local first = redis.call('INCRBY', KEYS[5], #new) - #new
-  for j = 1, #new, 500 do
-    local order = {}
-    for i = j, math.min(j + 499, #new) do
-      order[#order + 1] = first + i
-      order[#order + 1] = new[i]
-    end
-    redis.call('ZADD', KEYS[3], unpack(order))
-  end
-end
+""" + _arrivals("KEYS[3]", "KEYS[5]") + """
 local n = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3], 'm', table.concat(lengths, ',') .. ';' .. table.concat(blobs))
 local now = redis.call('TIME')
