@@ -65,18 +65,8 @@ async def main(url):
         client = redis.Redis.from_url(url)
         start = client.xrevrange("msgemu:changes", count=1)
         start = start[0][0].decode() if start else "0-0"
-        numbers = iter(range(2_000_000, 2_000_000 + sends))
-        ok = 0
-
-        async def one_connection():
-            nonlocal ok
-            for n in numbers:
-                body = template.replace("{n}", str(n)).replace("{p7}", f"{n % 10_000_000:07d}")
-                async with session.post(base + path, data=body, headers=headers) as r:
-                    await r.read()
-                    ok += r.status == 200
-
-        await asyncio.gather(*(one_connection() for _ in range(20)))
+        ok = await harness.distinct_sends(session, base + path, headers, template,
+                                          iter(range(2_000_000, 2_000_000 + sends)), 20)
         assert ok == sends, f"{ok} of {sends} sends answered 200"
     await asyncio.sleep(3)  # every send's lifecycle (sent +1 s, delivered +2 s) has fired and been committed
     entries = client.xrange("msgemu:changes", min="(" + start)

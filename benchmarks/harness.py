@@ -434,6 +434,26 @@ def send_body(provider: str, hook_url: str | None = None) -> tuple[str, dict, st
     return path, headers, template.replace("{hook}", f',"hook":"{hook_url}"' if hook_url else "")
 
 
+async def distinct_sends(session, url: str, headers: dict, template: str, numbers, connections: int) -> int:
+    """POST one send per number of `numbers` (an iterator shared by `connections` loops: each
+    number goes out once) to `url` with an aiohttp `session`; how many were answered 200.
+    {n} and {p7} in `template` become the number and its last 7 digits (send_body's bodies)."""
+    import asyncio
+
+    ok = 0
+
+    async def one_connection() -> None:
+        nonlocal ok
+        for n in numbers:
+            body = template.replace("{n}", str(n)).replace("{p7}", f"{n % 10_000_000:07d}")
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                ok += response.status == 200
+
+    await asyncio.gather(*(one_connection() for _ in range(connections)))
+    return ok
+
+
 def wrk(url: str, headers: dict, body: str, start: int, seconds: float, connections: int, cpus: list[int] | str,
         background: bool = False):
     """wrk -t1 pinned to `cpus`; the result of parse_wrk, or (background) a function returning it."""

@@ -45,21 +45,10 @@ async def load(base: str, sends: int, connections: int, hook: str | None) -> int
     import aiohttp
 
     path, headers, template = harness.send_body("alphasms", hook)
-    numbers = iter(range(3_000_000, 3_000_000 + sends))
-    ok = 0
-
-    async def one_connection(session: aiohttp.ClientSession) -> None:
-        nonlocal ok
-        for n in numbers:
-            body = template.replace("{n}", str(n)).replace("{p7}", f"{n % 10_000_000:07d}")
-            async with session.post(base + path, data=body, headers=headers) as response:
-                await response.read()
-                ok += response.status == 200
-
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.gather(*(one_connection(session) for _ in range(connections)))
-    return ok
+        return await harness.distinct_sends(session, base + path, headers, template,
+                                            iter(range(3_000_000, 3_000_000 + sends)), connections)
 
 
 async def settle(url: str, prefix: str = "msgemu:") -> None:
