@@ -101,7 +101,7 @@ async def _matching_messages(request: web.Request) -> list:
         raise web.HTTPBadRequest(
             text=json.dumps({"error": "unknown status", "allowed": [s.value for s in Status]}), content_type="application/json"
         )
-    found = in_scope(request, _runtime(request).store.query_messages(**_filters(request)))
+    found = in_scope(request, await _runtime(request).store.select_messages(**_filters(request)))
     return await _verified(request, found, filters.message_predicate)
 
 

@@ -98,10 +98,8 @@ def callback_result(attempt: dict[str, Any]) -> str:
 async def store_families(store) -> list[Metric]:
     """Messages by provider/status and callback attempts by provider/result, counted now."""
     by_status: Tally = Tally()
-    for n, message in enumerate(list(store.messages.values()), 1):
+    async for message in store.scan_messages():
         by_status[(message.provider, message.status.value)] += 1
-        if n % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
     by_result: Tally = Tally()
     for n, attempt in enumerate(list(store.callbacks), 1):
         by_result[(str(attempt.get("provider")), callback_result(attempt))] += 1

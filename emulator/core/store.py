@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 from .model import Account, Event, Message, RequestRecord, slots_setstate, digits
 
@@ -29,6 +30,10 @@ ATTEMPT_OVERHEAD = 550
 REQUEST_OVERHEAD = 650
 EVENT_OVERHEAD = 160
 CALLBACK_OVERHEAD = 900  # the attempt's dict (unchanged by the round that measured the others)
+# A scan of every message (a listing, a metrics scrape) yields to the event loop after this many
+# seconds: a request that needs several loop turns (a shared store's sync) then waits a few
+# slices, not a few scans (a message a shared store holds undecoded costs ~10 µs to read).
+SCAN_SLICE = 0.002
 TOMBSTONES = 100_000  # evicted message ids remembered, so a lookup can say "evicted", not "unknown"
 
 
@@ -278,6 +283,32 @@ class Store:
             self.messages_for_phone(str(wanted["phone"])) if "phone" in wanted else self.messages.values()
         )
         return [m for m in candidates if message_matches(m, wanted)]
+
+    async def select_messages(self, **filters: Any) -> list[Message]:
+        """query_messages for a request handler: a scan of every message (no phone to narrow it
+        by) yields to the event loop as it goes (scan_messages), so listing a full store never
+        holds up other requests."""
+        wanted = {k: v for k, v in filters.items() if v not in (None, "")}
+        if "phone" in wanted:
+            return [m for m in self.messages_for_phone(str(wanted["phone"])) if message_matches(m, wanted)]
+        found = []
+        async for message in self.scan_messages():
+            if message_matches(message, wanted):
+                found.append(message)
+        return found
+
+    async def scan_messages(self) -> AsyncIterator[Message]:
+        """Every message, oldest first, yielding to the event loop every SCAN_SLICE seconds
+        (ids are taken first: a message evicted meanwhile is skipped)."""
+        messages = self.messages
+        slice_ends = time.monotonic() + SCAN_SLICE
+        for message_id in list(messages):  # ids only: a shared store decodes each as it is reached
+            message = messages.get(message_id)
+            if message is not None:
+                yield message
+            if time.monotonic() >= slice_ends:
+                await asyncio.sleep(0)
+                slice_ends = time.monotonic() + SCAN_SLICE
 
     def events_of(self, message_id: str) -> list[Event]:
         return list(self._events_of.get(message_id, ()))
