@@ -227,9 +227,11 @@ class Namespaces:
     # -- internals ----------------------------------------------------------------------------
     def _forget(self, namespace: Namespace) -> set[str]:
         accounts = {(a.provider, a.login) for a in namespace.accounts}
-        message_ids = {m.id for m in self.store.messages.values() if (m.provider, m.account) in accounts}
-        for message_id in message_ids:  # timers still due for them become no-ops
-            _silence(self.store.messages[message_id])
+        # the namespace's own messages, by the store's per-account index (not a pass over all)
+        owned = [m for provider, login in accounts for m in self.store.account_messages(provider, login)]
+        for message in owned:  # timers still due for them become no-ops
+            _silence(message)
+        message_ids = {m.id for m in owned}
         request_ids = {r.id for r in self.store.requests if self.of_request(r) is namespace}
         self.store.forget(message_ids, request_ids, accounts)
         return message_ids
