@@ -100,7 +100,7 @@ class Engine:
         for message in submission.messages:
             message.created_at = now
             action = self.scenarios.decide(self._context(submission, message, n))
-            message.rule = action.origin(message.recipient) if action is not None else None  # which rule decided (null: none matched)
+            message.rule = _rule_origin(action, message)  # which rule decided (null: none matched)
             if action and action.kind == "fault" and _fault_accepts(action.fault):
                 # delay / malformed: processed as usual, only the HTTP response is altered
                 fault, action = action.fault, None
@@ -192,9 +192,7 @@ class Engine:
             self._transition(message, first, Status.ACCEPTED)
             self.clock.schedule(start, ("start", message.id, 0))
         else:
-            now = self.clock.now()
-            first.status = Status.ACCEPTED  # what the answer may read now; its event follows the answer
-            first.history.append(Transition(now, Status.ACCEPTED, None))
+            now = self._step(first, Status.ACCEPTED)  # what the answer may read now; its event follows the answer
             starts_now = start <= now
             held.append((message, now, starts_now))
             if not starts_now:  # a later start keeps its timer (due after the held work has run)
@@ -286,12 +284,17 @@ class Engine:
         return True
 
     def _transition(self, message: Message, attempt: Attempt, status: Status, error: str | None = None) -> None:
+        now = self._step(attempt, status, error)
+        self._announce(message, attempt, status, now, error)
+
+    def _step(self, attempt: Attempt, status: Status, error: str | None = None) -> float:
+        """A channel reaches a status now (its history says when); the time, for its event."""
         now = self.clock.now()
         attempt.status = status
         if error is not None:
             attempt.error = error
         attempt.history.append(Transition(now, status, error))
-        self._announce(message, attempt, status, now, error)
+        return now
 
     def _announce(self, message: Message, attempt: Attempt, status: Status, now: float, error: str | None) -> None:
         """A transition's event, stored and offered to the listeners (callbacks, SMPP receipts)."""
