@@ -278,7 +278,7 @@ class Store:
 
     def query_messages(self, **filters: Any) -> list[Message]:
         """Messages matching every given filter (None filters are ignored), oldest first."""
-        wanted = {k: v for k, v in filters.items() if v not in (None, "")}
+        wanted = _given(filters)
         candidates: Iterable[Message] = (
             self.messages_for_phone(str(wanted["phone"])) if "phone" in wanted else self.messages.values()
         )
@@ -288,9 +288,9 @@ class Store:
         """query_messages for a request handler: a scan of every message (no phone to narrow it
         by) yields to the event loop as it goes (scan_messages), so listing a full store never
         holds up other requests."""
-        wanted = {k: v for k, v in filters.items() if v not in (None, "")}
-        if "phone" in wanted:
-            return [m for m in self.messages_for_phone(str(wanted["phone"])) if message_matches(m, wanted)]
+        wanted = _given(filters)
+        if "phone" in wanted:  # indexed: nothing to scan
+            return self.query_messages(**wanted)
         found = []
         async for message in self.scan_messages():
             if message_matches(message, wanted):
@@ -577,6 +577,11 @@ def phone_key(phone: Any) -> str:
     text = str(phone)
     number = digits(text)
     return f"#{number}" if number else f"={text}"
+
+
+def _given(filters: dict[str, Any]) -> dict[str, Any]:
+    """The filters that filter: None and "" ask for nothing."""
+    return {k: v for k, v in filters.items() if v not in (None, "")}
 
 
 def message_matches(message: Message, wanted: dict[str, Any]) -> bool:
