@@ -339,6 +339,9 @@ class Engine:
     def accounts(self, provider: str) -> list[Account]:
         return self.store.provider_accounts(provider)
 
+    def account(self, provider: str, login: str) -> Account | None:
+        return self.store.account(provider, login)
+
     def charge(self, account: Account, amount: Decimal) -> None:
         """Move money off (or, negative, onto) an account: through the store, which may be shared."""
         self.store.charge(account, amount)

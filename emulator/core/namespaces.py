@@ -237,7 +237,7 @@ class Namespaces:
         return message_ids
 
     def live_account(self, account: Account) -> Account | None:
-        return next((a for a in self.store.provider_accounts(account.provider) if a.login == account.login), None)
+        return self.store.account(account.provider, account.login)
 
     def _new_name(self) -> str:
         while True:

@@ -966,7 +966,7 @@ class RedisStore(Store):
         elif kind == "event":
             Store.add_event(self, codec.event_from(op[1]) if type(op[1]) is bytes else codec.event_from_row(op[1]))
         elif kind == "charge":
-            mine = next((a for a in self.accounts.get(op[1], []) if a.login == op[2]), None)
+            mine = self.account(op[1], op[2])
             if mine is not None:
                 mine.balance -= op[3]
         elif kind in ("shared", "tell"):
@@ -978,7 +978,7 @@ class RedisStore(Store):
         elif kind == "account":
             _, old_login, blob, balance_set, why = op
             account: Account = pickle.loads(blob)
-            mine = next((a for a in self.accounts.get(account.provider, []) if a.login == old_login), None)
+            mine = self.account(account.provider, old_login)
             if mine is None:
                 Store.add_account(self, account, seed=why == "seed")
             else:
@@ -1004,7 +1004,7 @@ class RedisStore(Store):
             Store.reset(self)
             self.messages = LazyMessages(self._decode_held)
             for account in op[1]:
-                mine = next((a for a in self.accounts.get(account.provider, []) if a.login == account.login), None)
+                mine = self.account(account.provider, account.login)
                 if mine is not None:
                     mine.balance = account.balance
         # ("timer": not in the change feed; scheduled transitions are claimed from the store when due)

@@ -190,6 +190,13 @@ class Store:
     def provider_accounts(self, provider: str) -> list[Account]:
         return self.accounts.get(provider, [])
 
+    def account(self, provider: str, login: str) -> Account | None:
+        """The account with this login (a plain loop: callbacks look one up per status change)."""
+        for account in self.accounts.get(provider, ()):
+            if account.login == login:
+                return account
+        return None
+
     def remove_account(self, provider: str, login: str) -> None:
         """Drop an account for good (seeded state included): a deleted namespace's."""
         self.accounts[provider] = [a for a in self.accounts.get(provider, []) if a.login != login]

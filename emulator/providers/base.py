@@ -142,11 +142,8 @@ class Provider:
         return self.engine.accounts(self.name)
 
     def account_named(self, login: str) -> Account | None:
-        """The account with this login (a plain loop: callbacks look one up per status change)."""
-        for account in self.engine.accounts(self.name):
-            if account.login == login:
-                return account
-        return None
+        """The account with this login."""
+        return self.engine.account(self.name, login)
 
     def price(self, channel: str, units: int = 1) -> Decimal:
         price = self.prices.get(channel, ZERO)
