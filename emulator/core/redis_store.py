@@ -740,11 +740,9 @@ class RedisStore(Store):
         new = {op[1].id for op in ops if op[0] == "message"}
         for message_id, message in self._dirty_messages.items():
             if message_id not in new and message_id in self.messages:
-                keys = self._extra_keys(message)
-                blob = codec.message_blob(message, keys)
-                digest = _digest(blob)
+                op, digest = self._message_op(message, None)
                 if self._digests.get(("message", message_id)) != digest:
-                    ops.append(("message", message, blob, _head(message, keys, None)))
+                    ops.append(op)
                     self._remember_digest(message_id, digest)
         self._dirty_messages = {}
         for (kind, key), value in self._dirty_other.items():
@@ -760,11 +758,9 @@ class RedisStore(Store):
         """Objects pickled once, as they are now, for both the store and the change feed."""
         kind = op[0]
         if kind == "message" and len(op) == 2:  # new here: its cost goes with it
-            message = op[1]
-            keys = self._extra_keys(message)
-            blob = codec.message_blob(message, keys)
-            self._remember_digest(message.id, _digest(blob))
-            return ("message", message, blob, _head(message, keys, message_cost(message)))
+            message_op, digest = self._message_op(op[1], message_cost(op[1]))
+            self._remember_digest(op[1].id, digest)
+            return message_op
         if kind in ("request", "event"):
             row = self.ROW[kind](op[1])
             return (kind, op[1], codec.row_blob(kind, row), row)
@@ -785,9 +781,13 @@ class RedisStore(Store):
             return (kind, op[1], op[5], op[3], op[4])
         return op
 
-    def _extra_keys(self, message: Message) -> list[str]:
-        """The keys a message is found by beside its provider id (client reference, ticket...)."""
-        return [k[2] for k in self._keys_of.get(message.id, ()) if k[2] != message.provider_id]
+    def _message_op(self, message: Message, cost: int | None) -> tuple[tuple, bytes]:
+        """A message written as it is now: ("message", message, blob, head), and the blob's
+        digest. The blob carries the keys it is found by beside its provider id (client
+        reference, ticket...); `cost` goes in the head of a message's first version only."""
+        keys = [k[2] for k in self._keys_of.get(message.id, ()) if k[2] != message.provider_id]
+        blob = codec.message_blob(message, keys)
+        return ("message", message, blob, _head(message, keys, cost)), _digest(blob)
 
     ENCODE = {"request": codec.request_blob, "event": codec.event_blob, "callback": partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)}
     ROW = {"request": codec.request_row, "event": codec.event_row}
@@ -1019,18 +1019,13 @@ class RedisStore(Store):
             Store.add_message(self, message, keys)
             return
         mine.__dict__.update(message.__dict__)
-        for key in keys:
-            if (mine.provider, mine.account, str(key)) not in self._index:
-                Store.index_message(self, mine, key)
-        self._wake(mine)
-        if self._listeners:
-            self.notify({"type": "message", "message": mine.id})
+        self._changed_elsewhere(mine, keys)
 
     def _hold_message(self, blob: bytes, head: tuple) -> None:
         """Another process's version of a message, indexed from its head and held undecoded
         until something here reads it. Decoded at once when this copy's own unwritten changes
         to it are pending (they must build on it), or when someone waits on its phone."""
-        message_id, provider, account, _recipient, _provider_id, keys, cost = head
+        message_id, _provider, _account, _recipient, _provider_id, keys, cost = head
         mine = dict.get(self.messages, message_id)
         if mine is None:
             if cost is None:  # a later version of one this copy never had (or dropped): as it was
@@ -1046,12 +1041,16 @@ class RedisStore(Store):
         else:
             mine = Held(head, blob, mine)
             dict.__setitem__(self.messages, message_id, mine)
+        self._changed_elsewhere(mine, keys)
+
+    def _changed_elsewhere(self, mine: Message | Held, keys: list[str]) -> None:
+        """A message this copy had, changed by another process: new index keys, waiters, listeners."""
         for key in keys:
-            if (provider, account, str(key)) not in self._index:
+            if (mine.provider, mine.account, str(key)) not in self._index:
                 Store.index_message(self, mine, key)
         self._wake(mine)
         if self._listeners:
-            self.notify({"type": "message", "message": message_id})
+            self.notify({"type": "message", "message": mine.id})
 
     def _decode_held(self, held: Held) -> Message:
         message, _keys = codec.message_from(held.blob)
