@@ -218,16 +218,20 @@ class Process:
         return self.log.read()
 
 
+def tree_env(root: Path) -> dict:
+    """The environment a server of the msgemu tree `root` runs in: that tree first on the path."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+
+
 def msgemu(root: Path, cpus: list[int] | str, extra: list[str], store: str | None = None, workers: str | None = None,
            clock: str = "real") -> Process:
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     argv = [sys.executable, "-m", "emulator.cli", "serve", "--port", str(port), "--clock", clock, "--log-level", "WARNING"]
     if store:
         argv += ["--store", store]
     if workers:
         argv += ["--workers", workers]
-    return Process(argv + extra, "/_emulator/health", port, cpus, cwd=root, env=env)
+    return Process(argv + extra, "/_emulator/health", port, cpus, cwd=root, env=tree_env(root))
 
 
 # Not a mode msgemu offers: `--workers 2` forked on one port, each worker with a memory store of
@@ -242,9 +246,8 @@ UNSHARED = ("import sys\nfrom emulator import workers\nfrom emulator.settings im
 def msgemu_unshared(root: Path, cpus: list[int] | str, count: int) -> Process:
     """`count` msgemu processes on one port, each with its own memory store (the ceiling row)."""
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     return Process([sys.executable, "-c", UNSHARED, str(port), str(count)], "/_emulator/health", port, cpus,
-                   cwd=root, env=env)
+                   cwd=root, env=tree_env(root))
 
 
 def wiremock(jar: Path, cpus: list[int] | str, mappings: list[dict]) -> Process:
