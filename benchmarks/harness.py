@@ -368,6 +368,20 @@ def bare_app(path: str):
     return app
 
 
+
+def app_under_test(provider: str):
+    """(app, path, headers, template) of the in-process measurements (inprocess.py,
+    instructions.py): `bare` is bare_app on AlphaSMS's path, anything else msgemu's own app on
+    the real clock, from whichever tree is first on sys.path. The template varies {n} only
+    (text and client id); the phone is one fixed number, as these measurements always had."""
+    path, headers, template = SENDS["alphasms" if provider == "bare" else provider]
+    template = template.replace("{p7}", "1234567")
+    if provider == "bare":
+        return bare_app(path), path, headers, template
+    from emulator.app import build_app
+    from emulator.settings import Settings
+    return build_app(Settings(clock="real", watch_scenario=False, log_level="WARNING")), path, headers, template
+
 BARE_AIOHTTP = r'''
 import sys
 sys.path.insert(0, sys.argv[3])

@@ -30,8 +30,7 @@ REPO = HERE.parent
 CHILD = r"""
 import asyncio, cProfile, json, os, pstats, sys, time
 sys.path.insert(0, sys.argv[1])
-from compare import SENDS
-from harness import bare_app, http_exchange, listen_in_process
+from harness import app_under_test, http_exchange, listen_in_process
 sys.path.insert(0, os.getcwd())  # the tree measured: compare's harness put its own checkout first
 from aiohttp import web
 
@@ -40,14 +39,7 @@ provider, count, profile, close = sys.argv[2], int(sys.argv[3]), sys.argv[4] == 
 
 async def main():
     from emulator import cli
-    if provider == "bare":
-        path, headers, template = SENDS["alphasms"]
-        app = bare_app(path)
-    else:
-        from emulator.app import build_app
-        from emulator.settings import Settings
-        app = build_app(Settings(clock="real", watch_scenario=False, log_level="WARNING"))
-        path, headers, template = SENDS[provider]
+    app, path, headers, template = app_under_test(provider)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = await listen_in_process(runner, tcp_site=os.environ.get("BENCH_SITE") == "TCPSite")
