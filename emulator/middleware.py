@@ -47,7 +47,7 @@ async def shared_store(request: web.Request, handler) -> web.StreamResponse:
     """With a store several processes share: see what they committed before answering, and
     commit what this request changed before the client gets its answer (so its next request,
     to any process, sees it). Installed only then (app._base_app): in memory it has nothing to do."""
-    store: Store = request.config_dict[STORE_KEY]
+    store: Store = request.app[STORE_KEY]
     await store.sync()
     try:
         return await handler(request)
@@ -61,8 +61,9 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
     not journaled), the safety net, the body deadline, then faults on the handler's response."""
     provider = provider_of(request)
     started = time.perf_counter()
+    app = request.app  # its own keys: msgemu mounts no sub-applications (config_dict builds a chain per read)
     # with the answer first (memory store), what only follows from a send waits for its answer
-    held = after_answer.hold() if provider is not None and request.config_dict.get(ANSWER_FIRST_KEY) else None
+    held = after_answer.hold() if provider is not None and app.get(ANSWER_FIRST_KEY) else None
     try:
         try:
             try:  # the safety net
@@ -94,7 +95,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             if held is not None:
                 after_answer.release(held)
             if provider is not None:
-                await _record(request.config_dict[STORE_KEY], request, provider, exc)
+                await _record(app[STORE_KEY], request, provider, exc)
             raise
         except (asyncio.CancelledError, ConnectionResetError):
             # no answer went out: the client hung up while its answer was being made (or held by a
@@ -103,7 +104,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             if held is not None:
                 after_answer.release(held)
             if provider is not None and request.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
-                await _record(request.config_dict[STORE_KEY], request, provider, None)
+                await _record(app[STORE_KEY], request, provider, None)
             raise
         if provider is not None:
             try:
@@ -112,13 +113,13 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             finally:
                 if held is not None:
                     after_answer.release(held)  # before the journal record, as the work came before it
-                await _record(request.config_dict[STORE_KEY], request, provider, response)
+                await _record(app[STORE_KEY], request, provider, response)
             if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
                 log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.perf_counter() - started) * 1000)
         return response
     finally:
         if provider is not None:
-            tally = request.config_dict.get(TALLY_KEY)
+            tally = app.get(TALLY_KEY)
             if tally is not None:  # counted however it ended, its time with faults' delays and the journal
                 tally(provider.name, (request.get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
 
