@@ -41,23 +41,22 @@ class Status(str, enum.Enum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
 
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
-
-    @property
-    def is_failure(self) -> bool:
-        return self in FAILED_STATUSES
-
-    @property
-    def is_success(self) -> bool:
-        return self in SUCCESS_STATUSES
+    # is_final, is_failure, is_success: plain attributes of each member, set below (not
+    # properties: the lifecycle asks them several times per transition)
+    is_final: bool
+    is_failure: bool
+    is_success: bool
 
 
 SUCCESS_STATUSES = frozenset({Status.DELIVERED, Status.READ, Status.UNREAD})
 FAILED_STATUSES = frozenset({Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.CANCELLED})
 # READ and UNREAD are final for the lifecycle; DELIVERED is final unless a later READ is planned.
 FINAL_STATUSES = FAILED_STATUSES | {Status.READ, Status.UNREAD}
+for _status in Status:
+    _status.is_final = _status in FINAL_STATUSES
+    _status.is_failure = _status in FAILED_STATUSES
+    _status.is_success = _status in SUCCESS_STATUSES
+del _status
 
 
 @dataclass

@@ -346,7 +346,10 @@ class Store:
         if not event.seq:  # set already when another process's event is applied here
             event.seq = self.next_id("event")
         journal = self._journals["events"]
-        journal.append(event, EVENT_OVERHEAD + len(event.error) if event.error else EVENT_OVERHEAD)
+        cost = EVENT_OVERHEAD + len(event.error) if event.error else EVENT_OVERHEAD
+        journal.items.append(event)  # Journal.append, in place: four events a send
+        journal.costs.append(cost)
+        journal.bytes += cost
         known = event.message_id in self.messages  # (not read: a shared store may hold it undecoded)
         if known:
             events = self._events_of.get(event.message_id)
