@@ -55,6 +55,11 @@ async def shared_store(request: web.Request, handler) -> web.StreamResponse:
         await store.commit()
 
 
+# A request's own keys are read from its dict (request._state): request.get() is the Mapping
+# ABC's, in Python, and raises and catches a KeyError for each key not set (a fault, a body
+# deadline, a reason: three per send).
+
+
 @web.middleware
 async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
     """From the outside in: the journal (provider requests only: the control API and the UI are
@@ -70,7 +75,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
                 deadline = _body_deadline(request)
                 try:
                     response = await handler(request)
-                    fault: dict[str, Any] | None = request.get(FAULT_KEY)
+                    fault: dict[str, Any] | None = request._state.get(FAULT_KEY)
                     if fault:
                         response = await _apply_fault(request, response, fault)
                 finally:
@@ -103,7 +108,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             # message accepted and charged) stays traceable to it in the journal.
             if held is not None:
                 after_answer.release(held)
-            if provider is not None and request.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
+            if provider is not None and request._state.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
                 await _record(app[STORE_KEY], request, provider, None)
             raise
         if provider is not None:
@@ -121,7 +126,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
         if provider is not None:
             tally = app.get(TALLY_KEY)
             if tally is not None:  # counted however it ended, its time with faults' delays and the journal
-                tally(provider.name, (request.get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
+                tally(provider.name, (request._state.get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
 
 
 async def _answer_now(request: web.Request, response: web.Response) -> None:
@@ -144,7 +149,8 @@ NOT_RECEIVED_TEXT = "<body not received in time: the client stopped sending>"  #
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
-    if request.get(BODY_STATE_KEY) == "timeout":
+    state = request._state
+    if state.get(BODY_STATE_KEY) == "timeout":
         body_size, body_text = request.content_length or 0, NOT_RECEIVED_TEXT
     else:
         try:
@@ -155,8 +161,8 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             body_size, body_text = request.content_length or 0, "<body larger than the configured limit>"
         except (ConnectionError, HttpProcessingError, RequestPayloadError):
             body_size, body_text = request.content_length or 0, "<body not received: the client went away or sent a broken body>"
-    outcome, error, ids = request.get(OUTCOME_KEY) or ("query", None, [])  # a fresh list for each unmarked one
-    reason = request.get(REASON_KEY)
+    outcome, error, ids = state.get(OUTCOME_KEY) or ("query", None, [])  # a fresh list for each unmarked one
+    reason = state.get(REASON_KEY)
     if reason is None and outcome in ("rejected", "error") and error:
         reason = provider.reason_for(error)  # every refusal says which kind of check fired
     response_text = "" if response is not None else NO_ANSWER_TEXT
