@@ -152,7 +152,7 @@ class Engine:
             provider=submission.provider,
             account=submission.account.login,
             channel=message.attempts[0].channel if message.attempts else "",
-            channels=[a.channel for a in message.attempts],
+            channels=[a.channel for a in message.attempts] if len(message.attempts) != 1 else [message.attempts[0].channel],
             recipient=message.recipient,
             text=message.text,
             nth=nth,

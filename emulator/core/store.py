@@ -240,9 +240,13 @@ class Store:
             sent[message.id] = None
         journal = self._journals["messages"]
         journal.append(message.id, message_cost(message) if cost is None else cost)
-        for key in (message.provider_id, *keys):
-            if key:
-                self.index_message(message, key)
+        owner_keys = [(message.provider, message.account, str(key)) for key in (message.provider_id, *keys) if key]
+        if owner_keys:  # index_message, for every key at once
+            index = self._index
+            for index_key in owner_keys:
+                index[index_key] = message.id
+            known = self._keys_of.get(message.id)
+            self._keys_of[message.id] = (*known, *owner_keys) if known else tuple(owner_keys)
         self._enforce_after(journal)
         if self._listeners:
             self.notify({"type": "message", "message": message.id})
