@@ -158,7 +158,9 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
         body_size, body_text = request.content_length or 0, NOT_RECEIVED_TEXT
     else:
         try:
-            body = await request.read() if request.body_exists else b""  # cached when the handler read it
+            body = request._read_bytes  # what request.read() keeps once the handler read it (no coroutine)
+            if body is None:
+                body = await request.read() if request.body_exists else b""
             body_size = len(body)
             body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
         except web.HTTPRequestEntityTooLarge:
