@@ -33,8 +33,6 @@ BODY_JOURNAL_LIMIT = 8 * 1024  # journaled bytes of a body or response; the real
 DEFAULT_BODY_TIMEOUT = 30.0
 BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not received in time
 ANSWER_FIRST_KEY = web.AppKey("msgemu_answer_first", bool)  # False when a shared store commits after the journal
-# with the answer first: the clock's run_due, called once a provider request is journaled
-DUE_TIMERS_KEY = web.AppKey("msgemu_due_timers", object)
 # (provider name, outcome, seconds) of every provider request once done: the metrics' counters
 TALLY_KEY = web.AppKey("msgemu_tally", object)
 _UNMARKED = ("query", None, None)
@@ -121,8 +119,6 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
                 if held is not None:
                     after_answer.release(held)  # before the journal record, as the work came before it
                 await _record(app[STORE_KEY], request, provider, response)
-            if held is not None:  # the loop is awake for this request: timers due by now run here
-                app[DUE_TIMERS_KEY]()
             if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
                 log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.perf_counter() - started) * 1000)
         return response

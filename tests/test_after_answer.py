@@ -10,7 +10,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from emulator.core import after_answer
-from emulator.runtime import RUNTIME_KEY
 
 URL = "/alphasms/api/json.php"
 KEY = "alphasms-demo-key"
@@ -116,20 +115,3 @@ async def test_held_work_runs_at_release_in_order_and_at_the_latest_on_the_next_
     assert done[-1] == "next turn"
     after_answer.release(unreleased)
     assert done.count("next turn") == 1  # once
-
-
-async def test_timers_due_when_a_send_is_answered_run_with_it_not_after_a_wake_of_their_own(real_clock_client):
-    """The loop is awake for a request anyway: the lifecycle steps due by the time it is
-    answered run right after it (in order, none early), without waiting for the loop timer."""
-    client = real_clock_client
-    first = await client.post(URL, json={"auth": KEY, "data": [sms(1)]})
-    assert first.status == 200
-    message = await only_message(client)
-    runtime = client.server.app[RUNTIME_KEY]
-    runtime.clock._offset += 5.0  # its sent (+1 s) and delivered (+2 s) steps are due now, the loop timer still ~1 s away
-    second = await client.post(URL, json={"auth": KEY, "data": [sms(2)]})
-    assert second.status == 200
-    statuses = [e["status"] for e in await events_of(client, message["id"])]  # the very next request: no sleep
-    assert statuses == ["accepted", "queued", "sent", "delivered"]
-    history = runtime.store.message(message["id"]).attempts[0].history
-    assert history[2].at >= history[1].at + 1.0 and history[3].at >= history[1].at + 2.0  # never before due

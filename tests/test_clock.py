@@ -55,29 +55,6 @@ async def test_an_earlier_timer_scheduled_later_rearms_the_runner():
     await clock.stop()
 
 
-async def test_run_due_fires_what_is_due_here_and_rearms_for_the_rest():
-    """What a request just answered does for the loop: the timers due by now run at once, in
-    order, none before its time, and the loop timer is re-armed for the next one."""
-    clock = Clock("real")
-    await clock.start()
-    ran: list[str] = []
-    now = clock.now()
-    clock.call_at(now + 30, lambda: ran.append("later"))
-    clock.call_at(now - 0.002, lambda: ran.append("second"))
-    clock.call_at(now - 0.003, lambda: ran.append("first"))
-    clock.run_due()  # synchronously: no loop turn in between
-    assert ran == ["first", "second"]
-    assert clock.pending == 1
-    assert clock._handle is not None and clock._armed_due == now + 30  # armed for "later" only
-    clock.run_due()  # nothing due: nothing runs, nothing re-armed
-    assert ran == ["first", "second"]
-    await clock.stop()
-    manual = Clock("manual")
-    manual.call_at(manual.now() - 1, lambda: ran.append("manual"))
-    manual.run_due()  # the manual clock's timers wait for advance()
-    assert "manual" not in ran
-
-
 async def test_a_coroutine_timer_becomes_a_task_and_a_slow_one_holds_up_no_other():
     clock = Clock("real")
     await clock.start()

@@ -277,18 +277,6 @@ class Clock:
         else:
             self._handle = self._loop.call_at(self._loop.time() + delay + LOOP_RESOLUTION, self._wake)
 
-    def run_due(self) -> None:
-        """Real time, called from work the loop runs anyway (a request just answered): the
-        timers due by now run here, in (due, order) as always, and the loop timer is re-armed
-        for what is left, so the loop needs no wake-up of its own for them. A timer never runs
-        before it is due; it runs sooner after its due time than a loop timer (truncated to
-        whole milliseconds, armed LOOP_RESOLUTION late) would have run it."""
-        timers = self._timers
-        if not timers or self._loop is None or timers[0][0] > self.now():
-            return
-        self._disarm()
-        self._wake()
-
     def _wake(self) -> None:
         """The earliest timer is due: run what is due (FIRE_BATCH at most), then re-arm."""
         self._handle = None
