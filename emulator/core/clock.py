@@ -82,7 +82,7 @@ class Clock:
     """A scheduler whose notion of 'now' is either wall time or moved only by advance().
 
     For subclasses: advance() fires through _fire_due (both modes; manual time lives in
-    _manual_now); the real-time runner fires through _wake, which runs each timer with _run_now."""
+    _manual_now); the real-time runner fires through _wake, which runs a timer that is data itself and any other with _run_now."""
 
     def __init__(self, mode: str = "real", start: float | None = None) -> None:
         if mode not in ("real", "manual"):
@@ -177,7 +177,12 @@ class Clock:
         except Exception:  # a broken timer must never stop the clock
             log.exception("timer failed")
             return
-        if result is not None and asyncio.iscoroutine(result):  # None (most timers): no ABC check
+        if result is not None:  # None (most timers): no ABC check
+            self._spawn(result)
+
+    def _spawn(self, result: Any) -> None:
+        """What a real-time timer returned: a coroutine becomes a task of its own."""
+        if asyncio.iscoroutine(result):
             task = asyncio.get_running_loop().create_task(_logged(result))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -275,7 +280,7 @@ class Clock:
         if delay <= 0:  # due already (a send's first step): the next loop iteration, no loop timer
             self._handle = self._loop.call_soon(self._wake)
         else:
-            self._handle = self._loop.call_at(self._loop.time() + delay + LOOP_RESOLUTION, self._wake)
+            self._handle = self._loop.call_later(delay + LOOP_RESOLUTION, self._wake)  # (call_at reads the loop's time twice more)
 
     def _wake(self) -> None:
         """The earliest timer is due: run what is due (FIRE_BATCH at most), then re-arm."""
@@ -294,7 +299,19 @@ class Clock:
                     continue
                 if due > now:
                     break
-                self._run_now(self._pop())
+                heapq.heappop(timers)  # _pop and _run_now, written out for a lifecycle step (the usual timer)
+                timer._clock = None
+                key = timer.key
+                if key is not None:
+                    try:
+                        result = timer.callback(*key)
+                    except Exception:  # a broken timer must never stop the clock
+                        log.exception("timer failed")
+                        result = None
+                    if result is not None:
+                        self._spawn(result)
+                else:
+                    self._run_now(timer)
                 timers = self._timers  # a cancellation may have rebuilt the heap
         finally:
             self._arm()
