@@ -251,11 +251,25 @@ def _kept_headers(request: web.Request) -> dict[str, str]:
     """The journaled headers, by lower-case name, in the order received (the last one wins)."""
     kept = {}
     for name, value in request.headers.items():
-        lowered = _HEADERS_KEPT.get(name.lower())
-        if lowered is not None:
+        lowered = _kept_names.get(name)  # by the name as it came: clients repeat their spelling
+        if lowered is None:
+            lowered = _kept_name(name)
+        if lowered:
             known = _shared_texts.get(value)  # _shared's own first step, without a call (the usual case)
             kept[lowered] = known if known is not None else _shared(value)
     return kept
+
+
+_kept_names: dict[str, str] = {}  # a header name as received -> its journaled name, "" when not journaled
+
+
+def _kept_name(name: str) -> str:
+    """The journaled name of a header (its lower case), "" for one the journal leaves out;
+    remembered for the next request (bounded: past the limit, a new spelling is looked up each time)."""
+    lowered = _HEADERS_KEPT.get(name.lower(), "")
+    if len(_kept_names) < _SHARED_TEXTS_LIMIT:
+        _kept_names[name] = lowered
+    return lowered
 
 
 def _shared(text: str) -> str:
