@@ -6,6 +6,7 @@
     python benchmarks/inprocess.py --before /tmp/old-tree --close   # a new connection per send
     MSGEMU_LOOP=asyncio python benchmarks/inprocess.py ...          # on asyncio's loop (else uvloop if installed)
     python benchmarks/inprocess.py --sites --close                  # aiohttp's TCPSite against msgemu's listener
+    python benchmarks/inprocess.py --split --providers alphasms     # CPU before the answer is written, and after
 
 The real app (build_app) is served on a real socket with msgemu's GC tuning and event loop; a
 raw keep-alive HTTP/1.1 client in the same process sends distinct requests one after another.
@@ -13,6 +14,10 @@ The figure is the process's CPU time per send, client included (the bare-aiohttp
 same client against a one-line aiohttp handler: the floor). With --close every send opens its
 own connection (`Connection: close`): what accepting costs, the listener's part. Runs of each tree alternate in
 fresh processes, and the medians are compared; wrk-based numbers stay in bench.py/compare.py.
+With --split, each send's CPU is cut where middleware._answer_now has written the answer: before
+(the client's write, aiohttp, the provider, submit, the answer) and after (held lifecycle work,
+the journal, metrics, the client's read), medians over the sends; what a sequential client waits
+for is mostly the first part.
 """
 from __future__ import annotations
 
@@ -62,14 +67,33 @@ async def main():
         await call("PATCH", f"/_emulator/accounts/{provider}", {"Content-Type": "application/json"}, b'{"balance": 100000000000}')
     template = template.replace("{hook}", "")
 
+    split = os.environ.get("BENCH_SPLIT") == "1" and provider != "bare"
+    answered_at = []  # --split: CPU clock when each answer was written (middleware._answer_now)
+    before, after = [], []
+    if split:
+        from emulator import middleware
+        answer_now = middleware._answer_now
+
+        async def marked(request, response):
+            await answer_now(request, response)
+            answered_at.append(time.process_time_ns())
+
+        middleware._answer_now = marked
+
     async def sends(first, n):
         accepted = 0
         for i in range(first, first + n):
+            sent_at = time.process_time_ns()
+            answered_at.clear()
             status, _ = await call("POST", path, headers, template.replace("{n}", str(i)).encode())
+            if answered_at:
+                before.append(answered_at[0] - sent_at)
+                after.append(time.process_time_ns() - answered_at[0])
             accepted += status.startswith(b"HTTP/1.1 200")
         return accepted
 
     await sends(1000, 300)  # warm-up: compiled validators, caches
+    before.clear(); after.clear()
     cli.tune_gc()
     profiler = cProfile.Profile() if profile else None
     if profiler:
@@ -80,7 +104,11 @@ async def main():
     if profiler:
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats("emulator|json|fastjsonschema|<string>", 45)
-    print(json.dumps({"cpu_us": cpu / count * 1e6, "answered_200": ok / count}), flush=True)
+    result = {"cpu_us": cpu / count * 1e6, "answered_200": ok / count}
+    if split:
+        before.sort(); after.sort()
+        result.update(before_us=before[len(before) // 2] / 1e3, after_us=after[len(after) // 2] / 1e3)
+    print(json.dumps(result), flush=True)
     os._exit(0)  # measured: no teardown (msgemu serve leaves the same way)
 
 from emulator import cli
@@ -110,7 +138,10 @@ def main() -> int:
     parser.add_argument("--profile", metavar="PROVIDER")
     parser.add_argument("--close", action="store_true", help="a new connection per send (Connection: close)")
     parser.add_argument("--sites", action="store_true", help="this tree twice: aiohttp's TCPSite, then msgemu's listener")
+    parser.add_argument("--split", action="store_true", help="also the CPU a send takes before its answer is written and after")
     args = parser.parse_args()
+    if args.split:
+        os.environ["BENCH_SPLIT"] = "1"
     if args.profile:
         print(run(REPO, args.profile, args.sends, profile=True, close=args.close))
         return 0
@@ -119,10 +150,13 @@ def main() -> int:
         trees = {"TCPSite": REPO, "listener": REPO}
     for provider in [p for p in args.providers.split(",") if p]:
         runs: dict[str, list[float]] = {label: [] for label in trees}
+        splits: dict[str, list[tuple[float, float]]] = {label: [] for label in trees}
         for index in range(args.rounds):
             for label in (list(trees) if index % 2 == 0 else list(trees)[::-1]):
                 result = run(trees[label], provider, args.sends, close=args.close, site=label)
                 runs[label].append(result["cpu_us"])
+                if "before_us" in result:
+                    splits[label].append((result["before_us"], result["after_us"]))
                 if result["answered_200"] < 0.99:
                     print(f"  {provider}: only {result['answered_200']:.0%} answered 200", file=sys.stderr)
         line = "  ".join(f"{label}: {statistics.median(v):6.1f} µs/send (runs {', '.join(f'{x:.0f}' for x in v)})"
@@ -131,6 +165,10 @@ def main() -> int:
             b, t = (statistics.median(v) for v in runs.values())
             line += f"  {100 * (t - b) / b:+.0f}%"
         print(f"{provider:9} {line}", flush=True)
+        for label, pairs in splits.items():
+            if pairs:
+                print(f"{'':9} {label}: before the answer {statistics.median(p[0] for p in pairs):6.1f} µs, "
+                      f"after it {statistics.median(p[1] for p in pairs):6.1f} µs (medians of sends, client included)", flush=True)
     return 0
 
 

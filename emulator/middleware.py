@@ -47,12 +47,17 @@ async def shared_store(request: web.Request, handler) -> web.StreamResponse:
     """With a store several processes share: see what they committed before answering, and
     commit what this request changed before the client gets its answer (so its next request,
     to any process, sees it). Installed only then (app._base_app): in memory it has nothing to do."""
-    store: Store = request.config_dict[STORE_KEY]
+    store: Store = request.app[STORE_KEY]
     await store.sync()
     try:
         return await handler(request)
     finally:
         await store.commit()
+
+
+# A request's own keys are read from its dict (request._state): request.get() is the Mapping
+# ABC's, in Python, and raises and catches a KeyError for each key not set (a fault, a body
+# deadline, a reason: three per send).
 
 
 @web.middleware
@@ -61,15 +66,16 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
     not journaled), the safety net, the body deadline, then faults on the handler's response."""
     provider = provider_of(request)
     started = time.perf_counter()
+    app = request.app  # its own keys: msgemu mounts no sub-applications (config_dict builds a chain per read)
     # with the answer first (memory store), what only follows from a send waits for its answer
-    held = after_answer.hold() if provider is not None and request.config_dict.get(ANSWER_FIRST_KEY) else None
+    held = after_answer.hold() if provider is not None and app.get(ANSWER_FIRST_KEY) else None
     try:
         try:
             try:  # the safety net
                 deadline = _body_deadline(request)
                 try:
                     response = await handler(request)
-                    fault: dict[str, Any] | None = request.get(FAULT_KEY)
+                    fault: dict[str, Any] | None = request._state.get(FAULT_KEY)
                     if fault:
                         response = await _apply_fault(request, response, fault)
                 finally:
@@ -94,7 +100,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             if held is not None:
                 after_answer.release(held)
             if provider is not None:
-                await _record(request.config_dict[STORE_KEY], request, provider, exc)
+                await _record(app[STORE_KEY], request, provider, exc)
             raise
         except (asyncio.CancelledError, ConnectionResetError):
             # no answer went out: the client hung up while its answer was being made (or held by a
@@ -102,8 +108,8 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             # message accepted and charged) stays traceable to it in the journal.
             if held is not None:
                 after_answer.release(held)
-            if provider is not None and request.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
-                await _record(request.config_dict[STORE_KEY], request, provider, None)
+            if provider is not None and request._state.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
+                await _record(app[STORE_KEY], request, provider, None)
             raise
         if provider is not None:
             try:
@@ -112,15 +118,15 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             finally:
                 if held is not None:
                     after_answer.release(held)  # before the journal record, as the work came before it
-                await _record(request.config_dict[STORE_KEY], request, provider, response)
+                await _record(app[STORE_KEY], request, provider, response)
             if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
                 log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.perf_counter() - started) * 1000)
         return response
     finally:
         if provider is not None:
-            tally = request.config_dict.get(TALLY_KEY)
+            tally = app.get(TALLY_KEY)
             if tally is not None:  # counted however it ended, its time with faults' delays and the journal
-                tally(provider.name, (request.get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
+                tally(provider.name, (request._state.get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
 
 
 async def _answer_now(request: web.Request, response: web.Response) -> None:
@@ -143,19 +149,22 @@ NOT_RECEIVED_TEXT = "<body not received in time: the client stopped sending>"  #
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
-    if request.get(BODY_STATE_KEY) == "timeout":
+    state = request._state
+    if state.get(BODY_STATE_KEY) == "timeout":
         body_size, body_text = request.content_length or 0, NOT_RECEIVED_TEXT
     else:
         try:
-            body = await request.read() if request.body_exists else b""  # cached when the handler read it
+            body = request._read_bytes  # what request.read() keeps once the handler read it (no coroutine)
+            if body is None:
+                body = await request.read() if request.body_exists else b""
             body_size = len(body)
             body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
         except web.HTTPRequestEntityTooLarge:
             body_size, body_text = request.content_length or 0, "<body larger than the configured limit>"
         except (ConnectionError, HttpProcessingError, RequestPayloadError):
             body_size, body_text = request.content_length or 0, "<body not received: the client went away or sent a broken body>"
-    outcome, error, ids = request.get(OUTCOME_KEY) or ("query", None, [])  # a fresh list for each unmarked one
-    reason = request.get(REASON_KEY)
+    outcome, error, ids = state.get(OUTCOME_KEY) or ("query", None, [])  # a fresh list for each unmarked one
+    reason = state.get(REASON_KEY)
     if reason is None and outcome in ("rejected", "error") and error:
         reason = provider.reason_for(error)  # every refusal says which kind of check fired
     response_text = "" if response is not None else NO_ANSWER_TEXT
@@ -242,11 +251,25 @@ def _kept_headers(request: web.Request) -> dict[str, str]:
     """The journaled headers, by lower-case name, in the order received (the last one wins)."""
     kept = {}
     for name, value in request.headers.items():
-        lowered = _HEADERS_KEPT.get(name.lower())
-        if lowered is not None:
+        lowered = _kept_names.get(name)  # by the name as it came: clients repeat their spelling
+        if lowered is None:
+            lowered = _kept_name(name)
+        if lowered:
             known = _shared_texts.get(value)  # _shared's own first step, without a call (the usual case)
             kept[lowered] = known if known is not None else _shared(value)
     return kept
+
+
+_kept_names: dict[str, str] = {}  # a header name as received -> its journaled name, "" when not journaled
+
+
+def _kept_name(name: str) -> str:
+    """The journaled name of a header (its lower case), "" for one the journal leaves out;
+    remembered for the next request (bounded: past the limit, a new spelling is looked up each time)."""
+    lowered = _HEADERS_KEPT.get(name.lower(), "")
+    if len(_kept_names) < _SHARED_TEXTS_LIMIT:
+        _kept_names[name] = lowered
+    return lowered
 
 
 def _shared(text: str) -> str:

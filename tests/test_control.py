@@ -68,6 +68,19 @@ async def test_requests_journal_keeps_rejected_ones_with_their_response(client):
     assert only_rejected["count"] == 1
 
 
+async def test_the_journal_keeps_its_headers_by_lower_case_name_however_each_request_spells_them(client):
+    """Header names are remembered as clients spell them: a new spelling of a kept header is
+    journaled under its lower-case name, and a header the journal leaves out stays out."""
+    spellings = [{"User-Agent": "first", "X-Trace": "t1"}, {"USER-AGENT": "second", "x-trace": "t2"},
+                 {"user-agent": "third", "Api-Key": "k3"}, {"User-Agent": "fourth", "Api-Key": "k4"}]
+    for headers in spellings:
+        await client.post(URL, json={"auth": "wrong", "data": [sms()]}, headers=headers)
+    records = (await (await client.get("/_emulator/requests")).json())["requests"]
+    kept = [{k: v for k, v in r["headers"].items() if k != "content-type" and k != "content-length"} for r in records]
+    assert kept == [{"user-agent": "first"}, {"user-agent": "second"}, {"user-agent": "third", "api-key": "k3"},
+                    {"user-agent": "fourth", "api-key": "k4"}]
+
+
 async def test_reset_forgets_everything_and_restores_accounts(client):
     await client.patch("/_emulator/accounts/alphasms", json={"balance": 5})
     await send(client, sms())

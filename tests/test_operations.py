@@ -157,3 +157,34 @@ def test_log_format_is_checked(monkeypatch, capsys):
     monkeypatch.setenv("MSGEMU_LOG_FORMAT", "xml")
     assert main(["serve", "--port", str(free_port())]) == 2
     assert "log format must be one of text, json" in capsys.readouterr().err
+
+
+def test_tallies_are_exposed_as_prometheus_clients_own_counter_and_histogram_would():
+    """Requests are tallied in plain numbers and exposed at scrape time: the text must be what
+    prometheus-client's Counter and Histogram, fed the same requests, expose (created masked)."""
+    import random
+    import re
+
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client.exposition import generate_latest
+
+    from emulator.control.metrics import LATENCY_BUCKETS, Metrics
+
+    registry = CollectorRegistry(auto_describe=True)
+    counter = Counter("msgemu_requests", "Provider requests answered, by provider and outcome", ["provider", "outcome"], registry=registry)
+    histogram = Histogram("msgemu_request_duration_seconds", "Time to answer a provider request (faults such as delays included)",
+                          ["provider"], buckets=LATENCY_BUCKETS, registry=registry)
+    metrics = Metrics()
+    rnd = random.Random(15)
+    for _ in range(2000):  # bucket bounds exactly, between them, past the last one
+        provider, outcome = rnd.choice(["alphasms", "smsc", "hyber"]), rnd.choice(["accepted", "rejected", "query"])
+        seconds = rnd.choice([*LATENCY_BUCKETS, 0.0, 45.0, rnd.random() / 20, rnd.random() * 3])
+        counter.labels(provider, outcome).inc()
+        histogram.labels(provider).observe(seconds)
+        metrics.tally(provider, outcome, seconds)
+
+    def text(reg):
+        return re.sub(r"(_created\{[^}]*\}) \S+", r"\1 T", generate_latest(reg).decode())
+
+    assert text(metrics.registry) == text(registry)
+    assert "msgemu_request_duration_seconds_bucket" in text(metrics.registry)

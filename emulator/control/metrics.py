@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from bisect import bisect_left
 from collections import Counter as Tally
 from typing import Any, Iterable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from ..providers.base import provider_of
 from ..providers.base import OUTCOME_KEY
@@ -26,34 +29,51 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class Metrics:
-    """The instruments of one emulator (one registry per runtime: tests build many)."""
+    """The instruments of one emulator (one registry per runtime: tests build many).
+
+    Requests are counted and timed in plain numbers (a tally is every provider request's cost:
+    prometheus-client's Counter.inc and Histogram.observe take a lock and make several calls
+    each) and turned into the same two families, counter and histogram, when scraped."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "msgemu_requests", "Provider requests answered, by provider and outcome", ["provider", "outcome"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "msgemu_request_duration_seconds",
-            "Time to answer a provider request (faults such as delays included)",
-            ["provider"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self._counted: dict[tuple[str, str], Any] = {}  # labels() takes a lock and builds a key per call:
-        self._timed: dict[str, Any] = {}  # each (provider, outcome) child is looked up once instead
+        self._counted: dict[tuple[str, str], list] = {}  # (provider, outcome) -> [count, created]
+        self._timed: dict[str, _Timing] = {}  # provider -> its latency histogram
+        self.registry.register(_Instruments(self))
 
     def tally(self, provider: str, outcome: str, seconds: float) -> None:
         """One provider request done: counted by outcome, timed (faults' delays included)."""
-        key = (provider, outcome)
-        counter = self._counted.get(key)
-        if counter is None:
-            counter = self._counted[key] = self.requests.labels(*key)
-        counter.inc()
-        latency = self._timed.get(provider)
-        if latency is None:
-            latency = self._timed[provider] = self.latency.labels(provider)
-        latency.observe(seconds)
+        counted = self._counted.get((provider, outcome))
+        if counted is None:
+            counted = self._counted[(provider, outcome)] = [0, time.time()]
+        counted[0] += 1
+        timing = self._timed.get(provider)
+        if timing is None:
+            timing = self._timed[provider] = _Timing()
+        timing.buckets[bisect_left(_BOUNDS, seconds)] += 1  # the first bound >= seconds, as observe() finds it
+        timing.sum += seconds
+
+    def families(self) -> list[Metric]:
+        """What prometheus-client's Counter and Histogram with these labels would expose."""
+        created = getattr(prometheus_metrics, "_use_created", True)
+        requests = Metric("msgemu_requests", "Provider requests answered, by provider and outcome", "counter")
+        for (provider, outcome), (count, at) in list(self._counted.items()):
+            labels = {"provider": provider, "outcome": outcome}
+            requests.add_sample("msgemu_requests_total", labels, float(count))
+            if created:
+                requests.add_sample("msgemu_requests_created", labels, at)
+        latency = Metric("msgemu_request_duration_seconds", "Time to answer a provider request (faults such as delays included)", "histogram")
+        for provider, timing in list(self._timed.items()):
+            total = 0.0
+            for bound, count in zip(_BOUNDS, timing.buckets):
+                total += count
+                latency.add_sample("msgemu_request_duration_seconds_bucket", {"provider": provider, "le": _LE[bound]}, total)
+            labels = {"provider": provider}
+            latency.add_sample("msgemu_request_duration_seconds_count", labels, total)
+            latency.add_sample("msgemu_request_duration_seconds_sum", labels, timing.sum)
+            if created:
+                latency.add_sample("msgemu_request_duration_seconds_created", labels, timing.created)
+        return [requests, latency]
 
     def middleware(self):
         """The outermost layer that tallies provider requests, for apps whose journal layer does
@@ -74,6 +94,32 @@ class Metrics:
 
 
 _QUERY = ("query", None, [])
+_BOUNDS = (*LATENCY_BUCKETS, float("inf"))
+_LE = {bound: floatToGoString(bound) for bound in _BOUNDS}
+
+
+class _Timing:
+    """One provider's latency histogram: a count per bucket (not cumulative), the sum, created."""
+
+    __slots__ = ("buckets", "sum", "created")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * len(_BOUNDS)
+        self.sum = 0.0
+        self.created = time.time()
+
+
+class _Instruments:
+    """The registry's collector of a Metrics' request counts and latencies."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> list[Metric]:
+        return self.metrics.families()
+
+    def describe(self) -> list[Metric]:
+        return [Metric(family.name, family.documentation, family.type) for family in self.metrics.families()]
 
 
 _OF_RUNTIME: "weakref.WeakKeyDictionary[Any, Metrics]" = weakref.WeakKeyDictionary()

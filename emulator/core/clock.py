@@ -20,7 +20,6 @@ callbacks of healthy receivers from being waited for.
 from __future__ import annotations
 
 import asyncio
-import functools
 import heapq
 import itertools
 import logging
@@ -43,12 +42,13 @@ LOOP_RESOLUTION = 0.001
 class Timer:
     """One scheduled callback. `cancelled = True` (or cancel()) keeps it from firing."""
 
-    __slots__ = ("due", "seq", "callback", "_cancelled", "_clock")
+    __slots__ = ("due", "seq", "callback", "key", "_cancelled", "_clock")
 
-    def __init__(self, due: float, seq: int, callback: TimerCallback, clock: Clock | None) -> None:
+    def __init__(self, due: float, seq: int, callback: TimerCallback | None, clock: Clock | None, key: tuple | None = None) -> None:
         self.due = due
         self.seq = seq
         self.callback = callback
+        self.key = key  # a timer that is data (schedule()): callback(*key), no closure built for each
         self._cancelled = False
         self._clock = clock  # set while the timer is in its clock's heap
 
@@ -82,7 +82,7 @@ class Clock:
     """A scheduler whose notion of 'now' is either wall time or moved only by advance().
 
     For subclasses: advance() fires through _fire_due (both modes; manual time lives in
-    _manual_now); the real-time runner fires through _wake, which runs each timer with _run_now."""
+    _manual_now); the real-time runner fires through _wake, which runs a timer that is data itself and any other with _run_now."""
 
     def __init__(self, mode: str = "real", start: float | None = None) -> None:
         if mode not in ("real", "manual"):
@@ -108,9 +108,9 @@ class Clock:
         return time.time() + self._offset
 
     # -- timers -----------------------------------------------------------------------------
-    def call_at(self, due: float, callback: TimerCallback) -> Timer:
+    def call_at(self, due: float, callback: TimerCallback, key: tuple | None = None) -> Timer:
         seq = next(self._seq)
-        timer = Timer(due, seq, callback, self)
+        timer = Timer(due, seq, callback, self, key)
         heapq.heappush(self._timers, (due, seq, timer))
         if self._loop is not None and (self._armed_due is None or due < self._armed_due):
             self._arm()
@@ -120,7 +120,7 @@ class Clock:
         """A timer that is data, (kind, message id, arguments...), run by `on_timer` when due.
         Lifecycle transitions are scheduled this way so that a store shared by several
         processes (SharedClock) can keep them, and hand each to exactly one process."""
-        self.call_at(due, functools.partial(self.on_timer, *key))
+        self.call_at(due, self.on_timer, key)
 
     def call_later(self, delay: float, callback: TimerCallback) -> Timer:
         return self.call_at(self.now() + max(0.0, delay), callback)
@@ -162,7 +162,8 @@ class Clock:
 
     async def _fire(self, timer: Timer) -> None:
         try:
-            result = timer.callback()
+            key = timer.key
+            result = timer.callback(*key) if key is not None else timer.callback()
             if asyncio.iscoroutine(result):
                 await result
         except Exception:  # a broken timer must never stop the clock
@@ -171,11 +172,17 @@ class Clock:
     def _run_now(self, timer: Timer) -> None:
         """Real time: run a due timer here and now; only a coroutine it returns becomes a task."""
         try:
-            result = timer.callback()
+            key = timer.key
+            result = timer.callback(*key) if key is not None else timer.callback()
         except Exception:  # a broken timer must never stop the clock
             log.exception("timer failed")
             return
-        if result is not None and asyncio.iscoroutine(result):  # None (most timers): no ABC check
+        if result is not None:  # None (most timers): no ABC check
+            self._spawn(result)
+
+    def _spawn(self, result: Any) -> None:
+        """What a real-time timer returned: a coroutine becomes a task of its own."""
+        if asyncio.iscoroutine(result):
             task = asyncio.get_running_loop().create_task(_logged(result))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -273,7 +280,7 @@ class Clock:
         if delay <= 0:  # due already (a send's first step): the next loop iteration, no loop timer
             self._handle = self._loop.call_soon(self._wake)
         else:
-            self._handle = self._loop.call_at(self._loop.time() + delay + LOOP_RESOLUTION, self._wake)
+            self._handle = self._loop.call_later(delay + LOOP_RESOLUTION, self._wake)  # (call_at reads the loop's time twice more)
 
     def _wake(self) -> None:
         """The earliest timer is due: run what is due (FIRE_BATCH at most), then re-arm."""
@@ -292,7 +299,19 @@ class Clock:
                     continue
                 if due > now:
                     break
-                self._run_now(self._pop())
+                heapq.heappop(timers)  # _pop and _run_now, written out for a lifecycle step (the usual timer)
+                timer._clock = None
+                key = timer.key
+                if key is not None:
+                    try:
+                        result = timer.callback(*key)
+                    except Exception:  # a broken timer must never stop the clock
+                        log.exception("timer failed")
+                        result = None
+                    if result is not None:
+                        self._spawn(result)
+                else:
+                    self._run_now(timer)
                 timers = self._timers  # a cancellation may have rebuilt the heap
         finally:
             self._arm()

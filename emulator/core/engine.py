@@ -152,7 +152,7 @@ class Engine:
             provider=submission.provider,
             account=submission.account.login,
             channel=message.attempts[0].channel if message.attempts else "",
-            channels=[a.channel for a in message.attempts],
+            channels=[a.channel for a in message.attempts] if len(message.attempts) != 1 else [message.attempts[0].channel],
             recipient=message.recipient,
             text=message.text,
             nth=nth,
@@ -219,12 +219,11 @@ class Engine:
         message = self.store.message(message_id)
         if message is None:
             return
-        if kind == "start":
-            self._start_attempt(message, args[0])
-        elif kind == "step":
+        if kind == "step":  # the most frequent: every planned status
             index, step_no = args
-            plan = message.plans[message.attempts[index].channel]
-            self._apply_step(message, index, plan[step_no])
+            self._apply_step(message, index, message.plans[message.attempts[index].channel][step_no])
+        elif kind == "start":
+            self._start_attempt(message, args[0])
         elif kind == "expire":
             self._expire(message, args[0])
         elif kind == "inbound":
@@ -284,7 +283,11 @@ class Engine:
         return True
 
     def _transition(self, message: Message, attempt: Attempt, status: Status, error: str | None = None) -> None:
-        now = self._step(attempt, status, error)
+        now = self.clock.now()  # _step, written out: three transitions a send
+        attempt.status = status
+        if error is not None:
+            attempt.error = error
+        attempt.history.append(Transition(now, status, error))
         self._announce(message, attempt, status, now, error)
 
     def _step(self, attempt: Attempt, status: Status, error: str | None = None) -> float:

@@ -240,9 +240,13 @@ class Store:
             sent[message.id] = None
         journal = self._journals["messages"]
         journal.append(message.id, message_cost(message) if cost is None else cost)
-        for key in (message.provider_id, *keys):
-            if key:
-                self.index_message(message, key)
+        owner_keys = [(message.provider, message.account, str(key)) for key in (message.provider_id, *keys) if key]
+        if owner_keys:  # index_message, for every key at once
+            index = self._index
+            for index_key in owner_keys:
+                index[index_key] = message.id
+            known = self._keys_of.get(message.id)
+            self._keys_of[message.id] = (*known, *owner_keys) if known else tuple(owner_keys)
         self._enforce_after(journal)
         if self._listeners:
             self.notify({"type": "message", "message": message.id})
@@ -346,7 +350,10 @@ class Store:
         if not event.seq:  # set already when another process's event is applied here
             event.seq = self.next_id("event")
         journal = self._journals["events"]
-        journal.append(event, EVENT_OVERHEAD + len(event.error) if event.error else EVENT_OVERHEAD)
+        cost = EVENT_OVERHEAD + len(event.error) if event.error else EVENT_OVERHEAD
+        journal.items.append(event)  # Journal.append, in place: four events a send
+        journal.costs.append(cost)
+        journal.bytes += cost
         known = event.message_id in self.messages  # (not read: a shared store may hold it undecoded)
         if known:
             events = self._events_of.get(event.message_id)
@@ -354,7 +361,10 @@ class Store:
                 self._events_of[event.message_id] = [event]
             else:
                 events.append(event)
-        self._enforce_after(journal)
+        j = self._journals  # _enforce_after, written out: four events a send
+        if (len(journal.items) > self.retention
+                or j["messages"].bytes + j["requests"].bytes + journal.bytes + j["callbacks"].bytes > self.retention_bytes):
+            self._enforce_after(journal)
         if self._listeners:  # nothing built for nobody (event streams subscribe)
             self.notify({"type": "event", "message": event.message_id, "event": event.public()})
         if known and self._watchers:
@@ -606,10 +616,28 @@ def message_matches(message: Message, wanted: dict[str, Any]) -> bool:
 
 
 def message_cost(message: Message) -> int:
-    cost = MESSAGE_OVERHEAD + len(message.recipient) + _text_size(message.meta)
+    cost = MESSAGE_OVERHEAD + len(message.recipient) + _dict_size(message.meta)
     for attempt in message.attempts:
-        cost += ATTEMPT_OVERHEAD + _text_size(attempt.content)
+        cost += ATTEMPT_OVERHEAD + _dict_size(attempt.content)
     return cost
+
+
+def _dict_size(value: Any) -> int:
+    """_text_size of a dict, in one loop when nothing in it nests (a message's meta and
+    content, priced for every message); the general walk otherwise."""
+    if type(value) is not dict:
+        return _text_size(value)
+    size = 64
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            size += len(item)
+        elif kind is int or kind is float or kind is bool or item is None:
+            size += 16
+        else:  # nested, a str subclass or anything else: as _text_size says
+            return _text_size(value)
+        size += len(key) if type(key) is str else len(str(key))
+    return size
 
 
 def request_cost(record: RequestRecord) -> int:
