@@ -5,11 +5,19 @@ Each process keeps a whole copy in memory (the memory Store this class extends),
 what they cost in memory and providers stay synchronous. A change is made to the copy at once
 and goes out at the end of its unit of work (`commit()`: the end of an HTTP request, of a timer):
 one MULTI that persists it (hashes, lists, a sorted set of scheduled transitions) and appends it
-to a change feed (a stream) which every other process applies to its own copy. A message blob
-crosses the wire once: the script that numbers the commit writes it to the hash and packs it into
-the feed entry. `sync()` waits
-until this process has applied everything committed before it was called, so a message sent
-through one process is seen by the next request to any other ("send here, query there").
+to the change feed: the inbox (a stream) of every other process on the roster, which applies it
+to its own copy. Nobody reads back its own commits, and a process alone writes no feed entry at
+all. A message blob crosses the wire once: the script that numbers the commit writes it to the
+hash and packs it into the inbox entries. `sync()` waits until this process has applied
+everything committed before it was called (its own commits count as applied: it made them), so
+a message sent through one process is seen by the next request to any other ("send here, query
+there").
+
+The roster holds each process's lease (renewed every RENEW_EVERY seconds by its reader). A
+process joins it in the same MULTI that loads its copy, so every later commit reaches its inbox;
+it leaves on close. One silent for LEASE_SECONDS (killed, or stalled) is dropped by the next
+commit, its inbox with it; if it comes back it says that it missed commits (restart to reload),
+as it does when its inbox was trimmed before it read it (CHANGES_SECONDS).
 
 Applying is cheap because it is lazy where it can be: a message version from the feed comes
 with a head (id, provider, account, recipient, keys, cost) that indexes it at once, and its
