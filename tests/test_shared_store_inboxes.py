@@ -4,7 +4,7 @@ to its writer's, and a process alone writes none; two processes committing at on
 other's commits and count their own as applied (no false "trimmed" warning); a process that
 closes leaves the roster, one whose lease ended is dropped and, once back, says what it missed
 and does not wait for it; over HTTP, two `msgemu serve` processes each hold one inbox that only
-the other writes to."""
+the other writes to; a process that joins while another commits misses nothing."""
 from __future__ import annotations
 
 import asyncio
@@ -107,6 +107,39 @@ async def test_two_copies_committing_at_once_see_each_others_commits_and_count_t
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_copy_that_joins_while_another_commits_misses_nothing(store, spy, opened, caplog):
+    """Joining the roster and loading the copy are one MULTI: every commit is either in what the
+    joiner loaded or in its inbox, never neither, never both."""
+    here = await opened(store)
+    try:
+        done = asyncio.Event()
+
+        async def commits() -> int:
+            i = 0
+            while not done.is_set() or i < 50:
+                here.add_request(record(here, f"/during/{i}"))
+                await here.commit()
+                i += 1
+            return i
+
+        committing = asyncio.get_running_loop().create_task(commits())
+        await asyncio.sleep(0.05)
+        joiners = []
+        for _ in range(3):  # joining at different points of the stream of commits
+            joiners.append(await opened(store))
+            await asyncio.sleep(0.02)
+        done.set()
+        made = await committing
+        for joiner in joiners:
+            await joiner.sync()
+            assert [r.path for r in joiner.requests] == [f"/during/{i}" for i in range(made)]
+        assert TRIMMED not in caplog.text
+        for joiner in joiners:
+            await joiner.close()
+    finally:
+        await here.close()
 
 
 async def test_a_process_whose_lease_ended_is_dropped_and_once_back_says_what_it_missed(store, spy, opened, caplog):
