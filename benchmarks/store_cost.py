@@ -41,14 +41,28 @@ def info(url: str) -> dict[str, dict]:
             "out": server["total_net_output_bytes"], "aof": aof}
 
 
-async def load(base: str, sends: int, connections: int, hook: str | None) -> int:
+WARM_UP = 200  # sends before counting, numbered apart from the counted ones (AlphaSMS refuses a repeated id)
+
+
+async def load(base: str, sends: int, connections: int, hook: str | None, first: int = 3_000_000) -> int:
     import aiohttp
 
     path, headers, template = harness.send_body("alphasms", hook)
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
         return await harness.distinct_sends(session, base + path, headers, template,
-                                            iter(range(3_000_000, 3_000_000 + sends)), connections)
+                                            iter(range(first, first + sends)), connections)
+
+
+def stored_messages(url: str, prefix: str = "msgemu:") -> int:
+    """Messages the store holds: a send refused (a repeated id, a balance run out) makes none."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.hlen(prefix + "messages"))
+    finally:
+        client.close()
 
 
 async def settle(url: str, prefix: str = "msgemu:") -> None:
@@ -97,7 +111,7 @@ async def main_async(args) -> dict:
                                 store=None if args.memory else valkey.url, workers=str(args.workers))
         try:
             server.call("PATCH", "/_emulator/accounts/alphasms", {"balance": 10**11})  # every send accepted
-            await load(server.base, 200, args.connections, hook)  # warm-up (ids, caches)
+            await load(server.base, WARM_UP, args.connections, hook, first=2_000_000)  # warm-up (ids, caches)
             if args.hook:
                 await asyncio.sleep(3)
             before, cpu0, vcpu0 = info(valkey.url), server.cpu_seconds(), harness.cpu_seconds(valkey.pids())
@@ -106,13 +120,14 @@ async def main_async(args) -> dict:
             if not args.memory:  # every transition of these sends fired: their versions are counted too
                 await settle(valkey.url)
             if args.hook:
-                owed = 2 * (ok + 200)
+                owed = 2 * (ok + WARM_UP)
                 deadline = time.monotonic() + 120
                 while got[0] < owed and time.monotonic() < deadline:
                     await asyncio.sleep(0.2)
                 await asyncio.sleep(1)
             elapsed = time.monotonic() - started
             after, cpu1, vcpu1 = info(valkey.url), server.cpu_seconds(), harness.cpu_seconds(valkey.pids())
+            stored = None if args.memory else stored_messages(valkey.url)
         finally:
             server.stop()
     finally:
@@ -122,7 +137,8 @@ async def main_async(args) -> dict:
     commands = {k: after["commands"].get(k, 0) - before["commands"].get(k, 0) for k in after["commands"]}
     commands = {k: v for k, v in sorted(commands.items(), key=lambda kv: -kv[1]) if v > 0 and k != "info"}
     result = {
-        "workers": args.workers, "sends": args.sends, "accepted": ok, "hook": bool(args.hook),
+        "workers": args.workers, "sends": args.sends, "answered_200": ok, "hook": bool(args.hook),
+        "messages_stored": stored,  # every send and warm-up send accepted: sends + WARM_UP
         "commands_per_send": round(sum(commands.values()) / args.sends, 2),
         "reads_per_send": round((after["reads"] - before["reads"] - 2) / args.sends, 2),
         "bytes_to_valkey_per_send": round((after["in"] - before["in"]) / args.sends),

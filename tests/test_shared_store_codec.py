@@ -40,6 +40,22 @@ def test_every_field_of_a_message_comes_back_as_it_was():
     assert codec.message_from(codec.message_blob(empty, []))[0] == empty
 
 
+def test_a_message_goes_by_position_without_its_field_names_and_by_name_when_it_has_more():
+    """The layouts are the dataclasses' fields in order: a field added, removed or moved fails
+    here (a new layout needs a new tag, the old one still read)."""
+    assert codec.MESSAGE_LAYOUT == tuple(f.name for f in dataclasses.fields(Message))
+    assert codec.ATTEMPT_LAYOUT == tuple(f.name for f in dataclasses.fields(Attempt))
+    message = full_message()
+    blob = codec.message_blob(message, ["k"])
+    assert pickle.loads(blob)[0] == "M" and b"provider_id" not in blob and b"history" not in blob
+    assert len(blob) < 0.8 * len(codec._message_blob_by_name(message, ["k"]))
+    message.extra = "set by hand"  # an attribute beyond the fields: kept, by name
+    blob = codec.message_blob(message, ["k"])
+    assert pickle.loads(blob)[0] == "m"
+    again, keys = codec.message_from(blob)
+    assert again == message and again.extra == "set by hand" and keys == ["k"]
+
+
 def test_the_plain_tuples_cover_every_field_of_transitions_and_steps():
     """Transitions and plan steps go as (at/after, status, error): a new field would be dropped."""
     assert [f.name for f in dataclasses.fields(Transition)] == ["at", "status", "error"]
@@ -63,6 +79,7 @@ def test_events_and_journaled_requests_come_back_as_they_were():
 def test_blobs_an_earlier_msgemu_wrote_are_still_read():
     message = full_message()
     assert codec.message_from(pickle.dumps((message, ["k"])))[0] == message
+    assert codec.message_from(codec._message_blob_by_name(message, ["k"])) == (message, ["k"])  # by name (tag m)
     event = Event("m-1", "sms", Status.SENT, 1.0)
     assert codec.event_from(pickle.dumps(event)) == event
     record = RequestRecord(id=1, at=1.0, provider=None, method="GET", path="/", query="", headers={}, body="")

@@ -132,20 +132,22 @@ async def test_the_change_feed_keeps_only_its_last_seconds(store, spy, opened, m
     hold gigabytes. Each commit also trims what is older than CHANGES_SECONDS (60) by the
     server's clock, in whole seconds (0 for the last commit here: nothing before the current
     second). The trim is
-    approximate, as MAXLEN's is: whole stream nodes (at most 100 entries each) go."""
-    here = await opened(store)
+    approximate, as MAXLEN's is: whole stream nodes (at most 100 entries each) go. (The feed is
+    the other copy's inbox.)"""
+    here, there = await opened(store), await opened(store)
     try:
         for i in range(300):
             here.add_request(record(here, f"/old/{i}"))
             await here.commit()
-        assert await spy.xlen("msgemu:changes") >= 300  # all within the last 60 s
+        assert await spy.xlen(there.inbox) >= 300  # all within the last 60 s
         await asyncio.sleep(1.2)  # the next whole second has begun on the server's clock
         monkeypatch.setattr("emulator.core.redis_store.CHANGES_SECONDS", 0)
         here.add_request(record(here, "/new"))
         await here.commit()
-        assert await spy.xlen("msgemu:changes") <= 100
+        assert await spy.xlen(there.inbox) <= 100
     finally:
         await here.close()
+        await there.close()
 
 
 async def test_a_copy_that_reads_the_feed_after_it_was_trimmed_says_so(store, spy, opened, monkeypatch, caplog):
@@ -196,7 +198,7 @@ async def test_a_commits_message_blobs_go_once_and_reach_the_hash_the_feed_and_a
         for message in kept:
             here.add_message(message)
         await here.commit()
-        entry = (await spy.xrevrange("msgemu:changes", count=1))[0][1]
+        entry = (await spy.xrevrange(there.inbox, count=1))[0][1]
         assert entry[b"o"] == here.origin and entry[b"m"].count(b"12:34:") == 1  # each blob once, in the feed
         stored = await spy.hgetall("msgemu:messages")
         assert set(stored) == {m.id.encode() for m in kept}  # the hash: only what follows the reset

@@ -5,11 +5,19 @@ Each process keeps a whole copy in memory (the memory Store this class extends),
 what they cost in memory and providers stay synchronous. A change is made to the copy at once
 and goes out at the end of its unit of work (`commit()`: the end of an HTTP request, of a timer):
 one MULTI that persists it (hashes, lists, a sorted set of scheduled transitions) and appends it
-to a change feed (a stream) which every other process applies to its own copy. A message blob
-crosses the wire once: the script that numbers the commit writes it to the hash and packs it into
-the feed entry. `sync()` waits
-until this process has applied everything committed before it was called, so a message sent
-through one process is seen by the next request to any other ("send here, query there").
+to the change feed: the inbox (a stream) of every other process on the roster, which applies it
+to its own copy. Nobody reads back its own commits, and a process alone writes no feed entry at
+all. A message blob crosses the wire once: the script that numbers the commit writes it to the
+hash and packs it into the inbox entries. `sync()` waits until this process has applied
+everything committed before it was called (its own commits count as applied: it made them), so
+a message sent through one process is seen by the next request to any other ("send here, query
+there").
+
+The roster holds each process's lease (renewed every RENEW_EVERY seconds by its reader). A
+process joins it in the same MULTI that loads its copy, so every later commit reaches its inbox;
+it leaves on close. One silent for LEASE_SECONDS (killed, or stalled) is dropped by the next
+commit, its inbox with it; if it comes back it says that it missed commits (restart to reload),
+as it does when its inbox was trimmed before it read it (CHANGES_SECONDS).
 
 Applying is cheap because it is lazy where it can be: a message version from the feed comes
 with a head (id, provider, account, recipient, keys, cost) that indexes it at once, and its
@@ -63,8 +71,10 @@ log = logging.getLogger("msgemu.store")
 
 BLOCK = 10_000  # ids fetched at once per kind; a new block is asked for when half is used
 SYNC_TIMEOUT = 5.0  # longest a request waits to see other processes' changes before answering anyway
-CHANGES_KEPT = 100_000  # entries of the change feed kept (approximately) for processes catching up...
+CHANGES_KEPT = 100_000  # entries of an inbox kept (approximately) for a process catching up...
 CHANGES_SECONDS = 60  # ...and no older than this: an entry carries a commit's objects (about 3 KB a send)
+LEASE_SECONDS = 60  # a process not heard of for this long leaves the roster: no more entries for it
+RENEW_EVERY = 10.0  # seconds between two renewals of a process's lease (its reader renews it)
 ID_KINDS = ("request", "event", "callback", "delivery", "gateway", "directory")
 ID_BASES = {"gateway": 100_000_000}  # numeric message ids keep their 9-digit look
 
@@ -111,16 +121,21 @@ return #new
 # One commit: its messages written (as PUT_MESSAGES does) and told to the other processes in one
 # call, so each message blob crosses the wire once and goes both to the hash and to the change
 # feed entry (field m: the blobs' lengths, comma-separated, a semicolon, then the blobs).
-# ARGV: the feed's count bound, the origin, the entry's ops, its age bound in seconds, the number
+# The change feed is an inbox per process (a stream, ARGV[6] followed by its origin): the entry
+# goes to the inbox of every other process in the roster (KEYS[1]: origin -> the end of its
+# lease, in ms of the server's clock), never to the committer's own, so nobody reads back what
+# it wrote, and a process alone writes no entry at all. A process whose lease ended (it stopped
+# without saying so, or stalled that long) leaves the roster and its inbox goes.
+# ARGV: an inbox's count bound, the origin, the entry's ops, its age bound in seconds, the number
 # of the first (id, blob) pair to write to the hash (pairs before it were written earlier in the
-# same MULTI), then the pairs.
+# same MULTI), the inboxes' key prefix, then the pairs.
 # Numbered, so that a process can ask "how many commits are there?" and wait until it has applied
-# as many. Entries older than ARGV[4] seconds go: the feed's memory is bounded by time as well as
-# by count (a group commit of many sends is large).
+# as many (its own count as applied: it made them). Entries older than ARGV[4] seconds go: an
+# inbox's memory is bounded by time as well as by count (a group commit of many sends is large).
 PUBLISH = """
 local new, lengths, blobs, pair = {}, {}, {}, 0
 local written_from = tonumber(ARGV[5])
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   pair = pair + 1
   local blob = ARGV[i + 1]
   lengths[pair] = #blob
@@ -129,10 +144,36 @@ for i = 6, #ARGV, 2 do
 end
 """ + _arrivals("KEYS[3]", "KEYS[5]") + """
 local n = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3], 'm', table.concat(lengths, ',') .. ';' .. table.concat(blobs))
+local roster = redis.call('HGETALL', KEYS[1])
+if #roster <= 2 and roster[1] == ARGV[2] then return n end
 local now = redis.call('TIME')
-redis.call('XTRIM', KEYS[1], 'MINID', '~', (tonumber(now[1]) - tonumber(ARGV[4])) * 1000)
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local oldest = (tonumber(now[1]) - tonumber(ARGV[4])) * 1000
+local packed = nil
+for i = 1, #roster, 2 do
+  local origin = roster[i]
+  if origin ~= ARGV[2] then
+    local inbox = ARGV[6] .. origin
+    if tonumber(roster[i + 1]) < now_ms then
+      redis.call('HDEL', KEYS[1], origin)
+      redis.call('DEL', inbox)
+    else
+      packed = packed or (table.concat(lengths, ',') .. ';' .. table.concat(blobs))
+      redis.call('XADD', inbox, 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'n', n, 'ops', ARGV[3], 'm', packed)
+      redis.call('XTRIM', inbox, 'MINID', '~', oldest)
+    end
+  end
+end
 return n
+"""
+
+# A process joins the roster, or says it is still there: its lease ends ARGV[2] seconds from now
+# (server time). Returns whether it was missing (joining, or dropped for a lease that ended: it
+# missed commits) and the commit count (KEYS[2]) at that instant.
+RENEW = """
+local now = redis.call('TIME')
+local added = redis.call('HSET', KEYS[1], ARGV[1], (tonumber(now[1]) + tonumber(ARGV[2])) * 1000)
+return {added, redis.call('GET', KEYS[2]) or '0'}
 """
 
 
@@ -347,7 +388,8 @@ class RedisStore(Store):
         query = parse_qs(urlsplit(url).query)
         self.url = url
         self.prefix = (query.pop("prefix", ["msgemu"])[0]) + ":"
-        self.origin = secrets.token_hex(8).encode()  # this process, in the change feed
+        self.origin = secrets.token_hex(8).encode()  # this process, in the roster and the change feed
+        self.inbox = self.k("inbox:") + self.origin.decode()  # where the others' commits come to it
         self.on_shared: dict[str, Callable[[Any], Any]] = {}  # runtime-level state: scenario, clock...
         self._redis: Any = None
         self._ids: IdBlocks | None = None
@@ -355,9 +397,13 @@ class RedisStore(Store):
         self._dirty_other: dict[tuple, Any] = {}  # ("directory"|"optouts", key) -> object
         self._digests: dict[tuple, bytes] = {}
         self._shared_state: dict[str, Any] = {}  # runtime-level state as the store had it at open()
-        self._applied = (0, 0)  # the last entry of the change feed read (stream id)
-        self._applied_n = 0  # the number of the last commit applied here (or made here)
-        self._read_n = 0  # the number of the last entry read from the change feed (they come in order)
+        self._applied = {self.inbox: (0, 0), self.k("changes"): (0, 0)}  # stream -> the last entry read
+        self._applied_n = 0  # every commit up to this number is in this copy (applied here, or made here)
+        self._own_ahead: set[int] = set()  # numbers of this copy's commits above _applied_n
+        self._suspects: set[int] = set()  # numbers missing from the inbox, unless a commit under way has one
+        self._committing = False  # a commit of this copy's is under way: its number is not known yet
+        self._read_n = 0  # the number of the last entry read from the inbox (they come in order)
+        self._renewed = 0.0  # when this process last renewed its lease (loop time)
         self._catching_up: dict[int, tuple[asyncio.Future, asyncio.TimerHandle]] = {}  # count -> applied here
         self._reader: asyncio.Task | None = None
         self._next_trip: asyncio.Future | None = None  # the next round trip: its result is the commit count
@@ -410,6 +456,12 @@ class RedisStore(Store):
             except (asyncio.CancelledError, Exception):
                 pass
         model.use_gateway_ids(None)
+        try:  # no more entries for this process: the others stop writing to its inbox now
+            await self._redis.hdel(self.k("roster"), self.origin)
+            await self._redis.delete(self.inbox)
+        except Exception as exc:
+            log.warning("store %s: this process not taken off the roster (%s); its lease ends in %d s",
+                        self.url, exc, LEASE_SECONDS)
         for link in (self._commits_link, self._feed_link):
             if link is not None:
                 link.close()
@@ -418,6 +470,7 @@ class RedisStore(Store):
 
     async def _load(self) -> None:
         pipe = self._redis.pipeline(transaction=True)
+        pipe.eval(RENEW, 2, self.k("roster"), self.k("commits"), self.origin, LEASE_SECONDS)  # commits from here on come
         pipe.xrevrange(self.k("changes"), count=1)
         pipe.hgetall(self.k("accounts"))
         pipe.hgetall(self.k("balances"))
@@ -430,11 +483,12 @@ class RedisStore(Store):
         pipe.hgetall(self.k("dedupe"))
         pipe.hgetall(self.k("shared"))
         pipe.get(self.k("commits"))
-        last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared, commits = (
+        _joined, last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared, commits = (
             await pipe.execute()
         )
-        if last:
-            self._applied = _stream_id(last[0][0])
+        self._renewed = asyncio.get_running_loop().time()
+        if last:  # (the feed of an earlier msgemu, one stream for all: its writers' entries still apply)
+            self._applied[self.k("changes")] = _stream_id(last[0][0])
         self._applied_n = self._read_n = int(commits or 0)
         self._load_accounts(accounts, balances)
         for message_id in order:
@@ -691,21 +745,37 @@ class RedisStore(Store):
             elif op[0] != "timer":
                 wire.append(self._wire(op))
         written_from = len(pairs) // 2 - len(held) + 1
-        commands.eval(PUBLISH, 5, self.k("changes"), self.k("commits"), self.k("order"), self.k("messages"),
+        commands.eval(PUBLISH, 5, self.k("roster"), self.k("commits"), self.k("order"), self.k("messages"),
                       self.k("arrivals"), CHANGES_KEPT, self.origin, pickle.dumps(wire, pickle.HIGHEST_PROTOCOL),
-                      CHANGES_SECONDS, written_from, *pairs)
+                      CHANGES_SECONDS, written_from, self.k("inbox:"), *pairs)
         published = len(commands.list) - 1
         if held and self._journals["messages"].evicted:  # this copy is full (count or bytes): the store keeps as many
             commands.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), max(1, len(self.messages)))
+        self._committing = True
         try:
             number = int((await self._transaction(commands.list))[published])
         except Exception:  # nothing accepted is lost: written with the next commit
             self._outbox[:0] = ops
             self._retry_later()
+            self._suspects.clear()  # (it may have been run: its number is not known, so no warning)
             raise
-        if number == self._applied_n + 1:
-            self._applied_n = number  # nobody committed in between: no need to read it back
+        finally:
+            self._committing = False
+        self._made_here(number)
         return number
+
+    def _made_here(self, number: int) -> None:
+        """This copy's own commit `number`: in the copy already, and never in its inbox."""
+        self._suspects.discard(number)
+        if self._suspects:  # the inbox skipped them, and this commit was not one of them: trimmed
+            self._missed(len(self._suspects))
+            self._suspects.clear()
+        if number == self._applied_n + 1:
+            self._applied_n = number  # nobody committed in between
+            if self._catching_up:
+                self._caught_up()
+        elif number > self._applied_n:
+            self._own_ahead.add(number)  # others' commits before it: counted once read
 
     async def _transaction(self, commands: list[tuple]) -> list[Any]:
         """The commands in one MULTI/EXEC: their results (an error in any of them raises)."""
@@ -903,15 +973,19 @@ class RedisStore(Store):
 
     # -- other processes' changes -----------------------------------------------------------------
     async def _read_changes(self) -> None:
-        stream = self.k("changes")
+        """Other processes' commits, from this process's inbox (and the one feed an earlier msgemu
+        wrote to), applied in the order they were committed; the lease renewed on the way."""
         while self._reader is not None:  # (a client library may turn a cancellation into an error)
             try:
-                last = f"{self._applied[0]}-{self._applied[1]}"
+                if asyncio.get_running_loop().time() - self._renewed >= RENEW_EVERY:
+                    await self._renew()
+                streams = list(self._applied)
+                ids = [f"{ms}-{seq}" for ms, seq in self._applied.values()]
                 link = self._feed_link
                 if link is None:
-                    answer = await self._redis.xread({stream: last}, count=500, block=1000)
+                    answer = await self._redis.xread(dict(zip(streams, ids)), count=500, block=1000)
                 else:
-                    raw = (await link.call([link.pack("XREAD", "COUNT", 500, "BLOCK", 1000, "STREAMS", stream, last)]))[0]
+                    raw = (await link.call([link.pack("XREAD", "COUNT", 500, "BLOCK", 1000, "STREAMS", *streams, *ids)]))[0]
                     answer = [(name, [(entry_id, dict(zip(f[::2], f[1::2]))) for entry_id, f in entries])
                               for name, entries in raw or ()]
             except asyncio.CancelledError:
@@ -922,21 +996,53 @@ class RedisStore(Store):
                 log.warning("change feed of %s unreadable (%s); retrying", self.url, exc)
                 await asyncio.sleep(0.5)
                 continue
-            for _stream, entries in answer or ():
-                for entry_id, fields in entries:
-                    if fields.get(b"o") != self.origin:
-                        try:
-                            self._apply_fields(fields)
-                        except Exception:
-                            log.exception("change %s from another process not applied", entry_id)
-                    self._applied = max(self._applied, _stream_id(entry_id))
-                    number = int(fields.get(b"n", 0))
-                    if number > self._read_n + 1:
-                        log.warning("change feed of %s: %d commits of other processes were trimmed before this "
-                                    "process read them (it was more than %d s behind); restart it to reload",
-                                    self.url, number - self._read_n - 1, CHANGES_SECONDS)
-                    self._read_n = max(self._read_n, number)
-                    self._applied_n = max(self._applied_n, number)
+            entries = [(int(fields.get(b"n", 0)), name, entry_id, fields)
+                       for name, stream_entries in answer or () for entry_id, fields in stream_entries]
+            if len(answer or ()) > 1:
+                entries.sort(key=lambda entry: entry[0])  # (two streams: in the order of their commits)
+            for number, name, entry_id, fields in entries:
+                if fields.get(b"o") != self.origin:
+                    try:
+                        self._apply_fields(fields)
+                    except Exception:
+                        log.exception("change %s from another process not applied", entry_id)
+                stream = name.decode() if isinstance(name, bytes) else name
+                self._applied[stream] = max(self._applied[stream], _stream_id(entry_id))
+                self._read(number)
+            if self._catching_up:
+                self._caught_up()
+
+    def _read(self, number: int) -> None:
+        """Commit `number` read from the inbox: every commit before it is either this copy's own
+        or was read before it, unless the inbox lost it (trimmed, read too late)."""
+        gap = number - self._applied_n - 1 - sum(1 for n in self._own_ahead if n < number)
+        if gap > 0:
+            if self._committing and gap <= 64:  # the commit under way may be one of them: told when back
+                self._suspects.update(n for n in range(self._applied_n + 1, number) if n not in self._own_ahead)
+            else:
+                self._missed(gap)
+        self._read_n = max(self._read_n, number)
+        if number > self._applied_n:
+            self._applied_n = number
+        while self._applied_n + 1 in self._own_ahead:
+            self._applied_n += 1
+        if self._own_ahead:
+            self._own_ahead = {n for n in self._own_ahead if n > self._applied_n}
+
+    def _missed(self, count: int) -> None:
+        log.warning("change feed of %s: %d commits of other processes were trimmed before this process read "
+                    "them (it was more than %d s behind); restart it to reload", self.url, count, CHANGES_SECONDS)
+
+    async def _renew(self) -> None:
+        """Say this process is still there (its lease); if it had been dropped from the roster, it
+        missed the commits made meanwhile: said, and counted as read, so requests do not wait
+        for them."""
+        self._renewed = asyncio.get_running_loop().time()
+        added, commits = await self._redis.eval(RENEW, 2, self.k("roster"), self.k("commits"), self.origin, LEASE_SECONDS)
+        if int(added):
+            log.warning("store %s: this process was off the roster (silent for more than %d s) and missed other "
+                        "processes' commits; restart it to reload", self.url, LEASE_SECONDS)
+            self._applied_n = max(self._applied_n, int(commits))
             if self._catching_up:
                 self._caught_up()
 
