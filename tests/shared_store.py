@@ -1,5 +1,7 @@
 """What the tests of `--store redis://` and `--workers` share: a Valkey/Redis server of their own
-(tests/valkey.py), `msgemu serve` processes started on it, and sends through them."""
+(tests/valkey.py), `msgemu serve` processes started on it, and sends through them; for the tests
+of RedisStore itself, a journal record, a client to look into the store (`spy`) and stores opened
+on either connection (`opened`)."""
 from __future__ import annotations
 
 import json
@@ -13,11 +15,45 @@ import urllib.request
 import pytest
 
 from emulator.client import Msgemu
+from emulator.core.model import RequestRecord
+from emulator.core.redis_store import RedisStore
 from tests.valkey import free_port, server_binary
 
 needs_valkey = pytest.mark.skipif(server_binary() is None, reason="no valkey-server/redis-server: bash .ci/valkey installs one")
 
 HYBER_AUTH = {"Authorization": "Basic ZGVtbzpkZW1vLXBhc3N3b3Jk"}  # demo:demo-password
+
+
+def record(store, path: str) -> RequestRecord:
+    """A journal record of an accepted AlphaSMS request to `path`: the smallest change to commit."""
+    return RequestRecord(id=store.new_request_id(), at=1.0, provider="alphasms", method="POST", path=path,
+                         query="", headers={}, body="{}", status=200, response="{}", outcome="accepted")
+
+
+@pytest.fixture
+async def spy(store):
+    """A plain redis-py client on the test's (emptied) Valkey, to see what the stores wrote."""
+    from redis import asyncio as client
+
+    redis = client.from_url(store)
+    await redis.flushdb()
+    yield redis
+    await redis.aclose()
+
+
+@pytest.fixture(params=["hiredis link", "redis-py"])
+def opened(request):
+    """Stores that commit and read the feed through their own hiredis connections (the default)
+    or, as without hiredis or over TLS, through redis-py."""
+
+    async def open_one(url: str) -> RedisStore:
+        store = RedisStore(url)
+        if request.param == "redis-py":
+            store._commits_link = store._feed_link = None
+        await store.open()
+        return store
+
+    return open_one
 
 
 class Served:

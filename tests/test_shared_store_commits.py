@@ -7,49 +7,15 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from emulator.core.model import RequestRecord
-from emulator.core.redis_store import RedisStore
-from tests.shared_store import needs_valkey
+from tests.shared_store import needs_valkey, opened, record, spy  # noqa: F401 (fixtures)
 
 pytestmark = needs_valkey
-
-
-def record(store: RedisStore, path: str) -> RequestRecord:
-    return RequestRecord(id=store.new_request_id(), at=1.0, provider="alphasms", method="POST", path=path,
-                         query="", headers={}, body="{}", status=200, response="{}", outcome="accepted")
-
-
-@pytest.fixture
-async def spy(store):
-    from redis import asyncio as client
-
-    redis = client.from_url(store)
-    await redis.flushdb()
-    yield redis
-    await redis.aclose()
 
 
 async def round_trips(redis) -> int:
     """Transactions and lone GETs of the commit count the server has run (each one round trip)."""
     stats = await redis.info("commandstats")
     return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("exec", "get"))
-
-
-@pytest.fixture(params=["hiredis link", "redis-py"])
-def opened(request):
-    """Stores that commit and read the feed through their own hiredis connections (the default)
-    or, as without hiredis or over TLS, through redis-py."""
-
-    async def open_one(url: str) -> RedisStore:
-        store = RedisStore(url)
-        if request.param == "redis-py":
-            store._commits_link = store._feed_link = None
-        await store.open()
-        return store
-
-    return open_one
 
 
 async def test_units_finished_together_share_one_round_trip_and_each_is_durable_when_its_commit_returns(store, spy, opened):

@@ -10,42 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 
-from emulator.core.model import RequestRecord
 from emulator.core.redis_store import RedisStore
-from tests.shared_store import Served, hyber_send, needs_valkey
+from tests.shared_store import Served, hyber_send, needs_valkey, opened, record, spy  # noqa: F401 (fixtures)
 
 pytestmark = needs_valkey
 
 TRIMMED = "were trimmed before this process read them"
-
-
-def record(store: RedisStore, path: str) -> RequestRecord:
-    return RequestRecord(id=store.new_request_id(), at=1.0, provider="alphasms", method="POST", path=path,
-                         query="", headers={}, body="{}", status=200, response="{}", outcome="accepted")
-
-
-@pytest.fixture
-async def spy(store):
-    from redis import asyncio as client
-
-    redis = client.from_url(store)
-    await redis.flushdb()
-    yield redis
-    await redis.aclose()
-
-
-@pytest.fixture(params=["hiredis link", "redis-py"])
-def opened(request):
-    async def open_one(url: str) -> RedisStore:
-        store = RedisStore(url)
-        if request.param == "redis-py":
-            store._commits_link = store._feed_link = None
-        await store.open()
-        return store
-
-    return open_one
 
 
 async def inboxes(spy) -> dict[bytes, int]:
