@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-
 from emulator.core.redis_store import RedisStore
 from tests.shared_store import Served, hyber_send, needs_valkey, opened, record, spy  # noqa: F401 (fixtures)
 
