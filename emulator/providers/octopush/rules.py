@@ -77,7 +77,10 @@ def sender(value: Any, channel: str) -> str | None:
         return None
     if channel == "rcs":
         return value.strip() or None
-    cleaned = _SENDER_PROHIBITED.sub("", value).strip()
+    if value.isascii() and value.isalnum():  # only a-zA-Z0-9 (the usual sender): nothing to delete or strip
+        cleaned = value
+    else:
+        cleaned = _SENDER_PROHIBITED.sub("", value).strip()
     return cleaned if 3 <= len(cleaned) <= 11 else None
 
 

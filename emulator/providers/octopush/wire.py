@@ -180,15 +180,21 @@ class Reader:
             if isinstance(items, dict):
                 items = [items]  # one contact instead of a list of one
             if isinstance(items, list):
-                body[key] = [self._cast_fields(i, self.shapes["recipient"]) if isinstance(i, dict) else i for i in items]
+                shape = self.shapes["recipient"]
+                cast = []
+                for item in items:  # a loop, not a comprehension: most sends have one recipient
+                    cast.append(self._cast_fields(item, shape) if isinstance(item, dict) else item)
+                body[key] = cast
         return body
 
     @staticmethod
     def _cast_fields(body: dict[str, Any], shape: dict[str, tuple[str | None, dict[str, str]]]) -> dict[str, Any]:
         out = dict(body)
-        for name in [name for name in out if name in shape]:  # the fields given, not all the schema names
-            kind, allowed = shape[name]
-            value = out[name]
+        for name, value in body.items():  # the fields given, not all the schema names
+            spec = shape.get(name)
+            if spec is None:
+                continue
+            kind, allowed = spec
             if value is None:
                 del out[name]  # null is the same as absent (the PHP SDK sends unset fields as null)
                 continue
@@ -197,7 +203,8 @@ class Reader:
             elif kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = out[name] = str(value)
             if allowed and isinstance(value, str):
-                out[name] = allowed.get(value.strip().lower(), value)
+                found = allowed.get(value)  # the usual case: the value as listed (keys are stripped, lower case)
+                out[name] = found if found is not None else allowed.get(value.strip().lower(), value)
         return out
 
     # -- pass 2 and 3: repairs, then the schema ----------------------------------------------------
@@ -240,7 +247,8 @@ class Reader:
                 raise Rejected(*keys, why=first if first and first.key == keys[0] else None)
             if not repaired:
                 break
-        if isinstance(body.get("text"), str) and not body["text"].strip():
+        text = body.get("text")
+        if isinstance(text, str) and (not text or text.isspace()):  # what `not text.strip()` says, without a copy
             raise Rejected("invalid_text", why=Rejection("invalid_text", "rules", pointer="/text", detail="only white space"))
         left = None if clean else self.schemas.first_violation(schema, body)  # a valid body is checked once
         if left:
@@ -255,7 +263,9 @@ class Reader:
             spec = self._resolve(spec)
             enum = tuple(spec.get("enum", ()))
             kind = spec.get("type") or ("string" if enum else None)
-            shape[name] = (kind if isinstance(kind, str) else None, {value.lower(): value for value in reversed(enum)})
+            # a key with white space around it could never match a stripped value: none is kept
+            allowed = {value.lower(): value for value in reversed(enum) if value.strip() == value}
+            shape[name] = (kind if isinstance(kind, str) else None, allowed)
         return shape
 
     def _resolve(self, spec: dict[str, Any]) -> dict[str, Any]:
