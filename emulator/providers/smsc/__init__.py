@@ -87,7 +87,7 @@ class SMSC(Provider):
         serving: list[str] = []
         crowded = False
         try:
-            claimed = claimed_login(self.accounts(), query)
+            claimed = claimed_login(self.accounts(), query) if query else None  # a POST form names no one here
             if claimed:
                 serving.append(claimed)
                 crowded = self.limits.enter(claimed) >= CONCURRENT_LIMIT

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from . import SMSC
 
 
-@dataclass
+@dataclass(slots=True)  # its fields are read many times a request
 class Call:
     provider: "SMSC"
     request: web.Request

@@ -75,6 +75,8 @@ class Limits:
         self._blocked_until[key] = self.engine.clock.now() + seconds
 
     def blocked(self, key: str) -> bool:
+        if not self._blocked_until:  # nothing blocked: no clock read
+            return False
         until = self._blocked_until.get(key)
         return until is not None and self.engine.clock.now() < until
 
@@ -84,7 +86,7 @@ class Limits:
             self.block(f"ip:{ip}")
 
     def ip_blocked(self, ip: str) -> bool:
-        return self.blocked(f"ip:{ip}")
+        return bool(self._blocked_until) and self.blocked(f"ip:{ip}")  # nothing blocked: no key built
 
     # -- requests being served right now, per login --------------------------------------------
     def enter(self, login: str) -> int:
