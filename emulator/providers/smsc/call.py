@@ -37,8 +37,8 @@ class Call:
     def now(self) -> float:
         return self.engine.clock.now()
 
-    def book(self) -> Book:
-        return Book(self.engine, self.provider.name, self.login)
+    def book(self, optouts: set[str] | None = None) -> Book:
+        return Book(self.engine, self.provider.name, self.login, optouts)
 
     def directory(self, kind: str):
         return self.engine.directory(self.provider.name, self.login, kind)

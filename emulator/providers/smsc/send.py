@@ -20,6 +20,7 @@ from ...core.engine import Submission
 from ...core.model import Attempt, Message, ZERO
 from ...core.text import count_parts
 from . import codes, formats, history, recipients
+from .book import Book
 from .call import Call
 from .schedule import BadTime, lifetime, send_at
 from .translit import transliterate
@@ -162,17 +163,19 @@ def client_id_of(text: str) -> int | None:
 
 def _raw_entries(call: Call, kind: str, by_params: str | None) -> list[tuple[str, str]]:
     """(recipient token, text) pairs: from `phones` + `mes`, or from `list` lines `phones:mes`."""
-    p = call.params
+    values = call.params.values
     pairs: list[tuple[str, str]] = []
-    if p.has("list"):
-        for line in p.get("list").splitlines():
+    if values.get("list"):
+        for line in values["list"].splitlines():
             tokens, sep, text = line.partition(":")
             if not sep:
                 continue
             pairs.extend((token, text) for token in recipients.split(tokens))
     else:
-        pairs = [(token, p.get("mes")) for token in recipients.split(p.get("phones"))]
-    mode = p.get("translit").strip()
+        mes = values.get("mes", "")
+        for token in recipients.split(values.get("phones", "")):  # a loop: most sends name one number
+            pairs.append((token, mes))
+    mode = values["translit"].strip() if "translit" in values else ""
     out = []
     for token, text in pairs:
         if by_params is None and text.startswith("__"):  # each text's own prefix (`__VIBER__...`) comes off it
@@ -185,13 +188,15 @@ def _raw_entries(call: Call, kind: str, by_params: str | None) -> list[tuple[str
 
 def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None:
     """Expand groups, normalise numbers/addresses, drop duplicates and blacklisted numbers."""
-    book = call.book()
+    optouts = call.engine.optouts(call.provider.name, call.login)
+    book: Book | None = None  # its directories are needed for groups and opted-out numbers only
     seen: set[str] = set()
     resolved: list[tuple[str, str]] = []
     for token, text in raw_entries:
         group = recipients.group_ref(token)
         if group is not None:
             plan.mass = True
+            book = book or call.book(optouts)
             record = book.group_for_send(group)
             if record is None:
                 plan.failures.append((token, "invalid_phone"))
@@ -210,7 +215,7 @@ def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None
         if target in seen:
             continue
         seen.add(target)
-        if book.refuses(target, plan.mass):
+        if target in optouts and (book := book or call.book(optouts)).refuses(target, plan.mass):
             plan.failures.append((target, "cannot_deliver"))  # blacklisted: error 8 (our choice, docs/providers/smsc.md)
         else:
             plan.entries.append((target, text))
@@ -218,10 +223,17 @@ def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None
 
 def fingerprint(call: Call) -> int:
     """What makes two send requests "identical" for error 9: every parameter but the credentials.
-    A 64-bit hash of them, computed in C: the window that counts them is this process's own
+    A 64-bit hash of them (a frozenset of the pairs, so their order does not count; no sort),
+    computed in C: the window that counts them is this process's own
     (limits.py), and a minute of different sends at 4,000/s has about 2 in 10^9 odds of two of
     them sharing a hash (a SHA-1 of their repr cost ~8 µs a send, a quarter of SMSC's own work)."""
-    return hash(tuple(sorted([item for item in call.params.values.items() if item[0] not in AUTH_PARAMS])))
+    values = call.params.values
+    if AUTH_PARAMS.isdisjoint(values):
+        return hash(frozenset(values.items()))
+    values = values.copy()  # the credentials left out: a password or its MD5 make the same send
+    for name in AUTH_PARAMS:
+        values.pop(name, None)
+    return hash(frozenset(values.items()))
 
 
 # -- domain messages --------------------------------------------------------------------------------
@@ -365,11 +377,14 @@ def _receipt(call: Call, sent: Sent, cost_mode: int) -> formats.Answer:
     phones = _phone_report(call, sent)
     if phones is not None:
         data["phones"] = phones
+    json: Any = data
+    if len(data) == 2 and type(sent.message_id) is int and type(parts) is int:  # the usual receipt: what _DUMPS writes, without it
+        json = formats.JSONText(f'{{"id": {sent.message_id}, "cnt": {parts}}}')
     return formats.Answer(
         text=lambda: _receipt_text(fields),  # only the asked-for form is built
         csv=lambda: formats.csv_line(value for _, value in fields),
         xml=lambda: formats.xml_element("result", fields),
-        json=data,
+        json=json,
     )
 
 
