@@ -99,7 +99,11 @@ class Endpoints:
             mark(request, "query", None)
         else:
             mark(request, "accepted", None, [m.id for m in drafts])
-        return json_response(wire.send_answer(send, drafts, account.balance, style))
+        body = wire.send_answer(send, drafts, account.balance, style)
+        text = wire.answer_text(body)
+        if text is None:
+            return json_response(body)
+        return web.Response(status=200, body=text.encode("utf-8"), content_type="application/json", charset="utf-8")  # as json_response
 
     # -- contacts and lists -----------------------------------------------------------------------
     async def contact_list_create(self: "Octopush", request: web.Request) -> web.StreamResponse:

@@ -15,8 +15,10 @@ Nothing here knows about the store, the engine or aiohttp.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any
 
 from ...core.model import Message, Rejection, ZERO
@@ -344,16 +346,33 @@ def send_answer(send: Send, drafts: list[Message], residual: Decimal, style: str
     for message in drafts:  # a loop, not two generators: most sends have one recipient
         cost += message.cost
         parts += message.parts
-    counts = {"number_of_contacts": len(drafts), "total_cost": float(cost)}
     if send.channel == "sms":
-        body = {"sms_ticket": ticket, **counts, "number_of_sms_needed": parts, "residual_credit": float(residual)}
+        body = {"sms_ticket": ticket, "number_of_contacts": len(drafts), "total_cost": float(cost),
+                "number_of_sms_needed": parts, "residual_credit": float(residual)}
         if style == "multichannel":
             # GUESS: SEED masks this field ("******"); we echo the text as sent
             body["message"] = rules.optimise(send.text) if send.optimise_text else send.text
         return body
     key = "vocal_ticket" if style == "vocal" else "ticket_number"
-    body = {key: ticket, **counts}
+    body = {key: ticket, "number_of_contacts": len(drafts), "total_cost": float(cost)}
     if send.channel == "voice_sms":
         body["estimated_duration"] = max(m.meta["estimated_duration"] for m in drafts)
     body["residual_credit"] = float(residual)
     return body
+
+
+_SMS_ANSWER = ("sms_ticket", "number_of_contacts", "total_cost", "number_of_sms_needed", "residual_credit", "message")
+
+
+def answer_text(body: dict[str, Any]) -> str | None:
+    """The multichannel SMS answer (the usual send) as the JSON text base.json_response would
+    write (compact, non-ASCII as is): the same string, int and float texts its C encoder writes,
+    without setting an encoder up per answer. None for any other body (the encoder writes it)."""
+    if tuple(body) != _SMS_ANSWER:
+        return None
+    ticket, contacts, cost, parts, residual, message = body.values()
+    if not (type(ticket) is str and type(message) is str and type(contacts) is int and type(parts) is int
+            and type(cost) is float and type(residual) is float and math.isfinite(cost) and math.isfinite(residual)):
+        return None
+    return (f'{{"sms_ticket":{encode_basestring(ticket)},"number_of_contacts":{contacts},"total_cost":{cost!r},'
+            f'"number_of_sms_needed":{parts},"residual_credit":{residual!r},"message":{encode_basestring(message)}}}')
