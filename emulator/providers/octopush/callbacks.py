@@ -25,6 +25,7 @@ from ...core.model import Event, Message, Status
 from ...core.validation import schemas_root
 
 REPLY_SHORT_CODE = "12345"  # GUESS: the example value of D8
+_VOCABULARY_WORD = re.compile(r"[A-Z_]+")
 
 
 class StatusNames:
@@ -43,7 +44,7 @@ class StatusNames:
     def reported(self, channel: str, status: Status, error: str | None) -> str | None:
         """A scenario step's Octopush status (BUSY, BAD_DESTINATION...) when it gives one, in
         this channel's words; else the channel's name for the canonical status (None: no report)."""
-        if error and re.fullmatch(r"[A-Z_]+", str(error)):
+        if error and _VOCABULARY_WORD.fullmatch(str(error)):
             spec = self.table.get(channel) or self.table["sms"]
             if error in spec["vocabulary"]:
                 return str(error)

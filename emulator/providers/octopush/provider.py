@@ -44,6 +44,7 @@ CALLBACK_SECRETS = {
     "inbounds": "callback_url_for_inbounds",
     "stop": "callback_url_for_blacklisted_numbers",
 }
+DELIVERIES_SECRET = CALLBACK_SECRETS["deliveries"]
 STATUS_NAMES = callbacks.StatusNames()
 
 
@@ -194,7 +195,11 @@ class Octopush(Endpoints, Provider):
         status = STATUS_NAMES.reported(channel, event.status, event.error)
         if status is None:
             return []
-        url = self._callback_url(message.account, "deliveries")
+        account = self.engine.account(self.name, message.account)  # _callback_url's lookup, without its two calls
+        if account is None:
+            return []
+        secrets = account.secrets
+        url = secrets.get(DELIVERIES_SECRET) or secrets.get("callback_url")
         if not url:
             return []
         history = []
