@@ -197,6 +197,11 @@ class Reader:
             if spec is None:
                 continue
             kind, allowed = spec
+            if type(value) is str and kind != "boolean":  # the usual field, a string where one is read: enums only
+                if allowed:
+                    found = allowed.get(value)  # the value as listed (keys are stripped, lower case)
+                    out[name] = found if found is not None else allowed.get(value.strip().lower(), value)
+                continue
             if value is None:
                 del out[name]  # null is the same as absent (the PHP SDK sends unset fields as null)
                 continue
@@ -205,7 +210,7 @@ class Reader:
             elif kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = out[name] = str(value)
             if allowed and isinstance(value, str):
-                found = allowed.get(value)  # the usual case: the value as listed (keys are stripped, lower case)
+                found = allowed.get(value)
                 out[name] = found if found is not None else allowed.get(value.strip().lower(), value)
         return out
 
