@@ -35,8 +35,9 @@ class StatusNames:
         self.table: dict[str, dict[str, Any]] = yaml.safe_load(
             (schemas_root() / "octopush" / "statuses.yaml").read_text(encoding="utf-8")
         )
-        # channel -> canonical status -> name, by the Status itself: read at every status change
-        self._by_status = {channel: {Status(value): name for value, name in spec["names"].items()} for channel, spec in self.table.items()}
+        # channel -> canonical status value -> name: read at every status change, by the member's
+        # _value_ (a Status hashes through Enum.__hash__, a Python call; its value is a plain str)
+        self._by_status = {channel: {Status(value)._value_: name for value, name in spec["names"].items()} for channel, spec in self.table.items()}
 
     def names(self, channel: str) -> dict[str, str | None]:
         return self.table.get(channel, self.table["sms"])["names"]
@@ -51,7 +52,7 @@ class StatusNames:
             if error in spec["equivalent"]:
                 return spec["equivalent"][error]
         names = self._by_status.get(channel) or self._by_status["sms"]
-        return names[status]
+        return names[status._value_]
 
 
 def date(at: float) -> str:

@@ -3,7 +3,7 @@ ways to answer (in the request's fmt and charset)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Hashable
 
 from aiohttp import web
 
@@ -66,6 +66,6 @@ class Call:
             self.violation = replace(Rejection.schema("params", found), pointer=found.field or found.pointer)
         return found is not None
 
-    def too_often(self, key: str, most: int, window: float = 60.0) -> bool:
+    def too_often(self, key: Hashable, most: int, window: float = 60.0) -> bool:
         """Count this request under `key`; True once more than `most` fell in `window` (error 9)."""
-        return self.provider.limits.count(f"{self.login}:{key}", window) > most
+        return self.provider.limits.count((self.account.login, key), window) > most  # a tuple: no text built

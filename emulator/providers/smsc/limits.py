@@ -7,6 +7,7 @@ state is forgotten on POST /_emulator/reset (the provider's reset() calls clear(
 from __future__ import annotations
 
 from collections import deque
+from typing import Hashable
 
 from ...core.engine import Engine
 
@@ -24,8 +25,8 @@ class _Window:
     __slots__ = ("hits", "counts", "latest")
 
     def __init__(self) -> None:
-        self.hits: deque[tuple[float, str]] = deque()
-        self.counts: dict[str, int] = {}
+        self.hits: deque[tuple[float, Hashable]] = deque()
+        self.counts: dict[Hashable, int] = {}
         self.latest = float("-inf")
 
 
@@ -42,7 +43,7 @@ class Limits:
         self._windows.clear()
         self._blocked_until.clear()
 
-    def count(self, key: str, window: float = 60.0) -> int:
+    def count(self, key: Hashable, window: float = 60.0) -> int:
         """Record one more request under `key`; how many fell within the last `window` seconds.
         Hits are kept in arrival order; should the wall clock step back, a hit counts as made at
         the latest time seen so far, so the oldest hit is always first."""

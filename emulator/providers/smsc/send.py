@@ -342,7 +342,7 @@ async def handle(call: Call) -> web.StreamResponse:
     except Refused as refused:
         return call.fail(refused.key, plan_id(call) if refused.with_id else None)
     cost_mode = call.params.number("cost")
-    if call.too_often(f"send:{cost_mode == 1}:{fingerprint(call)}", 5 if cost_mode == 1 else 1):
+    if call.too_often(("send", cost_mode == 1, fingerprint(call)), 5 if cost_mode == 1 else 1):
         return call.fail("duplicate")  # >1 identical send / >5 identical cost requests a minute [DOC D2]
     result = dispatch(call, plan, "cost" if cost_mode == 1 else "send")
     if not isinstance(result, Sent):
