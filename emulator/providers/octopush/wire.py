@@ -79,7 +79,7 @@ class Reader:
         self.schemas = schemas
         defs = schemas.raw(MULTICHANNEL)["$defs"]
         self.shapes = {name: self._shape(schemas.raw(name)["properties"]) for name in SCHEMAS}
-        self.shapes["recipient"] = self._shape(defs["recipient"]["properties"])
+        self.shapes["recipient"] = self._shape(self._resolve(defs["recipient"])["properties"])
         for channel in rules.CHANNELS:
             self.shapes[channel] = self._shape(defs[f"metadata_{channel}"]["properties"])
 
@@ -276,15 +276,17 @@ class Reader:
         return shape
 
     def _resolve(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Follow a `$ref` to another octopush schema's `$defs` (every ref here points there)."""
-        ref = spec.get("$ref")
-        if not ref:
-            return spec
-        file, _, pointer = ref.partition("#")
-        node: Any = self.schemas.raw(file.removeprefix("urn:msgemu:") or MULTICHANNEL)
-        for part in pointer.strip("/").split("/"):
-            node = node[part]
-        return node
+        """Follow `$ref`s into the octopush schemas (every ref here points into one of them; a
+        local one into the file of the last hop, multichannel to begin with) until a definition."""
+        file = MULTICHANNEL
+        while isinstance(spec.get("$ref"), str):
+            target, _, pointer = spec["$ref"].partition("#")
+            file = target.removeprefix("urn:msgemu:") or file
+            node: Any = self.schemas.raw(file)
+            for part in pointer.strip("/").split("/"):
+                node = node[part]
+            spec = node
+        return spec
 
 
 def _as_bool(value: Any) -> Any:
