@@ -371,6 +371,20 @@ async def test_identical_send_within_a_minute_is_error_9(client):
     assert (await js(client, "send.php", send_params()))["cnt"] == 1
 
 
+async def test_identical_means_the_same_parameters_whatever_the_credentials_and_order(client):
+    """Error 9 compares every parameter but the credentials, in any order: the same send with
+    the MD5 of the password, by API key, or with its parameters reordered is still identical;
+    one more or one different parameter is not."""
+    params = send_params(phone="79001234568", mes="same text", id="41")
+    assert (await js(client, "send.php", params))["cnt"] == 1
+    duplicate = {"error": "duplicate request, wait a minute", "error_code": 9}
+    assert await js(client, "send.php", params, auth={"login": "demo", "psw": MD5}) == duplicate
+    assert await js(client, "send.php", params, auth={"apikey": APIKEY}) == duplicate
+    assert await js(client, "send.php", dict(reversed(list(params.items())))) == duplicate
+    assert (await js(client, "send.php", {**params, "id": "42"}))["cnt"] == 1
+    assert (await js(client, "send.php", {**params, "sender": "Shop"}))["cnt"] == 1
+
+
 async def test_each_identical_send_leaves_the_minute_on_its_own_time(client):
     """Hits of all requests share one time-ordered window: A's hit leaves while B's, 30 s
     younger, still counts."""

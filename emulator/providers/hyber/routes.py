@@ -17,6 +17,7 @@ import base64
 import binascii
 import hmac
 import uuid
+from json.encoder import encode_basestring
 from typing import Any
 
 from aiohttp import web
@@ -62,7 +63,11 @@ class Hyber(Provider):
     def authenticate(self, request: web.Request) -> Account | None:
         """Basic login:password of the account whose client_id is in the path."""
         client_id = request.match_info["client_id"]
-        account = next((a for a in self.accounts() if a.secrets.get("client_id") == client_id), None)
+        account = None
+        for candidate in self.accounts():  # a loop, not a generator: every request authenticates
+            if candidate.secrets.get("client_id") == client_id:
+                account = candidate
+                break
         scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
         if account is None or scheme.lower() != "basic":
             return None
@@ -109,7 +114,7 @@ class Hyber(Provider):
             return self.reject_decision(request, decision)
         self._index(message)
         mark(request, "accepted", None, [message.id])
-        return json_response({"message_id": message.provider_id})
+        return _message_id_response(message.provider_id)
 
     def _index(self, message: Message) -> None:
         if message.meta.get("extra_id"):
@@ -240,3 +245,10 @@ class Hyber(Provider):
 
     def _account(self, message: Message) -> Account | None:
         return self.account_named(message.account)
+
+
+def _message_id_response(message_id: str) -> web.Response:
+    """`{"message_id": ...}` as json_response writes it (the same string text its encoder
+    writes, compact), without an encoder set up per send."""
+    body = '{"message_id":' + encode_basestring(message_id) + "}"
+    return web.Response(status=200, body=body.encode("utf-8"), content_type="application/json", charset="utf-8")

@@ -40,9 +40,25 @@ def draft(provider, account: Account, body: dict[str, Any], kinds: dict[str, str
     """A checked single-message body (rules.check passed) as a domain Message."""
     channels: list[str] = body["channels"]
     options = body["channel_options"]
-    attempts = [Attempt(ch, {**options[ch], "_ttl": options[ch]["ttl"], "_type": kinds[ch]}) for ch in channels]
+    attempts = []
+    ctr = False
+    for ch in channels:  # a loop, not comprehensions: most sends name one channel
+        chosen = options[ch]
+        attempts.append(Attempt(ch, {**chosen, "_ttl": chosen["ttl"], "_type": kinds[ch]}))
+        ctr = ctr or chosen.get("ctr") is True
     sms_parts = count_parts(options["sms"]["text"]) if "sms" in channels else 0
     start = rules.start_epoch(body["start_time"]) if "start_time" in body else None
+    meta = {
+        "client_id": account.secrets.get("client_id"),
+        "extra_id": body.get("extra_id"),
+        "tag": body.get("tag"),
+        "division_code": body.get("division_code"),
+        "start_time": body.get("start_time"),
+        "sms_parts": sms_parts,
+        "ctr": ctr,
+    }
+    if job_id:
+        meta["job_id"] = job_id
     return Message(
         provider=provider.name,
         account=account.login,
@@ -53,16 +69,7 @@ def draft(provider, account: Account, body: dict[str, Any], kinds: dict[str, str
         parts=max(sms_parts, 1),
         cost=provider.price(channels[0], sms_parts if channels[0] == "sms" else 1),
         scheduled_at=start if start and start > now else None,
-        meta={
-            "client_id": account.secrets.get("client_id"),
-            "extra_id": body.get("extra_id"),
-            "tag": body.get("tag"),
-            "division_code": body.get("division_code"),
-            "start_time": body.get("start_time"),
-            "sms_parts": sms_parts,
-            "ctr": any(options[ch].get("ctr") is True for ch in channels),
-            **({"job_id": job_id} if job_id else {}),
-        },
+        meta=meta,
     )
 
 

@@ -25,6 +25,7 @@ from ...core.model import Event, Message, Status
 from ...core.validation import schemas_root
 
 REPLY_SHORT_CODE = "12345"  # GUESS: the example value of D8
+_VOCABULARY_WORD = re.compile(r"[A-Z_]+")
 
 
 class StatusNames:
@@ -34,8 +35,9 @@ class StatusNames:
         self.table: dict[str, dict[str, Any]] = yaml.safe_load(
             (schemas_root() / "octopush" / "statuses.yaml").read_text(encoding="utf-8")
         )
-        # channel -> canonical status -> name, by the Status itself: read at every status change
-        self._by_status = {channel: {Status(value): name for value, name in spec["names"].items()} for channel, spec in self.table.items()}
+        # channel -> canonical status value -> name: read at every status change, by the member's
+        # _value_ (a Status hashes through Enum.__hash__, a Python call; its value is a plain str)
+        self._by_status = {channel: {Status(value)._value_: name for value, name in spec["names"].items()} for channel, spec in self.table.items()}
 
     def names(self, channel: str) -> dict[str, str | None]:
         return self.table.get(channel, self.table["sms"])["names"]
@@ -43,14 +45,14 @@ class StatusNames:
     def reported(self, channel: str, status: Status, error: str | None) -> str | None:
         """A scenario step's Octopush status (BUSY, BAD_DESTINATION...) when it gives one, in
         this channel's words; else the channel's name for the canonical status (None: no report)."""
-        if error and re.fullmatch(r"[A-Z_]+", str(error)):
+        if error and _VOCABULARY_WORD.fullmatch(str(error)):
             spec = self.table.get(channel) or self.table["sms"]
             if error in spec["vocabulary"]:
                 return str(error)
             if error in spec["equivalent"]:
                 return spec["equivalent"][error]
         names = self._by_status.get(channel) or self._by_status["sms"]
-        return names[status]
+        return names[status._value_]
 
 
 def date(at: float) -> str:

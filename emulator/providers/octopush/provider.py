@@ -44,6 +44,7 @@ CALLBACK_SECRETS = {
     "inbounds": "callback_url_for_inbounds",
     "stop": "callback_url_for_blacklisted_numbers",
 }
+DELIVERIES_SECRET = CALLBACK_SECRETS["deliveries"]
 STATUS_NAMES = callbacks.StatusNames()
 
 
@@ -120,45 +121,58 @@ class Octopush(Endpoints, Provider):
 
     def _drafts(self, account: Account, send: Send, contacts: list[Contact], ticket: str) -> list[Message]:
         """One message per recipient left after the opt-outs."""
-        kept = [c for c in contacts if not (send.filter_optouts and c.phone and self.engine.is_opted_out(self.name, account.login, c.phone))]
+        if send.filter_optouts:
+            kept = []
+            for contact in contacts:  # a loop, not a comprehension: most sends have one recipient
+                if not (contact.phone and self.engine.is_opted_out(self.name, account.login, contact.phone)):
+                    kept.append(contact)
+        else:
+            kept = contacts
         if not kept:
             raise Rejected("no_valid_recipient")
-        return [self._draft(account, send, ticket, index, contact) for index, contact in enumerate(kept)]
-
-    def _draft(self, account: Account, send: Send, ticket: str, index: int, contact: Contact) -> Message:
+        # what every recipient of the send shares, read once
         channel = send.channel
-        text = rules.personalise(send.text, contact.params)
-        if send.optimise_text:
-            text = rules.optimise(text) or text
-        content: dict[str, Any] = {"text": text}
+        content_base: dict[str, Any] = {}
         if send.sender:
-            content["sender"] = send.sender
-        if send.metadata:
-            content.update({k: send.metadata[k] for k in CONTENT_METADATA[channel] if k in send.metadata})
-        parts = count_parts(text) if channel == "sms" else 1
-        meta: dict[str, Any] = {
-            "ticket": None if channel == "live_chat" else ticket,
-            "list_name": send.list_name,
-            "number": contact.phone,
-            "email": contact.email,
-            "conversation_id": contact.conversation_id,
-            "purpose": send.purpose,
-            "template_name": send.metadata.get("template_name"),
-        }
-        if channel == "voice_sms":
-            meta["estimated_duration"] = rules.estimated_duration(text)
-        return Message(
-            provider=self.name,
-            account=account.login,
-            recipient=contact.identity,
-            attempts=[Attempt(channel, content)],
-            provider_id=f"{ticket}-{index + 1}",
-            callback_url=self._callback_url(account, "deliveries"),
-            parts=parts,
-            cost=self.price(channel, parts),
-            scheduled_at=send.send_at if send.send_at and send.send_at > self.engine.clock.now() else None,
-            meta=meta,
-        )
+            content_base["sender"] = send.sender
+        metadata = send.metadata
+        if metadata:
+            content_base.update({k: metadata[k] for k in CONTENT_METADATA[channel] if k in metadata})
+        callback_url = self._callback_url(account, "deliveries")
+        scheduled_at = send.send_at if send.send_at and send.send_at > self.engine.clock.now() else None
+        template_name = metadata.get("template_name")
+        drafts = []
+        for index, contact in enumerate(kept):
+            text = rules.personalise(send.text, contact.params) if contact.params else send.text
+            if send.optimise_text:
+                text = rules.optimise(text) or text
+            content: dict[str, Any] = {"text": text}
+            content.update(content_base)
+            parts = count_parts(text) if channel == "sms" else 1
+            meta: dict[str, Any] = {
+                "ticket": None if channel == "live_chat" else ticket,
+                "list_name": send.list_name,
+                "number": contact.phone,
+                "email": contact.email,
+                "conversation_id": contact.conversation_id,
+                "purpose": send.purpose,
+                "template_name": template_name,
+            }
+            if channel == "voice_sms":
+                meta["estimated_duration"] = rules.estimated_duration(text)
+            drafts.append(Message(
+                provider=self.name,
+                account=account.login,
+                recipient=contact.identity,
+                attempts=[Attempt(channel, content)],
+                provider_id=f"{ticket}-{index + 1}",
+                callback_url=callback_url,
+                parts=parts,
+                cost=self.price(channel, parts),
+                scheduled_at=scheduled_at,
+                meta=meta,
+            ))
+        return drafts
 
     def _units(self, account: Account, product: str) -> int:
         spec = self.products[product]
@@ -181,7 +195,11 @@ class Octopush(Endpoints, Provider):
         status = STATUS_NAMES.reported(channel, event.status, event.error)
         if status is None:
             return []
-        url = self._callback_url(message.account, "deliveries")
+        account = self.engine.account(self.name, message.account)  # _callback_url's lookup, without its two calls
+        if account is None:
+            return []
+        secrets = account.secrets
+        url = secrets.get(DELIVERIES_SECRET) or secrets.get("callback_url")
         if not url:
             return []
         history = []

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 MONEY_UNITS = {"EUR": "euros"}  # check-balance `unit` without a product (D3); others: the ISO code
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 _TRUE = ("1", "true", "yes", "on")
+TICKET_PREFIXES = {"voice_sms": "voice"}  # a ticket starts with its channel's name, but for these
 
 # path -> handler name; `*` methods: a wrong method gets the provider's error, not aiohttp's 405
 ROUTES = {
@@ -99,7 +100,11 @@ class Endpoints:
             mark(request, "query", None)
         else:
             mark(request, "accepted", None, [m.id for m in drafts])
-        return json_response(wire.send_answer(send, drafts, account.balance, style))
+        body = wire.send_answer(send, drafts, account.balance, style)
+        text = wire.answer_text(body)
+        if text is None:
+            return json_response(body)
+        return web.Response(status=200, body=text.encode("utf-8"), content_type="application/json", charset="utf-8")  # as json_response
 
     # -- contacts and lists -----------------------------------------------------------------------
     async def contact_list_create(self: "Octopush", request: web.Request) -> web.StreamResponse:
@@ -283,5 +288,5 @@ class Endpoints:
     @staticmethod
     def _ticket(channel: str, style: str) -> str:
         """sms_ + 13 hex characters (uniqid-like, D6/D8); voice_ (docs) or vocal_ (the SDK's example)."""
-        prefix = "vocal" if style == "vocal" else {"voice_sms": "voice"}.get(channel, channel)
+        prefix = "vocal" if style == "vocal" else TICKET_PREFIXES.get(channel, channel)
         return f"{prefix}_{os.urandom(7).hex()[:13]}"  # what secrets.token_hex(7) reads, without its two calls

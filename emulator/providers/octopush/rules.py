@@ -32,7 +32,6 @@ PERSONAL_FIELDS = ("first_name", "last_name", "param1", "param2", "param3", "par
 _PERSONAL = frozenset(PERSONAL_FIELDS)
 
 _SENDER_PROHIBITED = re.compile(r"[^A-Za-z0-9 ]")
-_PHONE = re.compile(r"^\+?[1-9][0-9]{7,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -77,7 +76,10 @@ def sender(value: Any, channel: str) -> str | None:
         return None
     if channel == "rcs":
         return value.strip() or None
-    cleaned = _SENDER_PROHIBITED.sub("", value).strip()
+    if value.isascii() and value.isalnum():  # only a-zA-Z0-9 (the usual sender): nothing to delete or strip
+        cleaned = value
+    else:
+        cleaned = _SENDER_PROHIBITED.sub("", value).strip()
     return cleaned if 3 <= len(cleaned) <= 11 else None
 
 
@@ -114,9 +116,13 @@ def normalise_phone(value: Any) -> str | None:
         phone = _PHONE_SEPARATORS.sub("", value)
     if phone.startswith("00"):
         phone = "+" + phone[2:]
-    if not _PHONE.match(phone):
+    # an international number: an optional "+", then 8-15 ASCII digits, the first not 0 (string
+    # tests, not a regex: every recipient of every send is read here)
+    plus = phone.startswith("+")
+    number = phone[1:] if plus else phone
+    if not (8 <= len(number) <= 15 and number.isascii() and number.isdigit() and number[0] != "0"):
         return None
-    return phone if phone.startswith("+") else "+" + phone  # matched: digits after an optional "+"
+    return phone if plus else "+" + phone
 
 
 def valid_email(value: Any) -> str | None:
@@ -144,9 +150,12 @@ def resolve_contacts(channel: str, recipients: list[Any]) -> list[Contact]:
     for item in recipients:
         if not isinstance(item, dict):
             continue
-        params = personal_params(item)
+        params = {} if _PERSONAL.isdisjoint(item) else personal_params(item)  # a bare number, the usual recipient
         phone = normalise_phone(item.get("phone_number"))
-        if channel == "email":
+        if channel not in ("email", "live_chat"):  # a phone channel, the usual send
+            if phone is not None and phone not in contacts:
+                contacts[phone] = Contact(phone, phone, None, None, params)
+        elif channel == "email":
             email = valid_email(item.get("email"))
             if email is None:
                 raise Rejected("invalid_email")
@@ -160,8 +169,6 @@ def resolve_contacts(channel: str, recipients: list[Any]) -> list[Contact]:
             identity = conversation or phone or email
             if identity:
                 contacts.setdefault(identity, Contact(identity, phone, email, conversation, params))
-        elif phone is not None:
-            contacts.setdefault(phone, Contact(phone, phone=phone, params=params))
     if not contacts:
         raise Rejected("no_valid_recipient")
     return list(contacts.values())

@@ -15,8 +15,10 @@ Nothing here knows about the store, the engine or aiohttp.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any
 
 from ...core.model import Message, Rejection, ZERO
@@ -77,7 +79,7 @@ class Reader:
         self.schemas = schemas
         defs = schemas.raw(MULTICHANNEL)["$defs"]
         self.shapes = {name: self._shape(schemas.raw(name)["properties"]) for name in SCHEMAS}
-        self.shapes["recipient"] = self._shape(defs["recipient"]["properties"])
+        self.shapes["recipient"] = self._shape(self._resolve(defs["recipient"])["properties"])
         for channel in rules.CHANNELS:
             self.shapes[channel] = self._shape(defs[f"metadata_{channel}"]["properties"])
 
@@ -180,15 +182,26 @@ class Reader:
             if isinstance(items, dict):
                 items = [items]  # one contact instead of a list of one
             if isinstance(items, list):
-                body[key] = [self._cast_fields(i, self.shapes["recipient"]) if isinstance(i, dict) else i for i in items]
+                shape = self.shapes["recipient"]
+                cast = []
+                for item in items:  # a loop, not a comprehension: most sends have one recipient
+                    cast.append(self._cast_fields(item, shape) if isinstance(item, dict) else item)
+                body[key] = cast
         return body
 
     @staticmethod
     def _cast_fields(body: dict[str, Any], shape: dict[str, tuple[str | None, dict[str, str]]]) -> dict[str, Any]:
         out = dict(body)
-        for name in [name for name in out if name in shape]:  # the fields given, not all the schema names
-            kind, allowed = shape[name]
-            value = out[name]
+        for name, value in body.items():  # the fields given, not all the schema names
+            spec = shape.get(name)
+            if spec is None:
+                continue
+            kind, allowed = spec
+            if type(value) is str and kind != "boolean":  # the usual field, a string where one is read: enums only
+                if allowed:
+                    found = allowed.get(value)  # the value as listed (keys are stripped, lower case)
+                    out[name] = found if found is not None else allowed.get(value.strip().lower(), value)
+                continue
             if value is None:
                 del out[name]  # null is the same as absent (the PHP SDK sends unset fields as null)
                 continue
@@ -197,7 +210,8 @@ class Reader:
             elif kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = out[name] = str(value)
             if allowed and isinstance(value, str):
-                out[name] = allowed.get(value.strip().lower(), value)
+                found = allowed.get(value)
+                out[name] = found if found is not None else allowed.get(value.strip().lower(), value)
         return out
 
     # -- pass 2 and 3: repairs, then the schema ----------------------------------------------------
@@ -240,7 +254,8 @@ class Reader:
                 raise Rejected(*keys, why=first if first and first.key == keys[0] else None)
             if not repaired:
                 break
-        if isinstance(body.get("text"), str) and not body["text"].strip():
+        text = body.get("text")
+        if isinstance(text, str) and (not text or text.isspace()):  # what `not text.strip()` says, without a copy
             raise Rejected("invalid_text", why=Rejection("invalid_text", "rules", pointer="/text", detail="only white space"))
         left = None if clean else self.schemas.first_violation(schema, body)  # a valid body is checked once
         if left:
@@ -255,19 +270,23 @@ class Reader:
             spec = self._resolve(spec)
             enum = tuple(spec.get("enum", ()))
             kind = spec.get("type") or ("string" if enum else None)
-            shape[name] = (kind if isinstance(kind, str) else None, {value.lower(): value for value in reversed(enum)})
+            # a key with white space around it could never match a stripped value: none is kept
+            allowed = {value.lower(): value for value in reversed(enum) if value.strip() == value}
+            shape[name] = (kind if isinstance(kind, str) else None, allowed)
         return shape
 
     def _resolve(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Follow a `$ref` to another octopush schema's `$defs` (every ref here points there)."""
-        ref = spec.get("$ref")
-        if not ref:
-            return spec
-        file, _, pointer = ref.partition("#")
-        node: Any = self.schemas.raw(file.removeprefix("urn:msgemu:") or MULTICHANNEL)
-        for part in pointer.strip("/").split("/"):
-            node = node[part]
-        return node
+        """Follow `$ref`s into the octopush schemas (every ref here points into one of them; a
+        local one into the file of the last hop, multichannel to begin with) until a definition."""
+        file = MULTICHANNEL
+        while isinstance(spec.get("$ref"), str):
+            target, _, pointer = spec["$ref"].partition("#")
+            file = target.removeprefix("urn:msgemu:") or file
+            node: Any = self.schemas.raw(file)
+            for part in pointer.strip("/").split("/"):
+                node = node[part]
+            spec = node
+        return spec
 
 
 def _as_bool(value: Any) -> Any:
@@ -334,16 +353,33 @@ def send_answer(send: Send, drafts: list[Message], residual: Decimal, style: str
     for message in drafts:  # a loop, not two generators: most sends have one recipient
         cost += message.cost
         parts += message.parts
-    counts = {"number_of_contacts": len(drafts), "total_cost": float(cost)}
     if send.channel == "sms":
-        body = {"sms_ticket": ticket, **counts, "number_of_sms_needed": parts, "residual_credit": float(residual)}
+        body = {"sms_ticket": ticket, "number_of_contacts": len(drafts), "total_cost": float(cost),
+                "number_of_sms_needed": parts, "residual_credit": float(residual)}
         if style == "multichannel":
             # GUESS: SEED masks this field ("******"); we echo the text as sent
             body["message"] = rules.optimise(send.text) if send.optimise_text else send.text
         return body
     key = "vocal_ticket" if style == "vocal" else "ticket_number"
-    body = {key: ticket, **counts}
+    body = {key: ticket, "number_of_contacts": len(drafts), "total_cost": float(cost)}
     if send.channel == "voice_sms":
         body["estimated_duration"] = max(m.meta["estimated_duration"] for m in drafts)
     body["residual_credit"] = float(residual)
     return body
+
+
+_SMS_ANSWER = ("sms_ticket", "number_of_contacts", "total_cost", "number_of_sms_needed", "residual_credit", "message")
+
+
+def answer_text(body: dict[str, Any]) -> str | None:
+    """The multichannel SMS answer (the usual send) as the JSON text base.json_response would
+    write (compact, non-ASCII as is): the same string, int and float texts its C encoder writes,
+    without setting an encoder up per answer. None for any other body (the encoder writes it)."""
+    if tuple(body) != _SMS_ANSWER:
+        return None
+    ticket, contacts, cost, parts, residual, message = body.values()
+    if not (type(ticket) is str and type(message) is str and type(contacts) is int and type(parts) is int
+            and type(cost) is float and type(residual) is float and math.isfinite(cost) and math.isfinite(residual)):
+        return None
+    return (f'{{"sms_ticket":{encode_basestring(ticket)},"number_of_contacts":{contacts},"total_cost":{cost!r},'
+            f'"number_of_sms_needed":{parts},"residual_credit":{residual!r},"message":{encode_basestring(message)}}}')

@@ -87,7 +87,7 @@ class SMSC(Provider):
         serving: list[str] = []
         crowded = False
         try:
-            claimed = claimed_login(self.accounts(), query)
+            claimed = claimed_login(self.accounts(), query) if query else None  # a POST form names no one here
             if claimed:
                 serving.append(claimed)
                 crowded = self.limits.enter(claimed) >= CONCURRENT_LIMIT
@@ -140,14 +140,16 @@ class SMSC(Provider):
 
     # -- callbacks --------------------------------------------------------------------------
     def _account(self, login: str):
-        return self.account_named(login)
+        return self.engine.account(self.name, login)  # account_named's lookup, one call less (per status change)
 
     def status_callbacks(self, message: Message, event: Event) -> list[CallbackRequest]:
         """INFERRED payload: see callbacks.py."""
         if not callbacks.reports(event):
             return []  # not a status SMSC reports: the account is not looked up on every change
         account = self._account(message.account)
-        found = callbacks.status_callback(account, message, event) if account else None
+        if account is None or not account.secrets.get("callback_url"):
+            return []  # no handler configured (status_callback would say None)
+        found = callbacks.status_callback(account, message, event)
         return [found] if found else []
 
     def inbound_callbacks(self, message: Message, reply: dict[str, Any]) -> list[CallbackRequest]:

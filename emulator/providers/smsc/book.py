@@ -19,9 +19,10 @@ class Book:
     """The directories are looked up when first used: a send to a number nobody opted out of
     needs only the opt-out set."""
 
-    def __init__(self, engine: Engine, provider: str, login: str) -> None:
+    def __init__(self, engine: Engine, provider: str, login: str, optouts: set[str] | None = None) -> None:
+        """`optouts`: the account's opt-out set when the caller has it already."""
         self._engine, self._provider, self._login = engine, provider, login
-        self.optouts = engine.optouts(provider, login)
+        self.optouts = engine.optouts(provider, login) if optouts is None else optouts
 
     @cached_property
     def contacts(self):

@@ -3,7 +3,7 @@ ways to answer (in the request's fmt and charset)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Hashable
 
 from aiohttp import web
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from . import SMSC
 
 
-@dataclass
+@dataclass(slots=True)  # its fields are read many times a request
 class Call:
     provider: "SMSC"
     request: web.Request
@@ -37,8 +37,8 @@ class Call:
     def now(self) -> float:
         return self.engine.clock.now()
 
-    def book(self) -> Book:
-        return Book(self.engine, self.provider.name, self.login)
+    def book(self, optouts: set[str] | None = None) -> Book:
+        return Book(self.engine, self.provider.name, self.login, optouts)
 
     def directory(self, kind: str):
         return self.engine.directory(self.provider.name, self.login, kind)
@@ -66,6 +66,6 @@ class Call:
             self.violation = replace(Rejection.schema("params", found), pointer=found.field or found.pointer)
         return found is not None
 
-    def too_often(self, key: str, most: int, window: float = 60.0) -> bool:
+    def too_often(self, key: Hashable, most: int, window: float = 60.0) -> bool:
         """Count this request under `key`; True once more than `most` fell in `window` (error 9)."""
-        return self.provider.limits.count(f"{self.login}:{key}", window) > most
+        return self.provider.limits.count((self.account.login, key), window) > most  # a tuple: no text built

@@ -27,6 +27,12 @@ CONTENT_TYPES = {0: "text/plain", 1: "text/plain", 2: "text/xml", 3: "applicatio
 _DUMPS = json.JSONEncoder(ensure_ascii=False).encode  # built once (json.dumps with options builds one per call)
 
 
+class JSONText(str):
+    """A fmt=3 form already written as JSON text (what _DUMPS would write): sent as it is."""
+
+    __slots__ = ()
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass sets each field through object.__setattr__
 class Answer:
     """The four forms; a form may also be given as a function that builds it, so that an
@@ -41,7 +47,7 @@ class Answer:
         form = self.csv if fmt == 1 else self.xml if fmt == 2 else self.json if fmt == 3 else self.text
         if callable(form):
             form = form()
-        return _DUMPS(form) if fmt == 3 else form
+        return _DUMPS(form) if fmt == 3 and type(form) is not JSONText else form
 
 
 def respond(answer: Answer, fmt: int, charset: str) -> web.Response:

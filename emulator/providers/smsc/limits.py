@@ -7,6 +7,7 @@ state is forgotten on POST /_emulator/reset (the provider's reset() calls clear(
 from __future__ import annotations
 
 from collections import deque
+from typing import Hashable
 
 from ...core.engine import Engine
 
@@ -24,8 +25,8 @@ class _Window:
     __slots__ = ("hits", "counts", "latest")
 
     def __init__(self) -> None:
-        self.hits: deque[tuple[float, str]] = deque()
-        self.counts: dict[str, int] = {}
+        self.hits: deque[tuple[float, Hashable]] = deque()
+        self.counts: dict[Hashable, int] = {}
         self.latest = float("-inf")
 
 
@@ -42,7 +43,7 @@ class Limits:
         self._windows.clear()
         self._blocked_until.clear()
 
-    def count(self, key: str, window: float = 60.0) -> int:
+    def count(self, key: Hashable, window: float = 60.0) -> int:
         """Record one more request under `key`; how many fell within the last `window` seconds.
         Hits are kept in arrival order; should the wall clock step back, a hit counts as made at
         the latest time seen so far, so the oldest hit is always first."""
@@ -75,6 +76,8 @@ class Limits:
         self._blocked_until[key] = self.engine.clock.now() + seconds
 
     def blocked(self, key: str) -> bool:
+        if not self._blocked_until:  # nothing blocked: no clock read
+            return False
         until = self._blocked_until.get(key)
         return until is not None and self.engine.clock.now() < until
 
@@ -84,7 +87,7 @@ class Limits:
             self.block(f"ip:{ip}")
 
     def ip_blocked(self, ip: str) -> bool:
-        return self.blocked(f"ip:{ip}")
+        return bool(self._blocked_until) and self.blocked(f"ip:{ip}")  # nothing blocked: no key built
 
     # -- requests being served right now, per login --------------------------------------------
     def enter(self, login: str) -> int:

@@ -20,6 +20,7 @@ from ...core.engine import Submission
 from ...core.model import Attempt, Message, ZERO
 from ...core.text import count_parts
 from . import codes, formats, history, recipients
+from .book import Book
 from .call import Call
 from .schedule import BadTime, lifetime, send_at
 from .translit import transliterate
@@ -88,12 +89,15 @@ def next_id(call: Call) -> int:
 def _kind_by_params(call: Call) -> str | None:
     """The kind a flag, `bin` or `bot` asks for; None: the text's prefix decides (or sms)."""
     p = call.params
-    if not _ANY_KIND_FLAG.isdisjoint(p.values):
+    values = p.values
+    if not _ANY_KIND_FLAG.isdisjoint(values):
         for flag in KIND_FLAGS:
             if p.flag(flag):
                 return FLAG_KINDS.get(flag, flag)
-    if p.flag("bin"):
+    if "bin" in values and p.flag("bin"):  # absent: not a flag (most sends name neither bin nor bot)
         return "binhex" if p.get("bin").strip() == "2" else "bin"
+    if "bot" not in values:
+        return None
     bot, sep, _ = p.get("bot").strip().partition(":")
     if sep and bot.lower() in BOT_KINDS:
         return BOT_KINDS[bot.lower()]
@@ -123,20 +127,26 @@ def build(call: Call) -> Plan:
     raw_entries = _raw_entries(call, kind, by_params)
     if not raw_entries:
         raise Refused("params")
-    longest = max(len(text) for _, text in raw_entries)
+    longest = 0
+    for _, text in raw_entries:  # a loop, not a generator: most sends have one entry
+        if len(text) > longest:
+            longest = len(text)
     if longest > (MAX_MAIL_TEXT if kind == "mail" else MAX_TEXT):
         raise Refused("message_too_long")
-    try:
-        scheduled_at = send_at(p.get("time"), p.get("tz"), call.now())
+    values = p.values
+    time, tz = values.get("time"), values.get("tz")
+    try:  # neither given (the usual send): right away, without reading the clock
+        scheduled_at = send_at(time or "", tz or "", call.now()) if time or tz else None
     except BadTime:
         raise Refused("bad_date") from None
+    valid = values.get("valid")
     try:
-        ttl = lifetime(p.get("valid"))
+        ttl = lifetime(valid) if valid else None
     except ValueError:
         raise Refused("params") from None
-    sender = p.get("sender", DEFAULT_SENDER) if "sender" in p.values else DEFAULT_SENDER
+    sender = values.get("sender", DEFAULT_SENDER)
     plan = Plan(kind, client_id, sender, [], scheduled_at=scheduled_at, ttl=ttl)
-    if kind != "mail" and not SENDER.match(sender):
+    if kind != "mail" and sender != DEFAULT_SENDER and not SENDER.match(sender):  # the default matches
         raise Refused("forbidden", with_id=True)
     _resolve(call, plan, raw_entries)
     if not plan.entries:
@@ -153,22 +163,24 @@ def client_id_of(text: str) -> int | None:
 
 def _raw_entries(call: Call, kind: str, by_params: str | None) -> list[tuple[str, str]]:
     """(recipient token, text) pairs: from `phones` + `mes`, or from `list` lines `phones:mes`."""
-    p = call.params
+    values = call.params.values
     pairs: list[tuple[str, str]] = []
-    if p.has("list"):
-        for line in p.get("list").splitlines():
+    if values.get("list"):
+        for line in values["list"].splitlines():
             tokens, sep, text = line.partition(":")
             if not sep:
                 continue
             pairs.extend((token, text) for token in recipients.split(tokens))
     else:
-        pairs = [(token, p.get("mes")) for token in recipients.split(p.get("phones"))]
-    mode = p.get("translit").strip()
+        mes = values.get("mes", "")
+        for token in recipients.split(values.get("phones", "")):  # a loop: most sends name one number
+            pairs.append((token, mes))
+    mode = values["translit"].strip() if "translit" in values else ""
     out = []
     for token, text in pairs:
-        if by_params is None:  # each text's own prefix (`__VIBER__...`) comes off it
+        if by_params is None and text.startswith("__"):  # each text's own prefix (`__VIBER__...`) comes off it
             _, text = _kind_by_prefix(text)
-        if kind not in WITHOUT_TEXT and not text.strip():
+        if kind not in WITHOUT_TEXT and (not text or text.isspace()):  # `not text.strip()`, without a copy
             return []
         out.append((token, transliterate(text, mode) if mode in ("1", "2") else text))
     return out
@@ -176,13 +188,15 @@ def _raw_entries(call: Call, kind: str, by_params: str | None) -> list[tuple[str
 
 def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None:
     """Expand groups, normalise numbers/addresses, drop duplicates and blacklisted numbers."""
-    book = call.book()
+    optouts = call.engine.optouts(call.provider.name, call.login)
+    book: Book | None = None  # its directories are needed for groups and opted-out numbers only
     seen: set[str] = set()
     resolved: list[tuple[str, str]] = []
     for token, text in raw_entries:
         group = recipients.group_ref(token)
         if group is not None:
             plan.mass = True
+            book = book or call.book(optouts)
             record = book.group_for_send(group)
             if record is None:
                 plan.failures.append((token, "invalid_phone"))
@@ -201,7 +215,7 @@ def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None
         if target in seen:
             continue
         seen.add(target)
-        if book.refuses(target, plan.mass):
+        if target in optouts and (book := book or call.book(optouts)).refuses(target, plan.mass):
             plan.failures.append((target, "cannot_deliver"))  # blacklisted: error 8 (our choice, docs/providers/smsc.md)
         else:
             plan.entries.append((target, text))
@@ -209,46 +223,58 @@ def _resolve(call: Call, plan: Plan, raw_entries: list[tuple[str, str]]) -> None
 
 def fingerprint(call: Call) -> int:
     """What makes two send requests "identical" for error 9: every parameter but the credentials.
-    A 64-bit hash of them, computed in C: the window that counts them is this process's own
+    A 64-bit hash of them (a frozenset of the pairs, so their order does not count; no sort),
+    computed in C: the window that counts them is this process's own
     (limits.py), and a minute of different sends at 4,000/s has about 2 in 10^9 odds of two of
     them sharing a hash (a SHA-1 of their repr cost ~8 µs a send, a quarter of SMSC's own work)."""
-    return hash(tuple(sorted([item for item in call.params.values.items() if item[0] not in AUTH_PARAMS])))
+    values = call.params.values
+    if AUTH_PARAMS.isdisjoint(values):
+        return hash(frozenset(values.items()))
+    values = values.copy()  # the credentials left out: a password or its MD5 make the same send
+    for name in AUTH_PARAMS:
+        values.pop(name, None)
+    return hash(frozenset(values.items()))
 
 
 # -- domain messages --------------------------------------------------------------------------------
 def drafts(call: Call, plan: Plan, extra_meta: dict[str, Any] | None = None) -> list[Message]:
     message_id = plan.message_id(call)
     p = call.params
+    kind, sender = plan.kind, plan.sender
+    # the same for every recipient of the request: read once
+    provider, account = call.provider, call.account
+    provider_id = str(message_id)
+    client_ref = str(plan.client_id) if plan.client_id is not None else None
+    callback_url = account.secrets.get("callback_url") or None
+    segmented = kind in SEGMENTED
+    tariff = PRICE_AS.get(kind, kind)
+    type_code = codes.TYPES.get(kind, 0)
     out = []
     for recipient, text in plan.entries:
-        parts = count_parts(text) if plan.kind in SEGMENTED else 1
-        content: dict[str, Any] = {"text": text, "sender": plan.sender}
-        if plan.kind == "mail":
-            content.update({"subject": p.get("subj"), "from": plan.sender})
-        elif plan.kind == "call":
+        parts = count_parts(text) if segmented else 1
+        content: dict[str, Any] = {"text": text, "sender": sender}
+        if kind == "mail":
+            content.update({"subject": p.get("subj"), "from": sender})
+        elif kind == "call":
             content.update({"voice": p.get("voice", "m"), "param": p.get("param")})
         if plan.ttl:
             content["_ttl"] = plan.ttl
+        meta = {"smsc_id": message_id, "kind": kind, "type": type_code, "sender": sender, "mes": text}
+        if extra_meta:
+            meta.update(extra_meta)
         out.append(
             Message(
-                provider=call.provider.name,
-                account=call.login,
+                provider=provider.name,
+                account=account.login,
                 recipient=recipient,
-                attempts=[Attempt(plan.kind, content)],
-                provider_id=str(message_id),
-                client_ref=str(plan.client_id) if plan.client_id is not None else None,
-                callback_url=call.account.secrets.get("callback_url") or None,
+                attempts=[Attempt(kind, content)],
+                provider_id=provider_id,
+                client_ref=client_ref,
+                callback_url=callback_url,
                 parts=parts,
-                cost=call.provider.price(PRICE_AS.get(plan.kind, plan.kind), parts),
+                cost=provider.price(tariff, parts),
                 scheduled_at=plan.scheduled_at,
-                meta={
-                    "smsc_id": message_id,
-                    "kind": plan.kind,
-                    "type": codes.TYPES.get(plan.kind, 0),
-                    "sender": plan.sender,
-                    "mes": text,
-                    **(extra_meta or {}),
-                },
+                meta=meta,
             )
         )
     return out
@@ -316,7 +342,7 @@ async def handle(call: Call) -> web.StreamResponse:
     except Refused as refused:
         return call.fail(refused.key, plan_id(call) if refused.with_id else None)
     cost_mode = call.params.number("cost")
-    if call.too_often(f"send:{cost_mode == 1}:{fingerprint(call)}", 5 if cost_mode == 1 else 1):
+    if call.too_often(("send", cost_mode == 1, fingerprint(call)), 5 if cost_mode == 1 else 1):
         return call.fail("duplicate")  # >1 identical send / >5 identical cost requests a minute [DOC D2]
     result = dispatch(call, plan, "cost" if cost_mode == 1 else "send")
     if not isinstance(result, Sent):
@@ -338,26 +364,36 @@ def _receipt(call: Call, sent: Sent, cost_mode: int) -> formats.Answer:
     """`OK - n SMS, ID - x` / `id,cnt[,cost[,balance]]` / XML / JSON [CLI P2, OFF-LIB R2, CLI P4].
     Text and XML forms of cost/balance are a GUESS (notes: NOT FOUND). Money: two decimals in
     fmt 0/1/2, PHP's float print in JSON (formats.money_text / money)."""
-    fields: list[tuple[str, Any]] = [("id", sent.message_id), ("cnt", sent.parts)]
-    data: dict[str, Any] = dict(fields)
-    text = f"OK - {sent.parts} SMS, ID - {sent.message_id}"
+    parts = sent.parts
+    fields: list[tuple[str, Any]] = [("id", sent.message_id), ("cnt", parts)]
+    data: dict[str, Any] = {"id": sent.message_id, "cnt": parts}
     if cost_mode in (2, 3):
-        fields.append(("cost", formats.money_text(sent.cost)))
-        data["cost"] = formats.money(sent.cost)
-        text += f", COST - {formats.money_text(sent.cost)}"
+        cost = sent.cost
+        fields.append(("cost", formats.money_text(cost)))
+        data["cost"] = formats.money(cost)
     if cost_mode == 3:
         fields.append(("balance", formats.money_text(call.account.balance)))
         data["balance"] = formats.money(call.account.balance)
-        text += f", BALANCE - {formats.money_text(call.account.balance)}"
     phones = _phone_report(call, sent)
     if phones is not None:
         data["phones"] = phones
+    json: Any = data
+    if len(data) == 2 and type(sent.message_id) is int and type(parts) is int:  # the usual receipt: what _DUMPS writes, without it
+        json = formats.JSONText(f'{{"id": {sent.message_id}, "cnt": {parts}}}')
     return formats.Answer(
-        text=text,
-        csv=lambda: formats.csv_line(value for _, value in fields),  # only the asked-for form is built
+        text=lambda: _receipt_text(fields),  # only the asked-for form is built
+        csv=lambda: formats.csv_line(value for _, value in fields),
         xml=lambda: formats.xml_element("result", fields),
-        json=data,
+        json=json,
     )
+
+
+def _receipt_text(fields: list[tuple[str, Any]]) -> str:
+    """`OK - <cnt> SMS, ID - <id>[, COST - <cost>[, BALANCE - <balance>]]` from _receipt's fields."""
+    text = f"OK - {fields[1][1]} SMS, ID - {fields[0][1]}"
+    for name, value in fields[2:]:
+        text += f", {name.upper()} - {value}"
+    return text
 
 
 def _quote(sent: Sent) -> formats.Answer:
@@ -375,7 +411,8 @@ def _phone_report(call: Call, sent: Sent) -> list[dict[str, str]] | None:
     """op=1 (every number) / err=1 (failed ones): fmt=3 key "phones", items of strings
     {phone, mccmnc, cost, status, error} [CLI R3]; values for accepted numbers are a GUESS."""
     p = call.params
-    if not (p.flag("op") or p.flag("err")):
+    values = p.values
+    if ("op" not in values and "err" not in values) or not (p.flag("op") or p.flag("err")):  # most sends ask for neither
         return None
     rows = []
     if p.flag("op"):
