@@ -55,9 +55,12 @@ async def shared_store(request: web.Request, handler) -> web.StreamResponse:
         await store.commit()
 
 
-# A request's own keys are read from its dict (request._state): request.get() is the Mapping
-# ABC's, in Python, and raises and catches a KeyError for each key not set (a fault, a body
-# deadline, a reason: three per send).
+def _own_keys(request: web.Request) -> Any:
+    """Where a request's own keys are read: its dict (aiohttp's private `_state`), as
+    request.get() is the Mapping ABC's, in Python, and raises and catches a KeyError for each key
+    not set (a fault, a body deadline, a reason: three per send). The request itself, should an
+    aiohttp release no longer have that attribute (aiohttp is not pinned): slower, never broken."""
+    return getattr(request, "_state", request)
 
 
 @web.middleware
@@ -75,7 +78,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
                 deadline = _body_deadline(request)
                 try:
                     response = await handler(request)
-                    fault: dict[str, Any] | None = request._state.get(FAULT_KEY)
+                    fault: dict[str, Any] | None = _own_keys(request).get(FAULT_KEY)
                     if fault:
                         response = await _apply_fault(request, response, fault)
                 finally:
@@ -108,7 +111,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             # message accepted and charged) stays traceable to it in the journal.
             if held is not None:
                 after_answer.release(held)
-            if provider is not None and request._state.get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
+            if provider is not None and _own_keys(request).get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
                 await _record(app[STORE_KEY], request, provider, None)
             raise
         if provider is not None:
@@ -126,7 +129,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
         if provider is not None:
             tally = app.get(TALLY_KEY)
             if tally is not None:  # counted however it ended, its time with faults' delays and the journal
-                tally(provider.name, (request._state.get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
+                tally(provider.name, (_own_keys(request).get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
 
 
 async def _answer_now(request: web.Request, response: web.Response) -> None:
@@ -149,12 +152,12 @@ NOT_RECEIVED_TEXT = "<body not received in time: the client stopped sending>"  #
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
-    state = request._state
+    state = _own_keys(request)
     if state.get(BODY_STATE_KEY) == "timeout":
         body_size, body_text = request.content_length or 0, NOT_RECEIVED_TEXT
     else:
         try:
-            body = request._read_bytes  # what request.read() keeps once the handler read it (no coroutine)
+            body = getattr(request, "_read_bytes", None)  # what request.read() keeps once the handler read it (no coroutine)
             if body is None:
                 body = await request.read() if request.body_exists else b""
             body_size = len(body)
