@@ -299,19 +299,7 @@ class Clock:
                     continue
                 if due > now:
                     break
-                heapq.heappop(timers)  # _pop and _run_now, written out for a lifecycle step (the usual timer)
-                timer._clock = None
-                key = timer.key
-                if key is not None:
-                    try:
-                        result = timer.callback(*key)
-                    except Exception:  # a broken timer must never stop the clock
-                        log.exception("timer failed")
-                        result = None
-                    if result is not None:
-                        self._spawn(result)
-                else:
-                    self._run_now(timer)
+                self._run_now(self._pop())
                 timers = self._timers  # a cancellation may have rebuilt the heap
         finally:
             self._arm()

@@ -283,12 +283,7 @@ class Engine:
         return True
 
     def _transition(self, message: Message, attempt: Attempt, status: Status, error: str | None = None) -> None:
-        now = self.clock.now()  # _step, written out: three transitions a send
-        attempt.status = status
-        if error is not None:
-            attempt.error = error
-        attempt.history.append(Transition(now, status, error))
-        self._announce(message, attempt, status, now, error)
+        self._announce(message, attempt, status, self._step(attempt, status, error), error)
 
     def _step(self, attempt: Attempt, status: Status, error: str | None = None) -> float:
         """A channel reaches a status now (its history says when); the time, for its event."""

@@ -240,13 +240,9 @@ class Store:
             sent[message.id] = None
         journal = self._journals["messages"]
         journal.append(message.id, message_cost(message) if cost is None else cost)
-        owner_keys = [(message.provider, message.account, str(key)) for key in (message.provider_id, *keys) if key]
-        if owner_keys:  # index_message, for every key at once
-            index = self._index
-            for index_key in owner_keys:
-                index[index_key] = message.id
-            known = self._keys_of.get(message.id)
-            self._keys_of[message.id] = (*known, *owner_keys) if known else tuple(owner_keys)
+        owner_keys = tuple((message.provider, message.account, str(key)) for key in (message.provider_id, *keys) if key)
+        if owner_keys:
+            self._index_under(message.id, owner_keys)
         self._enforce_after(journal)
         if self._listeners:
             self.notify({"type": "message", "message": message.id})
@@ -255,9 +251,15 @@ class Store:
 
     def index_message(self, message: Message, key: str) -> None:
         """Make a message findable by another of its ids (client reference, ticket...)."""
-        index_key = (message.provider, message.account, str(key))
-        self._index[index_key] = message.id
-        self._keys_of[message.id] = (*self._keys_of.get(message.id, ()), index_key)
+        self._index_under(message.id, ((message.provider, message.account, str(key)),))
+
+    def _index_under(self, message_id: str, index_keys: tuple) -> None:
+        """A message findable by each (provider, account, key): every key set in one pass."""
+        index = self._index
+        for index_key in index_keys:
+            index[index_key] = message_id
+        known = self._keys_of.get(message_id)
+        self._keys_of[message_id] = (*known, *index_keys) if known else index_keys
 
     def find_message(self, provider: str, account: str, key: str) -> Message | None:
         message_id = self._index.get((provider, account, str(key)))
@@ -351,9 +353,7 @@ class Store:
             event.seq = self.next_id("event")
         journal = self._journals["events"]
         cost = EVENT_OVERHEAD + len(event.error) if event.error else EVENT_OVERHEAD
-        journal.items.append(event)  # Journal.append, in place: four events a send
-        journal.costs.append(cost)
-        journal.bytes += cost
+        journal.append(event, cost)
         known = event.message_id in self.messages  # (not read: a shared store may hold it undecoded)
         if known:
             events = self._events_of.get(event.message_id)
@@ -361,10 +361,7 @@ class Store:
                 self._events_of[event.message_id] = [event]
             else:
                 events.append(event)
-        j = self._journals  # _enforce_after, written out: four events a send
-        if (len(journal.items) > self.retention
-                or j["messages"].bytes + j["requests"].bytes + journal.bytes + j["callbacks"].bytes > self.retention_bytes):
-            self._enforce_after(journal)
+        self._enforce_after(journal)
         if self._listeners:  # nothing built for nobody (event streams subscribe)
             self.notify({"type": "event", "message": event.message_id, "event": event.public()})
         if known and self._watchers:
