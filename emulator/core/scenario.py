@@ -254,7 +254,12 @@ def load_text(text: str, schemas: Schemas, source: str = "<memory>") -> Scenario
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else None
-        raise ScenarioError(source, [(line, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
+        problem = getattr(exc, "problem", None) or exc
+        if "maximum nesting depth" in str(problem):
+            # PyYAML 6.0.4's libyaml stops at 1,000 levels itself, and its scanner reads that far
+            # ahead of the events _check_depth counts: the same refusal, whichever saw it first
+            raise ScenarioError(source, [(line, f"nested too deeply (at most {MAX_YAML_DEPTH} levels)")]) from None
+        raise ScenarioError(source, [(line, f"not valid YAML: {problem}")]) from None
     except UnicodeEncodeError as exc:  # libyaml's answer to a lone surrogate
         raise ScenarioError(source, [(None, f"not valid YAML: unacceptable character at position {exc.start}")]) from None
     except RecursionError:
