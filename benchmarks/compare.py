@@ -364,7 +364,7 @@ def main() -> int:
     args.load_cpu = [args.load_cpu if args.load_cpu is not None else cpus[-1]]
     args.one_cpu = [next((c for c in cpus if c not in args.load_cpu), cpus[0])]
     args.all_cpus = cpus
-    meta = {"machine": f"{len(cpus)} cores, Python {sys.version.split()[0]}",
+    meta = {"machine": f"{len(cpus)} cores, {harness.interpreter()}",
             "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg()), "connections": args.connections,
             "seconds": args.seconds, "warmup": args.warmup, "sequential": args.sequential, "repeat": args.repeat,
             "one_cpu": cpu_list(args.one_cpu), "load_cpu": cpu_list(args.load_cpu), "all_cpus": cpu_list(cpus),

@@ -92,6 +92,23 @@ def machine_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
+def interpreter() -> str:
+    """The Python every server of a run is started with (this one: sys.executable), and how it
+    was built where that moves the figures: a CPython that loads libpython as a shared library
+    (pyenv's default build) runs msgemu's sends ~10% slower than one linked statically (Debian's
+    /usr/bin/python3, python.org's Docker images), measured in the README."""
+    linked = "libpython shared" if _maps_mention("libpython") else "libpython linked in"
+    return f"Python {sys.version.split()[0]} ({sys.executable}, {linked})"
+
+
+def _maps_mention(name: str) -> bool:
+    try:
+        with open("/proc/self/maps") as maps:
+            return any(name in line for line in maps)
+    except OSError:  # not Linux: unknown, said as "linked in"
+        return False
+
+
 # -- process trees ---------------------------------------------------------------------------------
 def descendants(pid: int) -> list[int]:
     """pid and every process below it (a `--workers N` server is a parent and its workers)."""

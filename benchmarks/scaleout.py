@@ -167,7 +167,7 @@ def main() -> int:
     cpus = harness.machine_cpus()
     args.server_cpus = cpus
     args.load_cpu = [args.load_cpu if args.load_cpu is not None else cpus[-1]]
-    meta = {"machine": f"{len(cpus)} cores, Python {sys.version.split()[0]}",
+    meta = {"machine": f"{len(cpus)} cores, {harness.interpreter()}",
             "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg()), "connections": args.connections,
             "seconds": args.seconds, "warmup": args.warmup, "server_cpus": cpu_list(cpus),
             "load_cpu": cpu_list(args.load_cpu), "shared": bool(set(args.load_cpu) & set(cpus)),
