@@ -35,6 +35,10 @@ BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not 
 ANSWER_FIRST_KEY = web.AppKey("msgemu_answer_first", bool)  # False when a shared store commits after the journal
 # (provider name, outcome, seconds) of every provider request once done: the metrics' counters
 TALLY_KEY = web.AppKey("msgemu_tally", object)
+# request -> the control guard's refusal or None (control/security.refusal), asked here for
+# /_emulator paths when the guard is not a layer of its own (app._base_app: memory store)
+GUARD_KEY = web.AppKey("msgemu_guard", object)
+_CONTROL_PREFIX = "/_emulator"
 _UNMARKED = ("query", None, None)
 # journaled headers: lower-case name -> that same string, so every record shares one copy of it
 _HEADERS_KEPT = {name: name for name in ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")}
@@ -65,11 +69,17 @@ def _own_keys(request: web.Request) -> Any:
 
 @web.middleware
 async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
-    """From the outside in: the journal (provider requests only: the control API and the UI are
-    not journaled), the safety net, the body deadline, then faults on the handler's response."""
+    """From the outside in: the control guard (/_emulator paths, when it is not a layer of its
+    own), the journal (provider requests only: the control API and the UI are not journaled),
+    the safety net, the body deadline, then faults on the handler's response."""
+    app = request.app  # its own keys: msgemu mounts no sub-applications (config_dict builds a chain per read)
+    if request.path.startswith(_CONTROL_PREFIX):  # what the guard refuses is neither journaled nor tallied
+        guard = app.get(GUARD_KEY)
+        refused = guard(request) if guard is not None and _is_control(request.path) else None
+        if refused is not None:
+            return refused
     provider = provider_of(request)
     started = time.perf_counter()
-    app = request.app  # its own keys: msgemu mounts no sub-applications (config_dict builds a chain per read)
     # with the answer first (memory store), what only follows from a send waits for its answer
     held = after_answer.hold() if provider is not None and app.get(ANSWER_FIRST_KEY) else None
     try:
@@ -130,6 +140,10 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             tally = app.get(TALLY_KEY)
             if tally is not None:  # counted however it ended, its time with faults' delays and the journal
                 tally(provider.name, (_own_keys(request).get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
+
+
+def _is_control(path: str) -> bool:
+    return path == _CONTROL_PREFIX or path.startswith(_CONTROL_PREFIX + "/")
 
 
 async def _answer_now(request: web.Request, response: web.Response) -> None:
