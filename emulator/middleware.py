@@ -16,9 +16,11 @@ import logging
 import time
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion10, HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
+from multidict import CIMultiDict
 
 from .core import after_answer
 from .core.model import RequestRecord
@@ -154,10 +156,108 @@ async def _answer_now(request: web.Request, response: web.Response) -> None:
     must commit before the answer leaves (middleware.shared_store). A client already gone is
     left to aiohttp, which meets the same error when it writes and ends the connection quietly."""
     try:
-        await response.prepare(request)
-        await response.write_eof()  # aiohttp's own prepare/write_eof later find it done
+        if not await _write_whole(request, response):
+            await response.prepare(request)
+            await response.write_eof()  # aiohttp's own prepare/write_eof later find it done
     except ConnectionError:
         pass
+
+
+_WHOLE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # whose answers carry a body
+
+
+async def _write_whole(request: web.Request, response: web.Response) -> bool:
+    """A plain answer (bytes, its Content-Type its only header) written as aiohttp's prepare()
+    and write_eof() write it, the same bytes in one transport write, without their eleven
+    coroutines: Content-Length, Date, Server and Connection set in the same order and by the
+    same rules, the app's on_response_prepare hooks run on the finished headers (they may close
+    the connection), the status line and headers serialized by aiohttp's own function. False,
+    nothing done, for anything else (a HEAD, a 204/304, cookies, chunked or compressed, more
+    headers, a closing transport) or when this aiohttp does not have what it takes (_WHOLE):
+    prepare() does it then."""
+    if _WHOLE is None:
+        return False
+    body = response.body
+    headers = response.headers
+    status = response.status
+    if (
+        type(body) is not bytes or len(headers) != 1 or hdrs.CONTENT_TYPE not in headers or status < 200 or status in (204, 304)
+        or request.method not in _WHOLE_METHODS or response.keep_alive is not None
+        or response.chunked or response.compression or getattr(response, "_cookies", True)
+    ):
+        return False
+    transport = request.transport
+    writer = request.writer
+    if transport is None or transport.is_closing() or writer.output_size:
+        return False
+    serialize, http_date, server = _WHOLE
+    keep_alive = request.keep_alive
+    version = request.version
+    headers[hdrs.CONTENT_LENGTH] = str(len(body))
+    headers[hdrs.DATE] = http_date()
+    headers[hdrs.SERVER] = server
+    if keep_alive:
+        if version == HttpVersion10:
+            headers[hdrs.CONNECTION] = "keep-alive"
+    elif version == HttpVersion11:
+        headers[hdrs.CONNECTION] = "close"
+    _set_keep_alive(response, keep_alive)
+    hooks = request.app.on_response_prepare
+    if hooks:
+        await hooks.send(request, response)
+    whole = serialize(f"HTTP/{version[0]}.{version[1]} {status} {response.reason}", headers) + body
+    transport.write(whole)
+    writer.output_size += len(whole)
+    response._eof_sent = True  # aiohttp's own prepare()/write_eof() then do nothing (checked by _whole_parts)
+    response._body_length = len(whole)  # what write_eof() records (the access log's size)
+    if transport.get_write_buffer_size():
+        await writer.drain()  # a full socket: wait as write_eof() waits
+    return True
+
+
+def _set_keep_alive(response: web.StreamResponse, keep_alive: bool) -> None:
+    """What prepare() decides: response.keep_alive from the request's."""
+    if keep_alive:
+        response._keep_alive = True
+    else:
+        response.force_close()
+
+
+def _whole_parts() -> tuple[Any, Any, str] | None:
+    """(header serializer, Date formatter, Server value) of this aiohttp, or None when one of them,
+    or the response attributes _write_whole sets, is not what it was written against (aiohttp is
+    not pinned: a release without them makes every answer go through prepare(), never a second
+    answer written after the first)."""
+    try:
+        from aiohttp.helpers import rfc822_formatted_time
+        from aiohttp.http import SERVER_SOFTWARE
+        from aiohttp.http_writer import _serialize_headers
+
+        probe = web.Response(body=b"x")
+        _set_keep_alive(probe, True)
+        probe._eof_sent = True
+        probe._body_length = 7
+        for start in (lambda: probe.prepare(None), probe.write_eof):  # type: ignore[arg-type]
+            step = start()
+            try:
+                step.send(None)
+            except StopIteration as done:
+                if done.value is not None:
+                    return None
+            else:
+                step.close()
+                return None
+        if not (probe.keep_alive is True and probe.body_length == 7 and probe.prepared):
+            return None
+        line = _serialize_headers("HTTP/1.1 200 OK", CIMultiDict({hdrs.CONTENT_TYPE: "text/plain"}))
+        if line != b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n":
+            return None
+        return _serialize_headers, rfc822_formatted_time, SERVER_SOFTWARE
+    except Exception:  # an import, an attribute, a changed signature: the public way then
+        return None
+
+
+_WHOLE = _whole_parts()
 
 
 NO_ANSWER_STATUS = 499  # journaled when the connection closed before any answer (nginx's "client closed request")
