@@ -213,7 +213,10 @@ def provider_of(request: web.Request) -> "Provider | None":
     unknown ones and /<name> itself included), else None (control API, UI, anything else)."""
     app = request.app
     if PROVIDERS_KEY in app:
-        return app[PROVIDERS_KEY].get(request.rel_url.path_safe.split("/", 2)[1])
+        # the decoded path is the same string as path_safe (which keeps %2F and %25 encoded) when
+        # nothing is escaped, and ~0.8 us cheaper for each new request
+        path = request.path if "%" not in request.raw_path else request.rel_url.path_safe
+        return app[PROVIDERS_KEY].get(path.split("/", 2)[1])
     return app.get(PROVIDER_KEY)  # type: ignore[return-value]
 
 
@@ -303,7 +306,9 @@ async def read_body(request: web.Request) -> bytes:
     reads as empty here, so the provider answers its own error for a missing/malformed body,
     and the journal keeps the bytes that were sent."""
     try:
-        raw = await request.read()
+        raw = _received(request)
+        if raw is None:
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge() from None
     except (RequestPayloadError, HttpProcessingError):
@@ -314,6 +319,30 @@ async def read_body(request: web.Request) -> bytes:
     if encoding in ("gzip", "x-gzip", "deflate"):
         return _decompress(raw, encoding, getattr(request, "_client_max_size", 4 * 1024 * 1024))  # the server's limit
     return b""
+
+
+def _received(request: web.Request) -> bytes | None:
+    """The body when all of it has arrived (the usual case: a small body comes with its headers),
+    taken at once as request.read() would return it and keeps it (its `_read_bytes`, which the
+    journal reads too), without read()'s loop of coroutines; None when read() must wait for it,
+    refuse it (over the limit), raise what the connection had, or when this aiohttp keeps it
+    elsewhere (aiohttp is not pinned: slower then, never different)."""
+    if not hasattr(request, "_read_bytes"):
+        return None
+    kept = request._read_bytes
+    if kept is not None:
+        return kept
+    content = request.content
+    if not content.is_eof() or content.exception() is not None:
+        return None
+    limit = getattr(request, "_client_max_size", 0)
+    if limit and getattr(content, "total_bytes", limit + 1) > limit:
+        return None  # request.read() refuses it (413), as the journal then says
+    body = content.read_nowait()
+    if type(body) is not bytes:
+        body = bytes(body)
+    request._read_bytes = body
+    return body
 
 
 def _decompress(raw: bytes, encoding: str, limit: int) -> bytes:
