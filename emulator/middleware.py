@@ -61,11 +61,12 @@ async def shared_store(request: web.Request, handler) -> web.StreamResponse:
         await store.commit()
 
 
-def _own_keys(request: web.Request) -> Any:
-    """Where a request's own keys are read: its dict (aiohttp's private `_state`), as
-    request.get() is the Mapping ABC's, in Python, and raises and catches a KeyError for each key
-    not set (a fault, a body deadline, a reason: three per send). The request itself, should an
-    aiohttp release no longer have that attribute (aiohttp is not pinned): slower, never broken."""
+def _own_keys(request: web.Request | web.Application) -> Any:
+    """Where a request's (or an app's) own keys are read: its dict (aiohttp's private `_state`),
+    as request.get() is the Mapping ABC's, in Python, and raises and catches a KeyError for each
+    key not set (a fault, a body deadline, a reason: three per send), and app.get() and app[key]
+    are two Python calls each. The object itself, should an aiohttp release no longer have that
+    attribute (aiohttp is not pinned): slower, never broken."""
     return getattr(request, "_state", request)
 
 
@@ -75,15 +76,16 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
     own), the journal (provider requests only: the control API and the UI are not journaled),
     the safety net, the body deadline, then faults on the handler's response."""
     app = request.app  # its own keys: msgemu mounts no sub-applications (config_dict builds a chain per read)
+    keys = _own_keys(app)
     if request.path.startswith(_CONTROL_PREFIX):  # what the guard refuses is neither journaled nor tallied
-        guard = app.get(GUARD_KEY)
+        guard = keys.get(GUARD_KEY)
         refused = guard(request) if guard is not None and _is_control(request.path) else None
         if refused is not None:
             return refused
     provider = provider_of(request)
     started = time.perf_counter()
     # with the answer first (memory store), what only follows from a send waits for its answer
-    held = after_answer.hold() if provider is not None and app.get(ANSWER_FIRST_KEY) else None
+    held = after_answer.hold() if provider is not None and keys.get(ANSWER_FIRST_KEY) else None
     try:
         try:
             try:  # the safety net
@@ -115,7 +117,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             if held is not None:
                 after_answer.release(held)
             if provider is not None:
-                await _record(app[STORE_KEY], request, provider, exc)
+                await _record(keys[STORE_KEY], request, provider, exc)
             raise
         except (asyncio.CancelledError, ConnectionResetError):
             # no answer went out: the client hung up while its answer was being made (or held by a
@@ -124,7 +126,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             if held is not None:
                 after_answer.release(held)
             if provider is not None and _own_keys(request).get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
-                await _record(app[STORE_KEY], request, provider, None)
+                await _record(keys[STORE_KEY], request, provider, None)
             raise
         if provider is not None:
             try:
@@ -133,13 +135,14 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             finally:
                 if held is not None:
                     after_answer.release(held)  # before the journal record, as the work came before it
-                await _record(app[STORE_KEY], request, provider, response)
+                if not _record_now(keys[STORE_KEY], request, provider, response):  # no coroutine when the body is at hand
+                    await _record(keys[STORE_KEY], request, provider, response)
             if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
                 log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.perf_counter() - started) * 1000)
         return response
     finally:
         if provider is not None:
-            tally = app.get(TALLY_KEY)
+            tally = keys.get(TALLY_KEY)
             if tally is not None:  # counted however it ended, its time with faults' delays and the journal
                 tally(provider.name, (_own_keys(request).get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
 
@@ -265,6 +268,21 @@ NO_ANSWER_TEXT = "<no answer: the connection was closed before it was sent>"
 NOT_RECEIVED_TEXT = "<body not received in time: the client stopped sending>"  # journaled as the body (408)
 
 
+def _record_now(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> bool:
+    """_record without a coroutine when the handler read the whole body (or there is none):
+    False, nothing done, when the body is still to be read."""
+    state = _own_keys(request)
+    if state.get(BODY_STATE_KEY) == "timeout":
+        return False
+    body = getattr(request, "_read_bytes", None)  # what request.read() keeps once the handler read it
+    if body is None:
+        if request.body_exists:
+            return False
+        body = b""
+    _record_with(store, request, provider, response, state, len(body), body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace"))
+    return True
+
+
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
     state = _own_keys(request)
     if state.get(BODY_STATE_KEY) == "timeout":
@@ -280,6 +298,13 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             body_size, body_text = request.content_length or 0, "<body larger than the configured limit>"
         except (ConnectionError, HttpProcessingError, RequestPayloadError):
             body_size, body_text = request.content_length or 0, "<body not received: the client went away or sent a broken body>"
+    _record_with(store, request, provider, response, state, body_size, body_text)
+
+
+def _record_with(
+    store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None, state: Any,
+    body_size: int, body_text: str,
+) -> None:
     outcome, error, ids = state.get(OUTCOME_KEY) or ("query", None, [])  # a fresh list for each unmarked one
     reason = state.get(REASON_KEY)
     if reason is None and outcome in ("rejected", "error") and error:
