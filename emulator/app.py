@@ -8,9 +8,9 @@ from .control.api import routes as control_routes
 from .control import operations
 from .control.namespaces import routes as namespace_routes
 from .control.receiver import routes as receiver_routes
-from .control.security import control_guard
+from .control.security import control_guard, refusal
 from .ui import routes as ui_routes
-from .middleware import ANSWER_FIRST_KEY, BODY_TIMEOUT_KEY, MIDDLEWARES, STORE_KEY, shared_store
+from .middleware import ANSWER_FIRST_KEY, BODY_TIMEOUT_KEY, GUARD_KEY, MIDDLEWARES, STORE_KEY, shared_store
 from .providers.base import PROVIDER_KEY, PROVIDERS_KEY
 from .runtime import RUNTIME_KEY, Runtime
 from .settings import Settings
@@ -48,7 +48,13 @@ def build_provider_app(runtime: Runtime, name: str) -> web.Application:
 
 def _base_app(runtime: Runtime) -> web.Application:
     sharing = [shared_store] if runtime.store.shared else []  # sync before, commit after (core/redis_store.py)
-    app = web.Application(middlewares=[control_guard, *sharing, *MIDDLEWARES], client_max_size=runtime.settings.max_body)
+    # the control guard is a layer of its own only before a shared store's sync (a refused request
+    # does not pay a round trip); otherwise the journal's layer asks it for /_emulator paths, and a
+    # provider request pays one layer (a partial and a coroutine) less
+    guard = [control_guard] if sharing else []
+    app = web.Application(middlewares=[*guard, *sharing, *MIDDLEWARES], client_max_size=runtime.settings.max_body)
+    if not sharing:
+        app[GUARD_KEY] = refusal
     app[RUNTIME_KEY] = runtime
     app[STORE_KEY] = runtime.store
     app[BODY_TIMEOUT_KEY] = float(runtime.settings.body_timeout)

@@ -16,9 +16,11 @@ import logging
 import time
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion10, HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
+from multidict import CIMultiDict
 
 from .core import after_answer
 from .core.model import RequestRecord
@@ -35,6 +37,10 @@ BODY_STATE_KEY = web.RequestKey("msgemu_body_state", str)  # "timeout" when not 
 ANSWER_FIRST_KEY = web.AppKey("msgemu_answer_first", bool)  # False when a shared store commits after the journal
 # (provider name, outcome, seconds) of every provider request once done: the metrics' counters
 TALLY_KEY = web.AppKey("msgemu_tally", object)
+# request -> the control guard's refusal or None (control/security.refusal), asked here for
+# /_emulator paths when the guard is not a layer of its own (app._base_app: memory store)
+GUARD_KEY = web.AppKey("msgemu_guard", object)
+_CONTROL_PREFIX = "/_emulator"
 _UNMARKED = ("query", None, None)
 # journaled headers: lower-case name -> that same string, so every record shares one copy of it
 _HEADERS_KEPT = {name: name for name in ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")}
@@ -55,23 +61,31 @@ async def shared_store(request: web.Request, handler) -> web.StreamResponse:
         await store.commit()
 
 
-def _own_keys(request: web.Request) -> Any:
-    """Where a request's own keys are read: its dict (aiohttp's private `_state`), as
-    request.get() is the Mapping ABC's, in Python, and raises and catches a KeyError for each key
-    not set (a fault, a body deadline, a reason: three per send). The request itself, should an
-    aiohttp release no longer have that attribute (aiohttp is not pinned): slower, never broken."""
+def _own_keys(request: web.Request | web.Application) -> Any:
+    """Where a request's (or an app's) own keys are read: its dict (aiohttp's private `_state`),
+    as request.get() is the Mapping ABC's, in Python, and raises and catches a KeyError for each
+    key not set (a fault, a body deadline, a reason: three per send), and app.get() and app[key]
+    are two Python calls each. The object itself, should an aiohttp release no longer have that
+    attribute (aiohttp is not pinned): slower, never broken."""
     return getattr(request, "_state", request)
 
 
 @web.middleware
 async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
-    """From the outside in: the journal (provider requests only: the control API and the UI are
-    not journaled), the safety net, the body deadline, then faults on the handler's response."""
+    """From the outside in: the control guard (/_emulator paths, when it is not a layer of its
+    own), the journal (provider requests only: the control API and the UI are not journaled),
+    the safety net, the body deadline, then faults on the handler's response."""
+    app = request.app  # its own keys: msgemu mounts no sub-applications (config_dict builds a chain per read)
+    keys = _own_keys(app)
+    if request.path.startswith(_CONTROL_PREFIX):  # what the guard refuses is neither journaled nor tallied
+        guard = keys.get(GUARD_KEY)
+        refused = guard(request) if guard is not None and _is_control(request.path) else None
+        if refused is not None:
+            return refused
     provider = provider_of(request)
     started = time.perf_counter()
-    app = request.app  # its own keys: msgemu mounts no sub-applications (config_dict builds a chain per read)
     # with the answer first (memory store), what only follows from a send waits for its answer
-    held = after_answer.hold() if provider is not None and app.get(ANSWER_FIRST_KEY) else None
+    held = after_answer.hold() if provider is not None and keys.get(ANSWER_FIRST_KEY) else None
     try:
         try:
             try:  # the safety net
@@ -103,7 +117,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             if held is not None:
                 after_answer.release(held)
             if provider is not None:
-                await _record(app[STORE_KEY], request, provider, exc)
+                await _record(keys[STORE_KEY], request, provider, exc)
             raise
         except (asyncio.CancelledError, ConnectionResetError):
             # no answer went out: the client hung up while its answer was being made (or held by a
@@ -112,7 +126,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             if held is not None:
                 after_answer.release(held)
             if provider is not None and _own_keys(request).get(BODY_STATE_KEY) != "timeout":  # a 408 is journaled already
-                await _record(app[STORE_KEY], request, provider, None)
+                await _record(keys[STORE_KEY], request, provider, None)
             raise
         if provider is not None:
             try:
@@ -121,15 +135,20 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             finally:
                 if held is not None:
                     after_answer.release(held)  # before the journal record, as the work came before it
-                await _record(app[STORE_KEY], request, provider, response)
+                if not _record_now(keys[STORE_KEY], request, provider, response):  # no coroutine when the body is at hand
+                    await _record(keys[STORE_KEY], request, provider, response)
             if log.isEnabledFor(logging.DEBUG):  # nothing formatted, nothing measured twice when it is off
                 log.debug("journaled %s %s in %.1f ms", request.method, request.path, (time.perf_counter() - started) * 1000)
         return response
     finally:
         if provider is not None:
-            tally = app.get(TALLY_KEY)
+            tally = keys.get(TALLY_KEY)
             if tally is not None:  # counted however it ended, its time with faults' delays and the journal
                 tally(provider.name, (_own_keys(request).get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
+
+
+def _is_control(path: str) -> bool:
+    return path == _CONTROL_PREFIX or path.startswith(_CONTROL_PREFIX + "/")
 
 
 async def _answer_now(request: web.Request, response: web.Response) -> None:
@@ -140,15 +159,128 @@ async def _answer_now(request: web.Request, response: web.Response) -> None:
     must commit before the answer leaves (middleware.shared_store). A client already gone is
     left to aiohttp, which meets the same error when it writes and ends the connection quietly."""
     try:
-        await response.prepare(request)
-        await response.write_eof()  # aiohttp's own prepare/write_eof later find it done
+        if not await _write_whole(request, response):
+            await response.prepare(request)
+            await response.write_eof()  # aiohttp's own prepare/write_eof later find it done
     except ConnectionError:
         pass
+
+
+_WHOLE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # whose answers carry a body
+
+
+async def _write_whole(request: web.Request, response: web.Response) -> bool:
+    """A plain answer (bytes, its Content-Type its only header) written as aiohttp's prepare()
+    and write_eof() write it, the same bytes in one transport write, without their eleven
+    coroutines: Content-Length, Date, Server and Connection set in the same order and by the
+    same rules, the app's on_response_prepare hooks run on the finished headers (they may close
+    the connection), the status line and headers serialized by aiohttp's own function. False,
+    nothing done, for anything else (a HEAD, a 204/304, cookies, chunked or compressed, more
+    headers, a closing transport) or when this aiohttp does not have what it takes (_WHOLE):
+    prepare() does it then."""
+    if _WHOLE is None:
+        return False
+    body = response.body
+    headers = response.headers
+    status = response.status
+    if (
+        type(body) is not bytes or len(headers) != 1 or hdrs.CONTENT_TYPE not in headers or status < 200 or status in (204, 304)
+        or request.method not in _WHOLE_METHODS or response.keep_alive is not None
+        or response.chunked or response.compression or getattr(response, "_cookies", True)
+    ):
+        return False
+    transport = request.transport
+    writer = request.writer
+    if transport is None or transport.is_closing() or writer.output_size:
+        return False
+    serialize, http_date, server = _WHOLE
+    keep_alive = request.keep_alive
+    version = request.version
+    headers[hdrs.CONTENT_LENGTH] = str(len(body))
+    headers[hdrs.DATE] = http_date()
+    headers[hdrs.SERVER] = server
+    if keep_alive:
+        if version == HttpVersion10:
+            headers[hdrs.CONNECTION] = "keep-alive"
+    elif version == HttpVersion11:
+        headers[hdrs.CONNECTION] = "close"
+    _set_keep_alive(response, keep_alive)
+    hooks = request.app.on_response_prepare
+    if hooks:
+        await hooks.send(request, response)
+    whole = serialize(f"HTTP/{version[0]}.{version[1]} {status} {response.reason}", headers) + body
+    transport.write(whole)
+    writer.output_size += len(whole)
+    response._eof_sent = True  # aiohttp's own prepare()/write_eof() then do nothing (checked by _whole_parts)
+    response._body_length = len(whole)  # what write_eof() records (the access log's size)
+    if transport.get_write_buffer_size():
+        await writer.drain()  # a full socket: wait as write_eof() waits
+    return True
+
+
+def _set_keep_alive(response: web.StreamResponse, keep_alive: bool) -> None:
+    """What prepare() decides: response.keep_alive from the request's."""
+    if keep_alive:
+        response._keep_alive = True
+    else:
+        response.force_close()
+
+
+def _whole_parts() -> tuple[Any, Any, str] | None:
+    """(header serializer, Date formatter, Server value) of this aiohttp, or None when one of them,
+    or the response attributes _write_whole sets, is not what it was written against (aiohttp is
+    not pinned: a release without them makes every answer go through prepare(), never a second
+    answer written after the first)."""
+    try:
+        from aiohttp.helpers import rfc822_formatted_time
+        from aiohttp.http import SERVER_SOFTWARE
+        from aiohttp.http_writer import _serialize_headers
+
+        probe = web.Response(body=b"x")
+        _set_keep_alive(probe, True)
+        probe._eof_sent = True
+        probe._body_length = 7
+        for start in (lambda: probe.prepare(None), probe.write_eof):  # type: ignore[arg-type]
+            step = start()
+            try:
+                step.send(None)
+            except StopIteration as done:
+                if done.value is not None:
+                    return None
+            else:
+                step.close()
+                return None
+        if not (probe.keep_alive is True and probe.body_length == 7 and probe.prepared):
+            return None
+        line = _serialize_headers("HTTP/1.1 200 OK", CIMultiDict({hdrs.CONTENT_TYPE: "text/plain"}))
+        if line != b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n":
+            return None
+        return _serialize_headers, rfc822_formatted_time, SERVER_SOFTWARE
+    except Exception:  # an import, an attribute, a changed signature: the public way then
+        return None
+
+
+_WHOLE = _whole_parts()
 
 
 NO_ANSWER_STATUS = 499  # journaled when the connection closed before any answer (nginx's "client closed request")
 NO_ANSWER_TEXT = "<no answer: the connection was closed before it was sent>"
 NOT_RECEIVED_TEXT = "<body not received in time: the client stopped sending>"  # journaled as the body (408)
+
+
+def _record_now(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> bool:
+    """_record without a coroutine when the handler read the whole body (or there is none):
+    False, nothing done, when the body is still to be read."""
+    state = _own_keys(request)
+    if state.get(BODY_STATE_KEY) == "timeout":
+        return False
+    body = getattr(request, "_read_bytes", None)  # what request.read() keeps once the handler read it
+    if body is None:
+        if request.body_exists:
+            return False
+        body = b""
+    _record_with(store, request, provider, response, state, len(body), body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace"))
+    return True
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
@@ -166,6 +298,13 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             body_size, body_text = request.content_length or 0, "<body larger than the configured limit>"
         except (ConnectionError, HttpProcessingError, RequestPayloadError):
             body_size, body_text = request.content_length or 0, "<body not received: the client went away or sent a broken body>"
+    _record_with(store, request, provider, response, state, body_size, body_text)
+
+
+def _record_with(
+    store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None, state: Any,
+    body_size: int, body_text: str,
+) -> None:
     outcome, error, ids = state.get(OUTCOME_KEY) or ("query", None, [])  # a fresh list for each unmarked one
     reason = state.get(REASON_KEY)
     if reason is None and outcome in ("rejected", "error") and error:

@@ -1,4 +1,5 @@
-"""Who may use /_emulator (control API, inbox page, built-in receiver): a middleware.
+"""Who may use /_emulator (control API, inbox page, built-in receiver): `refusal`, asked by a
+middleware before any handler of those paths runs.
 
 - Bound to a non-loopback address, every /_emulator path (but GET /_emulator/health, for
   orchestrators' health checks) needs the control token: `Authorization: Bearer <token>`, or
@@ -92,11 +93,27 @@ def _simple_body(request: web.Request) -> bool:
     return request.content_type.lower() in SIMPLE_TYPES
 
 
+def is_control(path: str) -> bool:
+    """A path the guard watches: /_emulator and below."""
+    return path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
+
+
 @web.middleware
 async def control_guard(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """The guard as a layer of its own: where another layer must come after it (a shared
+    store's sync, which a refused request should not pay). With the memory store the journal's
+    layer asks `refusal` itself (middleware.GUARD_KEY): a provider request pays no layer for it."""
+    if is_control(request.path):
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+    return await handler(request)
+
+
+def refusal(request: web.Request) -> web.Response | None:
+    """The guard's answer to a /_emulator request it refuses (401, 403, or the 303 that drops a
+    token from the inbox page's address), None when the request may go on."""
     path = request.path
-    if path != CONTROL_PREFIX and not path.startswith(CONTROL_PREFIX + "/"):
-        return await handler(request)  # provider endpoints: the provider's own auth only
     settings: Settings = request.config_dict[RUNTIME_KEY].settings
     token = settings.control_token if token_required(settings) else ""
     if token and not (path in OPEN_PATHS and request.method in SAFE_METHODS):
@@ -125,4 +142,4 @@ async def control_guard(request: web.Request, handler: Callable[[web.Request], A
             and CUSTOM_HEADER not in request.headers
         ):
             return _problem(403, f"send JSON (Content-Type: application/json) or the {CUSTOM_HEADER} header")
-    return await handler(request)
+    return None
