@@ -20,6 +20,7 @@ callbacks of healthy receivers from being waited for.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
@@ -88,8 +89,8 @@ class Clock:
         if mode not in ("real", "manual"):
             raise ValueError(f"clock mode must be 'real' or 'manual', not {mode!r}")
         self.mode = mode
-        self._offset = 0.0
         self._manual_now = start if start is not None else time.time()
+        self._offset = 0.0  # (sets now())
         self._timers: list[tuple[float, int, Timer]] = []  # heap of (due, seq, timer): compared in C
         self._cancelled_in_heap = 0
         self._seq = itertools.count()
@@ -102,10 +103,26 @@ class Clock:
         self.on_timer: Callable[..., Any] = _no_handler  # what runs a schedule()d timer (Engine.fire)
 
     # -- time -------------------------------------------------------------------------------
-    def now(self) -> float:
+    # now() is asked ~9 times a send: an attribute holding the function that answers it for the
+    # mode and offset (time.time itself, unshifted real time), set again whenever _offset is
+    now: Callable[[], float]
+
+    def _manual_time(self) -> float:
+        return self._manual_now
+
+    @property
+    def _offset(self) -> float:
+        return self.__offset
+
+    @_offset.setter
+    def _offset(self, offset: float) -> None:
+        self.__offset = offset
         if self.mode == "manual":
-            return self._manual_now
-        return time.time() + self._offset
+            self.now = self._manual_time
+        elif offset:
+            self.now = functools.partial(_shifted_time, offset)
+        else:
+            self.now = time.time
 
     # -- timers -----------------------------------------------------------------------------
     def call_at(self, due: float, callback: TimerCallback, key: tuple | None = None) -> Timer:
@@ -303,6 +320,10 @@ class Clock:
                 timers = self._timers  # a cancellation may have rebuilt the heap
         finally:
             self._arm()
+
+
+def _shifted_time(offset: float) -> float:
+    return time.time() + offset
 
 
 async def _logged(work: Awaitable[Any]) -> None:
