@@ -295,9 +295,11 @@ class Clock:
 
     def _arm(self) -> None:
         """(Re)arm the one loop handle for the earliest live timer."""
-        self._disarm()
+        if self._handle is not None:  # (none after a wake-up, every time a timer has fired)
+            self._disarm()
         self._drop_cancelled()
         if self._loop is None or not self._timers:
+            self._armed_due = None  # nothing armed: the next timer scheduled arms
             return
         due = self._timers[0][0]
         self._armed_due = due

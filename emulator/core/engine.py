@@ -252,7 +252,7 @@ class Engine:
         attempt = message.attempts[index]
         if attempt.status is None or attempt.status.is_final:  # not started, or done (READ is final)
             return
-        if message.status.is_success and step.status != Status.READ:  # delivered: only a read may follow
+        if message.succeeded and step.status is not Status.READ:  # delivered: only a read may follow
             return
         self._transition(message, attempt, step.status, step.error)
         if step.status.is_failure:
