@@ -38,6 +38,7 @@ REBUILD_MIN = 256  # the heap is rebuilt once this many, and more than half of i
 # re-armed for what was left (0 ms to libuv) again and again until it was: ~27 wake-ups a send
 # (3 timers). Armed this much later, a loop timer finds its timer due when it goes off.
 LOOP_RESOLUTION = 0.001
+_BEFORE_ALL = float("-inf")  # armed for "before any timer": what _wake sets while it runs them
 
 
 class Timer:
@@ -312,7 +313,7 @@ class Clock:
     def _wake(self) -> None:
         """The earliest timer is due: run what is due (FIRE_BATCH at most), then re-arm."""
         self._handle = None
-        self._armed_due = float("-inf")  # timers scheduled meanwhile wait for the re-arm below
+        self._armed_due = _BEFORE_ALL  # timers scheduled meanwhile wait for the re-arm below
         try:
             now = self.now()
             timers = self._timers

@@ -240,7 +240,10 @@ class Store:
             sent[message.id] = None
         journal = self._journals["messages"]
         journal.append(message.id, message_cost(message) if cost is None else cost)
-        owner_keys = tuple((message.provider, message.account, str(key)) for key in (message.provider_id, *keys) if key)
+        owner_keys: tuple = ()
+        for index_key in (message.provider_id, *keys) if keys else (message.provider_id,):  # a loop: no generator a message
+            if index_key:
+                owner_keys += ((message.provider, message.account, str(index_key)),)
         if owner_keys:
             self._index_under(message.id, owner_keys)
         self._enforce_after(journal)
