@@ -161,7 +161,7 @@ class Clock:
         timers, self._timers = self._timers, []
         self._cancelled_in_heap = 0
         for _, _, timer in timers:
-            if type(timer) is Timer:
+            if type(timer) is not tuple:
                 timer._clock = None
                 timer._cancelled = True
         self._disarm()
@@ -184,7 +184,7 @@ class Clock:
 
     def _drop_cancelled(self) -> None:
         timers = self._timers
-        while timers and type(timers[0][2]) is Timer and timers[0][2]._cancelled:
+        while timers and type(timers[0][2]) is not tuple and timers[0][2]._cancelled:
             heapq.heappop(timers)
             self._cancelled_in_heap -= 1
 
@@ -321,7 +321,7 @@ class Clock:
                 if not timers:
                     break
                 due, _, timer = timers[0]
-                if type(timer) is Timer and timer._cancelled:
+                if type(timer) is not tuple and timer._cancelled:
                     heapq.heappop(timers)
                     self._cancelled_in_heap -= 1
                     continue
