@@ -115,3 +115,24 @@ async def test_held_work_runs_at_release_in_order_and_at_the_latest_on_the_next_
     assert done[-1] == "next turn"
     after_answer.release(unreleased)
     assert done.count("next turn") == 1  # once
+
+
+def test_held_work_goes_to_the_loop_running_now_one_loop_after_another_in_a_thread():
+    """The hold remembers the running loop per thread (no system call a send): a loop that
+    stopped is not handed work; the next loop of the thread is, and runs it."""
+
+    async def unreleased_hold() -> list[str]:
+        done: list[str] = []
+        held = after_answer.hold()
+        assert after_answer.later(done.append, "next turn")
+        await asyncio.sleep(0)
+        after_answer.release(held)
+        return done
+
+    for make_loop in (asyncio.new_event_loop, __import__("pytest").importorskip("uvloop").new_event_loop):
+        for _ in range(2):
+            loop = make_loop()
+            try:
+                assert loop.run_until_complete(unreleased_hold()) == ["next turn"]
+            finally:
+                loop.close()

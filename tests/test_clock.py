@@ -268,3 +268,34 @@ def test_on_uvloop_a_loop_timer_finds_its_timer_due_instead_of_spinning_up_to_it
         loop.close()
     assert all(at >= due for due, at in fired)
     assert wakes <= 12, wakes
+
+
+async def test_data_timers_and_callback_timers_keep_one_order_cancel_and_clear_on_both_clocks():
+    """schedule()d timers are their key tuples in the heap, beside Timer objects: one (due,
+    scheduling) order for both kinds, a cancelled Timer among them skipped, clear() drops both."""
+    for mode in ("manual", "real"):
+        clock = Clock(mode, start=1000.0)
+        await clock.start()
+        base = clock.now()
+        ran: list = []
+        clock.on_timer = lambda *key: ran.append(key)
+        clock.schedule(base + 0.06, ("b",))
+        cancelled = clock.call_at(base + 0.03, lambda: ran.append("cancelled"))
+        clock.call_at(base + 0.06, lambda: ran.append("c"))
+        clock.schedule(base + 0.03, ("a", 1))
+        cancelled.cancel()
+        assert clock.pending == 3
+        if mode == "manual":
+            assert await clock.advance(1) == 3
+        else:
+            await until(lambda: len(ran) == 3)
+        assert ran == [("a", 1), ("b",), "c"]
+        clock.schedule(clock.now() + 0.05, ("later",))
+        clock.call_at(clock.now() + 0.05, lambda: ran.append("x"))
+        clock.clear()
+        if mode == "manual":
+            assert await clock.advance(1) == 0
+        else:
+            await asyncio.sleep(0.15)
+        assert clock.pending == 0 and len(ran) == 3
+        await clock.stop()

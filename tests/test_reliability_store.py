@@ -226,3 +226,35 @@ async def test_sent_message_listings_keep_nothing_per_send_beyond_the_retained_m
     revicom = await (await client.get("/revicom/api/v1/message", headers={"Authorization": "Basic revicom-demo-token"})).json()
     assert {m["phone"].lstrip("+") for m in smsc} == await kept("smsc") == {f"7900123{i:04d}" for i in range(9, 12)}
     assert {m["destination"] for m in revicom["items"]} == await kept("revicom") == {f"7900124{i:04d}" for i in range(9, 12)}
+
+
+def test_the_running_byte_total_is_the_journals_sum_through_evictions_forgets_and_resets():
+    """Journals keep the store's byte total as records come and go (no sum over the four at
+    every record): after each of 3,000 random records, forgets and resets it equals the sum of
+    every record still kept, and both caps hold."""
+    import random
+
+    rng = random.Random(15)
+    store = Store(retention=40, retention_bytes=64 * 1024)
+    kept: list[Message] = []
+    for step in range(3000):
+        roll = rng.random()
+        if roll < 0.3 or not kept:
+            message = Message("p", "acc", f"3809700{rng.randrange(100):05d}", [Attempt("sms", {"text": "x" * rng.randrange(2000)})])
+            store.add_message(message)
+            kept.append(message)
+        elif roll < 0.7:
+            store.add_event(Event(rng.choice(kept).id, "sms", Status.SENT, float(step), rng.choice([None, "e" * rng.randrange(500)])))
+        elif roll < 0.85:
+            store.add_request(RequestRecord(store.new_request_id(), float(step), "p", "POST", "/x", "", {"h": "v"}, "b" * rng.randrange(3000)))
+        elif roll < 0.97:
+            store.add_callback_attempt({"message_id": rng.choice(kept).id, "body": "c" * rng.randrange(3000)})
+        elif roll < 0.995:
+            store.forget({m.id for m in rng.sample(kept, min(3, len(kept)))}, {r.id for r in list(store.requests)[:2]}, set())
+        else:
+            store.reset()
+        journals = store._journals.values()
+        assert store.bytes_used == sum(j.bytes for j in journals) == sum(sum(j.costs) for j in journals)
+        assert store.bytes_used <= store.retention_bytes or all(len(j) <= 1 for j in journals)
+        assert all(len(j) <= store.retention for j in journals)
+    assert sum(j.evicted for j in store._journals.values()) > 100  # the caps were reached, often

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from contextvars import ContextVar, Token
 from typing import Any, Callable
 
@@ -32,7 +34,7 @@ class Hold:
 
     def add(self, work: Callable[..., Any], args: tuple[Any, ...]) -> None:
         if self._soon is None:  # the next loop turn at the latest
-            self._soon = asyncio.get_running_loop().call_soon(self.run)
+            self._soon = _running_loop().call_soon(self.run)
         self.work.append((work, args))
 
     def run(self) -> None:
@@ -68,8 +70,13 @@ def release(held: Hold) -> None:
 
 def holding() -> bool:
     """Whether the request being handled holds work until its answer (later() would take it)."""
+    return open_hold() is not None
+
+
+def open_hold() -> Hold | None:
+    """The hold of the request being handled while it takes work (Hold.add), else None."""
     held = _HOLD.get()
-    return held is not None and held.open
+    return held if held is not None and held.open else None
 
 
 def later(work: Callable[..., Any], *args: Any) -> bool:
@@ -80,3 +87,24 @@ def later(work: Callable[..., Any], *args: Any) -> bool:
         return False
     held.add(work, args)
     return True
+
+
+_this_thread = threading.local()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    """asyncio.get_running_loop() without its system call: CPython 3.11 asks the kernel for the
+    process id at every call (to tell a forked child), once a send here. The loop is remembered
+    per thread while it runs (a thread runs one loop at a time) and forgotten in a forked child."""
+    loop = getattr(_this_thread, "loop", None)
+    if loop is None or not loop.is_running():
+        loop = _this_thread.loop = asyncio.get_running_loop()
+    return loop
+
+
+def _forget_loop_after_fork() -> None:
+    _this_thread.loop = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_loop_after_fork)

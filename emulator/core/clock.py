@@ -20,6 +20,7 @@ callbacks of healthy receivers from being waited for.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
@@ -37,18 +38,18 @@ REBUILD_MIN = 256  # the heap is rebuilt once this many, and more than half of i
 # re-armed for what was left (0 ms to libuv) again and again until it was: ~27 wake-ups a send
 # (3 timers). Armed this much later, a loop timer finds its timer due when it goes off.
 LOOP_RESOLUTION = 0.001
+_BEFORE_ALL = float("-inf")  # armed for "before any timer": what _wake sets while it runs them
 
 
 class Timer:
     """One scheduled callback. `cancelled = True` (or cancel()) keeps it from firing."""
 
-    __slots__ = ("due", "seq", "callback", "key", "_cancelled", "_clock")
+    __slots__ = ("due", "seq", "callback", "_cancelled", "_clock")
 
-    def __init__(self, due: float, seq: int, callback: TimerCallback | None, clock: Clock | None, key: tuple | None = None) -> None:
+    def __init__(self, due: float, seq: int, callback: TimerCallback | None, clock: Clock | None) -> None:
         self.due = due
         self.seq = seq
         self.callback = callback
-        self.key = key  # a timer that is data (schedule()): callback(*key), no closure built for each
         self._cancelled = False
         self._clock = clock  # set while the timer is in its clock's heap
 
@@ -82,15 +83,18 @@ class Clock:
     """A scheduler whose notion of 'now' is either wall time or moved only by advance().
 
     For subclasses: advance() fires through _fire_due (both modes; manual time lives in
-    _manual_now); the real-time runner fires through _wake, which runs a timer that is data itself and any other with _run_now."""
+    _manual_now); the real-time runner fires through _wake; both take a due timer out with
+    _pop, as (callback, arguments), and run it with _fire (manual) or _run_now (real)."""
 
     def __init__(self, mode: str = "real", start: float | None = None) -> None:
         if mode not in ("real", "manual"):
             raise ValueError(f"clock mode must be 'real' or 'manual', not {mode!r}")
         self.mode = mode
-        self._offset = 0.0
         self._manual_now = start if start is not None else time.time()
-        self._timers: list[tuple[float, int, Timer]] = []  # heap of (due, seq, timer): compared in C
+        self._offset = 0.0  # (sets now())
+        # heap of (due, seq, timer): compared in C. A timer that is data (schedule()) is its key
+        # tuple itself, run as on_timer(*key): no Timer object built for the lifecycle's steps
+        self._timers: list[tuple[float, int, Timer | tuple]] = []
         self._cancelled_in_heap = 0
         self._seq = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start() in real mode
@@ -102,25 +106,45 @@ class Clock:
         self.on_timer: Callable[..., Any] = _no_handler  # what runs a schedule()d timer (Engine.fire)
 
     # -- time -------------------------------------------------------------------------------
-    def now(self) -> float:
+    # now() is asked ~9 times a send: an attribute holding the function that answers it for the
+    # mode and offset (time.time itself, unshifted real time), set again whenever _offset is
+    now: Callable[[], float]
+
+    def _manual_time(self) -> float:
+        return self._manual_now
+
+    @property
+    def _offset(self) -> float:
+        return self.__offset
+
+    @_offset.setter
+    def _offset(self, offset: float) -> None:
+        self.__offset = offset
         if self.mode == "manual":
-            return self._manual_now
-        return time.time() + self._offset
+            self.now = self._manual_time
+        elif offset:
+            self.now = functools.partial(_shifted_time, offset)
+        else:
+            self.now = time.time
 
     # -- timers -----------------------------------------------------------------------------
-    def call_at(self, due: float, callback: TimerCallback, key: tuple | None = None) -> Timer:
+    def call_at(self, due: float, callback: TimerCallback) -> Timer:
         seq = next(self._seq)
-        timer = Timer(due, seq, callback, self, key)
-        heapq.heappush(self._timers, (due, seq, timer))
-        if self._loop is not None and (self._armed_due is None or due < self._armed_due):
-            self._arm()
+        timer = Timer(due, seq, callback, self)
+        self._push(due, seq, timer)
         return timer
 
     def schedule(self, due: float, key: tuple) -> None:
         """A timer that is data, (kind, message id, arguments...), run by `on_timer` when due.
         Lifecycle transitions are scheduled this way so that a store shared by several
-        processes (SharedClock) can keep them, and hand each to exactly one process."""
-        self.call_at(due, self.on_timer, key)
+        processes (SharedClock) can keep them, and hand each to exactly one process. The key
+        is the heap's entry itself: nothing cancels one of these alone (clear() drops them all)."""
+        self._push(due, next(self._seq), key)
+
+    def _push(self, due: float, seq: int, timer: Timer | tuple) -> None:
+        heapq.heappush(self._timers, (due, seq, timer))
+        if self._loop is not None and (self._armed_due is None or due < self._armed_due):
+            self._arm()
 
     def call_later(self, delay: float, callback: TimerCallback) -> Timer:
         return self.call_at(self.now() + max(0.0, delay), callback)
@@ -137,43 +161,45 @@ class Clock:
         timers, self._timers = self._timers, []
         self._cancelled_in_heap = 0
         for _, _, timer in timers:
-            timer._clock = None
-            timer._cancelled = True
+            if type(timer) is not tuple:
+                timer._clock = None
+                timer._cancelled = True
         self._disarm()
 
     def _forget_cancelled(self) -> None:
         """A timer still in the heap was cancelled: rebuild the heap when most of it is dead."""
         self._cancelled_in_heap += 1
         if self._cancelled_in_heap >= REBUILD_MIN and self._cancelled_in_heap * 2 > len(self._timers):
-            self._timers = [entry for entry in self._timers if not entry[2]._cancelled]
+            self._timers = [entry for entry in self._timers if type(entry[2]) is tuple or not entry[2]._cancelled]
             heapq.heapify(self._timers)
             self._cancelled_in_heap = 0
 
-    def _pop(self) -> Timer:
+    def _pop(self) -> tuple[Callable[..., Any], tuple]:
+        """The earliest timer out of the heap, as what runs it: (callback, arguments)."""
         timer = heapq.heappop(self._timers)[2]
+        if type(timer) is tuple:
+            return self.on_timer, timer
         timer._clock = None
-        return timer
+        return timer.callback, ()
 
     def _drop_cancelled(self) -> None:
         timers = self._timers
-        while timers and timers[0][2]._cancelled:
+        while timers and type(timers[0][2]) is not tuple and timers[0][2]._cancelled:
             heapq.heappop(timers)
             self._cancelled_in_heap -= 1
 
-    async def _fire(self, timer: Timer) -> None:
+    async def _fire(self, callback: Callable[..., Any], args: tuple) -> None:
         try:
-            key = timer.key
-            result = timer.callback(*key) if key is not None else timer.callback()
+            result = callback(*args)
             if asyncio.iscoroutine(result):
                 await result
         except Exception:  # a broken timer must never stop the clock
             log.exception("timer failed")
 
-    def _run_now(self, timer: Timer) -> None:
+    def _run_now(self, callback: Callable[..., Any], args: tuple) -> None:
         """Real time: run a due timer here and now; only a coroutine it returns becomes a task."""
         try:
-            key = timer.key
-            result = timer.callback(*key) if key is not None else timer.callback()
+            result = callback(*args)
         except Exception:  # a broken timer must never stop the clock
             log.exception("timer failed")
             return
@@ -221,14 +247,14 @@ class Clock:
                     break
                 if self.mode == "manual" and self._timers[0][0] > self._manual_now and await self._settle(deadline, wait):
                     continue  # let the work of this instant finish before time moves on
-                timer = self._pop()
+                due = self._timers[0][0]
                 if self.mode == "manual":
                     # timers see the time they were due at, so offsets stay exact, and each is
                     # awaited, so advance() returns only once everything due has happened
-                    self._manual_now = max(self._manual_now, timer.due)
-                    await self._fire(timer)
+                    self._manual_now = max(self._manual_now, due)
+                    await self._fire(*self._pop())
                 else:
-                    self._run_now(timer)  # a slow timer (a callback POST) is a task of its own
+                    self._run_now(*self._pop())  # a slow timer (a callback POST) is a task of its own
                     if (fired + 1) % FIRE_BATCH == 0:
                         await asyncio.sleep(0)  # a long jump forward lets the loop serve requests meanwhile
                 fired += 1
@@ -270,9 +296,11 @@ class Clock:
 
     def _arm(self) -> None:
         """(Re)arm the one loop handle for the earliest live timer."""
-        self._disarm()
+        if self._handle is not None:  # (none after a wake-up, every time a timer has fired)
+            self._disarm()
         self._drop_cancelled()
         if self._loop is None or not self._timers:
+            self._armed_due = None  # nothing armed: the next timer scheduled arms
             return
         due = self._timers[0][0]
         self._armed_due = due
@@ -285,7 +313,7 @@ class Clock:
     def _wake(self) -> None:
         """The earliest timer is due: run what is due (FIRE_BATCH at most), then re-arm."""
         self._handle = None
-        self._armed_due = float("-inf")  # timers scheduled meanwhile wait for the re-arm below
+        self._armed_due = _BEFORE_ALL  # timers scheduled meanwhile wait for the re-arm below
         try:
             now = self.now()
             timers = self._timers
@@ -293,16 +321,20 @@ class Clock:
                 if not timers:
                     break
                 due, _, timer = timers[0]
-                if timer._cancelled:
+                if type(timer) is not tuple and timer._cancelled:
                     heapq.heappop(timers)
                     self._cancelled_in_heap -= 1
                     continue
                 if due > now:
                     break
-                self._run_now(self._pop())
+                self._run_now(*self._pop())
                 timers = self._timers  # a cancellation may have rebuilt the heap
         finally:
             self._arm()
+
+
+def _shifted_time(offset: float) -> float:
+    return time.time() + offset
 
 
 async def _logged(work: Awaitable[Any]) -> None:

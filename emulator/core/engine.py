@@ -138,12 +138,13 @@ class Engine:
         if submission.store:
             # real time, in a request that holds work until its answer: the accepted messages'
             # events and first starts follow the answer, in the order they would have come
-            held: list[tuple[Message, float, bool]] | None = [] if self.clock.mode == "real" and after_answer.holding() else None
+            hold = after_answer.open_hold() if self.clock.mode == "real" else None
+            held: list[tuple[Message, float, bool]] | None = [] if hold is not None else None
             for outcome, action in zip(outcomes, actions):
                 if outcome.accepted:
                     self._accept(outcome.message, action, held)
-            if held:
-                after_answer.later(self._begin, held)
+            if hold is not None and held:
+                hold.add(self._begin, (held,))
         return decision
 
     @staticmethod
@@ -252,7 +253,7 @@ class Engine:
         attempt = message.attempts[index]
         if attempt.status is None or attempt.status.is_final:  # not started, or done (READ is final)
             return
-        if message.status.is_success and step.status != Status.READ:  # delivered: only a read may follow
+        if message.succeeded and step.status is not Status.READ:  # delivered: only a read may follow
             return
         self._transition(message, attempt, step.status, step.error)
         if step.status.is_failure:

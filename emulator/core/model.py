@@ -215,6 +215,15 @@ class Message:
         return self.current.status or Status.ACCEPTED
 
     @property
+    def succeeded(self) -> bool:
+        """status.is_success without working out the status: some channel reached a success
+        (delivered, read, unread), which the status then is (the lifecycle asks at every step)."""
+        for attempt in self.attempts:
+            if attempt.status is not None and attempt.status.is_success:
+                return True
+        return False
+
+    @property
     def channel(self) -> str:
         for attempt in self.attempts:
             if attempt.status and attempt.status.is_success:

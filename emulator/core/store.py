@@ -91,22 +91,33 @@ class Directory:
 
 
 class Journal:
-    """A newest-last list of one kind of record, with the bytes each costs."""
+    """A newest-last list of one kind of record, with the bytes each costs, held to its store's
+    caps: a record appended past the count cap, or past the byte cap of all the store's journals
+    together, has the store evict the oldest before append returns (one call a record)."""
 
-    def __init__(self, kind: str = "") -> None:
+    def __init__(self, kind: str = "", store: Store | None = None) -> None:
         self.kind = kind  # the store's name for it (messages, requests, events, callbacks)
         self.items: deque[Any] = deque()
         self.costs: deque[int] = deque()
         self.bytes = 0
         self.evicted = 0
+        self.store = store  # whose caps it is held to (and whose bytes_used it adds to)
 
     def append(self, item: Any, cost: int) -> None:
         self.items.append(item)
         self.costs.append(cost)
         self.bytes += cost
+        store = self.store
+        if store is not None:
+            store.bytes_used += cost
+            if len(self.items) > store.retention or store.bytes_used > store.retention_bytes:
+                store._enforce_after(self)
 
     def pop_oldest(self) -> Any:
-        self.bytes -= self.costs.popleft()
+        cost = self.costs.popleft()
+        self.bytes -= cost
+        if self.store is not None:
+            self.store.bytes_used -= cost
         self.evicted += 1
         return self.items.popleft()
 
@@ -118,7 +129,9 @@ class Journal:
         self.costs.clear()
         self.items.extend(item for item, _ in kept)
         self.costs.extend(cost for _, cost in kept)
-        self.bytes = sum(self.costs)
+        before, self.bytes = self.bytes, sum(self.costs)
+        if self.store is not None:
+            self.store.bytes_used -= before - self.bytes
 
     def __len__(self) -> int:
         return len(self.items)
@@ -162,7 +175,8 @@ class Store:
         self._callback_by_id: dict[int, dict[str, Any]] = {}
         self._tombstones: OrderedDict[str, str] = OrderedDict()  # evicted id -> its phone key
         self._evicted_phones: Counter[str] = Counter()
-        self._journals = {kind: Journal(kind) for kind in ("messages", "requests", "events", "callbacks")}
+        self.bytes_used = 0  # what the four journals' records cost together (they keep it)
+        self._journals = {kind: Journal(kind, self) for kind in ("messages", "requests", "events", "callbacks")}
         self.requests: deque[RequestRecord] = self._journals["requests"].items
         self.events: deque[Event] = self._journals["events"].items
         self.callbacks: deque[dict[str, Any]] = self._journals["callbacks"].items
@@ -238,12 +252,13 @@ class Store:
             self._by_account[owner] = {message.id: None}
         else:
             sent[message.id] = None
-        journal = self._journals["messages"]
-        journal.append(message.id, message_cost(message) if cost is None else cost)
-        owner_keys = tuple((message.provider, message.account, str(key)) for key in (message.provider_id, *keys) if key)
+        self._journals["messages"].append(message.id, message_cost(message) if cost is None else cost)
+        owner_keys: tuple = ()
+        for index_key in (message.provider_id, *keys) if keys else (message.provider_id,):  # a loop: no generator a message
+            if index_key:
+                owner_keys += ((message.provider, message.account, str(index_key)),)
         if owner_keys:
             self._index_under(message.id, owner_keys)
-        self._enforce_after(journal)
         if self._listeners:
             self.notify({"type": "message", "message": message.id})
         if self._watchers:  # someone waits for a message to this recipient
@@ -342,18 +357,15 @@ class Store:
         return self.next_id("request")
 
     def add_request(self, record: RequestRecord) -> None:
-        journal = self._journals["requests"]
-        journal.append(record, request_cost(record))
-        self._enforce_after(journal)
+        self._journals["requests"].append(record, request_cost(record))  # (held to the caps there)
         if self._listeners:
             self.notify({"type": "request", "request": record.id, "outcome": record.outcome})
 
     def add_event(self, event: Event) -> Event:
         if not event.seq:  # set already when another process's event is applied here
             event.seq = self.next_id("event")
-        journal = self._journals["events"]
         cost = EVENT_OVERHEAD + len(event.error) if event.error else EVENT_OVERHEAD
-        journal.append(event, cost)
+        self._journals["events"].append(event, cost)  # (held to the caps there: its message may go)
         known = event.message_id in self.messages  # (not read: a shared store may hold it undecoded)
         if known:
             events = self._events_of.get(event.message_id)
@@ -361,7 +373,6 @@ class Store:
                 self._events_of[event.message_id] = [event]
             else:
                 events.append(event)
-        self._enforce_after(journal)
         if self._listeners:  # nothing built for nobody (event streams subscribe)
             self.notify({"type": "event", "message": event.message_id, "event": event.public()})
         if known and self._watchers:
@@ -374,13 +385,11 @@ class Store:
     def add_callback_attempt(self, attempt: dict[str, Any]) -> dict[str, Any]:
         if "id" not in attempt:
             attempt["id"] = self.next_id("callback")
-        journal = self._journals["callbacks"]
-        journal.append(attempt, CALLBACK_OVERHEAD + _text_size(attempt))
+        self._journals["callbacks"].append(attempt, CALLBACK_OVERHEAD + _text_size(attempt))  # (held to the caps there)
         self._callback_by_id[attempt["id"]] = attempt
         message_id = attempt.get("message_id")
         if message_id in self.messages:
             self._callbacks_of.setdefault(message_id, []).append(attempt)
-        self._enforce_after(journal)
         if self._listeners:
             self.notify({"type": "callback", "callback": attempt["id"]})
         return attempt
@@ -418,11 +427,6 @@ class Store:
         """After a unit of work: make its changes visible to other processes (and durable)."""
 
     # -- retention ------------------------------------------------------------------------------
-    @property
-    def bytes_used(self) -> int:
-        j = self._journals
-        return j["messages"].bytes + j["requests"].bytes + j["events"].bytes + j["callbacks"].bytes
-
     def usage(self) -> dict[str, Any]:
         """Sizes, caps and eviction counters, for /_emulator/health."""
         return {
@@ -434,13 +438,11 @@ class Store:
         }
 
     def _enforce_after(self, journal: Journal) -> None:
-        """After one record added to `journal`: only that journal can have passed the count cap
-        (the others were held to it when they grew), so the common case, under both caps, is
-        one comparison and one sum."""
+        """A record added to `journal` passed a cap (Journal.append asks): only that journal can
+        have passed the count cap (the others were held to it when they grew)."""
         while len(journal.items) > self.retention:
             self._evict(journal.kind)
-        j = self._journals
-        if j["messages"].bytes + j["requests"].bytes + j["events"].bytes + j["callbacks"].bytes > self.retention_bytes:
+        if self.bytes_used > self.retention_bytes:
             self._enforce()
 
     def _enforce(self) -> None:
