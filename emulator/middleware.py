@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from .core import after_answer
 from .core.model import RequestRecord
 from .core.store import Store
-from .providers.base import FAULT_KEY, OUTCOME_KEY, REASON_KEY, Provider, provider_of
+from .providers.base import BODY_TOO_LARGE_KEY, FAULT_KEY, OUTCOME_KEY, REASON_KEY, Provider, provider_of
 
 log = logging.getLogger("msgemu.http")
 
@@ -266,6 +266,7 @@ _WHOLE = _whole_parts()
 NO_ANSWER_STATUS = 499  # journaled when the connection closed before any answer (nginx's "client closed request")
 NO_ANSWER_TEXT = "<no answer: the connection was closed before it was sent>"
 NOT_RECEIVED_TEXT = "<body not received in time: the client stopped sending>"  # journaled as the body (408)
+TOO_LARGE_TEXT = "<body larger than the configured limit>"
 
 
 def _record_now(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> bool:
@@ -287,6 +288,8 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
     state = _own_keys(request)
     if state.get(BODY_STATE_KEY) == "timeout":
         body_size, body_text = request.content_length or 0, NOT_RECEIVED_TEXT
+    elif state.get(BODY_TOO_LARGE_KEY):  # read up to the limit and refused: what came is not all of it
+        body_size, body_text = request.content_length or getattr(request.content, "total_bytes", 0), TOO_LARGE_TEXT
     else:
         try:
             body = getattr(request, "_read_bytes", None)  # what request.read() keeps once the handler read it (no coroutine)
@@ -295,7 +298,7 @@ async def _record(store: Store, request: web.Request, provider: Provider, respon
             body_size = len(body)
             body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
         except web.HTTPRequestEntityTooLarge:
-            body_size, body_text = request.content_length or 0, "<body larger than the configured limit>"
+            body_size, body_text = request.content_length or 0, TOO_LARGE_TEXT
         except (ConnectionError, HttpProcessingError, RequestPayloadError):
             body_size, body_text = request.content_length or 0, "<body not received: the client went away or sent a broken body>"
     _record_with(store, request, provider, response, state, body_size, body_text)

@@ -64,5 +64,7 @@ async def test_bodies_read_at_once_in_pieces_chunked_and_over_the_limit():
             assert (record["body"].encode(), record["body_size"], record["outcome"]) == (body, len(body), "accepted")
         refused = [r for r in records if r["error"] == "body_too_large"]
         assert len(refused) == 1 and refused[0]["outcome"] == "rejected"
+        # journaled as refused for its size, with the size it announced: not the half-read rest
+        assert (refused[0]["body"], refused[0]["body_size"]) == ("<body larger than the configured limit>", LIMIT + 1)
     finally:
         await server.close()

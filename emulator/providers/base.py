@@ -35,6 +35,11 @@ _HTTP_KEYS = frozenset({"method_not_allowed"})
 _BODY_KEYS = frozenset({"body_too_large", "invalid_json", "invalid_xml", "invalid_content_type"})
 
 
+# set on a request whose body was refused for its size: the journal says so (middleware._record)
+# instead of reading again a stream the refusal left half read
+BODY_TOO_LARGE_KEY = web.RequestKey("msgemu_body_too_large", bool)
+
+
 class BodyTooLarge(Exception):
     """The request body exceeded the configured limit."""
 
@@ -312,6 +317,7 @@ async def read_body(request: web.Request) -> bytes:
         if raw is None:
             raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
+        request[BODY_TOO_LARGE_KEY] = True
         raise BodyTooLarge() from None
     except (RequestPayloadError, HttpProcessingError):
         return b""  # a body that cannot be read (broken chunked encoding...): treated as empty
