@@ -165,3 +165,39 @@ def test_an_object_of_string_fields_is_checked_field_by_field_as_jsonschema_says
     instances += [{"flash": "1\n"}, {"id": " 5 "}, {"mes": 5}, {"cost": "4"}, [], "x", {"unknown": 1}]
     for instance in instances:
         assert check(instance) == SCHEMAS.validator(name).is_valid(instance), instance
+
+
+@pytest.mark.parametrize("name", _names())
+def test_inlined_refs_decide_as_the_schema_as_written(name):
+    """The compiled check inlines `$ref`s (validation.FastChecks._inlined_root): it must say
+    what fastjsonschema's code for the schema as written says, both ways, on schema-guided
+    instances and mutants of them."""
+    import fastjsonschema
+
+    compiler = SCHEMAS._compiler
+    file, _, fragment = name.partition("#")
+    if not compiler._compatible.get(file):
+        pytest.skip("no compiled check: jsonschema alone")
+    as_written = fastjsonschema.compile({"$ref": compiler._BASE + file + (f"#{fragment}" if fragment else "")},
+                                        handlers={"https": compiler._document}, use_default=False, use_formats=False)
+    inlined = fastjsonschema.compile(compiler._inlined_root(file, fragment), handlers={"https": compiler._document},
+                                     use_default=False, use_formats=False)
+
+    def says_valid(check, instance) -> bool:
+        try:
+            check(instance)
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+
+    maker = InstanceMaker(SCHEMAS.raw, random.Random(f"inlined {name}"))
+    schema = _schema(name)
+    instances = [maker.instance(schema, file) for _ in range(SCHEMA_GUIDED)]
+    seeds = [seed for seeded, seed in _seeds() if seeded == name]  # the sends: mostly valid near them
+    instances += seeds + [maker.mutant(seed, schema, file) for seed in seeds for _ in range(NEAR_VALID)]
+    instances += [maker.mutant(instance, schema, file) for instance in instances if says_valid(as_written, instance)]
+    assert any(says_valid(as_written, instance) for instance in instances) or not seeds
+    disagree = [(i, instance) for i, instance in enumerate(instances)
+                if says_valid(inlined, instance) != says_valid(as_written, instance)]
+    assert not disagree, f"{len(disagree)} of {len(instances)} disagree; " + "; ".join(
+        f"#{i}: {_shown(instance)} (as written: {says_valid(as_written, instance)})" for i, instance in disagree[:3])

@@ -240,8 +240,7 @@ class FastChecks:
             return None
         try:
             compiled = fastjsonschema.compile(
-                {"$ref": self._BASE + file + (f"#{fragment}" if fragment else "")},
-                handlers={"https": self._document}, use_default=False, use_formats=False,
+                self._inlined_root(file, fragment), handlers={"https": self._document}, use_default=False, use_formats=False,
             )
             split = None if fragment else self._split_by_discriminator(file)
         except Exception:  # noqa: BLE001 - a schema fastjsonschema cannot compile keeps jsonschema
@@ -289,7 +288,7 @@ class FastChecks:
             return None
 
         def variant(value: str | None) -> Callable[[Any], Any]:
-            schema = copy.deepcopy(document)
+            schema = self._inlined_root(file, "")
             kept = []
             for index, entry in enumerate(schema["allOf"]):
                 if index not in decided:
@@ -303,6 +302,45 @@ class FastChecks:
         values = {value for _, value in decided.values()}
         return keys.pop(), {value: variant(value) for value in values}, variant(None)
 
+    def _inlined_root(self, file: str, fragment: str) -> dict[str, Any]:
+        """The schema `file#fragment` with its `$ref`s replaced by what they point at, for
+        fastjsonschema to compile: its code called a function per `$ref` (and built the
+        field's name for its error text on every call), ~40% of a small schema's check. A
+        `$ref` met again inside its own target (a recursive schema) stays, made absolute."""
+        uri = self._BASE + file
+        node = _at_pointer(self._documents.get(uri), fragment)
+        root = self._inlined(uri, node, (f"{uri}#{fragment}",))
+        if not isinstance(root, dict):
+            root = {"allOf": [root]}  # a boolean schema
+        root["$id"] = f"{uri}--inlined{fragment.replace('/', '-').replace('$', '')}"  # not the document's: its refs go there
+        return root
+
+    def _inlined(self, base: str, node: Any, trail: tuple[str, ...]) -> Any:
+        """`node` (a schema of the document at `base`) with its `$ref`s inlined; only the
+        keywords that hold schemas are walked (a `const` or a property's name stays as is)."""
+        if not isinstance(node, dict):
+            return node  # a boolean schema
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = base + ref if ref.startswith("#") else ref
+            uri, _, pointer = target.partition("#")
+            found = _at_pointer(self._documents[uri], pointer) if uri in self._documents else _MISSING
+            if target in trail or not isinstance(found, (dict, bool)):
+                return {**node, "$ref": target}
+            if isinstance(found, bool):
+                return found
+            return self._inlined(uri, {k: v for k, v in found.items() if k not in _NOT_INLINED}, trail + (target,))
+        inlined = {}
+        for key, value in node.items():
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                value = {name: self._inlined(base, schema, trail) for name, schema in value.items()}
+            elif key in _SCHEMA_LISTS and isinstance(value, list):
+                value = [self._inlined(base, schema, trail) for schema in value]
+            elif key in _SCHEMA_ONE:
+                value = self._inlined(base, value, trail)
+            inlined[key] = value
+        return inlined
+
     def _document(self, uri: str) -> Any:
         return copy.deepcopy(self._documents[uri])  # fastjsonschema rewrites the $refs it walks
 
@@ -313,6 +351,13 @@ class FastChecks:
         if isinstance(node, list):
             return [self._rewrite(v) for v in node]
         return node
+
+
+# draft-07's keywords that hold schemas: one, a list (or `items`: one), a map of names to schemas
+_SCHEMA_ONE = frozenset({"items", "additionalItems", "additionalProperties", "contains", "not", "if", "then", "else", "propertyNames"})
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "items"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependencies", "$defs", "definitions"})
+_NOT_INLINED = frozenset({"$id", "$schema", "$defs", "definitions"})  # the target's refs are resolved already
 
 
 def _never(instance: Any) -> bool:
