@@ -71,13 +71,13 @@ class Revicom(Provider):
         if header is None or scheme.lower() not in ("basic", "bearer"):
             raise Rejection("not_authenticated")
         token = token.strip()
-        for account in self.accounts():
-            kind = next((k for k in ANY_TOKEN if token and account.secrets.get(k) == token), None)
-            if kind is None:
-                continue
-            if kind not in tokens:
-                raise Rejection("access_denied")
-            return account
+        for account in self.accounts() if token else ():  # loops, not generators: every request authenticates
+            secrets = account.secrets
+            for kind in ANY_TOKEN:
+                if secrets.get(kind) == token:
+                    if kind not in tokens:
+                        raise Rejection("access_denied")
+                    return account
         raise Rejection("bad_credentials")
 
     async def _json_body(self, request: web.Request) -> Any:
