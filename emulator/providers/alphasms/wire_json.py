@@ -210,14 +210,21 @@ def sent_answer_text(results: list[Any]) -> str | None:
     return '{"success":true,"data":[' + ",".join(texts) + "]}"
 
 
+_PREFIXES = {channel: f"{channel}_" for channel in ("sms", "viber", "rcs")}
+
+
 def _flat_content(channel: str, item: dict[str, Any]) -> dict[str, Any]:
     """Content of one channel of a flat item (`sms_message`, `viber_signature`...)."""
     if channel == "voice":
         return {"text": item["message"], "voice": item.get("voice"), "dtmf": item.get("dtmf", False)}
     if channel == "call":
         return {}
-    prefix = f"{channel}_"
-    content = {k[len(prefix):]: v for k, v in item.items() if k.startswith(prefix)}
+    prefix = _PREFIXES.get(channel) or f"{channel}_"
+    cut = len(prefix)
+    content = {}
+    for key, value in item.items():  # a loop: a comprehension is a function call of its own
+        if key.startswith(prefix):
+            content[key[cut:]] = value
     content["text"] = content.pop("message", "")
     if "lifetime" in content:
         content["_ttl"] = content["lifetime"]
