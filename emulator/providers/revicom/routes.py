@@ -99,6 +99,9 @@ class Revicom(Provider):
         if special is not None:
             return special
         mark(request, "accepted" if result.accepted else "rejected", result.first_error, result.accepted, result.first_reason)
+        text = wire.sent_answer_text(result.errors, result.items)
+        if text is not None:
+            return web.Response(status=200, body=text.encode("utf-8"), content_type="application/json", charset="utf-8")
         return json_response({"errors": result.errors, "items": result.items})
 
     # -- GET /api/v1/message[/{uuid}] -------------------------------------------------------
