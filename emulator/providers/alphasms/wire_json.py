@@ -77,8 +77,10 @@ class JsonWire:
         for index, item in enumerate(items):
             kind = item.get("type")
             why = item_rejection(self.provider.schemas, item)
-            note(request, _at_item(why, index))
-            error = why.key if why else None
+            error = None
+            if why is not None:
+                note(request, _at_item(why, index))
+                error = why.key
             if error is None and kind in SEND_TYPES:
                 if kind not in ID_OPTIONAL:
                     error = ids.claim(item.get("id"))
@@ -108,9 +110,10 @@ class JsonWire:
                 first_error = first_error or error
                 results[index] = self.item_error(error, message.meta["client_id"])
 
-        for index, item in enumerate(items):
-            if results[index] is None:
-                results[index] = self._query(account, item)
+        if None in results:  # queries (balance, status, hlr) and unknown types
+            for index, item in enumerate(items):
+                if results[index] is None:
+                    results[index] = self._query(account, item)
         mark(request, "accepted" if accepted else ("rejected" if first_error else "query"), first_error, accepted)
         text = sent_answer_text(results)
         if text is not None:
