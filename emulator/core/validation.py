@@ -128,6 +128,9 @@ class Schemas:
         return check(instance)
 
     def first_violation(self, name: str, instance: Any) -> Violation | None:
+        check = self._checks.get(name)
+        if check is not None and check(instance):  # valid (every send): one call, no list
+            return None
         violations = self.violations(name, instance)
         return violations[0] if violations else None
 
@@ -247,7 +250,17 @@ class FastChecks:
             log.warning("schema %s: no compiled check, jsonschema alone", name, exc_info=True)
             return None
 
-        def check(instance: Any) -> bool:
+        if split is None:
+            def check(instance: Any) -> bool:
+                try:
+                    compiled(instance)
+                except Exception:  # noqa: BLE001 - any doubt goes to jsonschema
+                    return False
+                return True
+
+            return check
+
+        def check_split(instance: Any) -> bool:
             chosen = compiled
             if split is not None and isinstance(instance, dict):
                 key, by_value, otherwise = split
@@ -259,7 +272,7 @@ class FastChecks:
                 return False
             return True
 
-        return check
+        return check_split
 
     def _split_by_discriminator(self, file: str) -> tuple[str, dict[str, Callable[[Any], Any]], Callable[[Any], Any]] | None:
         """A schema whose `allOf` picks rules by one property's value (`if: {required: [k],
