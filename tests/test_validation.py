@@ -201,3 +201,14 @@ def test_inlined_refs_decide_as_the_schema_as_written(name):
                 if says_valid(inlined, instance) != says_valid(as_written, instance)]
     assert not disagree, f"{len(disagree)} of {len(instances)} disagree; " + "; ".join(
         f"#{i}: {_shown(instance)} (as written: {says_valid(as_written, instance)})" for i, instance in disagree[:3])
+
+
+def test_unique_items_still_refuse_repeated_items():
+    """uniqueItems is compiled as "at most one item, or unique" (FastChecks._inlined): repeated
+    channels, however spelled in JSON, are still refused and distinct ones accepted."""
+    body = send_request("hyber", "+380961111111")["json"]
+    for channels, valid in ((["sms"], True), (["sms", "viber"], True), (["sms", "sms"], False), (["viber", "sms", "viber"], False)):
+        instance = {**body, "channels": channels, "channel_options": {**body["channel_options"], "viber": {"text": "hi", "ttl": 60}}}
+        assert SCHEMAS._compiled_says_valid("hyber/send", instance) is valid
+        assert SCHEMAS.validator("hyber/send").is_valid(instance) is valid
+    assert SCHEMAS._compiled_says_valid("alphasms/items#/$defs/pipeline", {"id": 1, "phone": 380971234567, "pipeline": ["sms", "sms"]}) is False
