@@ -111,8 +111,20 @@ class Schemas:
 
         Valid input (the common case) is settled by the compiled check alone; only what it
         rejects pays for jsonschema, whose errors give the pointers and keywords providers map."""
-        if self._compiled_says_valid(name, instance):
+        check = self._checks.get(name) or self._check_for(name)
+        if check(instance):
             return []
+        return self._explained(name, instance)
+
+    def first_violation(self, name: str, instance: Any) -> Violation | None:
+        check = self._checks.get(name) or self._check_for(name)
+        if check(instance):  # valid (every send): one call, no list
+            return None
+        violations = self._explained(name, instance)
+        return violations[0] if violations else None
+
+    def _explained(self, name: str, instance: Any) -> list[Violation]:
+        """jsonschema's violations of what the compiled check refused (none: it was a doubt)."""
         validator = self.validator(name)
         found = []
         for error in validator.iter_errors(instance):
@@ -121,18 +133,14 @@ class Schemas:
         return found
 
     def _compiled_says_valid(self, name: str, instance: Any) -> bool:
+        return self._check_for(name)(instance)
+
+    def _check_for(self, name: str) -> Callable[[Any], bool]:
         check = self._checks.get(name)
         if check is None:
             self._schema_at(name)  # unknown names raise KeyError here, as before
             check = self._checks[name] = self._compiler.check(name) or _never
-        return check(instance)
-
-    def first_violation(self, name: str, instance: Any) -> Violation | None:
-        check = self._checks.get(name)
-        if check is not None and check(instance):  # valid (every send): one call, no list
-            return None
-        violations = self.violations(name, instance)
-        return violations[0] if violations else None
+        return check
 
 
 def _is_shipped(root: Path) -> bool:
