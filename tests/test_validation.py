@@ -169,7 +169,8 @@ def test_an_object_of_string_fields_is_checked_field_by_field_as_jsonschema_says
 
 @pytest.mark.parametrize("name", _names())
 def test_inlined_refs_decide_as_the_schema_as_written(name):
-    """The compiled check inlines `$ref`s (validation.FastChecks._inlined_root): it must say
+    """The compiled check inlines `$ref`s (validation.FastChecks._inlined_root) and drops the
+    key sets nothing reads from fastjsonschema's code (_without_unread_key_sets): it must say
     what fastjsonschema's code for the schema as written says, both ways, on schema-guided
     instances and mutants of them."""
     import fastjsonschema
@@ -180,8 +181,7 @@ def test_inlined_refs_decide_as_the_schema_as_written(name):
         pytest.skip("no compiled check: jsonschema alone")
     as_written = fastjsonschema.compile({"$ref": compiler._BASE + file + (f"#{fragment}" if fragment else "")},
                                         handlers={"https": compiler._document}, use_default=False, use_formats=False)
-    inlined = fastjsonschema.compile(compiler._inlined_root(file, fragment), handlers={"https": compiler._document},
-                                     use_default=False, use_formats=False)
+    inlined = compiler._fast(compiler._inlined_root(file, fragment))  # what the compiled check runs
 
     def says_valid(check, instance) -> bool:
         try:
@@ -212,3 +212,21 @@ def test_unique_items_still_refuse_repeated_items():
         assert SCHEMAS._compiled_says_valid("hyber/send", instance) is valid
         assert SCHEMAS.validator("hyber/send").is_valid(instance) is valid
     assert SCHEMAS._compiled_says_valid("alphasms/items#/$defs/pipeline", {"id": 1, "phone": 380971234567, "pipeline": ["sms", "sms"]}) is False
+
+
+def test_key_sets_read_elsewhere_are_kept():
+    """additionalProperties reads the key set left after `properties`: that code keeps it,
+    and refuses an unknown field as before; a set only tested and removed goes."""
+    from emulator.core.validation import _without_unread_key_sets
+
+    compiler = SCHEMAS._compiler
+    closed = {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False, "$id": "urn:t:closed"}
+    check = compiler._fast(closed)
+    check({"a": "x"})
+    with pytest.raises(Exception):
+        check({"a": "x", "b": 1})
+    import fastjsonschema
+    _, generator = fastjsonschema._factory(closed, {}, {}, False, False)
+    assert "data_keys" in _without_unread_key_sets(generator.func_code)
+    _, generator = fastjsonschema._factory({"type": "object", "properties": {"a": {"type": "string"}}}, {}, {}, False, False)
+    assert "data_keys" in generator.func_code and "data_keys" not in _without_unread_key_sets(generator.func_code)

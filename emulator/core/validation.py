@@ -250,9 +250,7 @@ class FastChecks:
         if fastjsonschema is None or not self._compatible.get(file):
             return None
         try:
-            compiled = fastjsonschema.compile(
-                self._inlined_root(file, fragment), handlers={"https": self._document}, use_default=False, use_formats=False,
-            )
+            compiled = self._fast(self._inlined_root(file, fragment))
             split = None if fragment else self._split_by_discriminator(file)
         except Exception:  # noqa: BLE001 - a schema fastjsonschema cannot compile keeps jsonschema
             log.warning("schema %s: no compiled check, jsonschema alone", name, exc_info=True)
@@ -318,10 +316,22 @@ class FastChecks:
                     kept.append(branch)
             schema["allOf"] = kept
             schema["$id"] = f"{document['$id']}--{'any' if value is None else value}"
-            return fastjsonschema.compile(schema, handlers={"https": self._document}, use_default=False, use_formats=False)
+            return self._fast(schema)
 
         values = {value for _, value in decided.values()}
         return keys.pop(), {value: variant(value) for value in values}, variant(None)
+
+    def _fast(self, schema: dict[str, Any]) -> Callable[[Any], Any]:
+        """fastjsonschema's check of `schema`, its code without the key sets nothing reads
+        (_without_unread_key_sets); fastjsonschema.compile itself where its private factory
+        is not there."""
+        factory = getattr(fastjsonschema, "_factory", None)
+        if factory is None:  # pragma: no cover - another fastjsonschema: its own compile
+            return fastjsonschema.compile(schema, handlers={"https": self._document}, use_default=False, use_formats=False)
+        resolver, generator = factory(schema, {"https": self._document}, {}, False, False)
+        state = generator.global_state
+        exec(_without_unread_key_sets(generator.func_code), state)  # noqa: S102 - fastjsonschema's own code, as its compile does
+        return state[resolver.get_scope_name()]
 
     def _inlined_root(self, file: str, fragment: str) -> dict[str, Any]:
         """The schema `file#fragment` with its `$ref`s replaced by what they point at, for
@@ -384,6 +394,35 @@ _SCHEMA_ONE = frozenset({"items", "additionalItems", "additionalProperties", "co
 _SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "items"})
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependencies", "$defs", "definitions"})
 _NOT_INLINED = frozenset({"$id", "$schema", "$defs", "definitions"})  # the target's refs are resolved already
+
+
+_KEY_SET = re.compile(r"^\s*(\w+)_keys = set\(\1\.keys\(\)\)$")
+_KEY_TAKEN = re.compile(r'^\s*(\w+)_keys\.remove\("(?:[^"\\]|\\.)*"\)$')
+_KEY_TEST = re.compile(r'^(\s*if "(?:[^"\\]|\\.)*" in )(\w+)_keys:$')
+
+
+def _without_unread_key_sets(code: str) -> str:
+    """fastjsonschema's code with `<object>_keys` sets that only serve `if "k" in
+    <object>_keys` (each key of a `properties` tested once, then removed) replaced by
+    `if "k" in <object>`: a set built and a remove per property on every check, read by
+    nothing else (additionalProperties and patternProperties read the set: those stay)."""
+    lines = code.split("\n")
+    roles: dict[str, int] = {}  # object -> lines of those three forms
+    for line in lines:
+        found = _KEY_SET.match(line) or _KEY_TAKEN.match(line) or _KEY_TEST.match(line)
+        if found:
+            name = found.group(2) if found.re is _KEY_TEST else found.group(1)
+            roles[name] = roles.get(name, 0) + 1
+    uses = {name: len(re.findall(rf"\b{name}_keys\b", code)) for name in roles}
+    dead = {name for name, count in roles.items() if uses[name] == count}  # read nowhere else
+    kept = []
+    for line in lines:
+        if (found := _KEY_SET.match(line) or _KEY_TAKEN.match(line)) and found.group(1) in dead:
+            continue
+        if (found := _KEY_TEST.match(line)) and found.group(2) in dead:
+            line = f"{found.group(1)}{found.group(2)}:"
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def _never(instance: Any) -> bool:
