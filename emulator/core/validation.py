@@ -330,7 +330,8 @@ class FastChecks:
             return fastjsonschema.compile(schema, handlers={"https": self._document}, use_default=False, use_formats=False)
         resolver, generator = factory(schema, {"https": self._document}, {}, False, False)
         state = generator.global_state
-        exec(_without_unread_key_sets(generator.func_code), state)  # noqa: S102 - fastjsonschema's own code, as its compile does
+        code = _required_sets_made_once(_without_unread_key_sets(generator.func_code), state)
+        exec(code, state)  # noqa: S102 - fastjsonschema's own code, as its compile does
         return state[resolver.get_scope_name()]
 
     def _inlined_root(self, file: str, fragment: str) -> dict[str, Any]:
@@ -423,6 +424,25 @@ def _without_unread_key_sets(code: str) -> str:
             line = f"{found.group(1)}{found.group(2)}:"
         kept.append(line)
     return "\n".join(kept)
+
+
+_REQUIRED = re.compile(r"= set\((\[(?:'(?:[^'\\]|\\.)*'(?:, )?)+\])\) - (\w+)\.keys\(\)$", re.M)
+
+
+def _required_sets_made_once(code: str, state: dict[str, Any]) -> str:
+    """`set(['a', 'b']) - obj.keys()` (a `required` list, built on every check) with the set
+    made once, a frozenset in the code's globals."""
+    import ast
+
+    def made_once(found: re.Match[str]) -> str:
+        name = f"_required_{len(made)}"
+        made[name] = frozenset(ast.literal_eval(found.group(1)))
+        return f"= {name} - {found.group(2)}.keys()"
+
+    made: dict[str, frozenset[str]] = {}
+    code = _REQUIRED.sub(made_once, code)
+    state.update(made)
+    return code
 
 
 def _never(instance: Any) -> bool:
