@@ -61,3 +61,28 @@ async def test_the_first_rule_in_file_order_decides(client):
 async def test_magic_recipients_without_a_scenario(client):
     assert await decided_by(client, 380000000001) == "alphasms invalid phone"
     assert await decided_by(client, 380971234567) is None
+
+
+def test_the_index_decides_as_a_scan_of_every_rule():
+    """Any recipient (as written, by digits, an e-mail, not a string): the index's first
+    match is the first rule in file order that matches, the magic files' rules included."""
+    import random
+
+    from emulator.core.scenario import MatchContext, load_text
+    from emulator.core.validation import Schemas
+    from emulator.resources import PACKAGE
+
+    schemas = Schemas()
+    magic = sorted((PACKAGE / "data" / "magic").glob("*.yaml"))
+    scenarios = [load_text(MIXED, schemas)] + [load_text(p.read_text(encoding="utf-8"), schemas) for p in magic]
+    named = sorted({r for s in scenarios for rule in s.rules for r in rule._recipients[0]})
+    rng = random.Random("rule index")
+    forms = [lambda r: r, lambda r: "+" + r, lambda r: " ".join(r), lambda r: r[:-1], lambda r: r + "0", lambda r: f"{r}@example.org"]
+    recipients = [rng.choice(forms)(rng.choice(named)) for _ in range(3000)] + ["", "abc", "+", "380971234567"]
+    for scenario in scenarios:
+        for provider in ("alphasms", "octopush", "smsc", "hyber", "revicom"):
+            for recipient in recipients:
+                ctx = MatchContext(provider=provider, account="demo", channel="sms", channels=["sms"],
+                                   recipient=recipient, text="hello", nth=1)
+                scanned = next((rule.action for rule in scenario.rules if rule.matches(ctx)), None)
+                assert scenario.decide(ctx) is scanned, (scenario.name, provider, recipient)

@@ -31,7 +31,9 @@ def test_segments_of_known_texts(text, expected):
 
 def test_count_parts_is_count_segments_parts():
     rng = random.Random(15)
-    alphabet = sorted(GSM7_BASIC) + sorted(GSM7_EXTENDED) + list("жё😀’")
+    alphabet = sorted(GSM7_BASIC) + sorted(GSM7_EXTENDED) + list("жё😀’`")
+    ascii_only = [chr(c) for c in range(128)]  # GSM-7's, its extension's, and others (` ` sends as UCS-2)
     for _ in range(3000):
-        text = "".join(rng.choice(alphabet) for _ in range(rng.choice([0, 1, 50, 70, 71, 153, 160, 161, 400])))
-        assert count_parts(text) == count_segments(text).parts, text
+        for characters in (alphabet, ascii_only):
+            text = "".join(rng.choice(characters) for _ in range(rng.choice([0, 1, 35, 36, 50, 69, 70, 71, 80, 81, 153, 160, 161, 400])))
+            assert count_parts(text) == count_segments(text).parts, text

@@ -165,3 +165,68 @@ def test_an_object_of_string_fields_is_checked_field_by_field_as_jsonschema_says
     instances += [{"flash": "1\n"}, {"id": " 5 "}, {"mes": 5}, {"cost": "4"}, [], "x", {"unknown": 1}]
     for instance in instances:
         assert check(instance) == SCHEMAS.validator(name).is_valid(instance), instance
+
+
+@pytest.mark.parametrize("name", _names())
+def test_inlined_refs_decide_as_the_schema_as_written(name):
+    """The compiled check inlines `$ref`s (validation.FastChecks._inlined_root) and drops the
+    key sets nothing reads from fastjsonschema's code (_without_unread_key_sets): it must say
+    what fastjsonschema's code for the schema as written says, both ways, on schema-guided
+    instances and mutants of them."""
+    import fastjsonschema
+
+    compiler = SCHEMAS._compiler
+    file, _, fragment = name.partition("#")
+    if not compiler._compatible.get(file):
+        pytest.skip("no compiled check: jsonschema alone")
+    as_written = fastjsonschema.compile({"$ref": compiler._BASE + file + (f"#{fragment}" if fragment else "")},
+                                        handlers={"https": compiler._document}, use_default=False, use_formats=False)
+    inlined = compiler._fast(compiler._inlined_root(file, fragment))  # what the compiled check runs
+
+    def says_valid(check, instance) -> bool:
+        try:
+            check(instance)
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+
+    maker = InstanceMaker(SCHEMAS.raw, random.Random(f"inlined {name}"))
+    schema = _schema(name)
+    instances = [maker.instance(schema, file) for _ in range(SCHEMA_GUIDED)]
+    seeds = [seed for seeded, seed in _seeds() if seeded == name]  # the sends: mostly valid near them
+    instances += seeds + [maker.mutant(seed, schema, file) for seed in seeds for _ in range(NEAR_VALID)]
+    instances += [maker.mutant(instance, schema, file) for instance in instances if says_valid(as_written, instance)]
+    assert any(says_valid(as_written, instance) for instance in instances) or not seeds
+    disagree = [(i, instance) for i, instance in enumerate(instances)
+                if says_valid(inlined, instance) != says_valid(as_written, instance)]
+    assert not disagree, f"{len(disagree)} of {len(instances)} disagree; " + "; ".join(
+        f"#{i}: {_shown(instance)} (as written: {says_valid(as_written, instance)})" for i, instance in disagree[:3])
+
+
+def test_unique_items_still_refuse_repeated_items():
+    """uniqueItems is compiled as "at most one item, or unique" (FastChecks._inlined): repeated
+    channels, however spelled in JSON, are still refused and distinct ones accepted."""
+    body = send_request("hyber", "+380961111111")["json"]
+    for channels, valid in ((["sms"], True), (["sms", "viber"], True), (["sms", "sms"], False), (["viber", "sms", "viber"], False)):
+        instance = {**body, "channels": channels, "channel_options": {**body["channel_options"], "viber": {"text": "hi", "ttl": 60}}}
+        assert SCHEMAS._compiled_says_valid("hyber/send", instance) is valid
+        assert SCHEMAS.validator("hyber/send").is_valid(instance) is valid
+    assert SCHEMAS._compiled_says_valid("alphasms/items#/$defs/pipeline", {"id": 1, "phone": 380971234567, "pipeline": ["sms", "sms"]}) is False
+
+
+def test_key_sets_read_elsewhere_are_kept():
+    """additionalProperties reads the key set left after `properties`: that code keeps it,
+    and refuses an unknown field as before; a set only tested and removed goes."""
+    from emulator.core.validation import _without_unread_key_sets
+
+    compiler = SCHEMAS._compiler
+    closed = {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False, "$id": "urn:t:closed"}
+    check = compiler._fast(closed)
+    check({"a": "x"})
+    with pytest.raises(Exception):
+        check({"a": "x", "b": 1})
+    import fastjsonschema
+    _, generator = fastjsonschema._factory(closed, {}, {}, False, False)
+    assert "data_keys" in _without_unread_key_sets(generator.func_code)
+    _, generator = fastjsonschema._factory({"type": "object", "properties": {"a": {"type": "string"}}}, {}, {}, False, False)
+    assert "data_keys" in generator.func_code and "data_keys" not in _without_unread_key_sets(generator.func_code)

@@ -169,7 +169,8 @@ class Scenario:
         self._by_provider: dict[str, RuleIndex] = {}
 
     def decide(self, ctx: MatchContext) -> Action | None:
-        for rule in self._rules_for(ctx.provider).candidates(ctx):
+        index = self._by_provider.get(ctx.provider) or self._rules_for(ctx.provider)
+        for rule in index.candidates(ctx):
             if rule.matches(ctx):
                 return rule.action
         return None
@@ -197,22 +198,32 @@ class RuleIndex:
         self.rules = rules
         self._open = [i for i, rule in enumerate(rules) if "recipient" not in rule.match]
         self._open_rules = [rules[i] for i in self._open]
-        self._by_recipient: dict[str, list[int]] = {}
+        self._exact: dict[str, list[int]] = {}  # recipient as written -> rules naming it
+        self._digits: dict[str, list[int]] = {}  # its digits -> rules naming them
         for i, rule in enumerate(rules):
             if "recipient" in rule.match:
                 exact, by_digits = rule._recipients
-                for key in {*(f"={r}" for r in exact), *(f"#{d}" for d in by_digits)}:
-                    self._by_recipient.setdefault(key, []).append(i)
+                for key in exact:
+                    self._exact.setdefault(key, []).append(i)
+                for key in by_digits:
+                    self._digits.setdefault(key, []).append(i)
 
     def candidates(self, ctx: MatchContext) -> list[Rule]:
-        """The rules worth trying for `ctx`, in file order (Rule.matches still decides)."""
-        if not isinstance(ctx.recipient, str):
+        """The rules worth trying for `ctx`, in file order (Rule.matches still decides): for
+        a recipient no rule names (the usual send), two dict misses."""
+        recipient = ctx.recipient
+        if not isinstance(recipient, str):
             return self.rules
-        table = self._by_recipient
-        hits = [*table.get(f"={ctx.recipient}", ()), *table.get(f"#{ctx.recipient_digits}", ())]
-        if not hits:
+        exact = self._exact.get(recipient)
+        if not self._digits:
+            by_digits = None
+        elif recipient.isascii() and recipient.isdigit():  # its own digits (model.digits' test)
+            by_digits = self._digits.get(recipient)
+        else:
+            by_digits = self._digits.get(ctx.recipient_digits)
+        if exact is None and by_digits is None:
             return self._open_rules
-        return [self.rules[i] for i in sorted({*hits, *self._open})]
+        return [self.rules[i] for i in sorted({*(exact or ()), *(by_digits or ()), *self._open})]
 
 
 class ScenarioSet:
@@ -225,12 +236,12 @@ class ScenarioSet:
         self.mtime: float | None = None
 
     def decide(self, ctx: MatchContext) -> Action | None:
-        for scenario in (self.active, self.magic):
-            if scenario is not None:
-                action = scenario.decide(ctx)
-                if action is not None:
-                    return action
-        return None
+        active, magic = self.active, self.magic
+        if active is not None:
+            action = active.decide(ctx)
+            if action is not None:
+                return action
+        return magic.decide(ctx) if magic is not None else None
 
 
 # -- loading --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
 
 GSM7_SINGLE, GSM7_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
+SURELY_ONE_PART = UCS2_SINGLE // 2  # characters: each is at most 2 UTF-16 units or 2 septets
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ def count_segments(text: str) -> Segments:
 
 def count_parts(text: str) -> int:
     """count_segments(text).parts, without building the Segments (what every send prices by)."""
+    length = len(text)
+    if length <= SURELY_ONE_PART or (length <= UCS2_SINGLE and text.isascii()):
+        return 1  # at most 70 UTF-16 units (or ASCII: 70 units, or at most 140 septets)
     return _parts(*_measure(text))
 
 

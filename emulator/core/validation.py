@@ -111,8 +111,20 @@ class Schemas:
 
         Valid input (the common case) is settled by the compiled check alone; only what it
         rejects pays for jsonschema, whose errors give the pointers and keywords providers map."""
-        if self._compiled_says_valid(name, instance):
+        check = self._checks.get(name) or self._check_for(name)
+        if check(instance):
             return []
+        return self._explained(name, instance)
+
+    def first_violation(self, name: str, instance: Any) -> Violation | None:
+        check = self._checks.get(name) or self._check_for(name)
+        if check(instance):  # valid (every send): one call, no list
+            return None
+        violations = self._explained(name, instance)
+        return violations[0] if violations else None
+
+    def _explained(self, name: str, instance: Any) -> list[Violation]:
+        """jsonschema's violations of what the compiled check refused (none: it was a doubt)."""
         validator = self.validator(name)
         found = []
         for error in validator.iter_errors(instance):
@@ -121,15 +133,14 @@ class Schemas:
         return found
 
     def _compiled_says_valid(self, name: str, instance: Any) -> bool:
+        return self._check_for(name)(instance)
+
+    def _check_for(self, name: str) -> Callable[[Any], bool]:
         check = self._checks.get(name)
         if check is None:
             self._schema_at(name)  # unknown names raise KeyError here, as before
             check = self._checks[name] = self._compiler.check(name) or _never
-        return check(instance)
-
-    def first_violation(self, name: str, instance: Any) -> Violation | None:
-        violations = self.violations(name, instance)
-        return violations[0] if violations else None
+        return check
 
 
 def _is_shipped(root: Path) -> bool:
@@ -239,16 +250,23 @@ class FastChecks:
         if fastjsonschema is None or not self._compatible.get(file):
             return None
         try:
-            compiled = fastjsonschema.compile(
-                {"$ref": self._BASE + file + (f"#{fragment}" if fragment else "")},
-                handlers={"https": self._document}, use_default=False, use_formats=False,
-            )
+            compiled = self._fast(self._inlined_root(file, fragment))
             split = None if fragment else self._split_by_discriminator(file)
         except Exception:  # noqa: BLE001 - a schema fastjsonschema cannot compile keeps jsonschema
             log.warning("schema %s: no compiled check, jsonschema alone", name, exc_info=True)
             return None
 
-        def check(instance: Any) -> bool:
+        if split is None:
+            def check(instance: Any) -> bool:
+                try:
+                    compiled(instance)
+                except Exception:  # noqa: BLE001 - any doubt goes to jsonschema
+                    return False
+                return True
+
+            return check
+
+        def check_split(instance: Any) -> bool:
             chosen = compiled
             if split is not None and isinstance(instance, dict):
                 key, by_value, otherwise = split
@@ -260,7 +278,7 @@ class FastChecks:
                 return False
             return True
 
-        return check
+        return check_split
 
     def _split_by_discriminator(self, file: str) -> tuple[str, dict[str, Callable[[Any], Any]], Callable[[Any], Any]] | None:
         """A schema whose `allOf` picks rules by one property's value (`if: {required: [k],
@@ -289,7 +307,7 @@ class FastChecks:
             return None
 
         def variant(value: str | None) -> Callable[[Any], Any]:
-            schema = copy.deepcopy(document)
+            schema = self._inlined_root(file, "")
             kept = []
             for index, entry in enumerate(schema["allOf"]):
                 if index not in decided:
@@ -298,10 +316,67 @@ class FastChecks:
                     kept.append(branch)
             schema["allOf"] = kept
             schema["$id"] = f"{document['$id']}--{'any' if value is None else value}"
-            return fastjsonschema.compile(schema, handlers={"https": self._document}, use_default=False, use_formats=False)
+            return self._fast(schema)
 
         values = {value for _, value in decided.values()}
         return keys.pop(), {value: variant(value) for value in values}, variant(None)
+
+    def _fast(self, schema: dict[str, Any]) -> Callable[[Any], Any]:
+        """fastjsonschema's check of `schema`, its code without the key sets nothing reads
+        (_without_unread_key_sets); fastjsonschema.compile itself where its private factory
+        is not there."""
+        factory = getattr(fastjsonschema, "_factory", None)
+        if factory is None:  # pragma: no cover - another fastjsonschema: its own compile
+            return fastjsonschema.compile(schema, handlers={"https": self._document}, use_default=False, use_formats=False)
+        resolver, generator = factory(schema, {"https": self._document}, {}, False, False)
+        state = generator.global_state
+        code = _required_sets_made_once(_without_unread_key_sets(generator.func_code), state)
+        exec(code, state)  # noqa: S102 - fastjsonschema's own code, as its compile does
+        return state[resolver.get_scope_name()]
+
+    def _inlined_root(self, file: str, fragment: str) -> dict[str, Any]:
+        """The schema `file#fragment` with its `$ref`s replaced by what they point at, for
+        fastjsonschema to compile: its code called a function per `$ref` (and built the
+        field's name for its error text on every call), ~40% of a small schema's check. A
+        `$ref` met again inside its own target (a recursive schema) stays, made absolute."""
+        uri = self._BASE + file
+        node = _at_pointer(self._documents.get(uri), fragment)
+        root = self._inlined(uri, node, (f"{uri}#{fragment}",))
+        if not isinstance(root, dict):
+            root = {"allOf": [root]}  # a boolean schema
+        root["$id"] = f"{uri}--inlined{fragment.replace('/', '-').replace('$', '')}"  # not the document's: its refs go there
+        return root
+
+    def _inlined(self, base: str, node: Any, trail: tuple[str, ...]) -> Any:
+        """`node` (a schema of the document at `base`) with its `$ref`s inlined; only the
+        keywords that hold schemas are walked (a `const` or a property's name stays as is)."""
+        if not isinstance(node, dict):
+            return node  # a boolean schema
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = base + ref if ref.startswith("#") else ref
+            uri, _, pointer = target.partition("#")
+            found = _at_pointer(self._documents[uri], pointer) if uri in self._documents else _MISSING
+            if target in trail or not isinstance(found, (dict, bool)):
+                return {**node, "$ref": target}
+            if isinstance(found, bool):
+                return found
+            return self._inlined(uri, {k: v for k, v in found.items() if k not in _NOT_INLINED}, trail + (target,))
+        inlined = {}
+        for key, value in node.items():
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                value = {name: self._inlined(base, schema, trail) for name, schema in value.items()}
+            elif key in _SCHEMA_LISTS and isinstance(value, list):
+                value = [self._inlined(base, schema, trail) for schema in value]
+            elif key in _SCHEMA_ONE:
+                value = self._inlined(base, value, trail)
+            inlined[key] = value
+        if inlined.get("uniqueItems") is True and isinstance(inlined.get("allOf", []), list):
+            # fastjsonschema's test defines a function and hashes every item on each call; an
+            # array of at most one item (Hyber's usual `channels`) is unique without it
+            del inlined["uniqueItems"]
+            inlined["allOf"] = [*inlined.get("allOf", ()), {"anyOf": [{"maxItems": 1}, {"uniqueItems": True}]}]
+        return inlined
 
     def _document(self, uri: str) -> Any:
         return copy.deepcopy(self._documents[uri])  # fastjsonschema rewrites the $refs it walks
@@ -313,6 +388,61 @@ class FastChecks:
         if isinstance(node, list):
             return [self._rewrite(v) for v in node]
         return node
+
+
+# draft-07's keywords that hold schemas: one, a list (or `items`: one), a map of names to schemas
+_SCHEMA_ONE = frozenset({"items", "additionalItems", "additionalProperties", "contains", "not", "if", "then", "else", "propertyNames"})
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "items"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependencies", "$defs", "definitions"})
+_NOT_INLINED = frozenset({"$id", "$schema", "$defs", "definitions"})  # the target's refs are resolved already
+
+
+_KEY_SET = re.compile(r"^\s*(\w+)_keys = set\(\1\.keys\(\)\)$")
+_KEY_TAKEN = re.compile(r'^\s*(\w+)_keys\.remove\("(?:[^"\\]|\\.)*"\)$')
+_KEY_TEST = re.compile(r'^(\s*if "(?:[^"\\]|\\.)*" in )(\w+)_keys:$')
+
+
+def _without_unread_key_sets(code: str) -> str:
+    """fastjsonschema's code with `<object>_keys` sets that only serve `if "k" in
+    <object>_keys` (each key of a `properties` tested once, then removed) replaced by
+    `if "k" in <object>`: a set built and a remove per property on every check, read by
+    nothing else (additionalProperties and patternProperties read the set: those stay)."""
+    lines = code.split("\n")
+    roles: dict[str, int] = {}  # object -> lines of those three forms
+    for line in lines:
+        found = _KEY_SET.match(line) or _KEY_TAKEN.match(line) or _KEY_TEST.match(line)
+        if found:
+            name = found.group(2) if found.re is _KEY_TEST else found.group(1)
+            roles[name] = roles.get(name, 0) + 1
+    uses = {name: len(re.findall(rf"\b{name}_keys\b", code)) for name in roles}
+    dead = {name for name, count in roles.items() if uses[name] == count}  # read nowhere else
+    kept = []
+    for line in lines:
+        if (found := _KEY_SET.match(line) or _KEY_TAKEN.match(line)) and found.group(1) in dead:
+            continue
+        if (found := _KEY_TEST.match(line)) and found.group(2) in dead:
+            line = f"{found.group(1)}{found.group(2)}:"
+        kept.append(line)
+    return "\n".join(kept)
+
+
+_REQUIRED = re.compile(r"= set\((\[(?:'(?:[^'\\]|\\.)*'(?:, )?)+\])\) - (\w+)\.keys\(\)$", re.M)
+
+
+def _required_sets_made_once(code: str, state: dict[str, Any]) -> str:
+    """`set(['a', 'b']) - obj.keys()` (a `required` list, built on every check) with the set
+    made once, a frozenset in the code's globals."""
+    import ast
+
+    def made_once(found: re.Match[str]) -> str:
+        name = f"_required_{len(made)}"
+        made[name] = frozenset(ast.literal_eval(found.group(1)))
+        return f"= {name} - {found.group(2)}.keys()"
+
+    made: dict[str, frozenset[str]] = {}
+    code = _REQUIRED.sub(made_once, code)
+    state.update(made)
+    return code
 
 
 def _never(instance: Any) -> bool:

@@ -42,16 +42,19 @@ class Gateway:
     def account_for_key(self, key: Any) -> Account | None:
         if not isinstance(key, str) or not key:
             return None
-        return next((a for a in self.provider.accounts() if a.secrets.get("api_key") == key), None)
+        for account in self.provider.accounts():  # a loop, not a generator: every JSON request authenticates
+            if account.secrets.get("api_key") == key:
+                return account
+        return None
 
     def account_for_login(self, login: Any, password: Any) -> Account | None:
         """XML API `<package login= password=>`: the cabinet login and password."""
         if not isinstance(login, str) or not isinstance(password, str) or not password:
             return None
-        return next(
-            (a for a in self.provider.accounts() if a.login == login and a.secrets.get("password") == password),
-            None,
-        )
+        for account in self.provider.accounts():
+            if account.login == login and account.secrets.get("password") == password:
+                return account
+        return None
 
     # -- messages ---------------------------------------------------------------------------
     def client_ids(self, account: Account) -> ClientIds:

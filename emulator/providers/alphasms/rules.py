@@ -50,13 +50,24 @@ def item_schemas(kind: Any) -> list[str] | None:
     return OTHER_SCHEMAS.get(kind)
 
 
+def _schema_names(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    definitions = item_schemas(kind) or []
+    return tuple(definitions), tuple(f"alphasms/items#/$defs/{d}" for d in definitions)
+
+
+# item type -> (its definitions, their schema names), made once: every item is checked by them
+_SCHEMAS_OF = {kind: _schema_names(kind) for kind in (*CASCADES, *OTHER_SCHEMAS)}
+
+
 def item_rejection(schemas: Schemas, item: dict[str, Any]) -> Rejection | None:
     """Why a JSON item is refused (its error key with the schema keyword or rule), or None."""
-    definitions = item_schemas(item.get("type"))
-    if definitions is None:
+    kind = item.get("type")
+    found = _SCHEMAS_OF.get(kind) if isinstance(kind, str) else None
+    if found is None:
         return Rejection("unknown_type", "rules", pointer="/type")
-    for definition in definitions:
-        violation = schemas.first_violation(f"alphasms/items#/$defs/{definition}", item)
+    definitions, names = found
+    for name in names:
+        violation = schemas.first_violation(name, item)
         if violation:
             return Rejection.schema(_error_for(violation.field, violation.keyword), violation)
     if "viber" in definitions:  # (only the viber definition checks viber_type: elsewhere it is an unknown field)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -76,8 +77,10 @@ class JsonWire:
         for index, item in enumerate(items):
             kind = item.get("type")
             why = item_rejection(self.provider.schemas, item)
-            note(request, _at_item(why, index))
-            error = why.key if why else None
+            error = None
+            if why is not None:
+                note(request, _at_item(why, index))
+                error = why.key
             if error is None and kind in SEND_TYPES:
                 if kind not in ID_OPTIONAL:
                     error = ids.claim(item.get("id"))
@@ -107,10 +110,14 @@ class JsonWire:
                 first_error = first_error or error
                 results[index] = self.item_error(error, message.meta["client_id"])
 
-        for index, item in enumerate(items):
-            if results[index] is None:
-                results[index] = self._query(account, item)
+        if None in results:  # queries (balance, status, hlr) and unknown types
+            for index, item in enumerate(items):
+                if results[index] is None:
+                    results[index] = self._query(account, item)
         mark(request, "accepted" if accepted else ("rejected" if first_error else "query"), first_error, accepted)
+        text = sent_answer_text(results)
+        if text is not None:
+            return web.Response(status=200, body=text.encode("utf-8"), content_type="application/json", charset="utf-8")
         return json_response({"success": True, "data": results})
 
     # -- POST /v1/json --------------------------------------------------------------------------
@@ -178,14 +185,49 @@ class JsonWire:
         return self.item_error("unknown_type", item.get("id"))
 
 
+_SENT = ("id", "msg_id", "data", "parts")
+
+
+def sent_answer_text(results: list[Any]) -> str | None:
+    """The sync answer when every item was sent (the usual request), as the JSON text
+    json_response writes (compact, non-ASCII as is): the same string and int texts its C
+    encoder writes, without an encoder set up per answer. None for any other answer (a
+    refused item, a query, a call/otp code): the encoder writes those."""
+    texts = []
+    for result in results:
+        if type(result) is not dict or len(result) != 2 or result.get("success") is not True:
+            return None
+        data = result["data"]
+        if type(data) is not dict or tuple(data) != _SENT:
+            return None
+        client_id, msg_id, one, parts = data.values()
+        if type(client_id) is int:
+            client_id = int.__repr__(client_id)
+        elif type(client_id) is str:
+            client_id = encode_basestring(client_id)
+        else:
+            return None
+        if type(msg_id) is not int or type(parts) is not int or type(one) is not int or one != 1:
+            return None
+        texts.append(f'{{"success":true,"data":{{"id":{client_id},"msg_id":{msg_id},"data":1,"parts":{parts}}}}}')
+    return '{"success":true,"data":[' + ",".join(texts) + "]}"
+
+
+_PREFIXES = {channel: f"{channel}_" for channel in ("sms", "viber", "rcs")}
+
+
 def _flat_content(channel: str, item: dict[str, Any]) -> dict[str, Any]:
     """Content of one channel of a flat item (`sms_message`, `viber_signature`...)."""
     if channel == "voice":
         return {"text": item["message"], "voice": item.get("voice"), "dtmf": item.get("dtmf", False)}
     if channel == "call":
         return {}
-    prefix = f"{channel}_"
-    content = {k[len(prefix):]: v for k, v in item.items() if k.startswith(prefix)}
+    prefix = _PREFIXES.get(channel) or f"{channel}_"
+    cut = len(prefix)
+    content = {}
+    for key, value in item.items():  # a loop: a comprehension is a function call of its own
+        if key.startswith(prefix):
+            content[key[cut:]] = value
     content["text"] = content.pop("message", "")
     if "lifetime" in content:
         content["_ttl"] = content["lifetime"]

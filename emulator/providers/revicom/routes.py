@@ -71,13 +71,13 @@ class Revicom(Provider):
         if header is None or scheme.lower() not in ("basic", "bearer"):
             raise Rejection("not_authenticated")
         token = token.strip()
-        for account in self.accounts():
-            kind = next((k for k in ANY_TOKEN if token and account.secrets.get(k) == token), None)
-            if kind is None:
-                continue
-            if kind not in tokens:
-                raise Rejection("access_denied")
-            return account
+        for account in self.accounts() if token else ():  # loops, not generators: every request authenticates
+            secrets = account.secrets
+            for kind in ANY_TOKEN:
+                if secrets.get(kind) == token:
+                    if kind not in tokens:
+                        raise Rejection("access_denied")
+                    return account
         raise Rejection("bad_credentials")
 
     async def _json_body(self, request: web.Request) -> Any:
@@ -99,6 +99,9 @@ class Revicom(Provider):
         if special is not None:
             return special
         mark(request, "accepted" if result.accepted else "rejected", result.first_error, result.accepted, result.first_reason)
+        text = wire.sent_answer_text(result.errors, result.items)
+        if text is not None:
+            return web.Response(status=200, body=text.encode("utf-8"), content_type="application/json", charset="utf-8")
         return json_response({"errors": result.errors, "items": result.items})
 
     # -- GET /api/v1/message[/{uuid}] -------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any, Callable
 
 from ...core.model import Attempt, Message, Status, digits
@@ -39,6 +40,27 @@ class Rejection(Exception):
 
 def error_body(entry: dict[str, Any]) -> dict[str, Any]:
     return {"error": {"code": entry["code"], "msg": entry["msg"]}}
+
+
+_SENT = ("messageUuid", "code")
+
+
+def sent_answer_text(errors: Any, items: list[Any]) -> str | None:
+    """The answer of a send whose messages were all accepted (the usual one) as the JSON text
+    json_response writes (compact, non-ASCII as is): the same string texts its C encoder
+    writes, without an encoder set up per answer. None for any other answer (a refused
+    message among them): the encoder writes those."""
+    if errors is not False:
+        return None
+    texts = []
+    for item in items:
+        if type(item) is not dict or tuple(item) != _SENT:
+            return None
+        uuid, code = item.values()
+        if type(uuid) is not str or type(code) is not int or code != 201:
+            return None
+        texts.append(f'{{"messageUuid":{encode_basestring(uuid)},"code":201}}')
+    return '{"errors":false,"items":[' + ",".join(texts) + "]}"
 
 
 def item_error(entry: dict[str, Any]) -> dict[str, Any]:
