@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from ...core.model import Attempt, Message, digits
-from ..base import BodyTooLarge, mark, read_body
+from ..base import BodyTooLarge, answer, mark, read_body
 
 if TYPE_CHECKING:
     from .provider import AlphaSMS
@@ -184,4 +184,4 @@ def _money(amount) -> str:
 
 
 def _text(*lines: str) -> web.Response:
-    return web.Response(text="".join(f"{line}\n" for line in lines), content_type="text/plain", charset="utf-8")
+    return answer("".join(f"{line}\n" for line in lines).encode("utf-8"), 200, "text/plain; charset=utf-8")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ...core.model import Attempt, Message, Rejection
-from ..base import BodyTooLarge, NotJSON, json_response, mark, note, parse_json, read_body
+from ..base import BodyTooLarge, NotJSON, answer, json_response, mark, note, parse_json, read_body
 from .rules import CASCADES, ID_OPTIONAL, SEND_TYPES, item_rejection
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class JsonWire:
         mark(request, "accepted" if accepted else ("rejected" if first_error else "query"), first_error, accepted)
         text = sent_answer_text(results)
         if text is not None:
-            return web.Response(status=200, body=text.encode("utf-8"), content_type="application/json", charset="utf-8")
+            return answer(text.encode("utf-8"))
         return json_response({"success": True, "data": results})
 
     # -- POST /v1/json --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ...core.model import Attempt, Message, digits
-from ..base import BodyTooLarge, mark, read_body
+from ..base import BodyTooLarge, answer, mark, read_body
 
 if TYPE_CHECKING:
     from .provider import AlphaSMS
@@ -231,4 +231,4 @@ def _element(tag: str, text: str | None = None, children: list[ET.Element | None
 
 def _render(package: ET.Element) -> web.Response:
     body = b'<?xml version="1.0" encoding="utf-8" ?>\n' + ET.tostring(package, encoding="utf-8", xml_declaration=False)
-    return web.Response(body=body, content_type=CONTENT_TYPE, charset="utf-8")
+    return answer(body, 200, f"{CONTENT_TYPE}; charset=utf-8")

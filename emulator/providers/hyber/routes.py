@@ -25,7 +25,7 @@ from aiohttp import web
 from ...core.callbacks import CallbackRequest
 from ...core.engine import Submission
 from ...core.model import Account, Event, Message, Rejection
-from ..base import BodyTooLarge, Provider, json_response, mark, note, read_body
+from ..base import BodyTooLarge, Provider, answer, json_response, mark, note, read_body
 from . import callbacks, mass, rules, wire
 
 EXTERNAL = "external:"  # index prefix of extra_id lookups
@@ -251,4 +251,4 @@ def _message_id_response(message_id: str) -> web.Response:
     """`{"message_id": ...}` as json_response writes it (the same string text its encoder
     writes, compact), without an encoder set up per send."""
     body = '{"message_id":' + encode_basestring(message_id) + "}"
-    return web.Response(status=200, body=body.encode("utf-8"), content_type="application/json", charset="utf-8")
+    return answer(body.encode("utf-8"))

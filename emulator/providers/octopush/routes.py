@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from aiohttp import web
 
 from ...core.engine import Submission
-from ..base import json_response, mark
+from ..base import answer, json_response, mark
 from . import rules, wire
 from .book import Book
 from .rules import Rejected
@@ -104,7 +104,7 @@ class Endpoints:
         text = wire.answer_text(body)
         if text is None:
             return json_response(body)
-        return web.Response(status=200, body=text.encode("utf-8"), content_type="application/json", charset="utf-8")  # as json_response
+        return answer(text.encode("utf-8"))  # as json_response
 
     # -- contacts and lists -----------------------------------------------------------------------
     async def contact_list_create(self: "Octopush", request: web.Request) -> web.StreamResponse:

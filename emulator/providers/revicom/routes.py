@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ...core.callbacks import CallbackRequest
 from ...core.model import Account, Event, Message, Status
-from ..base import BodyTooLarge, NotJSON, Provider, json_response, mark, parse_json, read_body
+from ..base import BodyTooLarge, NotJSON, Provider, answer, json_response, mark, parse_json, read_body
 from . import callbacks, sending, wire
 from .filters import BadQuery, Query
 from .reference import tables
@@ -101,7 +101,7 @@ class Revicom(Provider):
         mark(request, "accepted" if result.accepted else "rejected", result.first_error, result.accepted, result.first_reason)
         text = wire.sent_answer_text(result.errors, result.items)
         if text is not None:
-            return web.Response(status=200, body=text.encode("utf-8"), content_type="application/json", charset="utf-8")
+            return answer(text.encode("utf-8"))
         return json_response({"errors": result.errors, "items": result.items})
 
     # -- GET /api/v1/message[/{uuid}] -------------------------------------------------------

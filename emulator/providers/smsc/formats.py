@@ -17,6 +17,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from ..base import answer as ready_response
+
 # charset parameter value -> Python codec. windows-1251 is SMSC's default [DOC].
 CODECS = {"windows-1251": "cp1251", "utf-8": "utf-8", "koi8-r": "koi8_r"}
 DEFAULT_CHARSET = "windows-1251"
@@ -54,7 +56,7 @@ def respond(answer: Answer, fmt: int, charset: str) -> web.Response:
     """The HTTP response: always 200, the body in the request's charset (unencodable -> '?')."""
     charset = charset if charset in CODECS else DEFAULT_CHARSET
     data = answer.body(fmt).encode(CODECS[charset], errors="replace")
-    return web.Response(status=200, body=data, content_type=CONTENT_TYPES.get(fmt, "text/plain"), charset=charset)
+    return ready_response(data, 200, f"{CONTENT_TYPES.get(fmt, 'text/plain')}; charset={charset}")
 
 
 # -- building blocks ------------------------------------------------------------------------
