@@ -230,3 +230,19 @@ def test_key_sets_read_elsewhere_are_kept():
     assert "data_keys" in _without_unread_key_sets(generator.func_code)
     _, generator = fastjsonschema._factory({"type": "object", "properties": {"a": {"type": "string"}}}, {}, {}, False, False)
     assert "data_keys" in generator.func_code and "data_keys" not in _without_unread_key_sets(generator.func_code)
+
+
+def test_a_changed_fastjsonschema_factory_still_gives_a_compiled_check(monkeypatch):
+    """FastChecks._fast reads fastjsonschema's private factory and rewrites the code it makes;
+    when that fails (fastjsonschema is not pinned: another release, other code) the check is
+    fastjsonschema's public compile, not jsonschema alone (about ten times slower a send)."""
+    from emulator.core import validation
+
+    def changed(code):
+        raise ValueError("code of another shape")
+
+    monkeypatch.setattr(validation, "_without_unread_key_sets", changed)
+    check = validation.FastChecks(SCHEMAS._raw).check("hyber/send")
+    assert check is not None
+    body = send_request("hyber", "+380971234567")["json"]
+    assert check(body) is True and check({**body, "phone_number": "x"}) is False

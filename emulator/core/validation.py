@@ -326,13 +326,16 @@ class FastChecks:
         (_without_unread_key_sets); fastjsonschema.compile itself where its private factory
         is not there."""
         factory = getattr(fastjsonschema, "_factory", None)
-        if factory is None:  # pragma: no cover - another fastjsonschema: its own compile
-            return fastjsonschema.compile(schema, handlers={"https": self._document}, use_default=False, use_formats=False)
-        resolver, generator = factory(schema, {"https": self._document}, {}, False, False)
-        state = generator.global_state
-        code = _required_sets_made_once(_without_unread_key_sets(generator.func_code), state)
-        exec(code, state)  # noqa: S102 - fastjsonschema's own code, as its compile does
-        return state[resolver.get_scope_name()]
+        if factory is not None:
+            try:
+                resolver, generator = factory(schema, {"https": self._document}, {}, False, False)
+                state = generator.global_state
+                code = _required_sets_made_once(_without_unread_key_sets(generator.func_code), state)
+                exec(code, state)  # noqa: S102 - fastjsonschema's own code, as its compile does
+                return state[resolver.get_scope_name()]
+            except Exception:  # noqa: BLE001 - its private factory changed: its public compile, slower, never none
+                log.debug("schema %s: fastjsonschema's factory failed, its compile instead", schema.get("$id"), exc_info=True)
+        return fastjsonschema.compile(schema, handlers={"https": self._document}, use_default=False, use_formats=False)
 
     def _inlined_root(self, file: str, fragment: str) -> dict[str, Any]:
         """The schema `file#fragment` with its `$ref`s replaced by what they point at, for
