@@ -9,6 +9,7 @@ documented error; the schema files are the single written-down statement of each
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import re
@@ -257,26 +258,16 @@ class FastChecks:
             return None
 
         if split is None:
-            def check(instance: Any) -> bool:
-                try:
-                    compiled(instance)
-                except Exception:  # noqa: BLE001 - any doubt goes to jsonschema
-                    return False
-                return True
+            return functools.partial(_passes, compiled)  # no discriminator: one call, nothing to pick
 
-            return check
+        key, by_value, otherwise = split
 
         def check_split(instance: Any) -> bool:
-            chosen = compiled
-            if split is not None and isinstance(instance, dict):
-                key, by_value, otherwise = split
+            chosen = compiled  # not an object: the whole schema says why
+            if isinstance(instance, dict):
                 value = instance.get(key)
                 chosen = by_value.get(value, otherwise) if isinstance(value, str) else otherwise
-            try:
-                chosen(instance)
-            except Exception:  # noqa: BLE001 - any doubt goes to jsonschema
-                return False
-            return True
+            return _passes(chosen, instance)
 
         return check_split
 
@@ -446,6 +437,15 @@ def _required_sets_made_once(code: str, state: dict[str, Any]) -> str:
     code = _REQUIRED.sub(made_once, code)
     state.update(made)
     return code
+
+
+def _passes(compiled: Callable[[Any], Any], instance: Any) -> bool:
+    """The compiled check's verdict: it raises on invalid input; any doubt goes to jsonschema."""
+    try:
+        compiled(instance)
+    except Exception:  # noqa: BLE001 - any doubt goes to jsonschema
+        return False
+    return True
 
 
 def _never(instance: Any) -> bool:
