@@ -157,9 +157,8 @@ class Bench:
                 path, headers, body = send_body("alphasms")
                 server = harness.wiremock(self.args.wiremock_jar, cpus, [wiremock_mapping(spec.stub, hook_url)])
             try:
-                if spec.server == "msgemu":  # (unshared: each connection reaches one process, at random)
-                    for _ in range(32 if spec.store == "unshared" else 1):
-                        server.call("PATCH", f"/_emulator/accounts/{spec.provider}", {"balance": 10**11})
+                if spec.server == "msgemu" and spec.store != "unshared":  # (unshared: funded at start, harness.UNSHARED)
+                    server.call("PATCH", f"/_emulator/accounts/{spec.provider}", {"balance": 10**11})
                 self.measure(row, server, valkey, path, headers, body, spec.hook)
                 if spec.server == "msgemu":
                     counts = journal(server, spec.provider)

@@ -255,7 +255,18 @@ def msgemu(root: Path, cpus: list[int] | str, extra: list[str], store: str | Non
 # its own (nothing shared, so a message sent through one worker is unknown to the other). Only a
 # benchmark runs it, as the ceiling of every core on this machine: what N processes of msgemu's
 # request path do when sharing state costs nothing.
-UNSHARED = ("import sys\nfrom emulator import workers\nfrom emulator.settings import Settings\n"
+# Each process's accounts get the balance no run spends when its runtime is built. PATCHed over
+# HTTP, it reached only the processes already listening (each binds its own SO_REUSEPORT socket;
+# the start-up check answers once one does: the likely cause), and a process left with the demo
+# balance refused ~100,000 sends of a pass in the 2026-11-24 14:28 run.
+UNSHARED = ("import sys\nfrom decimal import Decimal\nfrom emulator import runtime, workers\nfrom emulator.settings import Settings\n"
+            "built = runtime.Runtime.__init__\n"
+            "def funded(self, settings):\n"
+            "    built(self, settings)\n"
+            "    for accounts in self.store.accounts.values():\n"
+            "        for account in accounts:\n"
+            "            account.balance = Decimal(10**11)\n"
+            "runtime.Runtime.__init__ = funded\n"
             "settings = Settings.load({'port': int(sys.argv[1]), 'clock': 'real', 'log_level': 'WARNING'})\n"
             "settings.workers = sys.argv[2]\nsys.exit(workers.serve(settings, int(sys.argv[2])))\n")
 
