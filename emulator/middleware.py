@@ -22,6 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
+from .control.security import CONTROL_PREFIX, is_control
 from .core import after_answer
 from .core.model import RequestRecord
 from .core.store import Store
@@ -40,7 +41,6 @@ TALLY_KEY = web.AppKey("msgemu_tally", object)
 # request -> the control guard's refusal or None (control/security.refusal), asked here for
 # /_emulator paths when the guard is not a layer of its own (app._base_app: memory store)
 GUARD_KEY = web.AppKey("msgemu_guard", object)
-_CONTROL_PREFIX = "/_emulator"
 _UNMARKED = ("query", None, None)
 # journaled headers: lower-case name -> that same string, so every record shares one copy of it
 _HEADERS_KEPT = {name: name for name in ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")}
@@ -77,9 +77,9 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
     the safety net, the body deadline, then faults on the handler's response."""
     app = request.app  # its own keys: msgemu mounts no sub-applications (config_dict builds a chain per read)
     keys = _own_keys(app)
-    if request.path.startswith(_CONTROL_PREFIX):  # what the guard refuses is neither journaled nor tallied
+    if request.path.startswith(CONTROL_PREFIX):  # what the guard refuses is neither journaled nor tallied
         guard = keys.get(GUARD_KEY)
-        refused = guard(request) if guard is not None and _is_control(request.path) else None
+        refused = guard(request) if guard is not None and is_control(request.path) else None
         if refused is not None:
             return refused
     provider = provider_of(request)
@@ -145,10 +145,6 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             tally = keys.get(TALLY_KEY)
             if tally is not None:  # counted however it ended, its time with faults' delays and the journal
                 tally(provider.name, (_own_keys(request).get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
-
-
-def _is_control(path: str) -> bool:
-    return path == _CONTROL_PREFIX or path.startswith(_CONTROL_PREFIX + "/")
 
 
 async def _answer_now(request: web.Request, response: web.Response) -> None:
@@ -270,38 +266,43 @@ TOO_LARGE_TEXT = "<body larger than the configured limit>"
 
 
 def _record_now(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> bool:
-    """_record without a coroutine when the handler read the whole body (or there is none):
-    False, nothing done, when the body is still to be read."""
+    """_record without a coroutine when the body is at hand (_body_at_hand): False, nothing done,
+    when it is still to be read."""
     state = _own_keys(request)
-    if state.get(BODY_STATE_KEY) == "timeout":
-        return False
-    body = getattr(request, "_read_bytes", None)  # what request.read() keeps once the handler read it
+    body = _body_at_hand(request, state)
     if body is None:
-        if request.body_exists:
-            return False
-        body = b""
-    _record_with(store, request, provider, response, state, len(body), body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace"))
+        return False
+    _record_with(store, request, provider, response, state, *body)
     return True
 
 
 async def _record(store: Store, request: web.Request, provider: Provider, response: web.StreamResponse | None) -> None:
     state = _own_keys(request)
-    if state.get(BODY_STATE_KEY) == "timeout":
-        body_size, body_text = request.content_length or 0, NOT_RECEIVED_TEXT
-    elif state.get(BODY_TOO_LARGE_KEY):  # read up to the limit and refused: what came is not all of it
-        body_size, body_text = request.content_length or getattr(request.content, "total_bytes", 0), TOO_LARGE_TEXT
-    else:
+    body = _body_at_hand(request, state)
+    if body is None:  # not read by the handler: read it for the journal
         try:
-            body = getattr(request, "_read_bytes", None)  # what request.read() keeps once the handler read it (no coroutine)
-            if body is None:
-                body = await request.read() if request.body_exists else b""
-            body_size = len(body)
-            body_text = body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
+            raw = await request.read()
+            body = len(raw), raw[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
         except web.HTTPRequestEntityTooLarge:
-            body_size, body_text = request.content_length or 0, TOO_LARGE_TEXT
+            body = request.content_length or 0, TOO_LARGE_TEXT
         except (ConnectionError, HttpProcessingError, RequestPayloadError):
-            body_size, body_text = request.content_length or 0, "<body not received: the client went away or sent a broken body>"
-    _record_with(store, request, provider, response, state, body_size, body_text)
+            body = request.content_length or 0, "<body not received: the client went away or sent a broken body>"
+    _record_with(store, request, provider, response, state, *body)
+
+
+def _body_at_hand(request: web.Request, state: Any) -> tuple[int, str] | None:
+    """The body's size and journaled text when known without reading (not received in time,
+    refused for its size, read whole by the handler, or none); None when it is still to be read."""
+    if state.get(BODY_STATE_KEY) == "timeout":
+        return request.content_length or 0, NOT_RECEIVED_TEXT
+    if state.get(BODY_TOO_LARGE_KEY):  # read up to the limit and refused: what came is not all of it
+        return request.content_length or getattr(request.content, "total_bytes", 0), TOO_LARGE_TEXT
+    body = getattr(request, "_read_bytes", None)  # what request.read() keeps once the handler read it
+    if body is None:
+        if request.body_exists:
+            return None
+        body = b""
+    return len(body), body[:BODY_JOURNAL_LIMIT].decode("utf-8", "replace")
 
 
 def _record_with(
