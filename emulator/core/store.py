@@ -95,7 +95,7 @@ class Journal:
     caps: a record appended past the count cap, or past the byte cap of all the store's journals
     together, has the store evict the oldest before append returns (one call a record)."""
 
-    def __init__(self, kind: str = "", store: Store | None = None) -> None:
+    def __init__(self, kind: str, store: Store) -> None:
         self.kind = kind  # the store's name for it (messages, requests, events, callbacks)
         self.items: deque[Any] = deque()
         self.costs: deque[int] = deque()
@@ -108,16 +108,14 @@ class Journal:
         self.costs.append(cost)
         self.bytes += cost
         store = self.store
-        if store is not None:
-            store.bytes_used += cost
-            if len(self.items) > store.retention or store.bytes_used > store.retention_bytes:
-                store._enforce_after(self)
+        store.bytes_used += cost
+        if len(self.items) > store.retention or store.bytes_used > store.retention_bytes:
+            store._enforce_after(self)
 
     def pop_oldest(self) -> Any:
         cost = self.costs.popleft()
         self.bytes -= cost
-        if self.store is not None:
-            self.store.bytes_used -= cost
+        self.store.bytes_used -= cost
         self.evicted += 1
         return self.items.popleft()
 
@@ -130,8 +128,7 @@ class Journal:
         self.items.extend(item for item, _ in kept)
         self.costs.extend(cost for _, cost in kept)
         before, self.bytes = self.bytes, sum(self.costs)
-        if self.store is not None:
-            self.store.bytes_used -= before - self.bytes
+        self.store.bytes_used -= before - self.bytes
 
     def __len__(self) -> int:
         return len(self.items)
