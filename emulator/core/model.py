@@ -209,26 +209,26 @@ class Message:
 
     @property
     def status(self) -> Status:
-        for attempt in self.attempts:
-            if attempt.status and attempt.status.is_success:
-                return attempt.status
-        return self.current.status or Status.ACCEPTED
+        succeeded = self._succeeded_by()
+        return succeeded.status if succeeded is not None else self.current.status or Status.ACCEPTED
 
     @property
     def succeeded(self) -> bool:
-        """status.is_success without working out the status: some channel reached a success
-        (delivered, read, unread), which the status then is (the lifecycle asks at every step)."""
-        for attempt in self.attempts:
-            if attempt.status is not None and attempt.status.is_success:
-                return True
-        return False
+        """status.is_success without working out the status (the lifecycle asks at every step)."""
+        return self._succeeded_by() is not None
 
     @property
     def channel(self) -> str:
+        succeeded = self._succeeded_by()
+        return (succeeded if succeeded is not None else self.current).channel
+
+    def _succeeded_by(self) -> Attempt | None:
+        """The first channel that reached a success (delivered, read, unread): the message's
+        status and channel are then its, whatever the cascade tried after."""
         for attempt in self.attempts:
-            if attempt.status and attempt.status.is_success:
-                return attempt.channel
-        return self.current.channel
+            if attempt.status is not None and attempt.status.is_success:
+                return attempt
+        return None
 
     @property
     def text(self) -> str:
