@@ -68,13 +68,9 @@ def release(held: Hold) -> None:
     held.run()
 
 
-def holding() -> bool:
-    """Whether the request being handled holds work until its answer (later() would take it)."""
-    return open_hold() is not None
-
-
 def open_hold() -> Hold | None:
-    """The hold of the request being handled while it takes work (Hold.add), else None."""
+    """The hold of the request being handled while it takes work (Hold.add), else None (no
+    request, or a task started by a request already answered)."""
     held = _HOLD.get()
     return held if held is not None and held.open else None
 
@@ -82,8 +78,8 @@ def open_hold() -> Hold | None:
 def later(work: Callable[..., Any], *args: Any) -> bool:
     """Hold `work(*args)` until the answer of the request being handled is written; False when
     no request holds work (then the caller does it now)."""
-    held = _HOLD.get()
-    if held is None or not held.open:  # none, or a task started by a request already answered
+    held = open_hold()
+    if held is None:
         return False
     held.add(work, args)
     return True
