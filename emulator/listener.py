@@ -21,6 +21,7 @@ import socket
 
 from aiohttp import web
 
+from .arrival_order import in_arrival_order
 from .core.callbacks import CALLBACK_CONNECTIONS
 
 log = logging.getLogger("msgemu")
@@ -273,7 +274,7 @@ class ListenerSite(web.BaseSite):
         return self._acceptor.port if self._acceptor is not None else self._port
 
     async def start(self) -> None:
-        self._acceptor = await listen(self._host, self._port, self._runner.server, self._budget,
+        self._acceptor = await listen(self._host, self._port, in_arrival_order(self._runner.server), self._budget,
                                       f"http://{self._host}:{self._port}", self._reuse_port, self._backlog)
         await super().start()  # registers the site with its runner
         self._server = self._acceptor  # what BaseSite keeps: its sockets (runner.addresses), close()
