@@ -12,6 +12,8 @@ CPU 0, wrk -t1 -c50 on CPU 1, warm-up, distinct requests, then wrk -c1 for seque
 - `aiohttp`: harness.bare_app's handler (reads the body, answers a fixed JSON) that first spins
   for S µs of CPU, on uvloop: msgemu's framework, loop and task structure with a handler of a
   chosen cost and nothing else.
+- `ordered`: that handler behind msgemu's own listener (emulator/listener.py), which hands the
+  requests read in one loop turn to aiohttp in arrival order (emulator/arrival_order.py).
 - `protocol`: the same answer from a bare asyncio.Protocol on uvloop that spins S µs inside
   data_received and writes the answer there: no task, no hop, requests taken strictly in the
   order the loop reads them (not a server anyone should use: no HTTP parser worth the name).
@@ -49,7 +51,19 @@ async def health(request):
 app = web.Application()
 app.router.add_post(sys.argv[4], answer)
 app.router.add_get("/health", health)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+if sys.argv[5] == "ordered":  # msgemu's own listener: requests handed over in arrival order
+    import asyncio
+    sys.path.insert(0, sys.argv[6])
+    from emulator.listener import Budget, ListenerSite
+
+    async def serve():
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await ListenerSite(runner, "127.0.0.1", int(sys.argv[1]), Budget()).start()
+        await asyncio.Event().wait()
+    asyncio.run(serve())
+else:
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 '''
 
 PROTOCOL = r'''
@@ -96,8 +110,9 @@ def measure(kind: str, spin: int, args) -> dict:
     port = harness.free_port()
     path, headers, body = harness.send_body("alphasms")
     here = str(Path(__file__).resolve().parent)
-    code = AIOHTTP if kind == "aiohttp" else PROTOCOL
-    server = harness.Process([sys.executable, "-c", code, str(port), str(spin), here, path], "/health", port, [0])
+    code = PROTOCOL if kind == "protocol" else AIOHTTP
+    server = harness.Process([sys.executable, "-c", code, str(port), str(spin), here, path, kind, str(harness.REPO)],
+                             "/health", port, [0])
     try:
         url = server.base + path
         counter = harness.Counter()
@@ -117,7 +132,7 @@ def measure(kind: str, spin: int, args) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spin", default="0,200", help="µs of CPU each request spins for (comma separated)")
-    parser.add_argument("--kinds", default="aiohttp,protocol")
+    parser.add_argument("--kinds", default="aiohttp,ordered,protocol")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--sequential", type=int, default=5)
