@@ -66,16 +66,18 @@ class InArrivalOrder(asyncio.Protocol):
     """One connection's protocol (aiohttp's RequestHandler) behind the turn's hand-over: the
     transport writes to it directly, only what is read passes here."""
 
-    __slots__ = ("inner", "turns", "last", "held")
+    __slots__ = ("inner", "turns", "last", "held", "transport")
 
     def __init__(self, inner: asyncio.Protocol, turns: Turns) -> None:
         self.inner = inner
         self.turns = turns
         self.last = 0
         self.held: list[bytes] | None = None  # bytes read this turn, not handed over yet
+        self.transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.last = self.turns.tick()
+        self.transport = transport
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -107,10 +109,12 @@ class InArrivalOrder(asyncio.Protocol):
         try:
             for data in held:
                 inner.data_received(data)
-        except Exception as exc:  # as the loop would for a protocol's error; the others go on
-            self.turns.loop.call_exception_handler({
-                "message": "Unhandled exception in a protocol's data_received",
-                "exception": exc, "protocol": inner})
+        except Exception as exc:  # what the loop does when data_received fails: say it, drop the
+            self.turns.loop.call_exception_handler({  # connection; the turn's others go on
+                "message": "Fatal error: protocol.data_received() call failed.",
+                "exception": exc, "protocol": inner, "transport": self.transport})
+            if self.transport is not None:
+                self.transport.abort()
 
     def eof_received(self) -> bool | None:
         self.release()

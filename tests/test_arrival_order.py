@@ -221,3 +221,64 @@ def test_a_connection_reset_while_waiting_leaves_the_others_served(server):
     waiting.close()
     assert proc.poll() is None
     assert sorted(order(port)["marks"][-2:]) == ["gone", "w2"]
+
+
+RAW = r"""
+import asyncio, sys
+from emulator.arrival_order import in_arrival_order
+from emulator.listener import Budget, listen
+
+if sys.argv[1] == "uvloop":
+    import uvloop
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+class Lines(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        if data.startswith(b"boom"):
+            raise RuntimeError("this protocol fails on boom")
+        if data.startswith(b"block"):
+            self.transport.write(b"blocked\n")
+            print("blocked", flush=True)
+            sys.stdin.readline()
+        self.transport.write(b"pong " + data)
+
+async def main():
+    acceptor = await listen("127.0.0.1", 0, in_arrival_order(Lines), Budget(), "raw")
+    print(acceptor.port, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_protocol_failing_in_a_hand_over_drops_its_connection_only(loop):
+    proc = subprocess.Popen([sys.executable, "-c", RAW, loop], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        failing, fine = connect(port), connect(port)
+        for sock in (failing, fine):
+            sock.sendall(b"hello\n")
+            assert sock.recv(100) == b"pong hello\n"
+        holder = connect(port)
+        holder.sendall(b"block\n")
+        assert proc.stdout.readline().strip() == "blocked"
+        failing.sendall(b"boom\n")  # handed over first (served longest ago), and fails
+        fine.sendall(b"ping\n")
+        time.sleep(0.2)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert fine.recv(100) == b"pong ping\n"
+        try:
+            assert failing.recv(100) == b""
+        except ConnectionResetError:
+            pass  # aborted: either way, closed
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+    assert "protocol.data_received() call failed" in err
