@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from emulator.core import clock as clock_module
 from emulator.core.clock import Clock
@@ -103,6 +104,34 @@ async def test_a_burst_of_due_timers_fires_whole_in_batches_that_let_io_in():
     assert 0 < len(fired) < total  # the loop got its turn between batches
     await until(lambda: len(fired) == total)
     assert fired == list(range(total))
+    await clock.stop()
+
+
+async def test_a_backlog_of_slow_timers_lets_io_in_every_wake_budget():
+    clock = Clock("real")
+    fired: list[int] = []
+
+    def slow(i: int) -> None:  # a timer of 0.3 ms: four of them fill a wake's budget
+        end = time.perf_counter() + 0.0003
+        while time.perf_counter() < end:
+            pass
+        fired.append(i)
+
+    for i in range(40):
+        clock.call_later(0, lambda i=i: slow(i))
+    turns: list[int] = []
+
+    async def io() -> None:  # what a request would do meanwhile: one step every loop turn
+        while len(fired) < 40:
+            turns.append(len(fired))
+            await asyncio.sleep(0)
+    await clock.start()
+    await asyncio.wait_for(io(), 10)
+    assert fired == list(range(40))
+    steps = [b - a for a, b in zip(turns, turns[1:]) if b > a]
+    per_wake = int(clock_module.WAKE_BUDGET / 0.0003) + 1  # the one that crosses the budget ends it
+    assert max(steps) <= per_wake  # no wake-up ran more than a budget's worth
+    assert len(steps) >= 40 // per_wake - 2  # worked off over many turns
     await clock.stop()
 
 

@@ -32,6 +32,10 @@ log = logging.getLogger("msgemu.clock")
 TimerCallback = Callable[[], Awaitable[Any] | Any]
 WAIT_ROUNDS = 5  # an advance waits at most this many times its per-task `wait` in all
 FIRE_BATCH = 512  # real time: due timers run per loop iteration at most, then I/O gets its turn
+# ... and for this long at most: a backlog of timers (after any stall) is worked off between
+# turns of requests instead of stalling every request in flight (at 50 connections p99 is the
+# few longest stalls; a wake-up in steady load takes ~0.25 ms)
+WAKE_BUDGET = 0.001
 REBUILD_MIN = 256  # the heap is rebuilt once this many, and more than half of it, are cancelled
 # uvloop (libuv) keeps time in whole milliseconds and truncates a delay to them, so a loop timer
 # armed for a timer's due time went off up to 1 ms early: nothing was due yet, and the clock
@@ -311,12 +315,13 @@ class Clock:
             self._handle = self._loop.call_later(delay + LOOP_RESOLUTION, self._wake)  # (call_at reads the loop's time twice more)
 
     def _wake(self) -> None:
-        """The earliest timer is due: run what is due (FIRE_BATCH at most), then re-arm."""
+        """The earliest timer is due: run what is due (FIRE_BATCH or WAKE_BUDGET at most), then re-arm."""
         self._handle = None
         self._armed_due = _BEFORE_ALL  # timers scheduled meanwhile wait for the re-arm below
         try:
             now = self.now()
             timers = self._timers
+            until = time.perf_counter() + WAKE_BUDGET
             for _ in range(FIRE_BATCH):
                 if not timers:
                     break
@@ -329,6 +334,8 @@ class Clock:
                     break
                 self._run_now(*self._pop())
                 timers = self._timers  # a cancellation may have rebuilt the heap
+                if time.perf_counter() > until:
+                    break  # the rest on the next loop turn (_arm: due already, call_soon)
         finally:
             self._arm()
 
