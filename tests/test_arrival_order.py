@@ -107,6 +107,14 @@ def answer(sock: socket.socket) -> bytes:
     return body[:length]
 
 
+def served(port: int, name: str) -> socket.socket:
+    """A connection that has had one request (`/mark?c=<name>`) handed over and answered."""
+    sock = connect(port)
+    sock.sendall(get(f"/mark?c={name}"))
+    assert answer(sock) == name.encode()
+    return sock
+
+
 def order(port: int) -> dict:
     import json
     with connect(port) as sock:
@@ -131,10 +139,7 @@ def unblock(proc, sock: socket.socket) -> None:
 
 def test_the_connection_served_longest_ago_goes_first(server):
     proc, port = server
-    clients = {name: connect(port) for name in "ABC"}
-    for name, sock in clients.items():  # served A, then B, then C
-        sock.sendall(get(f"/mark?c={name}1"))
-        assert answer(sock) == f"{name}1".encode()
+    clients = {name: served(port, f"{name}1") for name in "ABC"}  # served A, then B, then C
     holder = blocked(proc, port)
     for name in "CBA":  # their next requests come in the other way round, all in one turn
         clients[name].sendall(get(f"/mark?c={name}2"))
@@ -158,10 +163,7 @@ def test_a_lone_client_does_not_wait_a_turn(server):
 def test_a_body_read_over_many_turns_arrives_whole_and_in_order(server):
     proc, port = server
     body = bytes(range(256)) * (3 * 4096)  # 3 MiB, read in many chunks
-    others = [connect(port) for _ in range(3)]
-    for n, sock in enumerate(others):
-        sock.sendall(get(f"/mark?c=o{n}"))
-        answer(sock)
+    others = [served(port, f"o{n}") for n in range(3)]
     holder = blocked(proc, port)
     with connect(port) as uploader:
         uploader.sendall(f"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: {len(body)}\r\n\r\n".encode()
@@ -182,16 +184,11 @@ def test_a_request_then_the_clients_end_is_still_handed_over(server):
     order; what the order must not do is lose the request that came before the end (both loops
     read the end a turn after the bytes, so the turn's hand-over has run by then)."""
     proc, port = server
-    waiting = connect(port)
-    waiting.sendall(get("/mark?c=w1"))
-    answer(waiting)
-    closing = connect(port)
-    closing.sendall(get("/mark?c=c1"))
-    answer(closing)
+    waiting, closing = served(port, "w1"), served(port, "c1")
     holder = blocked(proc, port)  # the last connection handed a request: the others' wait a turn
     with closing:
         closing.sendall(get("/mark?c=half"))
-        closing.shutdown(socket.SHUT_WR)  # its end comes in the same turn as its request
+        closing.shutdown(socket.SHUT_WR)  # its end right behind its request
         waiting.sendall(get("/mark?c=w2"))
         time.sleep(0.2)
         unblock(proc, holder)
@@ -204,12 +201,7 @@ def test_a_connection_reset_while_waiting_leaves_the_others_served(server):
     """A request whose connection is then reset is handed over before the loss, as it was
     without the order (aiohttp runs it; nobody reads the answer), and the others are served."""
     proc, port = server
-    waiting = connect(port)
-    waiting.sendall(get("/mark?c=w1"))
-    answer(waiting)
-    reset = connect(port)
-    reset.sendall(get("/mark?c=r1"))
-    answer(reset)
+    waiting, reset = served(port, "w1"), served(port, "r1")
     holder = blocked(proc, port)  # the last connection handed a request: the others' wait a turn
     reset.sendall(get("/mark?c=gone"))
     waiting.sendall(get("/mark?c=w2"))
