@@ -8,6 +8,7 @@ provider's callback renderer through the dispatcher.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,6 +22,7 @@ from .store import Store
 
 log = logging.getLogger("msgemu.engine")
 
+_NO_KEYS = itertools.repeat(())  # a submission that names no index keys: none for each message
 DEFAULT_PLAN = (Step(after=1.0, status=Status.SENT), Step(after=2.0, status=Status.DELIVERED))
 INSUFFICIENT_BALANCE = "insufficient_balance"
 
@@ -36,6 +38,9 @@ class Submission:
     operation: str = "send"
     charge: bool = True  # False for simulations and price-only requests
     store: bool = True
+    # per message (in order): the provider's own ids an accepted one is found by besides its
+    # provider_id (engine.find_message), indexed as it is stored: no index_message call each
+    index_keys: list[tuple[str, ...]] | None = None
 
 
 @dataclass
@@ -140,9 +145,9 @@ class Engine:
             # events and first starts follow the answer, in the order they would have come
             hold = after_answer.open_hold() if self.clock.mode == "real" else None
             held: list[tuple[Message, float, bool]] | None = [] if hold is not None else None
-            for outcome, action in zip(outcomes, actions):
-                if outcome.accepted:
-                    self._accept(outcome.message, action, held)
+            for outcome, action, keys in zip(outcomes, actions, submission.index_keys or _NO_KEYS):
+                if outcome.error is None:  # Outcome.accepted, without a property call a message
+                    self._accept(outcome.message, action, held, keys)
             if hold is not None and held:
                 hold.add(self._begin, (held,))
         return decision
@@ -182,11 +187,12 @@ class Engine:
         self.clock.clear()
 
     # -- lifecycle --------------------------------------------------------------------------
-    def _accept(self, message: Message, action: Action | None, held: list[tuple[Message, float, bool]] | None = None) -> None:
+    def _accept(self, message: Message, action: Action | None, held: list[tuple[Message, float, bool]] | None = None,
+                keys: tuple[str, ...] = ()) -> None:
         plans = action.plans if action and action.kind == "deliver" else {}
         for attempt in message.attempts:
             message.plans[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
-        self.store.add_message(message)
+        self.store.add_message(message, keys)
         first = message.attempts[0]
         start = message.scheduled_at or message.created_at
         if held is None:
