@@ -102,9 +102,15 @@ class Engine:
         outcomes: list[Outcome] = []
         actions: list[Action | None] = []
         fault: dict[str, Any] | None = None
+        scenarios = self.scenarios
         for message in submission.messages:
             message.created_at = now
-            action = self.scenarios.decide(self._context(submission, message, n))
+            if scenarios.silent_for(submission.provider, submission.account.login, message.recipient):
+                message.rule = None  # no rule could match: what decide() would have said, without its context
+                actions.append(None)
+                outcomes.append(Outcome(message))
+                continue
+            action = scenarios.decide(self._context(submission, message, n))
             message.rule = _rule_origin(action, message)  # which rule decided (null: none matched)
             if action and action.kind == "fault" and _fault_accepts(action.fault):
                 # delay / malformed: processed as usual, only the HTTP response is altered
