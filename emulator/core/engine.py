@@ -89,6 +89,9 @@ class Engine:
         self.clock = clock
         self.scenarios = scenarios
         clock.on_timer = self.fire
+        # a store that adds a message its own way (the shared one records it) gets it whole;
+        # the memory store's filing of a send's messages follows the answer (_accept, _begin)
+        self._files_after_answer = type(store).add_message is Store.add_message
         self.listeners: list[TransitionListener] = []
         self.inbound_listeners: list[Callable[[Message, dict[str, Any]], Any]] = []
         self._request_counts: dict[str, int] = {}
@@ -198,7 +201,10 @@ class Engine:
         plans = action.plans if action and action.kind == "deliver" else {}
         for attempt in message.attempts:
             message.plans[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
-        self.store.add_message(message, keys)
+        if held is not None and self._files_after_answer:
+            self.store.hold_message(message, keys)  # findable now; filed by _begin, right after the answer
+        else:
+            self.store.add_message(message, keys)
         first = message.attempts[0]
         start = message.scheduled_at or message.created_at
         if held is None:
@@ -218,7 +224,12 @@ class Engine:
         """The messages a request got accepted, once its answer is written: their ACCEPTED
         events (their status was set before the answer), then the first channel of each due
         now starts, as the start timers due at once would have started them on the next loop
-        turn: the same events in the same order as when the events came during the request."""
+        turn: the same events in the same order as when the events came during the request.
+        First each is filed in the store (Store.file_message), as add_message would have."""
+        if self._files_after_answer:
+            store = self.store
+            for message, _, _ in accepted:
+                store.file_message(message)
         for message, accepted_at, _ in accepted:
             self._announce(message, message.attempts[0], Status.ACCEPTED, accepted_at, None)
         for message, _, starts_now in accepted:
