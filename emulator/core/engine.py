@@ -49,7 +49,6 @@ class Outcome:
 
     message: Message
     error: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
     reason: Rejection | None = None  # the scenario/magic rule or balance check that refused it
 
     @property
@@ -198,9 +197,14 @@ class Engine:
     # -- lifecycle --------------------------------------------------------------------------
     def _accept(self, message: Message, action: Action | None, held: list[tuple[Message, float, bool]] | None = None,
                 keys: tuple[str, ...] = ()) -> None:
-        plans = action.plans if action and action.kind == "deliver" else {}
-        for attempt in message.attempts:
-            message.plans[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
+        planned = message.plans
+        if action and action.kind == "deliver":
+            plans = action.plans
+            for attempt in message.attempts:
+                planned[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
+        else:  # no plan of a scenario (the usual send): every channel the default one
+            for attempt in message.attempts:
+                planned[attempt.channel] = DEFAULT_PLAN
         if held is not None and self._files_after_answer:
             self.store.hold_message(message, keys)  # findable now; filed by _begin, right after the answer
         else:
