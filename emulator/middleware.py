@@ -82,7 +82,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
         refused = guard(request) if guard is not None and is_control(request.path) else None
         if refused is not None:
             return refused
-    provider = provider_of(request)
+    provider = provider_of(request, keys)
     started = time.perf_counter()
     # with the answer first (memory store), what only follows from a send waits for its answer
     held = after_answer.hold() if provider is not None and keys.get(ANSWER_FIRST_KEY) else None
