@@ -175,12 +175,6 @@ class Scenario:
                 return rule.action
         return None
 
-    def silent_for(self, provider: str, recipient: Any) -> bool:
-        """True when decide() returns None for every message of `provider` to `recipient`,
-        whatever else it says: no rule could even be tried (RuleIndex.none_for)."""
-        index = self._by_provider.get(provider) or self._rules_for(provider)
-        return index.none_for(recipient)
-
     def _rules_for(self, provider: str) -> RuleIndex:
         """The rules that may match a provider, in file order (cached: rules never change)."""
         index = self._by_provider.get(provider)
@@ -220,29 +214,28 @@ class RuleIndex:
         recipient = ctx.recipient
         if not isinstance(recipient, str):
             return self.rules
-        exact, by_digits = self._naming(recipient, ctx)
-        if exact is None and by_digits is None:
-            return self._open_rules
-        return [self.rules[i] for i in sorted({*(exact or ()), *(by_digits or ()), *self._open})]
-
-    def none_for(self, recipient: Any) -> bool:
-        """True when candidates() of any message to `recipient` is empty: no rule without a
-        recipient, none naming this one (the usual send, with only the magic files loaded)."""
-        if self._open_rules or not isinstance(recipient, str):
-            return False
-        exact, by_digits = self._naming(recipient, None)
-        return exact is None and by_digits is None
-
-    def _naming(self, recipient: str, ctx: MatchContext | None) -> tuple[list[int] | None, list[int] | None]:
-        """The rules naming `recipient` as written, and by its digits (None: none)."""
         exact = self._exact.get(recipient)
         if not self._digits:
             by_digits = None
         elif recipient.isascii() and recipient.isdigit():  # its own digits (model.digits' test)
             by_digits = self._digits.get(recipient)
         else:
-            by_digits = self._digits.get(ctx.recipient_digits if ctx is not None else digits(recipient))
-        return exact, by_digits
+            by_digits = self._digits.get(ctx.recipient_digits)
+        if exact is None and by_digits is None:
+            return self._open_rules
+        return [self.rules[i] for i in sorted({*(exact or ()), *(by_digits or ()), *self._open})]
+
+    def none_for(self, recipient: Any) -> bool:
+        """True when candidates() of any message to `recipient` is empty: no rule without a
+        recipient, none naming this one (the usual send, with only the magic files loaded):
+        candidates()' lookups, asked for every message."""
+        if self._open_rules or not isinstance(recipient, str) or recipient in self._exact:
+            return False
+        if not self._digits:
+            return True
+        if recipient.isascii() and recipient.isdigit():  # its own digits (model.digits' test)
+            return recipient not in self._digits
+        return digits(recipient) not in self._digits
 
 
 class ScenarioSet:
@@ -258,8 +251,12 @@ class ScenarioSet:
         """True when decide() returns None for any message of `provider` to `recipient`
         (no rule of the active scenario or the magic ones could be tried): the engine then
         builds no MatchContext. (`account`: namespaces.NamespacedScenarios asks it.)"""
-        active, magic = self.active, self.magic
-        return (active is None or active.silent_for(provider, recipient)) and (magic is None or magic.silent_for(provider, recipient))
+        for scenario in (self.active, self.magic):
+            if scenario is not None:
+                index = scenario._by_provider.get(provider) or scenario._rules_for(provider)
+                if not index.none_for(recipient):
+                    return False
+        return True
 
     def decide(self, ctx: MatchContext) -> Action | None:
         active, magic = self.active, self.magic
