@@ -233,7 +233,8 @@ class Engine:
         if self._files_after_answer:
             store = self.store
             for message, _, _ in accepted:
-                store.file_message(message)
+                if store.message(message.id) is message:  # not reset or forgotten meanwhile (a delayed answer)
+                    store.file_message(message)
         for message, accepted_at, _ in accepted:
             self._announce(message, message.attempts[0], Status.ACCEPTED, accepted_at, None)
         for message, _, starts_now in accepted:

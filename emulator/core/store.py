@@ -239,20 +239,11 @@ class Store:
         self.file_message(message, cost)
 
     def hold_message(self, message: Message, keys: Iterable[str] = ()) -> None:
-        """The message kept and findable (by id, its provider id and `keys`): what a send's
-        answer and the rest of its request may read. file_message must follow before
-        anything else runs (the engine files a send's messages right after its answer)."""
+        """The message kept, findable (by id, its provider id and `keys`) and listed (by phone,
+        by account: what a reset or a namespace's forget walks): what a send's answer and the
+        rest of its request may read. file_message follows (the engine files a send's
+        messages right after its answer, the held work's first)."""
         self.messages[message.id] = message
-        owner_keys: tuple = ()
-        for index_key in (message.provider_id, *keys) if keys else (message.provider_id,):  # a loop: no generator a message
-            if index_key:
-                owner_keys += ((message.provider, message.account, str(index_key)),)
-        if owner_keys:
-            self._index_under(message.id, owner_keys)
-
-    def file_message(self, message: Message, cost: int | None = None) -> None:
-        """The rest of adding a message: its phone's and account's lists, its place in the
-        journal (priced; the caps may evict the oldest), waiters and listeners told."""
         key = phone_key(message.recipient)
         ids = self._by_phone.get(key)
         if ids is None:
@@ -267,6 +258,16 @@ class Store:
             self._by_account[owner] = {message.id: None}
         else:
             sent[message.id] = None
+        owner_keys: tuple = ()
+        for index_key in (message.provider_id, *keys) if keys else (message.provider_id,):  # a loop: no generator a message
+            if index_key:
+                owner_keys += ((message.provider, message.account, str(index_key)),)
+        if owner_keys:
+            self._index_under(message.id, owner_keys)
+
+    def file_message(self, message: Message, cost: int | None = None) -> None:
+        """The rest of adding a message: its place in the journal (priced; the caps may evict
+        the oldest), waiters and listeners told."""
         self._journals["messages"].append(message.id, message_cost(message) if cost is None else cost)
         if self._listeners:
             self.notify({"type": "message", "message": message.id})
