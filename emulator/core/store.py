@@ -239,19 +239,11 @@ class Store:
         self.file_message(message, cost)
 
     def hold_message(self, message: Message, keys: Iterable[str] = ()) -> None:
-        """The message kept, findable (by id, its provider id and `keys`) and listed (by phone,
-        by account: what a reset or a namespace's forget walks): what a send's answer and the
-        rest of its request may read. file_message follows (the engine files a send's
-        messages right after its answer, the held work's first)."""
+        """The message kept, findable (by id, its provider id and `keys`) and listed by account
+        (what a namespace's forget walks): what a send's answer and the rest of its request may
+        read. file_message follows (the engine files a send's messages right after its answer,
+        the held work's first)."""
         self.messages[message.id] = message
-        key = phone_key(message.recipient)
-        ids = self._by_phone.get(key)
-        if ids is None:
-            self._by_phone[key] = message.id
-        elif type(ids) is str:
-            self._by_phone[key] = deque((ids, message.id))
-        else:
-            ids.append(message.id)
         owner = (message.provider, message.account)
         sent = self._by_account.get(owner)
         if sent is None:
@@ -266,8 +258,18 @@ class Store:
             self._index_under(message.id, owner_keys)
 
     def file_message(self, message: Message, cost: int | None = None) -> None:
-        """The rest of adding a message: its place in the journal (priced; the caps may evict
-        the oldest), waiters and listeners told."""
+        """The rest of adding a message: its phone's list (phone_key: its digits, a text made),
+        its place in the journal (priced; the caps may evict the oldest), waiters and listeners
+        told. (A message forgotten before it is filed has no phone entry to drop: _unindex_message
+        finds none.)"""
+        key = phone_key(message.recipient)
+        ids = self._by_phone.get(key)
+        if ids is None:
+            self._by_phone[key] = message.id
+        elif type(ids) is str:
+            self._by_phone[key] = deque((ids, message.id))
+        else:
+            ids.append(message.id)
         self._journals["messages"].append(message.id, message_cost(message) if cost is None else cost)
         if self._listeners:
             self.notify({"type": "message", "message": message.id})
