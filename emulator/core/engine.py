@@ -91,6 +91,7 @@ class Engine:
         # a store that adds a message its own way (the shared one records it) gets it whole;
         # the memory store's filing of a send's messages follows the answer (_accept, _begin)
         self._files_after_answer = type(store).add_message is Store.add_message
+        self._tells = type(store).tell is not Store.tell  # the memory store has no one to tell: no call a send
         self.listeners: list[TransitionListener] = []
         self.inbound_listeners: list[Callable[[Message, dict[str, Any]], Any]] = []
         self._request_counts: dict[str, int] = {}
@@ -177,7 +178,8 @@ class Engine:
         """The request's number for `nth`: counted per provider from the moment the active
         scenario was loaded (or from the last reset), so a scenario loaded after traffic fires."""
         self._count(provider)
-        self.store.tell("request_counted", provider)  # processes sharing a store count them all
+        if self._tells:
+            self.store.tell("request_counted", provider)  # processes sharing a store count them all
         return self._request_counts[provider]
 
     def _count(self, provider: str) -> None:

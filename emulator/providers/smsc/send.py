@@ -314,7 +314,11 @@ def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[s
     messages = drafts(call, plan, extra_meta)
     if not quote and _cost(messages) > call.account.balance:
         return call.fail("insufficient_balance", plan.message_id(call))
-    keys = None if quote else [(history.message_key(m.provider_id, m.recipient),) for m in messages]  # found by (history)
+    keys = None
+    if not quote:
+        keys = []  # each found by its history key (a loop: a comprehension is a call of its own)
+        for message in messages:
+            keys.append((history.message_key(message.provider_id, message.recipient),))
     submission = Submission(call.provider.name, call.account, messages, atomic=False, operation=operation, charge=not quote,
                             store=not quote, index_keys=keys)
     decision = call.engine.submit(submission)
