@@ -74,8 +74,8 @@ async def main():
         from emulator import middleware
         answer_now = middleware._answer_now
 
-        async def marked(request, response):
-            await answer_now(request, response)
+        async def marked(request, response, *app):
+            await answer_now(request, response, *app)
             answered_at.append(time.process_time_ns())
 
         middleware._answer_now = marked

@@ -3,6 +3,7 @@
     python benchmarks/instructions.py                          # this tree, every provider
     python benchmarks/instructions.py --before /tmp/old-tree   # and another tree, same providers
     python benchmarks/instructions.py --providers octopush --small 50 --large 250
+    python benchmarks/instructions.py --before-answer          # only what comes before each answer
 
 CPU time per send (inprocess.py) moves by 10-20% between runs when other processes share the
 cores; instructions retired do not (about 1-2% here). The real app is served on a real socket
@@ -37,8 +38,31 @@ from aiohttp import web
 provider, count = sys.argv[2], int(sys.argv[3])
 
 
+def only_before_the_answer(app):
+    # --before-answer: nothing of a send runs once its answer is written (held lifecycle work
+    # dropped, no journal record, no tally), so the count is what comes before the answer
+    from emulator import middleware
+    from emulator.core import after_answer
+
+    def drop(held):
+        held.open = False
+        if held._token is not None:
+            after_answer._HOLD.reset(held._token)
+            held._token = None
+        if held._soon is not None:
+            held._soon.cancel()
+            held._soon = None
+        held.work = []
+
+    after_answer.release = drop
+    middleware._record_now = lambda *args: True
+    app[middleware.TALLY_KEY] = None
+
+
 async def main():
     app, path, headers, template = app_under_test(provider)
+    if os.environ.get("BENCH_BEFORE_ANSWER") == "1" and provider != "bare":
+        only_before_the_answer(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -64,8 +88,9 @@ asyncio.run(main())
 """
 
 
-def instructions(root: Path, provider: str, sends: int) -> int:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])), PYTHONHASHSEED="0")
+def instructions(root: Path, provider: str, sends: int, before_answer: bool = False) -> int:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])), PYTHONHASHSEED="0",
+               BENCH_BEFORE_ANSWER="1" if before_answer else "0")
     out = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
          sys.executable, "-c", CHILD, str(HERE), provider, str(sends)],
@@ -80,8 +105,8 @@ def instructions(root: Path, provider: str, sends: int) -> int:
     return int(found.group(1).replace(",", ""))
 
 
-def per_send(root: Path, provider: str, small: int, large: int) -> int:
-    return (instructions(root, provider, large) - instructions(root, provider, small)) // (large - small)
+def per_send(root: Path, provider: str, small: int, large: int, before_answer: bool = False) -> int:
+    return (instructions(root, provider, large, before_answer) - instructions(root, provider, small, before_answer)) // (large - small)
 
 
 def main() -> int:
@@ -90,13 +115,16 @@ def main() -> int:
     parser.add_argument("--providers", default="bare,alphasms,octopush,smsc,hyber,revicom")
     parser.add_argument("--small", type=int, default=50, help="sends of the first run")
     parser.add_argument("--large", type=int, default=250, help="sends of the second run")
+    parser.add_argument("--before-answer", action="store_true",
+                        help="count only what a send runs before its answer is written (client included): "
+                             "its held lifecycle work, journal record and tally are dropped")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
     trees = {"before": args.before, "this": REPO} if args.before else {"this": REPO}
     for provider in [p for p in args.providers.split(",") if p]:
-        counts = {label: per_send(root, provider, args.small, args.large) for label, root in trees.items()}
+        counts = {label: per_send(root, provider, args.small, args.large, args.before_answer) for label, root in trees.items()}
         line = "  ".join(f"{label}: {count:>9,} instructions/send" for label, count in counts.items())
         if args.before:
             line += f"  {100 * (counts['this'] - counts['before']) / counts['before']:+.1f}%"

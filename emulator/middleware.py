@@ -82,7 +82,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
         refused = guard(request) if guard is not None and is_control(request.path) else None
         if refused is not None:
             return refused
-    provider = provider_of(request)
+    provider = provider_of(request, keys)
     started = time.perf_counter()
     # with the answer first (memory store), what only follows from a send waits for its answer
     held = after_answer.hold() if provider is not None and keys.get(ANSWER_FIRST_KEY) else None
@@ -131,7 +131,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
         if provider is not None:
             try:
                 if held is not None and isinstance(response, web.Response):
-                    await _answer_now(request, response)
+                    await _answer_now(request, response, app)
             finally:
                 if held is not None:
                     after_answer.release(held)  # before the journal record, as the work came before it
@@ -147,7 +147,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
                 tally(provider.name, (_own_keys(request).get(OUTCOME_KEY) or _UNMARKED)[0], time.perf_counter() - started)
 
 
-async def _answer_now(request: web.Request, response: web.Response) -> None:
+async def _answer_now(request: web.Request, response: web.Response, app: web.Application | None = None) -> None:
     """Write the answer before journaling it, so the client's wait ends with the provider's
     work, not with ours. Nothing can observe the gap: the journal record is made right after,
     before the loop runs anything else (unless the client's socket is full, and then the client
@@ -155,7 +155,7 @@ async def _answer_now(request: web.Request, response: web.Response) -> None:
     must commit before the answer leaves (middleware.shared_store). A client already gone is
     left to aiohttp, which meets the same error when it writes and ends the connection quietly."""
     try:
-        if not await _write_whole(request, response):
+        if not await _write_whole(request, response, app or request.app):
             await response.prepare(request)
             await response.write_eof()  # aiohttp's own prepare/write_eof later find it done
     except ConnectionError:
@@ -165,7 +165,7 @@ async def _answer_now(request: web.Request, response: web.Response) -> None:
 _WHOLE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # whose answers carry a body
 
 
-async def _write_whole(request: web.Request, response: web.Response) -> bool:
+async def _write_whole(request: web.Request, response: web.Response, app: web.Application) -> bool:
     """A plain answer (bytes, its Content-Type its only header) written as aiohttp's prepare()
     and write_eof() write it, the same bytes in one transport write, without their eleven
     coroutines: Content-Length, Date, Server and Connection set in the same order and by the
@@ -173,16 +173,17 @@ async def _write_whole(request: web.Request, response: web.Response) -> bool:
     the connection), the status line and headers serialized by aiohttp's own function. False,
     nothing done, for anything else (a HEAD, a 204/304, cookies, chunked or compressed, more
     headers, a closing transport) or when this aiohttp does not have what it takes (_WHOLE):
-    prepare() does it then."""
+    prepare() does it then. The response's state is read from the attributes its properties
+    return (a Python call each), which _whole_parts checked they do."""
     if _WHOLE is None:
         return False
-    body = response.body
-    headers = response.headers
-    status = response.status
+    body = response._body
+    headers = response._headers
+    status = response._status
     if (
         type(body) is not bytes or len(headers) != 1 or hdrs.CONTENT_TYPE not in headers or status < 200 or status in (204, 304)
-        or request.method not in _WHOLE_METHODS or response.keep_alive is not None
-        or response.chunked or response.compression or getattr(response, "_cookies", True)
+        or request.method not in _WHOLE_METHODS or response._keep_alive is not None
+        or response._chunked or response._compression or getattr(response, "_cookies", True)
     ):
         return False
     transport = request.transport
@@ -201,10 +202,10 @@ async def _write_whole(request: web.Request, response: web.Response) -> bool:
     elif version == HttpVersion11:
         headers[hdrs.CONNECTION] = "close"
     _set_keep_alive(response, keep_alive)
-    hooks = request.app.on_response_prepare
+    hooks = app.on_response_prepare
     if hooks:
         await hooks.send(request, response)
-    whole = serialize(f"HTTP/{version[0]}.{version[1]} {status} {response.reason}", headers) + body
+    whole = serialize(f"HTTP/{version[0]}.{version[1]} {status} {response._reason}", headers) + body
     transport.write(whole)
     writer.output_size += len(whole)
     response._eof_sent = True  # aiohttp's own prepare()/write_eof() then do nothing (checked by _whole_parts)
@@ -232,7 +233,11 @@ def _whole_parts() -> tuple[Any, Any, str] | None:
         from aiohttp.http import SERVER_SOFTWARE
         from aiohttp.http_writer import _serialize_headers
 
-        probe = web.Response(body=b"x")
+        probe = web.Response(body=b"x", status=201, reason="Made", content_type="text/plain")
+        if not (probe._body is probe.body and probe._headers is probe.headers and probe._status == probe.status == 201
+                and probe._reason == probe.reason == "Made" and probe._keep_alive is probe.keep_alive is None
+                and probe._chunked is probe.chunked is False and probe._compression is probe.compression is False):
+            return None  # the properties _write_whole reads through their attributes
         _set_keep_alive(probe, True)
         probe._eof_sent = True
         probe._body_length = 7

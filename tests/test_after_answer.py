@@ -136,3 +136,34 @@ def test_held_work_goes_to_the_loop_running_now_one_loop_after_another_in_a_thre
                 assert loop.run_until_complete(unreleased_hold()) == ["next turn"]
             finally:
                 loop.close()
+
+
+async def test_a_held_send_is_findable_in_its_own_request_and_filed_once_answered():
+    """On the real clock the engine files a send's messages (phone and account lists, journal,
+    caps) right after its answer (Store.hold_message / file_message): a status item after the
+    send in the same request already finds it, and once answered it is listed by phone, counted
+    in the store's bytes and held to the caps as an add_message would have (retention 3: the
+    fourth send evicts the first)."""
+    from emulator.app import build_app
+    from emulator.runtime import RUNTIME_KEY
+    from emulator.settings import Settings
+
+    app = build_app(Settings(clock="real", watch_scenario=False, callback_loopback_only=True, retention=3))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        store = app[RUNTIME_KEY].store
+        used_before = store.bytes_used
+        both = (await (await client.post(URL, json={"auth": KEY, "data": [sms(1), {"type": "status", "id": 1}]})).json())["data"]
+        assert both[0]["success"] is True and both[1] == {"success": True, "data": {"id": 1, "type": "sms", "status": "SCHEDULED"}}
+        assert store.bytes_used > used_before
+        first = (await (await client.get("/_emulator/messages", params={"phone": "380971234501"})).json())["messages"]
+        assert len(first) == 1 and first[0]["status"] == "queued"
+        for n in (2, 3, 4):
+            assert (await (await client.post(URL, json={"auth": KEY, "data": [sms(n)]})).json())["data"][0]["success"] is True
+        assert store.was_evicted(first[0]["id"]) and len(store.messages) == 3
+        kept = (await (await client.get("/_emulator/messages")).json())["messages"]
+        assert sorted(m["recipient"] for m in kept) == ["380971234502", "380971234503", "380971234504"]
+        assert store.bytes_used == sum(journal.bytes for journal in store._journals.values())
+    finally:
+        await client.close()

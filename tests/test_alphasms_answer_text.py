@@ -47,3 +47,31 @@ def test_any_other_shape_goes_to_the_encoder():
         results = [_sent(rng), other]
         rng.shuffle(results)
         assert sent_answer_text(results) is None
+
+
+def test_the_answer_of_sent_messages_is_the_answer_of_their_results():
+    """wire_json.sent_text_of (the usual request: every item sent, no result dict made) says
+    what sent_answer_text says of the results JsonWire._sent_data makes of the same messages,
+    and gives way (None) wherever that does."""
+    from emulator.core.model import Attempt, Message
+    from emulator.providers.alphasms.wire_json import JsonWire, sent_text_of
+
+    rng = random.Random("alphasms sent messages")
+    odd_ids = [1.0, True, None, 2.5, [1]]
+    kinds = ["sms", "sms", "viber", "viber+sms", "call/otp", "voice"]
+    gave_way = 0
+    for _ in range(20_000):
+        messages = []
+        for _ in range(rng.randrange(1, 4)):
+            client_id = rng.choice(odd_ids) if rng.random() < 0.05 else _client_id(rng)
+            parts = rng.choice([True, 2.0]) if rng.random() < 0.02 else rng.randrange(1, 20)
+            message = Message("alphasms", "demo", "380971234567", [Attempt("sms", {"text": "x"})],
+                              provider_id=str(rng.randrange(10**12)), parts=parts,
+                              meta={"type": rng.choice(kinds), "client_id": client_id, "wire": "json"})
+            message.otp = "1234"
+            messages.append(message)
+        results = [{"success": True, "data": JsonWire._sent_data(m)} for m in messages]
+        expected = sent_answer_text(results)
+        assert sent_text_of(messages) == expected, messages
+        gave_way += expected is None
+    assert 1_000 < gave_way < 15_000  # both ways taken

@@ -86,8 +86,8 @@ async def test_answers_written_whole_are_the_bytes_prepare_writes(monkeypatch):
     written = []
     real = middleware._write_whole
 
-    async def counted(request, response):
-        written.append(await real(request, response))
+    async def counted(request, response, app):
+        written.append(await real(request, response, app))
         return written[-1]
 
     monkeypatch.setattr(middleware, "_write_whole", counted)

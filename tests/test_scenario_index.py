@@ -86,3 +86,40 @@ def test_the_index_decides_as_a_scan_of_every_rule():
                                    recipient=recipient, text="hello", nth=1)
                 scanned = next((rule.action for rule in scenario.rules if rule.matches(ctx)), None)
                 assert scenario.decide(ctx) is scanned, (scenario.name, provider, recipient)
+
+
+def test_silent_for_only_when_no_rule_of_any_form_could_match():
+    """The engine's shortcut (ScenarioSet.silent_for: no MatchContext built) holds exactly when
+    the index has no rule to try for the recipient, whatever the rest of the message says; and
+    a rule that could be tried (one without a recipient, one naming it) is never skipped."""
+    import random
+
+    from emulator.core.scenario import MatchContext, ScenarioSet, load_magic, load_text
+    from emulator.core.validation import Schemas
+
+    schemas = Schemas()
+    magic = load_magic(schemas)
+    exact_only = load_text(MIXED.split("  - name: prefix 38050")[0], schemas)  # two exact rules, no open one
+    named = sorted({r for s in (magic, load_text(MIXED, schemas)) for rule in s.rules for r in rule._recipients[0]})
+    rng = random.Random("silent for")
+    forms = [lambda r: r, lambda r: "+" + r, lambda r: " ".join(r), lambda r: r[:-1], lambda r: r + "0", lambda r: f"{r}@example.org"]
+    recipients = [rng.choice(forms)(rng.choice(named)) for _ in range(2000)]
+    recipients += [str(rng.randrange(10**11, 10**13)) for _ in range(500)] + ["", "abc", "+", "380971234567", 380971234567]
+    silent_seen = tried_seen = 0
+    for scenario_set in (ScenarioSet(magic=magic), ScenarioSet(magic=magic, active=load_text(MIXED, schemas)),
+                         ScenarioSet(magic=magic, active=exact_only), ScenarioSet()):
+        for provider in ("alphasms", "octopush", "smsc", "hyber", "revicom"):
+            for recipient in recipients:
+                silent = scenario_set.silent_for(provider, "demo", recipient)
+                indexes = [s._rules_for(provider) for s in (scenario_set.active, scenario_set.magic) if s is not None]
+                for text, nth in (("hello", 1), ("Your code is 1", 7)):
+                    ctx = MatchContext(provider=provider, account="demo", channel="sms", channels=["sms"],
+                                       recipient=recipient, text=text, nth=nth)
+                    anything_to_try = any(index.candidates(ctx) for index in indexes)
+                    assert silent is not anything_to_try, (provider, recipient)
+                    if silent:
+                        assert scenario_set.decide(ctx) is None
+                silent_seen += silent
+                tried_seen += not silent
+    assert silent_seen > 1000 and tried_seen > 1000  # both ways taken
+

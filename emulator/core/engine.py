@@ -8,6 +8,7 @@ provider's callback renderer through the dispatcher.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,6 +22,7 @@ from .store import Store
 
 log = logging.getLogger("msgemu.engine")
 
+_NO_KEYS = itertools.repeat(())  # a submission that names no index keys: none for each message
 DEFAULT_PLAN = (Step(after=1.0, status=Status.SENT), Step(after=2.0, status=Status.DELIVERED))
 INSUFFICIENT_BALANCE = "insufficient_balance"
 
@@ -36,6 +38,9 @@ class Submission:
     operation: str = "send"
     charge: bool = True  # False for simulations and price-only requests
     store: bool = True
+    # per message (in order): the provider's own ids an accepted one is found by besides its
+    # provider_id (engine.find_message), indexed as it is stored: no index_message call each
+    index_keys: list[tuple[str, ...]] | None = None
 
 
 @dataclass
@@ -44,7 +49,6 @@ class Outcome:
 
     message: Message
     error: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
     reason: Rejection | None = None  # the scenario/magic rule or balance check that refused it
 
     @property
@@ -84,6 +88,10 @@ class Engine:
         self.clock = clock
         self.scenarios = scenarios
         clock.on_timer = self.fire
+        # a store that adds a message its own way (the shared one records it) gets it whole;
+        # the memory store's filing of a send's messages follows the answer (_accept, _begin)
+        self._files_after_answer = type(store).add_message is Store.add_message
+        self._tells = type(store).tell is not Store.tell  # the memory store has no one to tell: no call a send
         self.listeners: list[TransitionListener] = []
         self.inbound_listeners: list[Callable[[Message, dict[str, Any]], Any]] = []
         self._request_counts: dict[str, int] = {}
@@ -97,9 +105,15 @@ class Engine:
         outcomes: list[Outcome] = []
         actions: list[Action | None] = []
         fault: dict[str, Any] | None = None
+        scenarios = self.scenarios
         for message in submission.messages:
             message.created_at = now
-            action = self.scenarios.decide(self._context(submission, message, n))
+            if scenarios.silent_for(submission.provider, submission.account.login, message.recipient):
+                message.rule = None  # no rule could match: what decide() would have said, without its context
+                actions.append(None)
+                outcomes.append(Outcome(message))
+                continue
+            action = scenarios.decide(self._context(submission, message, n))
             message.rule = _rule_origin(action, message)  # which rule decided (null: none matched)
             if action and action.kind == "fault" and _fault_accepts(action.fault):
                 # delay / malformed: processed as usual, only the HTTP response is altered
@@ -140,9 +154,9 @@ class Engine:
             # events and first starts follow the answer, in the order they would have come
             hold = after_answer.open_hold() if self.clock.mode == "real" else None
             held: list[tuple[Message, float, bool]] | None = [] if hold is not None else None
-            for outcome, action in zip(outcomes, actions):
-                if outcome.accepted:
-                    self._accept(outcome.message, action, held)
+            for outcome, action, keys in zip(outcomes, actions, submission.index_keys or _NO_KEYS):
+                if outcome.error is None:  # Outcome.accepted, without a property call a message
+                    self._accept(outcome.message, action, held, keys)
             if hold is not None and held:
                 hold.add(self._begin, (held,))
         return decision
@@ -164,7 +178,8 @@ class Engine:
         """The request's number for `nth`: counted per provider from the moment the active
         scenario was loaded (or from the last reset), so a scenario loaded after traffic fires."""
         self._count(provider)
-        self.store.tell("request_counted", provider)  # processes sharing a store count them all
+        if self._tells:
+            self.store.tell("request_counted", provider)  # processes sharing a store count them all
         return self._request_counts[provider]
 
     def _count(self, provider: str) -> None:
@@ -182,11 +197,20 @@ class Engine:
         self.clock.clear()
 
     # -- lifecycle --------------------------------------------------------------------------
-    def _accept(self, message: Message, action: Action | None, held: list[tuple[Message, float, bool]] | None = None) -> None:
-        plans = action.plans if action and action.kind == "deliver" else {}
-        for attempt in message.attempts:
-            message.plans[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
-        self.store.add_message(message)
+    def _accept(self, message: Message, action: Action | None, held: list[tuple[Message, float, bool]] | None = None,
+                keys: tuple[str, ...] = ()) -> None:
+        planned = message.plans
+        if action and action.kind == "deliver":
+            plans = action.plans
+            for attempt in message.attempts:
+                planned[attempt.channel] = plans.get(attempt.channel) or plans.get("*") or DEFAULT_PLAN
+        else:  # no plan of a scenario (the usual send): every channel the default one
+            for attempt in message.attempts:
+                planned[attempt.channel] = DEFAULT_PLAN
+        if held is not None and self._files_after_answer:
+            self.store.hold_message(message, keys)  # findable now; filed by _begin, right after the answer
+        else:
+            self.store.add_message(message, keys)
         first = message.attempts[0]
         start = message.scheduled_at or message.created_at
         if held is None:
@@ -206,7 +230,13 @@ class Engine:
         """The messages a request got accepted, once its answer is written: their ACCEPTED
         events (their status was set before the answer), then the first channel of each due
         now starts, as the start timers due at once would have started them on the next loop
-        turn: the same events in the same order as when the events came during the request."""
+        turn: the same events in the same order as when the events came during the request.
+        First each is filed in the store (Store.file_message), as add_message would have."""
+        if self._files_after_answer:
+            store = self.store
+            for message, _, _ in accepted:
+                if store.message(message.id) is message:  # not reset or forgotten meanwhile (a delayed answer)
+                    store.file_message(message)
         for message, accepted_at, _ in accepted:
             self._announce(message, message.attempts[0], Status.ACCEPTED, accepted_at, None)
         for message, _, starts_now in accepted:

@@ -255,6 +255,13 @@ class NamespacedScenarios:
         self.__dict__["_global"] = scenarios
         self.__dict__["_namespaces"] = namespaces
 
+    def silent_for(self, provider: str, account: str, recipient: Any) -> bool:
+        """ScenarioSet.silent_for for a request outside every namespace; False inside one (its
+        decide() counts the namespace's `nth`: it must run)."""
+        if self._namespaces._by_account.get((provider, account)) is not None:  # of_account's lookup: every message asks
+            return False
+        return self._global.silent_for(provider, account, recipient)
+
     def decide(self, ctx: MatchContext) -> Action | None:
         namespace = self._namespaces.of_account(ctx.provider, ctx.account)
         if namespace is None:

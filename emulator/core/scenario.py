@@ -225,6 +225,18 @@ class RuleIndex:
             return self._open_rules
         return [self.rules[i] for i in sorted({*(exact or ()), *(by_digits or ()), *self._open})]
 
+    def none_for(self, recipient: Any) -> bool:
+        """True when candidates() of any message to `recipient` is empty: no rule without a
+        recipient, none naming this one (the usual send, with only the magic files loaded):
+        candidates()' lookups, asked for every message."""
+        if self._open_rules or not isinstance(recipient, str) or recipient in self._exact:
+            return False
+        if not self._digits:
+            return True
+        if recipient.isascii() and recipient.isdigit():  # its own digits (model.digits' test)
+            return recipient not in self._digits
+        return digits(recipient) not in self._digits
+
 
 class ScenarioSet:
     """The active user scenario (optional) in front of the built-in magic recipients."""
@@ -234,6 +246,17 @@ class ScenarioSet:
         self.active = active
         self.path: Path | None = None
         self.mtime: float | None = None
+
+    def silent_for(self, provider: str, account: str, recipient: Any) -> bool:
+        """True when decide() returns None for any message of `provider` to `recipient`
+        (no rule of the active scenario or the magic ones could be tried): the engine then
+        builds no MatchContext. (`account`: namespaces.NamespacedScenarios asks it.)"""
+        for scenario in (self.active, self.magic):
+            if scenario is not None:
+                index = scenario._by_provider.get(provider) or scenario._rules_for(provider)
+                if not index.none_for(recipient):
+                    return False
+        return True
 
     def decide(self, ctx: MatchContext) -> Action | None:
         active, magic = self.active, self.magic

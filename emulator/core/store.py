@@ -233,8 +233,35 @@ class Store:
     # -- messages ---------------------------------------------------------------------------
     def add_message(self, message: Message, keys: Iterable[str] = (), cost: int | None = None) -> None:
         """`cost`: its bytes when known already (a shared store's copy of another process's
-        message, held undecoded until read: core/redis_store.py)."""
+        message, held undecoded until read: core/redis_store.py). Both halves at once: a
+        send's answer may come between them (Engine, with the memory store)."""
+        self.hold_message(message, keys)
+        self.file_message(message, cost)
+
+    def hold_message(self, message: Message, keys: Iterable[str] = ()) -> None:
+        """The message kept, findable (by id, its provider id and `keys`) and listed by account
+        (what a namespace's forget walks): what a send's answer and the rest of its request may
+        read. file_message follows (the engine files a send's messages right after its answer,
+        the held work's first)."""
         self.messages[message.id] = message
+        owner = (message.provider, message.account)
+        sent = self._by_account.get(owner)
+        if sent is None:
+            self._by_account[owner] = {message.id: None}
+        else:
+            sent[message.id] = None
+        owner_keys: tuple = ()
+        for index_key in (message.provider_id, *keys) if keys else (message.provider_id,):  # a loop: no generator a message
+            if index_key:
+                owner_keys += ((message.provider, message.account, str(index_key)),)
+        if owner_keys:
+            self._index_under(message.id, owner_keys)
+
+    def file_message(self, message: Message, cost: int | None = None) -> None:
+        """The rest of adding a message: its phone's list (phone_key: its digits, a text made),
+        its place in the journal (priced; the caps may evict the oldest), waiters and listeners
+        told. (A message forgotten before it is filed has no phone entry to drop: _unindex_message
+        finds none.)"""
         key = phone_key(message.recipient)
         ids = self._by_phone.get(key)
         if ids is None:
@@ -243,19 +270,7 @@ class Store:
             self._by_phone[key] = deque((ids, message.id))
         else:
             ids.append(message.id)
-        owner = (message.provider, message.account)
-        sent = self._by_account.get(owner)
-        if sent is None:
-            self._by_account[owner] = {message.id: None}
-        else:
-            sent[message.id] = None
         self._journals["messages"].append(message.id, message_cost(message) if cost is None else cost)
-        owner_keys: tuple = ()
-        for index_key in (message.provider_id, *keys) if keys else (message.provider_id,):  # a loop: no generator a message
-            if index_key:
-                owner_keys += ((message.provider, message.account, str(index_key)),)
-        if owner_keys:
-            self._index_under(message.id, owner_keys)
         if self._listeners:
             self.notify({"type": "message", "message": message.id})
         if self._watchers:  # someone waits for a message to this recipient

@@ -55,6 +55,9 @@ class Schemas:
         self.root = root or schemas_root()
         self._validators: dict[str, Draft202012Validator] = {}
         self._checks: dict[str, Callable[[Any], bool]] = {}
+        # name -> the compiled check itself where it is one function that raises on invalid
+        # input (_passes' argument): first_violation calls it without _passes' frame
+        self._raising: dict[str, Callable[[Any], Any] | None] = {}
         self._raw: dict[str, Any] = {}
         self._load()
 
@@ -118,9 +121,17 @@ class Schemas:
         return self._explained(name, instance)
 
     def first_violation(self, name: str, instance: Any) -> Violation | None:
-        check = self._checks.get(name) or self._check_for(name)
-        if check(instance):  # valid (every send): one call, no list
-            return None
+        raising = self._raising.get(name)
+        if raising is not None:
+            try:
+                raising(instance)
+                return None  # valid (every send): one call, no list
+            except Exception:  # noqa: BLE001 - any doubt goes to jsonschema, as _passes says
+                pass
+        else:
+            check = self._checks.get(name) or self._check_for(name)
+            if check(instance):
+                return None
         violations = self._explained(name, instance)
         return violations[0] if violations else None
 
@@ -141,6 +152,8 @@ class Schemas:
         if check is None:
             self._schema_at(name)  # unknown names raise KeyError here, as before
             check = self._checks[name] = self._compiler.check(name) or _never
+            if type(check) is functools.partial and check.func is _passes:
+                self._raising[name] = check.args[0]
         return check
 
 

@@ -212,12 +212,14 @@ def _route_infos(request: web.Request) -> list[dict[str, Any]]:
     ]
 
 
-def provider_of(request: web.Request) -> "Provider | None":
+def provider_of(request: web.Request, keys: Any = None) -> "Provider | None":
     """The provider a request is for: a --provider-port app's own, else the one named by the
     path's first segment on the main app (the same paths a sub-application at /<name>/ took,
-    unknown ones and /<name> itself included), else None (control API, UI, anything else)."""
-    app = request.app
-    keys = getattr(app, "_state", app)  # its dict: app.get() and `in` are two Python calls each (the app where a release lacks it)
+    unknown ones and /<name> itself included), else None (control API, UI, anything else).
+    `keys`: where the app's own keys are read, when the caller has it at hand."""
+    if keys is None:
+        app = request.app
+        keys = getattr(app, "_state", app)  # its dict: app.get() and `in` are two Python calls each (the app where a release lacks it)
     providers = keys.get(PROVIDERS_KEY)
     if providers is not None:
         # the decoded path is the same string as path_safe (which keeps %2F and %25 encoded) when

@@ -101,20 +101,19 @@ class Gateway:
         response when there is one, else one error key per draft (None: accepted and stored)."""
         if not messages:
             return None, []
-        decision = self.engine.submit(Submission(self.name, account, messages, atomic=False))
+        keys = []  # each message found by its gateway id and its client id (find)
+        for message in messages:
+            gateway_key = f"gw:{message.provider_id}"
+            keys.append((gateway_key,) if message.client_ref is None else (gateway_key, f"id:{message.client_ref}"))
+        decision = self.engine.submit(Submission(self.name, account, messages, atomic=False, index_keys=keys))
         special = self.provider.special(request, decision)
         if special is not None:
             return special, []
         errors: list[str | None] = []
-        for message, outcome in zip(messages, decision.outcomes):
+        for outcome in decision.outcomes:
             if outcome.error:
                 note(request, outcome.reason)
-                errors.append(outcome.error)
-                continue
-            self.engine.index_message(message, f"gw:{message.provider_id}")
-            if message.client_ref is not None:
-                self.engine.index_message(message, f"id:{message.client_ref}")
-            errors.append(None)
+            errors.append(outcome.error or None)
         return None, errors
 
     def find(self, account: Account, client_id: Any = None, gateway_id: Any = None) -> Message | None:

@@ -106,13 +106,14 @@ class Hyber(Provider):
         except rules.RuleError as exc:
             return self.reject(request, exc.key, exc.why)
         message = wire.draft(self, account, body, kinds, self.engine.clock.now())
-        decision = self.engine.submit(Submission(self.name, account, [message], atomic=True))
+        extra_id = message.meta.get("extra_id")  # found by it too (_index's key)
+        keys = [(EXTERNAL + extra_id,)] if extra_id else None
+        decision = self.engine.submit(Submission(self.name, account, [message], atomic=True, index_keys=keys))
         special = self.special(request, decision)
         if special is not None:
             return special
         if decision.action == "reject":
             return self.reject_decision(request, decision)
-        self._index(message)
         mark(request, "accepted", None, [message.id])
         return _message_id_response(message.provider_id)
 

@@ -28,11 +28,9 @@ from .call import Call
 from .schedule import MOSCOW, moscow_date
 
 def message_key(message_id: Any, recipient: str) -> str:
+    """What a sent message is found by (its request's id and its phone): send.dispatch stores
+    every message with it."""
     return f"{message_id}:{recipient}"
-
-
-def remember(call: Call, message: Message) -> None:
-    call.engine.index_message(message, message_key(message.provider_id, message.recipient))
 
 
 def sent_messages(call: Call) -> list[Message]:

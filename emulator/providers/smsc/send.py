@@ -314,7 +314,13 @@ def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[s
     messages = drafts(call, plan, extra_meta)
     if not quote and _cost(messages) > call.account.balance:
         return call.fail("insufficient_balance", plan.message_id(call))
-    submission = Submission(call.provider.name, call.account, messages, atomic=False, operation=operation, charge=not quote, store=not quote)
+    keys = None
+    if not quote:
+        keys = []  # each found by its history key (a loop: a comprehension is a call of its own)
+        for message in messages:
+            keys.append((history.message_key(message.provider_id, message.recipient),))
+    submission = Submission(call.provider.name, call.account, messages, atomic=False, operation=operation, charge=not quote,
+                            store=not quote, index_keys=keys)
     decision = call.engine.submit(submission)
     special = call.provider.special(call.request, decision)
     if special is not None:
@@ -325,9 +331,7 @@ def dispatch(call: Call, plan: Plan, operation: str = "send", extra_meta: dict[s
         if outcome.error:
             failures.append((outcome.message.recipient, outcome.error))
         else:
-            accepted.append(outcome.message)
-            if not quote:
-                history.remember(call, outcome.message)
+            accepted.append(outcome.message)  # stored with its history key
     if not accepted:
         why = decision.first_reason if not plan.failures else None
         return call.fail(failures[0][1] if failures else "cannot_deliver", plan.message_id(call) or None, why)
