@@ -1,6 +1,6 @@
 """Work a request may leave until its answer is written: the client's wait ends with what the
-answer depends on, not with what follows it (a message's first event, its first channel
-started).
+answer depends on, not with what follows it (a message's filing in the store's phone lists
+and journal, its first event, its first channel started).
 
 The HTTP layer opens a hold around a provider request (memory store only) and releases it
 right after the answer is written, in the same synchronous run: nothing else runs in between,
