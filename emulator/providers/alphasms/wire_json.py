@@ -207,16 +207,22 @@ def sent_answer_text(results: list[Any]) -> str | None:
         if type(data) is not dict or tuple(data) != _SENT:
             return None
         client_id, msg_id, one, parts = data.values()
-        if type(client_id) is int:
-            client_id = int.__repr__(client_id)
-        elif type(client_id) is str:
-            client_id = encode_basestring(client_id)
-        else:
+        client_id = _client_id_text(client_id)
+        if client_id is None:
             return None
         if type(msg_id) is not int or type(parts) is not int or type(one) is not int or one != 1:
             return None
         texts.append(f'{{"success":true,"data":{{"id":{client_id},"msg_id":{msg_id},"data":1,"parts":{parts}}}}}')
     return '{"success":true,"data":[' + ",".join(texts) + "]}"
+
+
+def _client_id_text(client_id: object) -> str | None:
+    """A client id as the encoder writes it (an int or a str), None for any other type."""
+    if type(client_id) is int:
+        return int.__repr__(client_id)
+    if type(client_id) is str:
+        return encode_basestring(client_id)
+    return None
 
 
 def sent_text_of(messages: list[Message]) -> str | None:
@@ -228,12 +234,8 @@ def sent_text_of(messages: list[Message]) -> str | None:
         meta = message.meta
         if meta["type"] == "call/otp":
             return None
-        client_id = meta["client_id"]
-        if type(client_id) is int:
-            client_id = int.__repr__(client_id)
-        elif type(client_id) is str:
-            client_id = encode_basestring(client_id)
-        else:
+        client_id = _client_id_text(meta["client_id"])
+        if client_id is None:
             return None
         parts = message.parts
         if type(parts) is not int:
