@@ -11,7 +11,7 @@ import sys
 
 from aiohttp import web, web_log
 
-from . import __version__, access_log as access_log_module, front_doors
+from . import __version__, access_log as access_log_module, front_doors, gc_pacing
 from .app import build_app, build_provider_app
 from .core.scenario import ScenarioError, load_file
 from .core.validation import Schemas
@@ -58,7 +58,7 @@ def serve_command(args: argparse.Namespace) -> int:
         del runtime  # it checked the settings; each worker builds its own
         gc.collect()
         return workers.serve(settings, settings.worker_count())
-    tune_gc()
+    gc_pacing.tune()
     use_loop(settings.loop)
     try:
         asyncio.run(_serve(settings, runtime))
@@ -85,32 +85,6 @@ def exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def tune_gc() -> None:
-    """Bounded GC pauses with a heap of retained messages, requests and events.
-
-    A young collection every YOUNG_THRESHOLD allocations, and whatever survives it is frozen
-    (moved out of the generations the collector scans): each collection then looks only at
-    what was allocated since the last one, never at the store's whole heap, so no pause grows
-    with `retention`. Frozen objects are still freed by reference counting when the store lets
-    them go; only reference cycles that become garbage after surviving a collection would stay
-    (71 objects after 30k sends; RSS soak figures in the README's Benchmarks section)."""
-    gc.freeze()  # what start-up built is never garbage
-    gc.set_threshold(YOUNG_THRESHOLD, 1_000_000, 1_000_000)  # older generations stay empty anyway
-    if _freeze_survivors not in gc.callbacks:
-        gc.callbacks.append(_freeze_survivors)
-
-
-# Small and frequent beats large and rare: a pause lands on every request in flight, so at 50
-# connections p99 is set by the few longest. AlphaSMS under wrk -c50, CPU per collection:
-# 5,000 -> p50 0.95 / max 2.2 ms; 1,000 -> p50 0.30 / max 0.8 ms, for +1.4 us of GC a send.
-YOUNG_THRESHOLD = 1_000
-
-
-def _freeze_survivors(phase: str, info: dict) -> None:
-    if phase == "stop":
-        gc.freeze()
 
 
 def use_loop(choice: str = "auto") -> None:
@@ -149,6 +123,7 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
     budget = Budget()  # one bound on the connections of every port of this process (HTTP, SMPP, SMTP)
     runners = []
     doors: list = []  # SMPP / SMTP servers (front_doors.py)
+    pacer: gc_pacing.Pacer | None = None  # young collections when CPython's count is held down
     # the main port listens last: once it answers (/_emulator/health), every port does
     sites = [(build_provider_app(runtime, name), port, f"{name} at /") for name, port in settings.provider_ports.items()]
     sites.append((build_app(settings, runtime), settings.port, "all providers + /_emulator"))
@@ -179,6 +154,8 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
             await runtime.start()  # provider-port apps share the runtime; the main app starts it
         if not worker:
             doors.extend(await front_doors.start(runtime, budget))
+        if gc_pacing.pauses.tuned:
+            pacer = gc_pacing.Pacer().start()
         if worker is not None:  # the parent says it once for all workers
             if ready is not None:
                 os.write(ready, b"r")
@@ -191,6 +168,8 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
         log.info("shutting down: no new connections; answering the requests already received")
         await drain(runners, runtime, settings.shutdown_timeout)
     finally:
+        if pacer is not None:
+            pacer.stop()
         for door in doors:
             await door.stop()
         for runner in reversed(runners):

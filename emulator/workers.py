@@ -99,7 +99,8 @@ def _start(settings: Settings, index: int, pipes: Pipes) -> int:
 
 
 def _run_worker(settings: Settings, index: int, ready_write: int | None, lifeline: int) -> int:
-    from .cli import CannotListen, _serve, exit_now, tune_gc, use_loop
+    from . import gc_pacing
+    from .cli import CannotListen, _serve, exit_now, use_loop
     from .runtime import Runtime
 
     try:
@@ -107,7 +108,7 @@ def _run_worker(settings: Settings, index: int, ready_write: int | None, lifelin
     except Exception as exc:  # the parent checked the settings: only the environment can differ
         print(f"msgemu: worker {index}: {exc}", file=sys.stderr, flush=True)
         return 2
-    tune_gc()
+    gc_pacing.tune()
     use_loop(settings.loop)
     try:
         asyncio.run(_serve(settings, runtime, worker=index, ready=ready_write, lifeline=lifeline))

@@ -2,11 +2,14 @@
 
 Requests are counted, and their latency measured, by one small timing middleware (a true
 counter: it survives reset and retention). Messages by status and callback attempts by result
-are read from the store at scrape time, as gauges of what the store holds now.
+are read from the store at scrape time, as gauges of what the store holds now. Under `msgemu
+serve`, the answering process's garbage collections too (gc_pacing.py): how many, and the
+longest, since it started.
 """
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import weakref
 from bisect import bisect_left
@@ -17,9 +20,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from .. import gc_pacing
 from ..providers.base import provider_of
 from ..providers.base import OUTCOME_KEY
 from ..runtime import RUNTIME_KEY
@@ -164,6 +168,25 @@ async def store_families(store) -> list[Metric]:
     return [messages, callbacks, held]
 
 
+def gc_families() -> list[Metric]:
+    """This process's young collections since `msgemu serve` tuned the collector (none when it
+    did not: msgemu run inside a test process leaves that process's collector alone)."""
+    pauses = gc_pacing.pauses
+    if not pauses.tuned:
+        return []
+    collections = CounterMetricFamily("msgemu_gc_collections", "Young garbage collections of the answering process since it started")
+    collections.add_metric([], pauses.collections)
+    paced = CounterMetricFamily("msgemu_gc_paced_collections", "Of them, run by the loop because none ran for a while (gc_pacing)")
+    paced.add_metric([], pauses.paced)
+    spent = CounterMetricFamily("msgemu_gc_cpu_seconds", "CPU time of the answering process in garbage collections")
+    spent.add_metric([], pauses.cpu_seconds)
+    longest = GaugeMetricFamily("msgemu_gc_longest_pause_seconds", "CPU time of the longest garbage collection of the answering process")
+    longest.add_metric([], pauses.longest)
+    young = GaugeMetricFamily("msgemu_gc_young_objects", "Objects the next young collection of the answering process will look at")
+    young.add_metric([], len(gc.get_objects(0)))  # (what the pacer keeps small: counting them costs as little)
+    return [collections, paced, spent, longest, young]
+
+
 class _Scrape:
     """What generate_latest() collects: the live instruments plus this scrape's store counts."""
 
@@ -183,6 +206,6 @@ routes = web.RouteTableDef()
 async def metrics(request: web.Request) -> web.Response:
     runtime = request.config_dict[RUNTIME_KEY]
     instruments = metrics_of(runtime)
-    families = await store_families(runtime.store)
+    families = [*await store_families(runtime.store), *gc_families()]
     body = generate_latest(_Scrape(instruments.registry, families))  # type: ignore[arg-type]
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
