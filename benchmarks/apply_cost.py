@@ -97,7 +97,11 @@ with open(capture, "rb") as f:
     entries = pickle.load(f)
 if limit:
     entries = entries[:limit]
-cli.tune_gc() if hasattr(cli, "tune_gc") else None
+if hasattr(cli, "tune_gc"):  # a tree from before gc_pacing.py
+    cli.tune_gc()
+else:
+    from emulator.gc_pacing import tune
+    tune()
 store = Runtime(Settings(store="redis://127.0.0.1:1/0", clock="real", watch_scenario=False, log_level="WARNING")).store
 store.retention = store.retention_bytes = 10**12  # nothing evicted: the cost of applying, not of retention
 by_kind = collections.Counter()

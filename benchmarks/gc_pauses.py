@@ -4,9 +4,15 @@ same load with the collector off, in one run.
 
     python benchmarks/gc_pauses.py                      # alphasms, 10 s per run
     python benchmarks/gc_pauses.py --provider octopush --seconds 20
+    python benchmarks/gc_pauses.py --retention 20000 --warmup 8 --seconds 30 --modes on --msgemu-root /tmp/old-tree
+
+With --retention small enough for the warm-up to fill it, the measured seconds are the steady
+state of a long-running server: every send evicts the oldest message (what gc_pacing.py's pacer
+is for: without it, CPython's own young collections stop there and the young generation piles
+up).
 
 `msgemu serve` runs as compare.py runs it (pinned to one core, wrk on the other) through a small
-wrapper that adds the timing callbacks after msgemu's own GC tuning (emulator/cli.py tune_gc) and
+wrapper that adds the timing callbacks after msgemu's own GC tuning (emulator/gc_pacing.py) and
 writes the pauses to a file twice a second. The collector-off run is the control: if its p99 is
 about the same, collections are not what makes the tail.
 """
@@ -22,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import REPO, SENDS, Counter, Process, free_port, wrk  # noqa: E402
+from harness import tree_env  # noqa: E402
 
 WRAPPER = """
 import gc, json, sys, threading, time
@@ -38,14 +45,21 @@ def last(phase, info):
     if phase == "stop":
         pauses.append((info["generation"], time.perf_counter() - started[0]))
 
-tune = cli.tune_gc
+if hasattr(cli, "tune_gc"):  # a tree from before gc_pacing.py (asked first: an editable install
+    tuner, name = cli, "tune_gc"  # of this tree would answer `from emulator import gc_pacing` for it)
+else:
+    from emulator import gc_pacing as tuner
+    name = "tune"
+tune = getattr(tuner, name)
 def timed_tune():
     tune()
     if mode == "off":
         gc.disable()
+        if name == "tune":
+            tuner.pauses.tuned = False  # (and no pacer: it would collect with the collector off)
     gc.callbacks.insert(0, first)
     gc.callbacks.append(last)  # after msgemu's freeze of the survivors: its cost is counted
-cli.tune_gc = timed_tune
+setattr(tuner, name, timed_tune)
 
 def dump():
     while True:
@@ -65,8 +79,9 @@ def run(provider: str, mode: str, args: argparse.Namespace, counter: Counter) ->
     port = free_port()
     out = Path(tempfile.mkdtemp(prefix="msgemu-gc-")) / "pauses.json"
     argv = [sys.executable, "-c", WRAPPER, str(out), mode, "serve", "--port", str(port), "--clock", "real",
-            "--log-level", "WARNING"]
-    server = Process(argv, "/_emulator/health", port, args.server_cpu, cwd=REPO)
+            "--log-level", "WARNING", *(["--retention", str(args.retention)] if args.retention else [])]
+    root = Path(args.msgemu_root).resolve() if args.msgemu_root else REPO
+    server = Process(argv, "/_emulator/health", port, args.server_cpu, cwd=root, env=tree_env(root))
     try:
         server.call("PATCH", f"/_emulator/accounts/{provider}", {"balance": 10**11})
         wrk(server.base + path, headers, body, counter.take(), args.warmup, args.connections, args.load_cpu)
@@ -97,10 +112,14 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--load-cpu", default="1")
+    parser.add_argument("--retention", type=int, help="the server's --retention (default: msgemu's)")
+    parser.add_argument("--modes", default="on,off", help="on, off or on,off (the collector off is the control)")
+    parser.add_argument("--msgemu-root", help="another msgemu tree to run (default: this one)")
     args = parser.parse_args()
     counter = Counter()
-    for index in range(args.rounds * 2):
-        mode = ("on", "off")[(index + index // 2) % 2]
+    modes = args.modes.split(",")
+    for index in range(args.rounds * len(modes)):
+        mode = modes[(index + index // 2) % len(modes)] if len(modes) == 2 else modes[0]
         r = run(args.provider, mode, args, counter)
         print(f"  GC {r['mode']:3}  {r['rps']:6.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
               f"{r['collections']:5} collections ({r['per_1000_requests']:.1f} per 1000 requests, by generation "

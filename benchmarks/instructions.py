@@ -82,8 +82,12 @@ async def main():
     os._exit(0)
 
 from emulator import cli
+if hasattr(cli, "tune_gc"):  # a tree from before gc_pacing.py
+    tune_gc = cli.tune_gc
+else:
+    from emulator.gc_pacing import tune as tune_gc
 cli.use_loop() if hasattr(cli, "use_loop") else cli.use_uvloop_if_installed()
-cli.tune_gc()
+tune_gc()
 asyncio.run(main())
 """
 
