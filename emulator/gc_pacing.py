@@ -11,9 +11,10 @@ objects freed) passes the threshold, and every free counts, also of an object fr
 Once the store's retention is full, each send frees about as many old objects (the evicted
 message, its events, its journal record) as it keeps new ones: the count stays near zero,
 collections stop, and the young generation grows until a collection meets all of it. Measured
-(AlphaSMS under wrk -c50, 2026-11-24) at the default retention after ~100k sends: young
-collections of 240k-860k objects, 150-540 ms each, every request in flight waiting (p99 0.95 s);
-at --retention 1000000, 1.7 M objects in one collection of 1.15 s. So the Pacer runs a young
+(AlphaSMS under wrk -c50, 2026-11-24) once the store was full: young collections of 240k-860k
+objects at the default retention, 1.7 M at --retention 1000000; benchmarks/gc_pauses.py
+--retention: the longest 0.23-0.30 s, every request in flight waiting (p99 146-206 ms, against
+17-22 ms with the pacer). So the Pacer runs a young
 collection itself whenever none ran for PACE seconds: the young generation then holds at most
 what PACE seconds allocate.
 """

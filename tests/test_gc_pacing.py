@@ -3,8 +3,8 @@
 Every send then frees about as many old objects (the message it evicts, with its events and
 journal record) as it keeps new ones, so CPython's count of allocations stays near zero and
 its own young collections stop: without the pacer the young generation grew until one
-collection met all of it (0.5 s at the default retention, 1.2 s at --retention 1000000, every
-request in flight waiting). A real server with a retention of 5,000, real sends over HTTP, and the
+collection met all of it (up to 0.3 s at the default retention, every request in flight
+waiting). A real server with a retention of 5,000, real sends over HTTP, and the
 collector's figures from /_emulator/metrics (CPU time, not wall time: a busy test machine
 descheduling the server does not lengthen them)."""
 from __future__ import annotations
