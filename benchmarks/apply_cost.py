@@ -89,6 +89,8 @@ import collections, cProfile, gc, json, os, pickle, pstats, sys, time
 sys.path.insert(0, os.getcwd())
 from emulator import cli
 from emulator.core import redis_store
+sys.path.append(sys.argv[4])  # (after the tree measured)
+from harness import gc_tuning
 from emulator.runtime import Runtime
 from emulator.settings import Settings
 
@@ -97,11 +99,7 @@ with open(capture, "rb") as f:
     entries = pickle.load(f)
 if limit:
     entries = entries[:limit]
-if hasattr(cli, "tune_gc"):  # a tree from before gc_pacing.py
-    cli.tune_gc()
-else:
-    from emulator.gc_pacing import tune
-    tune()
+getattr(*gc_tuning(cli))()
 store = Runtime(Settings(store="redis://127.0.0.1:1/0", clock="real", watch_scenario=False, log_level="WARNING")).store
 store.retention = store.retention_bytes = 10**12  # nothing evicted: the cost of applying, not of retention
 by_kind = collections.Counter()
@@ -161,7 +159,7 @@ def capture(tree: Path, provider: str, sends: int, out: Path) -> int:
 
 
 def replay(tree: Path, capture_file: Path, limit: int = 0, mode: str = "time", valgrind: bool = False) -> tuple[dict, int]:
-    command = [sys.executable, "-c", REPLAY, str(capture_file), str(limit), mode]
+    command = [sys.executable, "-c", REPLAY, str(capture_file), str(limit), mode, str(HERE)]
     if valgrind:
         command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *command]
     done = subprocess.run(command, cwd=tree, env=env_for(tree), capture_output=True, text=True, timeout=900)

@@ -34,7 +34,9 @@ WRAPPER = """
 import gc, json, sys, threading, time
 from emulator import cli
 
-out, mode = sys.argv.pop(1), sys.argv.pop(1)
+out, mode, here = sys.argv.pop(1), sys.argv.pop(1), sys.argv.pop(1)
+sys.path.append(here)  # (after the tree measured)
+from harness import gc_tuning
 pauses, started = [], [0.0]
 
 def first(phase, info):
@@ -45,11 +47,7 @@ def last(phase, info):
     if phase == "stop":
         pauses.append((info["generation"], time.perf_counter() - started[0]))
 
-if hasattr(cli, "tune_gc"):  # a tree from before gc_pacing.py (asked first: an editable install
-    tuner, name = cli, "tune_gc"  # of this tree would answer `from emulator import gc_pacing` for it)
-else:
-    from emulator import gc_pacing as tuner
-    name = "tune"
+tuner, name = gc_tuning(cli)
 tune = getattr(tuner, name)
 def timed_tune():
     tune()
@@ -78,7 +76,7 @@ def run(provider: str, mode: str, args: argparse.Namespace, counter: Counter) ->
     body = template.replace("{hook}", "")
     port = free_port()
     out = Path(tempfile.mkdtemp(prefix="msgemu-gc-")) / "pauses.json"
-    argv = [sys.executable, "-c", WRAPPER, str(out), mode, "serve", "--port", str(port), "--clock", "real",
+    argv = [sys.executable, "-c", WRAPPER, str(out), mode, str(Path(__file__).resolve().parent), "serve", "--port", str(port), "--clock", "real",
             "--log-level", "WARNING", *(["--retention", str(args.retention)] if args.retention else [])]
     root = Path(args.msgemu_root).resolve() if args.msgemu_root else REPO
     server = Process(argv, "/_emulator/health", port, args.server_cpu, cwd=root, env=tree_env(root))

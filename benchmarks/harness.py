@@ -410,6 +410,17 @@ def app_under_test(provider: str):
     from emulator.settings import Settings
     return build_app(Settings(clock="real", watch_scenario=False, log_level="WARNING")), path, headers, template
 
+def gc_tuning(cli: Any) -> tuple[Any, str]:
+    """(module, function name) of the GC tuning `msgemu serve` applies, in the tree measured
+    (first on sys.path, its emulator.cli imported as `cli`): cli.tune_gc before gc_pacing.py,
+    gc_pacing.tune since. Asked in that order: an editable install of this tree would answer
+    `from emulator import gc_pacing` in an older tree too. The benchmarks' child processes call
+    it (or wrap it: gc_pauses.py) as msgemu serve does."""
+    if hasattr(cli, "tune_gc"):
+        return cli, "tune_gc"
+    from emulator import gc_pacing
+    return gc_pacing, "tune"
+
 BARE_AIOHTTP = r'''
 import sys
 sys.path.insert(0, sys.argv[3])

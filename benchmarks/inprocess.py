@@ -35,7 +35,7 @@ REPO = HERE.parent
 CHILD = r"""
 import asyncio, cProfile, json, os, pstats, sys, time
 sys.path.insert(0, sys.argv[1])
-from harness import app_under_test, http_exchange, listen_in_process
+from harness import app_under_test, gc_tuning, http_exchange, listen_in_process
 sys.path.insert(0, os.getcwd())  # the tree measured: compare's harness put its own checkout first
 from aiohttp import web
 
@@ -112,10 +112,7 @@ async def main():
     os._exit(0)  # measured: no teardown (msgemu serve leaves the same way)
 
 from emulator import cli
-if hasattr(cli, "tune_gc"):  # a tree from before gc_pacing.py
-    tune_gc = cli.tune_gc
-else:
-    from emulator.gc_pacing import tune as tune_gc
+tune_gc = getattr(*gc_tuning(cli))
 if os.environ.get("MSGEMU_LOOP") != "asyncio":  # MSGEMU_LOOP=asyncio: asyncio's loop in either tree
     cli.use_loop() if hasattr(cli, "use_loop") else cli.use_uvloop_if_installed()
 asyncio.run(main())

@@ -31,7 +31,7 @@ REPO = HERE.parent
 CHILD = r"""
 import asyncio, os, sys
 sys.path.insert(0, sys.argv[1])
-from harness import app_under_test, http_exchange
+from harness import app_under_test, gc_tuning, http_exchange
 sys.path.insert(0, os.getcwd())  # the tree measured: compare's harness put its own checkout first
 from aiohttp import web
 
@@ -82,10 +82,7 @@ async def main():
     os._exit(0)
 
 from emulator import cli
-if hasattr(cli, "tune_gc"):  # a tree from before gc_pacing.py
-    tune_gc = cli.tune_gc
-else:
-    from emulator.gc_pacing import tune as tune_gc
+tune_gc = getattr(*gc_tuning(cli))
 cli.use_loop() if hasattr(cli, "use_loop") else cli.use_uvloop_if_installed()
 tune_gc()
 asyncio.run(main())
