@@ -12,7 +12,6 @@ the callback is journaled as given up and kept, so it can be resent (retry / ret
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import logging
 from collections import OrderedDict, deque
@@ -20,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit
 
-import aiohttp
 from yarl import URL
 
+from .callback_client import CallbackClient
 from .clock import Clock
 from .model import Event, Message
 from .retries import RetryLadder, load_ladders
@@ -36,6 +35,7 @@ BODY_KEPT = 64 * 1024  # characters of the callback body journaled
 MAX_WAITING = 100_000  # callbacks queued or waiting for a retry; more are given up at once
 OWN_RECEIVER = "/_emulator/receiver/"
 CALLBACK_CONNECTIONS = 200  # open at once, at most (the HTTP listener keeps descriptors for them)
+USER_AGENT = "msgemu-callbacks/0.1"
 
 
 @dataclass
@@ -122,7 +122,7 @@ class Dispatcher:
         self.own_ports: set[int] = set()
         self._own_addresses: set[Any] = set()
         self._bound_host = "127.0.0.1"
-        self._session: aiohttp.ClientSession | None = None
+        self._client: CallbackClient | None = None
         self._resolver: GuardedResolver | None = None
         self.reset()
 
@@ -147,21 +147,21 @@ class Dispatcher:
         self._bound_host = bound_host
 
     async def start(self) -> None:
-        if self._session is None:
+        if self._client is None:
             self._resolver = GuardedResolver(self.targets)
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(resolver=self._resolver, limit=CALLBACK_CONNECTIONS, ttl_dns_cache=10),
-                headers={"User-Agent": "msgemu-callbacks/0.1"},
-            )
+            self._client = CallbackClient(self._resolver, CALLBACK_CONNECTIONS, USER_AGENT)
             if self.own_token:
                 self._own_addresses = await local_addresses(self._bound_host)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self._resolver is not None:
+            await self._resolver.close()
+            self._resolver = None
 
     @property
     def in_flight(self) -> int:
@@ -280,34 +280,27 @@ class Dispatcher:
 
     async def _try(self, delivery: Delivery, at: float) -> None:
         await self.start()
-        assert self._session is not None
+        assert self._client is not None
         request = delivery.request
         record = self._record(delivery, at)
         body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
         ok = refused = False
         try:
             url, headers = await self._target(request)
-            async with self._session.request(
-                request.method,
-                url,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=_timeout(delivery.ladder.timeout),
-            ) as response:
-                record["status"] = response.status
-                record["response"] = (await response.content.read(RESPONSE_KEPT)).decode("utf-8", "replace")
-                ok = 200 <= response.status < 300
-                if not ok:
-                    record["error"] = f"HTTP {response.status}"
-                    if 300 <= response.status < 400:
-                        record["error"] += " (redirects are not followed)"
+            reply = await self._client.send(request.method, url, headers, body, delivery.ladder.timeout, RESPONSE_KEPT)
+            record["status"] = reply.status
+            record["response"] = reply.text
+            ok = 200 <= reply.status < 300
+            if not ok:
+                record["error"] = f"HTTP {reply.status}"
+                if 300 <= reply.status < 400:
+                    record["error"] += " (redirects are not followed)"
         except TargetRefused as exc:
             refused = True
             record["error"] = f"not sent: {exc}"
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, TimeoutError):
             record["error"] = f"no answer within {delivery.ladder.timeout:g} s"
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             record["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         self._settle(delivery, record, at, ok, refused)
 
@@ -339,7 +332,7 @@ class Dispatcher:
         elif not ok:
             log.info("callback %s try %d failed: %s", delivery.request.url, delivery.tries, record["error"])
 
-    async def _target(self, request: CallbackRequest) -> tuple[URL | str, dict[str, str]]:
+    async def _target(self, request: CallbackRequest) -> tuple[URL, dict[str, str]]:
         """The URL to connect to and the headers: checks a literal address here (the resolver
         checks names); this emulator's own receiver gets the control token, on the address
         that was checked to be this machine."""
@@ -353,16 +346,10 @@ class Dispatcher:
         addresses = [literal] if literal is not None else [literal_address(r["host"]) for r in await self._resolver.resolve(host, url.port or 80)]
         address = addresses[0] if addresses else None
         if address is None or not (address.is_loopback or address in self._own_addresses):
-            return request.url, headers
+            return url, headers
         headers["Authorization"] = f"Bearer {self.own_token}"
         headers["Host"] = urlsplit(request.url).netloc.rsplit("@", 1)[-1]
         return url.with_host(str(address)), headers
-
-
-@functools.lru_cache(maxsize=64)
-def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-    """One (immutable) timeout object per ladder timeout, not one per try."""
-    return aiohttp.ClientTimeout(total=seconds)
 
 
 def wire(engine_listeners: list[Callable], inbound_listeners: list[Callable], dispatcher: Dispatcher) -> None:
