@@ -80,6 +80,8 @@ class FakeDNS:
         self.asked.append(host)
         if host == "bad.test":
             raise TargetRefused("bad.test is refused")
+        if host == "nowhere.test":
+            raise socket.gaierror(-2, "Name or service not known")
         return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}]
 
 
@@ -111,6 +113,8 @@ async def test_a_name_goes_through_the_resolver_and_is_the_host_header():
     assert f"Host: receiver.test:{hook.port}".encode() in hook.heads[0].split(b"\r\n")
     with pytest.raises(TargetRefused):
         await http.send("POST", hook.url(host="bad.test"), {}, b"x", 5, 100)
+    with pytest.raises(OSError, match="cannot resolve nowhere.test: .*Name or service not known"):
+        await http.send("POST", hook.url(host="nowhere.test"), {}, b"x", 5, 100)
     await http.close()
     await hook.stop()
 

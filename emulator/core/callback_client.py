@@ -374,7 +374,10 @@ class CallbackClient:
         cached = self._names.get((host, port))
         if cached is not None and cached[0] > loop.time():
             return cached[1]
-        found = await self.resolver.resolve(host, port, family=socket.AF_UNSPEC)
+        try:
+            found = await self.resolver.resolve(host, port, family=socket.AF_UNSPEC)
+        except OSError as exc:  # (a refused target is not an OSError: it goes up as it is)
+            raise CannotConnect(f"cannot resolve {host}: {exc}") from exc
         if len(self._names) >= 1024:
             self._names.clear()
         self._names[(host, port)] = (loop.time() + DNS_SECONDS, found)
