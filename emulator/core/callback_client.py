@@ -148,13 +148,9 @@ class _Connection(asyncio.Protocol):
         while True:
             state = self.state
             if state == "head":
-                end = self.buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(self.buffer) > HEAD_LIMIT:
-                        raise BadReply(f"response head over {HEAD_LIMIT} bytes")
+                head = self._cut(b"\r\n\r\n", HEAD_LIMIT, "response head")
+                if head is None:
                     return False
-                head = bytes(self.buffer[:end])
-                del self.buffer[: end + 4]
                 if self._head(head):
                     continue  # an interim answer (100 Continue...): the real one follows
                 if self.state == "done":
@@ -200,14 +196,19 @@ class _Connection(asyncio.Protocol):
                 raise BadReply(f"unexpected bytes after the answer ({state})")
 
     def _line(self) -> bytes | None:
-        end = self.buffer.find(b"\r\n")
+        return self._cut(b"\r\n", LINE_LIMIT, "line")
+
+    def _cut(self, separator: bytes, limit: int, what: str) -> bytes | None:
+        """What comes before `separator`, taken out of the buffer with it; None while it has not
+        come, BadReply once more than `limit` bytes came without it."""
+        end = self.buffer.find(separator)
         if end < 0:
-            if len(self.buffer) > LINE_LIMIT:
-                raise BadReply(f"line over {LINE_LIMIT} bytes")
+            if len(self.buffer) > limit:
+                raise BadReply(f"{what} over {limit} bytes")
             return None
-        line = bytes(self.buffer[:end])
-        del self.buffer[: end + 2]
-        return line
+        taken = bytes(self.buffer[:end])
+        del self.buffer[: end + len(separator)]
+        return taken
 
     def _take(self, count: int) -> None:
         if count <= 0:
