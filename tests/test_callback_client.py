@@ -318,3 +318,54 @@ async def test_headers_cannot_carry_line_breaks_and_userinfo_is_basic_auth():
         await http.send("POST", URL("ftp://127.0.0.1/x"), {}, b"a", 5, 10)
     await http.close()
     await hook.stop()
+
+
+async def test_a_head_in_drips_and_a_separator_split_across_reads():
+    answer = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * 3000 + b"\r\nContent-Length: 2\r\n\r\nok"
+
+    async def drip(head, writer):
+        for start in range(0, len(answer), 7):  # 7-byte pieces: "\r\n\r\n" lands across two
+            writer.write(answer[start : start + 7])
+            await writer.drain()
+            if start % 700 == 0:
+                await asyncio.sleep(0.001)
+
+    hook = await receiver(drip)
+    http = client()
+    assert await http.send("POST", hook.url(), {}, b"a", 5, 10) == (200, "ok")
+    assert await http.send("POST", hook.url(), {}, b"b", 5, 10) == (200, "ok")
+    assert hook.connections == 1
+    await http.close()
+    await hook.stop()
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"1\r\nx\r\n" * 20_000,  # thousands of one-byte chunks
+        (b"1;" + b"e" * 4000 + b"\r\nx\r\n") * 40,  # chunk extensions padding the framing
+    ],
+)
+async def test_chunked_framing_counts_towards_the_body_limit(framing):
+    async def chunks(head, writer):
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framing + b"0\r\n\r\n")
+
+    hook = await receiver(chunks)
+    http = client()
+    assert await http.send("POST", hook.url(), {}, b"a", 5, 3) == (200, "xxx")
+    assert await http.send("POST", hook.url(), {}, b"b", 5, 3) == (200, "xxx")
+    assert hook.connections == 2  # over the limit: dropped, not reused
+    await http.close()
+    await hook.stop()
+
+
+async def test_endless_interim_answers_are_refused():
+    async def chatty(head, writer):
+        writer.write(b"HTTP/1.1 102 Processing\r\n\r\n" * 50 + OK)
+
+    hook = await receiver(chatty)
+    http = client()
+    with pytest.raises(BadReply, match="interim"):
+        await http.send("POST", hook.url(), {}, b"a", 5, 10)
+    await http.close()
+    await hook.stop()

@@ -9,9 +9,9 @@ with callbacks makes two. What it keeps of a client's duties:
   judged by the policy) and connected to on an address it returned, never looked up again;
   resolutions are kept DNS_SECONDS. A literal address is the caller's to judge (Dispatcher).
 - Bounded: at most `limit` connections open, a response head of HEAD_LIMIT bytes, a body read
-  to its end up to BODY_LIMIT bytes (past that the connection is closed, the status stands),
-  `keep` bytes of it returned; one deadline for the whole try (waiting for a connection,
-  connecting, the answer).
+  to its end up to BODY_LIMIT bytes, chunked framing included (past that the connection is
+  closed, the status stands), `keep` bytes of it returned, INTERIM_LIMIT 1xx answers; one
+  deadline for the whole try (waiting for a connection, connecting, the answer).
 - Kept alive: a connection goes back to its (scheme, host, port) pool when its answer was whole
   and neither side asked to close; idle for IDLE_SECONDS, it is closed. A reused connection the
   receiver closed before any byte of the answer (it timed the connection out as the request
@@ -34,6 +34,7 @@ from .targets import literal_address
 HEAD_LIMIT = 64 * 1024  # bytes of a response's status line and headers
 BODY_LIMIT = 64 * 1024  # bytes of a response body read; past it the connection is dropped
 LINE_LIMIT = 4 * 1024  # bytes of a chunk-size line or a trailer line
+INTERIM_LIMIT = 10  # 1xx answers skipped before the real one; more is not an HTTP server talking
 IDLE_SECONDS = 15.0  # an idle kept-alive connection is closed after this
 DNS_SECONDS = 10.0  # a name's checked addresses are reused this long
 NO_BODY = frozenset({204, 304})
@@ -76,12 +77,15 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.buffer = bytearray()
-        self.state = "head"  # head | length | chunk-size | chunk-data | trailers | close
+        self.pos = 0  # where the parser is in the buffer (what is before it was parsed)
+        self.scanned = 0  # how far the buffer was searched for the separator being waited for
+        self.state = "head"  # head | length | chunk-size | chunk-data | trailers | close | done
         self.status = 0
+        self.interim = 0  # 1xx answers skipped
         self.keep_alive = True
         self.remaining = 0  # body bytes still owed (length, chunk-data)
         self.body = bytearray()  # the first `keep` bytes
-        self.read = 0  # body bytes read so far
+        self.read = 0  # bytes of the body read so far, its chunked framing included
         self.got_any = False
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
@@ -99,6 +103,10 @@ class _Connection(asyncio.Protocol):
         except BadReply as exc:
             self._settle(exc)
             return
+        if self.pos:  # the bytes parsed go, once a read
+            del self.buffer[: self.pos]
+            self.scanned = max(0, self.scanned - self.pos)
+            self.pos = 0
         if done:
             self._settle(None)
 
@@ -144,6 +152,10 @@ class _Connection(asyncio.Protocol):
                 self.transport.close()
 
     # -- the parser: True once the answer is whole ------------------------------------------------
+    # A receiver's bytes cost time linear in their number, whatever their shape: a separator is
+    # searched for only in bytes not searched yet (a head dripped a byte at a time), the chunked
+    # framing counts towards BODY_LIMIT (one-byte chunks, padded extensions), and at most
+    # INTERIM_LIMIT 1xx answers are skipped.
     def _parse(self) -> bool:
         while True:
             state = self.state
@@ -152,21 +164,25 @@ class _Connection(asyncio.Protocol):
                 if head is None:
                     return False
                 if self._head(head):
+                    self.interim += 1
+                    if self.interim > INTERIM_LIMIT:
+                        raise BadReply(f"over {INTERIM_LIMIT} interim (1xx) answers")
                     continue  # an interim answer (100 Continue...): the real one follows
                 if self.state == "done":
                     return self._whole()
             elif state == "length":
-                self._take(min(self.remaining, len(self.buffer)))
+                self._take(min(self.remaining, len(self.buffer) - self.pos))
                 if self.remaining == 0:
                     return self._whole()
                 return self._over_limit()
             elif state == "close":
-                self._take(len(self.buffer))
+                self._take(len(self.buffer) - self.pos)
                 return self._over_limit()
             elif state == "chunk-size":
-                line = self._line()
+                line = self._cut(b"\r\n", LINE_LIMIT, "chunk-size line")
                 if line is None:
-                    return False
+                    return self._over_limit()
+                self.read += len(line) + 2
                 size_text = line.split(b";", 1)[0].strip()
                 try:
                     size = int(size_text, 16)
@@ -175,39 +191,43 @@ class _Connection(asyncio.Protocol):
                 if size < 0:
                     raise BadReply("bad chunk size")
                 self.state, self.remaining = ("trailers", 0) if size == 0 else ("chunk-data", size)
+                if self._over_limit():
+                    return True
             elif state == "chunk-data":
-                if len(self.buffer) < self.remaining + 2:
-                    if self.remaining and self.buffer:  # keep what came: a large chunk arrives in parts
-                        taken = min(self.remaining, len(self.buffer))
-                        self._take(taken)
+                available = len(self.buffer) - self.pos
+                if available < self.remaining + 2:
+                    self._take(min(self.remaining, available))  # a large chunk arrives in parts
                     return self._over_limit()
                 self._take(self.remaining)
-                if self.buffer[:2] != b"\r\n":
+                if self.buffer[self.pos : self.pos + 2] != b"\r\n":
                     raise BadReply("chunk not followed by CRLF")
-                del self.buffer[:2]
+                self.pos += 2
+                self.read += 2
                 self.state = "chunk-size"
             elif state == "trailers":
-                line = self._line()
+                line = self._cut(b"\r\n", LINE_LIMIT, "trailer line")
                 if line is None:
                     return False
+                self.read += len(line) + 2
                 if not line:
                     return self._whole()
+                if self._over_limit():
+                    return True
             else:
                 raise BadReply(f"unexpected bytes after the answer ({state})")
 
-    def _line(self) -> bytes | None:
-        return self._cut(b"\r\n", LINE_LIMIT, "line")
-
     def _cut(self, separator: bytes, limit: int, what: str) -> bytes | None:
-        """What comes before `separator`, taken out of the buffer with it; None while it has not
+        """What comes before `separator`, the parser moved past both; None while it has not
         come, BadReply once more than `limit` bytes came without it."""
-        end = self.buffer.find(separator)
+        end = self.buffer.find(separator, max(self.pos, self.scanned - len(separator) + 1))
         if end < 0:
-            if len(self.buffer) > limit:
+            self.scanned = len(self.buffer)
+            if len(self.buffer) - self.pos > limit:
                 raise BadReply(f"{what} over {limit} bytes")
             return None
-        taken = bytes(self.buffer[:end])
-        del self.buffer[: end + len(separator)]
+        taken = bytes(self.buffer[self.pos : end])
+        self.pos = end + len(separator)
+        self.scanned = self.pos
         return taken
 
     def _take(self, count: int) -> None:
@@ -215,14 +235,14 @@ class _Connection(asyncio.Protocol):
             return
         room = self.keep - len(self.body)
         if room > 0:
-            self.body += self.buffer[: min(room, count)]
-        del self.buffer[:count]
+            self.body += self.buffer[self.pos : self.pos + min(room, count)]
+        self.pos += count
         self.read += count
         if self.state in ("length", "chunk-data"):
             self.remaining -= count
 
     def _whole(self) -> bool:
-        if self.buffer:  # bytes past the answer: nothing was asked for them, so not reused
+        if len(self.buffer) > self.pos:  # bytes past the answer: nothing asked for them, so not reused
             self.keep_alive = False
         return True
 
