@@ -226,7 +226,9 @@ async def test_half_sent_requests_beyond_1024_fds_wait_their_turn(serve, loop):
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["data"][0]["success"]
     how = {outcome: sum(1 for o, _ in endings if o == outcome) for outcome, _ in endings}
-    assert how == {"closed": 1500}, how  # none reset, none left hanging
+    # none reset, none left hanging; if some are, when (from the first connect) says which phase:
+    # at accept, at the idle cut (~1.5 s), or while waiting in the backlog
+    assert how == {"closed": 1500}, (how, sorted(round(after, 2) for outcome, after in endings if outcome != "closed")[:20])
     cut_early = sorted(after for _, after in endings if after < 0.9 * idle_timeout)  # accepted and closed at once
     assert not cut_early, (len(cut_early), cut_early[:5])
     async with aiohttp.ClientSession() as http:
