@@ -190,3 +190,28 @@ def test_callback_settings_load_from_flags_and_env():
     settings = Settings.load({"callback_allow_link_local": True}, env={"MSGEMU_CALLBACK_ATTEMPTS": "3"})
     assert settings.callback_allow_link_local is True and settings.callback_attempts == 3
     assert json.loads(json.dumps(Settings().callback_backoff)) == 0.0  # default: the providers' ladders
+
+
+async def test_an_unexpected_error_in_a_try_is_a_failed_try_and_the_lane_goes_on(emulator, receiver, monkeypatch, caplog):
+    """A bug in the client (here: its send raising what no network error raises) is journaled
+    as a failed try and retried on the ladder; the callbacks behind it in the lane still go."""
+    from emulator.core import callback_client
+
+    real_send = callback_client.CallbackClient.send
+    broken = {"left": 1}
+
+    async def send_once_broken(self, *args, **kwargs):
+        if broken["left"]:
+            broken["left"] -= 1
+            raise RuntimeError("a bug")
+        return await real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(callback_client.CallbackClient, "send", send_once_broken)
+    await receiver.up()
+    await send(emulator, sms(id=9, hook=receiver.url()))
+    await advance(emulator, 5)
+    first = (await journal(emulator))[0]
+    assert (first["outcome"], first["error"], first["next_retry_in"]) == ("retrying", "internal error: RuntimeError: a bug", 10)
+    assert "unexpected error" in caplog.text
+    await advance(emulator, 10)
+    assert [b["status"] for b in receiver.got] == ["ENROUTE", "DELIVERED"]

@@ -302,6 +302,9 @@ class Dispatcher:
             record["error"] = f"no answer within {delivery.ladder.timeout:g} s"
         except (OSError, ValueError) as exc:
             record["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except Exception as exc:  # a bug of ours must not strand the lane: a failed try, retried, logged
+            log.exception("callback %d to %s: unexpected error", delivery.id, request.url)
+            record["error"] = f"internal error: {type(exc).__name__}: {exc}"
         self._settle(delivery, record, at, ok, refused)
 
     def _settle(self, delivery: Delivery, record: dict[str, Any], at: float, ok: bool, refused: bool) -> None:
