@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 
 import pytest
@@ -89,34 +90,40 @@ def client(limit: int = 10) -> CallbackClient:
     return CallbackClient(FakeDNS(), limit, "msgemu-callbacks/test")
 
 
+@contextlib.asynccontextmanager
+async def talking_to(answer, limit: int = 10):
+    """A receiver answering with `answer`, and a client; both closed however the test ends."""
+    hook = await receiver(answer)
+    http = client(limit)
+    try:
+        yield hook, http
+    finally:
+        await http.close()
+        await hook.stop()
+
+
 async def test_connections_are_kept_alive_and_the_request_is_whole():
-    hook = await receiver(ok)
-    http = client()
-    for n in range(5):
-        reply = await http.send("POST", hook.url("/a hook?x=1"), {"Content-Type": "application/json"}, b'{"n": %d}' % n, 5, 2000)
-        assert reply == (200, "ok")
-    assert hook.connections == 1
-    assert hook.bodies == [b'{"n": %d}' % n for n in range(5)]
-    lines = hook.heads[0].split(b"\r\n")
-    assert lines[0] == b"POST /a%20hook?x=1 HTTP/1.1"  # (encoded as aiohttp sent it: yarl)
-    assert f"Host: 127.0.0.1:{hook.port}".encode() in lines and b"User-Agent: msgemu-callbacks/test" in lines
-    assert b"Content-Type: application/json" in lines and b"Content-Length: 8" in lines
-    await http.close()
-    await hook.stop()
+    async with talking_to(ok) as (hook, http):
+        for n in range(5):
+            reply = await http.send("POST", hook.url("/a hook?x=1"), {"Content-Type": "application/json"}, b'{"n": %d}' % n, 5, 2000)
+            assert reply == (200, "ok")
+        assert hook.connections == 1
+        assert hook.bodies == [b'{"n": %d}' % n for n in range(5)]
+        lines = hook.heads[0].split(b"\r\n")
+        assert lines[0] == b"POST /a%20hook?x=1 HTTP/1.1"  # (encoded as aiohttp sent it: yarl)
+        assert f"Host: 127.0.0.1:{hook.port}".encode() in lines and b"User-Agent: msgemu-callbacks/test" in lines
+        assert b"Content-Type: application/json" in lines and b"Content-Length: 8" in lines
 
 
 async def test_a_name_goes_through_the_resolver_and_is_the_host_header():
-    hook = await receiver(ok)
-    http = client()
-    assert (await http.send("POST", hook.url(host="receiver.test"), {}, b"x", 5, 100)).status == 200
-    assert http.resolver.asked == ["receiver.test"]
-    assert f"Host: receiver.test:{hook.port}".encode() in hook.heads[0].split(b"\r\n")
-    with pytest.raises(TargetRefused):
-        await http.send("POST", hook.url(host="bad.test"), {}, b"x", 5, 100)
-    with pytest.raises(OSError, match="cannot resolve nowhere.test: .*Name or service not known"):
-        await http.send("POST", hook.url(host="nowhere.test"), {}, b"x", 5, 100)
-    await http.close()
-    await hook.stop()
+    async with talking_to(ok) as (hook, http):
+        assert (await http.send("POST", hook.url(host="receiver.test"), {}, b"x", 5, 100)).status == 200
+        assert http.resolver.asked == ["receiver.test"]
+        assert f"Host: receiver.test:{hook.port}".encode() in hook.heads[0].split(b"\r\n")
+        with pytest.raises(TargetRefused):
+            await http.send("POST", hook.url(host="bad.test"), {}, b"x", 5, 100)
+        with pytest.raises(OSError, match="cannot resolve nowhere.test: .*Name or service not known"):
+            await http.send("POST", hook.url(host="nowhere.test"), {}, b"x", 5, 100)
 
 
 async def test_chunked_answer_with_trailers_then_the_connection_is_reused():
@@ -127,13 +134,10 @@ async def test_chunked_answer_with_trailers_then_the_connection_is_reused():
         await asyncio.sleep(0.01)  # in parts
         writer.write(b"6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n")
 
-    hook = await receiver(chunked)
-    http = client()
-    assert await http.send("POST", hook.url(), {}, b"a", 5, 2000) == (201, "hello world")
-    assert await http.send("POST", hook.url(), {}, b"b", 5, 7) == (201, "hello w")  # `keep` bytes of it
-    assert hook.connections == 1
-    await http.close()
-    await hook.stop()
+    async with talking_to(chunked) as (hook, http):
+        assert await http.send("POST", hook.url(), {}, b"a", 5, 2000) == (201, "hello world")
+        assert await http.send("POST", hook.url(), {}, b"b", 5, 7) == (201, "hello w")  # `keep` bytes of it
+        assert hook.connections == 1
 
 
 async def test_a_body_delimited_by_the_close_is_read_to_the_end_and_not_reused():
@@ -141,13 +145,10 @@ async def test_a_body_delimited_by_the_close_is_read_to_the_end_and_not_reused()
         writer.write(b"HTTP/1.0 200 OK\r\n\r\nall of it")
         return False  # closes
 
-    hook = await receiver(old_style)
-    http = client()
-    assert await http.send("POST", hook.url(), {}, b"a", 5, 2000) == (200, "all of it")
-    assert await http.send("POST", hook.url(), {}, b"b", 5, 2000) == (200, "all of it")
-    assert hook.connections == 2
-    await http.close()
-    await hook.stop()
+    async with talking_to(old_style) as (hook, http):
+        assert await http.send("POST", hook.url(), {}, b"a", 5, 2000) == (200, "all of it")
+        assert await http.send("POST", hook.url(), {}, b"b", 5, 2000) == (200, "all of it")
+        assert hook.connections == 2
 
 
 async def test_connection_close_is_honoured():
@@ -155,13 +156,10 @@ async def test_connection_close_is_honoured():
         writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
         return False
 
-    hook = await receiver(closing)
-    http = client()
-    for _ in range(3):
-        assert (await http.send("POST", hook.url(), {}, b"a", 5, 2000)).status == 200
-    assert hook.connections == 3
-    await http.close()
-    await hook.stop()
+    async with talking_to(closing) as (hook, http):
+        for _ in range(3):
+            assert (await http.send("POST", hook.url(), {}, b"a", 5, 2000)).status == 200
+        assert hook.connections == 3
 
 
 async def test_the_keep_alive_race_is_retried_once_on_a_new_connection():
@@ -175,13 +173,10 @@ async def test_the_keep_alive_race_is_retried_once_on_a_new_connection():
             return False
         writer.write(OK)
 
-    hook = await receiver(drop_the_second)
-    http = client()
-    assert (await http.send("POST", hook.url(), {}, b"a", 5, 2000)).status == 200
-    assert (await http.send("POST", hook.url(), {}, b"b", 5, 2000)).status == 200
-    assert hook.connections == 2 and hook.bodies == [b"a", b"b", b"b"]
-    await http.close()
-    await hook.stop()
+    async with talking_to(drop_the_second) as (hook, http):
+        assert (await http.send("POST", hook.url(), {}, b"a", 5, 2000)).status == 200
+        assert (await http.send("POST", hook.url(), {}, b"b", 5, 2000)).status == 200
+        assert hook.connections == 2 and hook.bodies == [b"a", b"b", b"b"]
 
 
 async def test_an_answer_cut_short_is_an_error_and_not_sent_again():
@@ -190,30 +185,24 @@ async def test_an_answer_cut_short_is_an_error_and_not_sent_again():
         await writer.drain()
         return False
 
-    hook = await receiver(cut)
-    http = client()
-    with pytest.raises(Disconnected):
-        await http.send("POST", hook.url(), {}, b"a", 5, 2000)
-    assert hook.bodies == [b"a"]
-    await http.close()
-    await hook.stop()
+    async with talking_to(cut) as (hook, http):
+        with pytest.raises(Disconnected):
+            await http.send("POST", hook.url(), {}, b"a", 5, 2000)
+        assert hook.bodies == [b"a"]
 
 
 async def test_no_answer_times_out_at_the_deadline_and_the_connection_goes():
     async def silent(head, writer):
         await hook.stopping.wait()
 
-    hook = await receiver(silent)
-    http = client()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    with pytest.raises(TimeoutError):
-        await http.send("POST", hook.url(), {}, b"a", 0.3, 2000)
-    assert 0.25 < loop.time() - started < 2
-    await asyncio.sleep(0.05)
-    assert not http._open  # closed, not parked: its answer may still come
-    await http.close()
-    await hook.stop()
+    async with talking_to(silent) as (hook, http):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await http.send("POST", hook.url(), {}, b"a", 0.3, 2000)
+        assert 0.25 < loop.time() - started < 2
+        await asyncio.sleep(0.05)
+        assert not http._open  # closed, not parked: its answer may still come
 
 
 async def test_nothing_listening_is_a_connect_error_that_names_the_target():
@@ -242,23 +231,17 @@ async def test_answers_that_are_not_http_are_refused_with_a_reason(answer, probl
     async def bad(head, writer):
         writer.write(answer)
 
-    hook = await receiver(bad)
-    http = client()
-    with pytest.raises(BadReply, match=problem):
-        await http.send("POST", hook.url(), {}, b"a", 5, 2000)
-    await http.close()
-    await hook.stop()
+    async with talking_to(bad) as (hook, http):
+        with pytest.raises(BadReply, match=problem):
+            await http.send("POST", hook.url(), {}, b"a", 5, 2000)
 
 
 async def test_an_interim_answer_is_skipped():
     async def continued(head, writer):
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + OK)
 
-    hook = await receiver(continued)
-    http = client()
-    assert await http.send("POST", hook.url(), {}, b"a", 5, 2000) == (200, "ok")
-    await http.close()
-    await hook.stop()
+    async with talking_to(continued) as (hook, http):
+        assert await http.send("POST", hook.url(), {}, b"a", 5, 2000) == (200, "ok")
 
 
 async def test_a_huge_body_is_not_read_past_the_limit_and_the_connection_goes():
@@ -268,13 +251,10 @@ async def test_a_huge_body_is_not_read_past_the_limit_and_the_connection_goes():
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
         writer.write(b"x" * size)
 
-    hook = await receiver(huge)
-    http = client()
-    assert await http.send("POST", hook.url(), {}, b"a", 5, 5) == (200, "xxxxx")
-    assert await http.send("POST", hook.url(), {}, b"b", 5, 5) == (200, "xxxxx")
-    assert hook.connections == 2
-    await http.close()
-    await hook.stop()
+    async with talking_to(huge) as (hook, http):
+        assert await http.send("POST", hook.url(), {}, b"a", 5, 5) == (200, "xxxxx")
+        assert await http.send("POST", hook.url(), {}, b"b", 5, 5) == (200, "xxxxx")
+        assert hook.connections == 2
 
 
 async def test_at_most_limit_connections_at_once():
@@ -282,42 +262,33 @@ async def test_at_most_limit_connections_at_once():
         await asyncio.sleep(0.05)
         writer.write(OK)
 
-    hook = await receiver(slow)
-    http = client(limit=2)
-    replies = await asyncio.gather(*(http.send("POST", hook.url(), {}, b"a", 5, 10) for _ in range(8)))
-    assert [r.status for r in replies] == [200] * 8
-    assert hook.most_open == 2 and hook.connections == 2
-    await http.close()
-    await hook.stop()
+    async with talking_to(slow, limit=2) as (hook, http):
+        replies = await asyncio.gather(*(http.send("POST", hook.url(), {}, b"a", 5, 10) for _ in range(8)))
+        assert [r.status for r in replies] == [200] * 8
+        assert hook.most_open == 2 and hook.connections == 2
 
 
 async def test_idle_connections_are_closed(monkeypatch):
     monkeypatch.setattr(callback_client, "IDLE_SECONDS", 0.1)
-    hook = await receiver(ok)
-    http = client()
-    await http.send("POST", hook.url(), {}, b"a", 5, 10)
-    assert hook.open == 1
-    await asyncio.sleep(0.35)
-    assert hook.open == 0 and not http._open
-    await http.close()
-    await hook.stop()
+    async with talking_to(ok) as (hook, http):
+        await http.send("POST", hook.url(), {}, b"a", 5, 10)
+        assert hook.open == 1
+        await asyncio.sleep(0.35)
+        assert hook.open == 0 and not http._open
 
 
 async def test_headers_cannot_carry_line_breaks_and_userinfo_is_basic_auth():
-    hook = await receiver(ok)
-    http = client()
-    with pytest.raises(ValueError, match="line break"):
-        await http.send("POST", hook.url(), {"X-Evil": "a\r\nX-Injected: 1"}, b"a", 5, 10)
-    assert hook.connections == 0
-    url = URL(f"http://me:p%40ss@127.0.0.1:{hook.port}/hook")
-    assert (await http.send("POST", url, {"host": "app.test"}, b"a", 5, 10)).status == 200
-    lines = hook.heads[0].split(b"\r\n")
-    assert b"Authorization: Basic " + base64.b64encode(b"me:p@ss") in lines
-    assert b"host: app.test" in lines and not any(line.startswith(b"Host:") for line in lines)
-    with pytest.raises(ValueError, match="scheme"):
-        await http.send("POST", URL("ftp://127.0.0.1/x"), {}, b"a", 5, 10)
-    await http.close()
-    await hook.stop()
+    async with talking_to(ok) as (hook, http):
+        with pytest.raises(ValueError, match="line break"):
+            await http.send("POST", hook.url(), {"X-Evil": "a\r\nX-Injected: 1"}, b"a", 5, 10)
+        assert hook.connections == 0
+        url = URL(f"http://me:p%40ss@127.0.0.1:{hook.port}/hook")
+        assert (await http.send("POST", url, {"host": "app.test"}, b"a", 5, 10)).status == 200
+        lines = hook.heads[0].split(b"\r\n")
+        assert b"Authorization: Basic " + base64.b64encode(b"me:p@ss") in lines
+        assert b"host: app.test" in lines and not any(line.startswith(b"Host:") for line in lines)
+        with pytest.raises(ValueError, match="scheme"):
+            await http.send("POST", URL("ftp://127.0.0.1/x"), {}, b"a", 5, 10)
 
 
 async def test_a_head_in_drips_and_a_separator_split_across_reads():
@@ -330,13 +301,10 @@ async def test_a_head_in_drips_and_a_separator_split_across_reads():
             if start % 700 == 0:
                 await asyncio.sleep(0.001)
 
-    hook = await receiver(drip)
-    http = client()
-    assert await http.send("POST", hook.url(), {}, b"a", 5, 10) == (200, "ok")
-    assert await http.send("POST", hook.url(), {}, b"b", 5, 10) == (200, "ok")
-    assert hook.connections == 1
-    await http.close()
-    await hook.stop()
+    async with talking_to(drip) as (hook, http):
+        assert await http.send("POST", hook.url(), {}, b"a", 5, 10) == (200, "ok")
+        assert await http.send("POST", hook.url(), {}, b"b", 5, 10) == (200, "ok")
+        assert hook.connections == 1
 
 
 @pytest.mark.parametrize(
@@ -350,22 +318,16 @@ async def test_chunked_framing_counts_towards_the_body_limit(framing):
     async def chunks(head, writer):
         writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framing + b"0\r\n\r\n")
 
-    hook = await receiver(chunks)
-    http = client()
-    assert await http.send("POST", hook.url(), {}, b"a", 5, 3) == (200, "xxx")
-    assert await http.send("POST", hook.url(), {}, b"b", 5, 3) == (200, "xxx")
-    assert hook.connections == 2  # over the limit: dropped, not reused
-    await http.close()
-    await hook.stop()
+    async with talking_to(chunks) as (hook, http):
+        assert await http.send("POST", hook.url(), {}, b"a", 5, 3) == (200, "xxx")
+        assert await http.send("POST", hook.url(), {}, b"b", 5, 3) == (200, "xxx")
+        assert hook.connections == 2  # over the limit: dropped, not reused
 
 
 async def test_endless_interim_answers_are_refused():
     async def chatty(head, writer):
         writer.write(b"HTTP/1.1 102 Processing\r\n\r\n" * 50 + OK)
 
-    hook = await receiver(chatty)
-    http = client()
-    with pytest.raises(BadReply, match="interim"):
-        await http.send("POST", hook.url(), {}, b"a", 5, 10)
-    await http.close()
-    await hook.stop()
+    async with talking_to(chatty) as (hook, http):
+        with pytest.raises(BadReply, match="interim"):
+            await http.send("POST", hook.url(), {}, b"a", 5, 10)
