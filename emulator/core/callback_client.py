@@ -69,7 +69,6 @@ class _Connection(asyncio.Protocol):
         self.key = key
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.served = 0  # answers read whole on it
         self.idle_since = 0.0
         self.waiter: asyncio.Future | None = None
         self.keep = 0  # body bytes returned of the answer being read
@@ -142,7 +141,6 @@ class _Connection(asyncio.Protocol):
             self.keep_alive = False
             waiter.set_exception(error)
         else:
-            self.served += 1
             waiter.set_result(Reply(self.status, bytes(self.body).decode("utf-8", "replace")))
 
     def close(self) -> None:
@@ -481,7 +479,7 @@ async def _before(deadline: float, awaitable: Any) -> Any:
 
 def _render(method: str, url: URL, headers: dict[str, str], body: bytes, user_agent: str) -> bytes:
     """The request's bytes; header names and values may not carry line breaks."""
-    fields = {"Host": url.host_port_subcomponent or url.raw_host or "", "User-Agent": user_agent, "Accept": "*/*"}
+    fields = {"Host": url.host_port_subcomponent, "User-Agent": user_agent, "Accept": "*/*"}
     if url.user is not None:
         credentials = f"{url.user}:{url.password or ''}".encode("utf-8")
         fields["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")

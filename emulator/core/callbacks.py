@@ -221,7 +221,7 @@ class Dispatcher:
             delivery.state = "gave_up"
             delivery.last_error = f"not queued: {MAX_WAITING} callbacks already waiting"
             self.stats["gave_up"] += 1
-            self.store.add_callback_attempt({**self._record(delivery, self.clock.now()), "error": delivery.last_error, "outcome": "gave_up"})
+            self.store.add_callback_attempt({**self._record(delivery, self.clock.now(), _body_bytes(delivery.request)), "error": delivery.last_error, "outcome": "gave_up"})
             return
         self._enter_lane(delivery)
 
@@ -256,9 +256,9 @@ class Dispatcher:
         self.clock.track(task)
 
     # -- one try ----------------------------------------------------------------------------------
-    def _record(self, delivery: Delivery, at: float) -> dict[str, Any]:
+    def _record(self, delivery: Delivery, at: float, body: bytes) -> dict[str, Any]:
+        """The journal record of a try (`body`: the request's, as sent)."""
         request = delivery.request
-        body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
         return {
             "callback_id": delivery.id,
             "message_id": delivery.message.id,
@@ -282,8 +282,8 @@ class Dispatcher:
         await self.start()
         assert self._client is not None
         request = delivery.request
-        record = self._record(delivery, at)
-        body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
+        body = _body_bytes(request)
+        record = self._record(delivery, at, body)
         ok = refused = False
         try:
             url, headers = await self._target(request)
@@ -353,6 +353,10 @@ class Dispatcher:
         headers["Authorization"] = f"Bearer {self.own_token}"
         headers["Host"] = urlsplit(request.url).netloc.rsplit("@", 1)[-1]
         return url.with_host(str(address)), headers
+
+
+def _body_bytes(request: CallbackRequest) -> bytes:
+    return request.body.encode("utf-8") if isinstance(request.body, str) else request.body
 
 
 def wire(engine_listeners: list[Callable], inbound_listeners: list[Callable], dispatcher: Dispatcher) -> None:
