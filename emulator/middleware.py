@@ -84,8 +84,9 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             return refused
     provider = provider_of(request, keys)
     started = time.perf_counter()
-    # with the answer first (memory store), what only follows from a send waits for its answer
-    held = after_answer.hold() if provider is not None and keys.get(ANSWER_FIRST_KEY) else None
+    # what only follows from a send waits: for its answer (memory store), or until the handler is
+    # done, before the shared store's commit (its first channel started in the message's first version)
+    held = after_answer.hold() if provider is not None else None
     try:
         try:
             try:  # the safety net
@@ -130,7 +131,7 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             raise
         if provider is not None:
             try:
-                if held is not None and isinstance(response, web.Response):
+                if held is not None and isinstance(response, web.Response) and keys.get(ANSWER_FIRST_KEY):
                     await _answer_now(request, response, app)
             finally:
                 if held is not None:

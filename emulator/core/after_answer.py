@@ -2,9 +2,12 @@
 answer depends on, not with what follows it (a message's filing in the store's phone lists
 and journal, its first event, its first channel started).
 
-The HTTP layer opens a hold around a provider request (memory store only) and releases it
-right after the answer is written, in the same synchronous run: nothing else runs in between,
-so nothing can tell the work was held. Whatever happens meanwhile, held work runs at the
+The HTTP layer opens a hold around a provider request and releases it right after the answer
+is written (memory store), in the same synchronous run: nothing else runs in between, so
+nothing can tell the work was held. With a shared store the answer waits for the commit, so
+the hold is released when the handler is done, before the commit: a message's first version
+in the store then has its first channel started, and its start never goes through the store's
+timers (one version, one timer and one claim less a send). Whatever happens meanwhile, held work runs at the
 latest on the next turn of the event loop (when the handler waits for something, a fault
 delays the answer, the client's socket is full, the client hung up), which is when a timer
 due now would have run it: nothing held is ever lost or later than that.
