@@ -10,7 +10,7 @@ import time
 import redis
 
 from emulator.core.redis_store import split_blobs
-from tests.shared_store import Served, hyber_send, needs_valkey
+from tests.shared_store import hyber_send, needs_valkey
 
 pytestmark = needs_valkey
 
@@ -21,10 +21,8 @@ def feed_blobs(spy: redis.Redis) -> int:
                for _, fields in spy.xrange(key))
 
 
-def test_a_send_is_committed_with_its_first_channel_started_and_no_start_timer(store):
-    here = Served("--store", store, wait=False)
-    there = Served("--store", store).ready()
-    here.ready()
+def test_a_send_is_committed_with_its_first_channel_started_and_no_start_timer(store, serve):
+    here, there = serve("--store", store), serve("--store", store)
     spy = redis.Redis.from_url(store)
     try:
         before = feed_blobs(spy)
@@ -48,5 +46,3 @@ def test_a_send_is_committed_with_its_first_channel_started_and_no_start_timer(s
         assert spy.zcard("msgemu:timers") == 1  # the expiry (ttl 300 s), which a delivered message ignores
     finally:
         spy.close()
-        here.stop()
-        there.stop()
