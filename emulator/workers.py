@@ -17,19 +17,34 @@ import sys
 import time
 from typing import Callable, NamedTuple
 
+from . import port_claim
+from .listener import CannotListen
 from .settings import Settings
 
 RESTART_PAUSE = 1.0  # seconds before a worker that died is started again (not in a tight loop)
 
 
 def serve(settings: Settings, count: int) -> int:
-    from .cli import start_line
-    from .runtime import announce_control_token
-
     if not hasattr(os, "fork") or not hasattr(__import__("socket"), "SO_REUSEPORT"):
         print("msgemu: --workers needs fork and SO_REUSEPORT (Linux, BSD): start one msgemu per port "
               "on the same --store instead", file=sys.stderr, flush=True)
         return 2
+    try:
+        locks = port_claim.claim(settings.host, _ports(settings))  # held until this process ends
+    except CannotListen as exc:
+        print(f"msgemu: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        return _supervise(settings, count)
+    finally:
+        port_claim.release(locks)
+
+
+def _supervise(settings: Settings, count: int) -> int:
+    """Start the workers, say once that they listen, start again one that dies, stop them on a signal."""
+    from .cli import start_line
+    from .runtime import announce_control_token
+
     announce_control_token(settings)  # once, here: the workers inherit the token
     stopping = False
     children: dict[int, int] = {}  # pid -> worker index
@@ -150,6 +165,12 @@ def _wait_ready(ready_read: int, count: int, children: dict[int, int], stopping:
             chunk = os.read(ready_read, count)
             got += len(chunk)
     return True
+
+
+def _ports(settings: Settings) -> list[int]:
+    """Every port the workers will listen on (SMPP and SMTP: worker 0's)."""
+    ports = [settings.port, *settings.provider_ports.values()]
+    return ports + [port for port in (settings.smpp_port, settings.smtp_port) if port]
 
 
 def _providers_only():

@@ -104,3 +104,46 @@ def test_an_unreachable_store_is_one_clear_line():
     assert result.returncode == 2
     assert f"store redis://127.0.0.1:{port}/0: cannot connect" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@needs_valkey
+def test_a_second_msgemu_with_workers_on_the_same_port_is_refused_not_handed_half_the_connections(serve, store):
+    first = serve("--store", store, "--workers", "2")
+    # SO_REUSEPORT would let it join the first one's port: the kernel would hand it a share of the
+    # connections, answered from whatever it holds (here: the same store, a fresh scenario, clock...)
+    second = subprocess.Popen(
+        [sys.executable, "-m", "emulator.cli", "serve", "--port", str(first.port), "--store", store, "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        out, _ = second.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        second.terminate()
+        out, _ = second.communicate(timeout=30)
+        pytest.fail(f"a second msgemu started on port {first.port} beside the first:\n{out}")
+    assert second.returncode == 2
+    assert out.strip().splitlines() == [
+        f"msgemu: cannot listen on 127.0.0.1:{first.port}: address already in use "
+        "(another msgemu? choose one with --port or MSGEMU_PORT)"
+    ]
+    # the first one still has the port to itself: every new connection reaches one of its 2 workers
+    pids = {first.get("/_emulator/health")[1]["process"]["pid"] for _ in range(40)}
+    assert len(pids) == 2
+
+
+@needs_valkey
+def test_workers_refuse_a_port_another_program_listens_on_even_with_so_reuseport(store):
+    import socket
+
+    with socket.socket() as other:  # a server that allows port sharing: the workers would join it
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "emulator.cli", "serve", "--port", str(port), "--store", store, "--workers", "2"],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
