@@ -26,6 +26,7 @@ from .control.security import CONTROL_PREFIX, is_control
 from .core import after_answer
 from .core.model import RequestRecord
 from .core.store import Store
+from .core.store_outage import StoreAway
 from .providers.base import BODY_TOO_LARGE_KEY, FAULT_KEY, OUTCOME_KEY, REASON_KEY, Provider, provider_of
 
 log = logging.getLogger("msgemu.http")
@@ -108,6 +109,11 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
                     raise
             except (asyncio.CancelledError, ConnectionResetError):
                 raise
+            except StoreAway:  # (said once by the store, not once a request)
+                if provider is None:
+                    return web.json_response({"error": "the shared store does not answer"}, status=503)
+                request[OUTCOME_KEY] = ("error", "internal", [])
+                response = provider.internal_error(request)
             except Exception:
                 log.exception("unhandled error in %s %s", request.method, request.path)
                 if provider is None:
@@ -336,9 +342,13 @@ def _journal(
 ) -> None:
     """One journal record of a provider request: what was asked (the same for every record),
     beside how it was received and answered."""
+    try:
+        request_id = store.new_request_id()
+    except StoreAway:  # a shared store away so long that its ids ran out: not journaled (counted, said)
+        return
     store.add_request(
         RequestRecord(
-            store.new_request_id(), time.time(), provider.name, request.method, _shared(request.path),
+            request_id, time.time(), provider.name, request.method, _shared(request.path),
             request.query_string, _kept_headers(request), body, status, response, outcome, error,
             message_ids if message_ids is not None else [], reason, body_size, response_size,
         )

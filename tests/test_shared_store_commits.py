@@ -60,9 +60,15 @@ async def test_a_commit_the_store_refused_is_kept_and_written_with_the_next_one(
         here.add_request(record(here, "/kept"))
         await here.commit()  # answered (a request is not held forever); its change stays queued
         assert await spy.type("msgemu:journal:requests") == b"string"
+        assert here.outage.away  # refused twice: from now on answered from the copy, tried every RETRY s
         await spy.delete("msgemu:journal:requests")
         here.add_request(record(here, "/next"))
-        await here.commit()
+        await here.commit()  # (returns at once while the store is away)
+        for _ in range(40):  # the next attempt writes both
+            if not here.outage.away:
+                break
+            await asyncio.sleep(0.05)
+        assert not here.outage.away
         assert [r.path for r in here.requests] == ["/kept", "/next"]
         stored = await spy.lrange("msgemu:journal:requests", 0, -1)
         assert len(stored) == 2 and b"/kept" in stored[0] and b"/next" in stored[1]

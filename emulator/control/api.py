@@ -57,6 +57,7 @@ async def health(request: web.Request) -> web.Response:
             "retention": rt.store.usage(),
             # which process answered, and what it shares: with --workers each has its own pid
             "process": {"pid": os.getpid(), "store": "redis" if rt.store.shared else "memory"},
+            **({"shared_store": rt.store.outage.state()} if rt.store.shared else {}),  # reachable or not, since when
         }
     )
 

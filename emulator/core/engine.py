@@ -250,6 +250,10 @@ class Engine:
         message = self.store.message(message_id)
         if message is None:
             return
+        wait = self.store.retry_after()
+        if wait:  # nothing done yet: the same transition, a little later (here: the store is away)
+            self.clock.schedule(self.clock.now() + wait, (kind, message_id, *args))
+            return
         if kind == "step":  # the most frequent: every planned status
             index, step_no = args
             self._apply_step(message, index, message.plans[message.attempts[index].channel][step_no])

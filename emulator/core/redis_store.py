@@ -57,26 +57,31 @@ import secrets
 from collections import deque
 from decimal import Decimal
 from functools import partial
-from itertools import accumulate
+from itertools import accumulate, islice
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from . import model
 from . import store_codec as codec
+from . import store_outage
 from .redis_link import LinkError, link_for
 from .model import Account, Event, Message, RequestRecord
 from .store import Directory, Store, message_cost, phone_key
 
 log = logging.getLogger("msgemu.store")
 
-BLOCK = 10_000  # ids fetched at once per kind; a new block is asked for when half is used
+BLOCK = 10_000  # ids fetched at once per kind; a new block is asked for when half is used...
+BLOCK_MAX = 640_000  # ...twice as many when the last one lasted less than LASTS seconds, up to this
+LASTS = 60.0  # s
 SYNC_TIMEOUT = 5.0  # longest a request waits to see other processes' changes before answering anyway
+CALL_TIMEOUT = 30.0  # longest a call of the redis client waits for its reply (the link's own: redis_link.TIMEOUT)
 CHANGES_KEPT = 100_000  # entries of an inbox kept (approximately) for a process catching up...
 CHANGES_SECONDS = 60  # ...and no older than this: an entry carries a commit's objects (about 3 KB a send)
 LEASE_SECONDS = 60  # a process not heard of for this long leaves the roster: no more entries for it
 RENEW_EVERY = 10.0  # seconds between two renewals of a process's lease (its reader renews it)
 ID_KINDS = ("request", "event", "callback", "delivery", "gateway", "directory")
 ID_BASES = {"gateway": 100_000_000}  # numeric message ids keep their 9-digit look
+TRANSITION_IDS = ("event", "callback", "delivery")  # what a status change numbers (retry_after)
 
 # Oldest messages past the count cap leave the store with everything that points at them.
 TRIM_MESSAGES = """
@@ -227,7 +232,9 @@ def connect(url: str):
             raise StoreUnavailable(
                 "--store redis:// needs the redis (or valkey) package: pip install 'msgemu[redis]'"
             ) from None
-    return client.from_url(url, decode_responses=False, health_check_interval=30)
+    # bounded waits: a store that hangs (or a network that drops packets) fails a call, never holds it
+    return client.from_url(url, decode_responses=False, health_check_interval=30,
+                           socket_connect_timeout=store_outage.AWAY_AFTER, socket_timeout=CALL_TIMEOUT)
 
 
 def check_url(url: str) -> str:
@@ -243,37 +250,63 @@ def check_url(url: str) -> str:
 
 
 class IdBlocks:
-    """Numbers handed out synchronously from blocks taken from counters in the store."""
+    """Numbers handed out synchronously from blocks taken from counters in the store. A kind
+    whose block lasted less than LASTS seconds gets one twice as large next time (up to
+    BLOCK_MAX): half a block, asked for again when half is used, is then always some seconds of
+    that kind at the rate it goes, and a store that stops answering is ridden through that long
+    (core/store_outage.py)."""
 
-    def __init__(self, redis: Any, prefix: str) -> None:
+    def __init__(self, redis: Any, prefix: str, outage: store_outage.Outage | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._outage = outage
         self._blocks: dict[str, deque[list[int]]] = {kind: deque() for kind in ID_KINDS}
+        self._size = dict.fromkeys(ID_KINDS, BLOCK)
+        self._taken_at: dict[str, float] = {}  # kind -> loop time its last block came
         self._refilling: dict[str, asyncio.Task] = {}
+        self._next_try: dict[str, float] = {}  # kind -> loop time: no refill asked before (it just failed)
 
     async def prime(self) -> None:
         for kind in ID_KINDS:
             await self._take(kind)
 
     async def _take(self, kind: str) -> None:
-        end = int(await self._redis.incrby(f"{self._prefix}ids:{kind}", BLOCK)) + ID_BASES.get(kind, 0)
-        self._blocks[kind].append([end - BLOCK + 1, end])
+        now = asyncio.get_running_loop().time()
+        if kind in self._taken_at and now - self._taken_at[kind] < LASTS:
+            self._size[kind] = min(2 * self._size[kind], BLOCK_MAX)
+        size = self._size[kind]
+        end = int(await self._redis.incrby(f"{self._prefix}ids:{kind}", size)) + ID_BASES.get(kind, 0)
+        self._blocks[kind].append([end - size + 1, end])
+        self._taken_at[kind] = now
+
+    def short(self, kinds: tuple[str, ...], need: int) -> bool:
+        """Fewer than `need` numbers in hand of one of `kinds` (the store did not answer for long)."""
+        return any(sum(last - first + 1 for first, last in self._blocks[kind]) < need for kind in kinds)
 
     def next(self, kind: str) -> int:
         blocks = self._blocks[kind]
         while blocks and blocks[0][0] > blocks[0][1]:
             blocks.popleft()
         if not blocks:
-            raise RuntimeError(f"no {kind} ids left: the store did not answer for {BLOCK // 2} of them")
+            if self._outage is not None:
+                self._outage.short += 1
+            raise store_outage.StoreAway(f"no {kind} ids left: the store did not answer for {self._size[kind] // 2} of them")
         first = blocks[0]
         value = first[0]
         first[0] += 1
         # fewer than half a block left (a second block is a whole one): take the next one
-        if len(blocks) == 1 and first[1] - first[0] + 1 < BLOCK // 2 and kind not in self._refilling:
-            task = asyncio.get_running_loop().create_task(self._take(kind))
-            self._refilling[kind] = task
-            task.add_done_callback(lambda _t, k=kind: self._refilling.pop(k, None))
+        if len(blocks) == 1 and first[1] - first[0] + 1 < self._size[kind] // 2 and kind not in self._refilling:
+            loop = asyncio.get_running_loop()
+            if loop.time() >= self._next_try.get(kind, 0.0):
+                task = loop.create_task(self._take(kind))
+                self._refilling[kind] = task
+                task.add_done_callback(partial(self._refilled, kind))
         return value
+
+    def _refilled(self, kind: str, task: asyncio.Task) -> None:
+        self._refilling.pop(kind, None)
+        if not task.cancelled() and task.exception() is not None:  # the store does not answer: not before RETRY
+            self._next_try[kind] = asyncio.get_running_loop().time() + store_outage.RETRY
 
 
 def _key(*parts: Any) -> bytes:
@@ -411,6 +444,11 @@ class RedisStore(Store):
         self._courier: asyncio.Task | None = None
         self._flush_soon: asyncio.Handle | None = None
         self._claim = None
+        self.outage = store_outage.Outage(url)  # while the store does not answer (core/store_outage.py)
+        self._outbox_bound = 4 * store_outage.CHUNK  # what waits is folded (store_outage.bound) past this
+        self._retrying: asyncio.TimerHandle | None = None
+        self._drained = 0  # changes written since the store answered again (said when all are)
+        self._left_behind = False  # the last round trip took CHUNK changes and left the rest for the next
         self._commits_link = link_for(url)  # None: redis-py for everything (no hiredis, or TLS)
         self._feed_link = link_for(url)
 
@@ -433,7 +471,7 @@ class RedisStore(Store):
             self._redis = None
             raise StoreUnavailable(f"store {self.url}: cannot connect ({exc})") from None
         self._claim = self._redis.register_script(CLAIM_DUE)
-        self._ids = IdBlocks(self._redis, self.prefix)
+        self._ids = IdBlocks(self._redis, self.prefix, self.outage)
         await self._ids.prime()
         model.use_gateway_ids(lambda: self._ids.next("gateway"))
         await self._load()
@@ -444,10 +482,21 @@ class RedisStore(Store):
     async def close(self) -> None:
         if self._redis is None:
             return
-        try:
-            await self.commit()
-        except Exception:
-            log.exception("last changes not written to %s", self.url)
+        if self.outage.away:  # one more attempt, waited for as long as a request would
+            try:
+                await asyncio.wait_for(asyncio.shield(self._trip()), store_outage.AWAY_AFTER)
+            except asyncio.TimeoutError:
+                pass
+        else:
+            try:
+                await self.commit()
+            except Exception:
+                log.exception("last changes not written to %s", self.url)
+        if self.outage.away and self._waiting():
+            log.warning("store %s still not reached: %d changes of this process not written to it", self.url, self._waiting())
+        if self._retrying is not None:
+            self._retrying.cancel()
+            self._retrying = None
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.cancel()
@@ -457,6 +506,8 @@ class RedisStore(Store):
                 pass
         model.use_gateway_ids(None)
         try:  # no more entries for this process: the others stop writing to its inbox now
+            if self.outage.away:
+                raise ConnectionError(self.outage.reason)
             await self._redis.hdel(self.k("roster"), self.origin)
             await self._redis.delete(self.inbox)
         except Exception as exc:
@@ -534,7 +585,16 @@ class RedisStore(Store):
     def _record(self, op: tuple) -> None:
         if self._recording:
             self._outbox.append(op)
+            if len(self._outbox) > self._outbox_bound:
+                self._bound_outbox()
             self._flush_later()
+
+    def _bound_outbox(self) -> None:
+        """What waits for the store, as few changes as write the same (store_outage.bound): it
+        grows past a few round trips' worth only while the store does not answer."""
+        sizes = {kind: len(self._journals[kind + "s"]) for kind in store_outage.JOURNALS}
+        self._outbox = store_outage.bound(self._outbox, self.messages.__contains__, sizes)
+        self._outbox_bound = 2 * len(self._outbox) + 4 * store_outage.CHUNK
 
     def add_account(self, account: Account, seed: bool = True) -> None:
         super().add_account(account, seed)
@@ -631,6 +691,13 @@ class RedisStore(Store):
             return super().next_id(kind)
         return self._ids.next(kind)
 
+    def retry_after(self) -> float:
+        """0, or how long a transition should wait: the store did not answer for so long that
+        the numbers it needs (its event, a callback's) are running out here."""
+        if self._ids is not None and self.outage.away and self._ids.short(TRANSITION_IDS, 64):
+            return store_outage.RETRY
+        return 0.0
+
     async def shared_once(self, name: str, value: Any) -> Any:
         """The store's value of a runtime-level setting, `value` becoming it when it has none."""
         blob = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
@@ -686,14 +753,36 @@ class RedisStore(Store):
                 return
             self._flush_soon = loop.call_soon(self._spawn_flush)
 
-    def _retry_later(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.call_later(1.0, self._flush_later)
-
     def _spawn_flush(self) -> None:
         self._flush_soon = None
-        if self._redis is not None and (self._outbox or self._dirty_messages or self._dirty_other):
-            self._trip()
+        if self._redis is not None and not self.outage.away and (self._outbox or self._dirty_messages or self._dirty_other):
+            self._trip()  # (while the store is away: the next attempt, _retry, carries it)
+
+    def unreachable(self, exc: BaseException) -> None:
+        """The store did not answer (a round trip, the change feed, a claim): requests are answered
+        from this copy, changes wait (bounded), one attempt every RETRY seconds; said once."""
+        self.outage.failed(str(exc) or type(exc).__name__, self._waiting())
+        if self._retrying is None and self._redis is not None:
+            self._retrying = asyncio.get_running_loop().call_later(store_outage.RETRY, self._retry)
+
+    def _retry(self) -> None:
+        self._retrying = None
+        if self._redis is not None and self.outage.away:
+            self._trip()  # what waits, or a GET: back once it answers
+
+    def _waiting(self) -> int:
+        return len(self._outbox) + len(self._dirty_messages) + len(self._dirty_other)
+
+    def _overdue(self, trip: asyncio.Future) -> None:
+        """A round trip not back after AWAY_AFTER seconds (a store that hangs, or a network that
+        drops packets): whoever waits for it is answered from this copy now; the trip goes on,
+        and its changes are written when it comes back (or again, when it fails)."""
+        if self._trip_under_way is not trip or trip.done():
+            return
+        self.unreachable(TimeoutError(f"no answer within {store_outage.AWAY_AFTER:.0f} s"))
+        for waiting in (trip, self._next_trip):
+            if waiting is not None and not waiting.done():
+                waiting.set_result(None)
 
     def _trip(self) -> asyncio.Future:
         """The next round trip to the store (group commit): it leaves once the one under way (if
@@ -708,17 +797,28 @@ class RedisStore(Store):
         return self._next_trip
 
     async def _carry(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._next_trip is not None and self._redis is not None:
                 trip, self._next_trip = self._next_trip, None
                 self._trip_under_way = trip
+                overdue = loop.call_later(store_outage.AWAY_AFTER, self._overdue, trip)
                 try:
-                    count = await self._round_trip()
+                    count = await self._first_or_second_try()
                 except Exception as exc:
                     count = None
-                    log.warning("store %s not reached (%s)", self.url, exc)
+                    self.unreachable(exc)
                 finally:
+                    overdue.cancel()
                     self._trip_under_way = None
+                if count is not None and self._left_behind:  # more than CHUNK was waiting: on with the rest
+                    follow = self._trip()
+                    if not trip.done():  # its commits return once all of it is in the store
+                        follow.add_done_callback(partial(_settle, trip))
+                    continue
+                if count is not None and self.outage.away:
+                    self.outage.recovered(self._drained)
+                    self._drained = 0
                 if not trip.done():
                     trip.set_result(count)
         finally:
@@ -727,6 +827,16 @@ class RedisStore(Store):
                 self._next_trip.set_result(None)  # the store was closed meanwhile
                 self._next_trip = None
 
+    async def _first_or_second_try(self) -> int:
+        """A round trip; if it fails while the store answered so far, once more at once (a
+        connection the server or a proxy dropped is made again): only then is the store away."""
+        try:
+            return await self._round_trip()
+        except Exception:
+            if self.outage.away:
+                raise
+        return await self._round_trip()
+
     async def _round_trip(self) -> int:
         ops = self._take_outbox()
         if not ops:
@@ -734,6 +844,8 @@ class RedisStore(Store):
                 return int(await self._redis.get(self.k("commits")) or 0)
             link = self._commits_link
             return int((await link.call([link.pack("GET", self.k("commits"))]))[0] or 0)
+        if self.outage.away:
+            self._drained += len(ops)
         commands = Commands()
         held = self._persist_all(commands, ops)  # the last messages: written by PUBLISH
         pairs: list[Any] = []
@@ -756,7 +868,10 @@ class RedisStore(Store):
             number = int((await self._transaction(commands.list))[published])
         except Exception:  # nothing accepted is lost: written with the next commit
             self._outbox[:0] = ops
-            self._retry_later()
+            if len(self._outbox) > self._outbox_bound:
+                self._bound_outbox()
+            if self.outage.away:
+                self._drained -= len(ops)
             self._suspects.clear()  # (it may have been run: its number is not known, so no warning)
             raise
         finally:
@@ -798,23 +913,36 @@ class RedisStore(Store):
         """Return once this unit of work's changes are in the store: they leave with the next
         round trip (shared with every unit finished meanwhile), or are already in the one under
         way (taken by another unit's commit or a timer's flush)."""
-        if self._redis is None:
-            return
+        if self._redis is None or self.outage.away:
+            return  # away: what it changed waits (bounded), written once the store answers again
         if self._outbox or self._dirty_messages or self._dirty_other:
             await asyncio.shield(self._trip())
         elif self._trip_under_way is not None:
             await asyncio.shield(self._trip_under_way)
 
     def _take_outbox(self) -> list[tuple]:
+        """What the next round trip carries: what was recorded, then the messages changed in
+        place, CHUNK at most (more only after the store was away: the rest goes next)."""
+        chunk = store_outage.CHUNK
+        self._left_behind = len(self._outbox) > chunk or len(self._dirty_messages) > chunk
+        if len(self._outbox) > chunk:
+            ops, self._outbox = self._outbox[:chunk], self._outbox[chunk:]
+            return [self._serialized(op) for op in ops]  # changed messages go after: their first versions come first
         ops, self._outbox = self._outbox, []
         new = {op[1].id for op in ops if op[0] == "message"}
-        for message_id, message in self._dirty_messages.items():
+        dirty = self._dirty_messages
+        if len(dirty) > chunk:
+            taken = list(islice(dirty.items(), chunk))
+            for message_id, _ in taken:
+                del dirty[message_id]
+        else:
+            taken, self._dirty_messages = list(dirty.items()), {}
+        for message_id, message in taken:
             if message_id not in new and message_id in self.messages:
                 op, digest = self._message_op(message, None)
                 if self._digests.get(("message", message_id)) != digest:
                     ops.append(op)
                     self._remember_digest(message_id, digest)
-        self._dirty_messages = {}
         for (kind, key), value in self._dirty_other.items():
             blob = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
             digest = _digest(blob)
@@ -825,17 +953,20 @@ class RedisStore(Store):
         return [self._serialized(op) for op in ops]
 
     def _serialized(self, op: tuple) -> tuple:
-        """Objects pickled once, as they are now, for both the store and the change feed."""
+        """Objects pickled once, as they are now, for both the store and the change feed (once:
+        a commit that failed puts its ops back serialized)."""
         kind = op[0]
-        if kind == "message" and len(op) == 2:  # new here: its cost goes with it
-            message_op, digest = self._message_op(op[1], message_cost(op[1]))
-            self._remember_digest(op[1].id, digest)
-            return message_op
-        if kind in ("request", "event"):
-            row = self.ROW[kind](op[1])
-            return (kind, op[1], codec.row_blob(kind, row), row)
-        if kind == "callback":
-            return (kind, op[1], self.ENCODE[kind](op[1]), dict(op[1]))
+        if len(op) == 2:  # recorded: messages, requests, events and callback attempts pickled now
+            if kind == "message":  # new here: its cost goes with it
+                message_op, digest = self._message_op(op[1], message_cost(op[1]))
+                self._remember_digest(op[1].id, digest)
+                return message_op
+            if kind in ("request", "event"):
+                row = self.ROW[kind](op[1])
+                return (kind, op[1], codec.row_blob(kind, row), row)
+            if kind == "callback":
+                return (kind, op[1], self.ENCODE[kind](op[1]), dict(op[1]))
+            return op  # (a reset)
         if kind == "account" and len(op) == 5:  # (6 once serialized: a commit that failed comes back)
             return (*op, pickle.dumps(op[2], pickle.HIGHEST_PROTOCOL))
         return op
@@ -975,6 +1106,7 @@ class RedisStore(Store):
     async def _read_changes(self) -> None:
         """Other processes' commits, from this process's inbox (and the one feed an earlier msgemu
         wrote to), applied in the order they were committed; the lease renewed on the way."""
+        failures = 0  # in a row
         while self._reader is not None:  # (a client library may turn a cancellation into an error)
             try:
                 if asyncio.get_running_loop().time() - self._renewed >= RENEW_EVERY:
@@ -993,9 +1125,12 @@ class RedisStore(Store):
             except Exception as exc:
                 if self._reader is None:
                     return
-                log.warning("change feed of %s unreadable (%s); retrying", self.url, exc)
-                await asyncio.sleep(0.5)
+                failures += 1
+                if failures > 1:  # (the first: a dropped connection, made again at once)
+                    self.unreachable(exc)  # (said once while it lasts)
+                    await asyncio.sleep(store_outage.RETRY)
                 continue
+            failures = 0
             entries = [(int(fields.get(b"n", 0)), name, entry_id, fields)
                        for name, stream_entries in answer or () for entry_id, fields in stream_entries]
             if len(answer or ()) > 1:
@@ -1191,11 +1326,10 @@ class RedisStore(Store):
         commits is read by the next round trip that leaves after the call (never one already
         under way, which could predate a commit it must see): a commit's own reply carries it,
         so requests arriving while others commit cost no extra round trip."""
-        if self._redis is None:
-            return
+        if self._redis is None or self.outage.away:
+            return  # answered from this copy (the store not answering is said once: Outage)
         head = await asyncio.shield(self._trip())
         if head is None:
-            log.warning("store %s not asked for its commits: answering from this copy", self.url)
             return
         if self._applied_n >= head:
             return
@@ -1224,6 +1358,12 @@ def _head(message: Message, keys: list[str], cost: int | None) -> tuple:
     """What another process indexes a message version by without decoding it (Held); the cost
     goes with a message's first version only (a later one finds it indexed already)."""
     return (message.id, message.provider, message.account, message.recipient, message.provider_id, keys, cost)
+
+
+def _settle(trip: asyncio.Future, follow: asyncio.Future) -> None:
+    """A trip whose changes took more round trips than one is done when the last of them is."""
+    if not trip.done():
+        trip.set_result(follow.result())
 
 
 def _digest(blob: bytes) -> bytes:

@@ -13,12 +13,9 @@ processes move their clocks there (and fire their own local timers).
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from .clock import Clock
-
-log = logging.getLogger("msgemu.clock")
 
 POLL = 0.02  # real time: seconds between two looks at the store for due transitions
 # ...where another process's transitions are left to it for this long past their due time: its
@@ -50,6 +47,8 @@ class SharedClock(Clock):
     def schedule(self, due: float, key: tuple) -> None:
         if self._advancing_to is not None and due <= self._advancing_to:
             super().schedule(due, key)  # due within the advance under way: it fires here, now
+        elif self.store.outage.away:
+            super().schedule(due, key)  # the store does not answer: here, so the lifecycle goes on (once: only here)
         else:
             self.store.add_timer(due, key)
 
@@ -86,7 +85,12 @@ class SharedClock(Clock):
         return fired
 
     async def pending_count(self) -> int:
-        return self.pending + await self.store.timers_pending()
+        if self.store.outage.away:
+            return self.pending  # (the store's own are not known meanwhile)
+        try:
+            return self.pending + await self.store.timers_pending()
+        except Exception:
+            return self.pending  # (a store that stopped answering is said by the poll and the commits)
 
     def _moved(self, state: dict[str, Any]) -> None:
         """Another process moved the shared time: follow, and fire this process's own timers."""
@@ -108,20 +112,25 @@ class SharedClock(Clock):
             self._poller = asyncio.create_task(self._poll(), name="msgemu-shared-timers")
 
     async def _poll(self) -> None:
+        failures = 0  # in a row
         while self._poller is not None:  # (a client library may turn a cancellation into an error)
             try:
-                claimed = await self.store.claim_due(self.now(), grace=OTHERS_GRACE)
-                if claimed:  # the messages they are for were committed with them: see them first
-                    await self.store.sync()
-                for due, key in claimed:
-                    super().schedule(due, key)  # due now: the local runner fires it at once
+                if not self.store.outage.away:  # (away: claimed once it answers again)
+                    claimed = await self.store.claim_due(self.now(), grace=OTHERS_GRACE)
+                    if claimed:  # the messages they are for were committed with them: see them first
+                        await self.store.sync()
+                    for due, key in claimed:
+                        super().schedule(due, key)  # due now: the local runner fires it at once
+                failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if self._poller is None:
                     return
-                log.warning("scheduled transitions not claimed from the store: %s", exc)
-                await asyncio.sleep(1.0)
+                failures += 1
+                if failures > 1:  # (the first: a dropped connection, made again by the next call)
+                    self.store.unreachable(exc)  # said once while it lasts (core/store_outage.py)
+                    await asyncio.sleep(1.0)
             await asyncio.sleep(POLL)
 
     async def stop(self) -> None:

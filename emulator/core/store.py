@@ -368,6 +368,11 @@ class Store:
     def new_request_id(self) -> int:
         return self.next_id("request")
 
+    def retry_after(self) -> float:
+        """0, or how many seconds a status change should wait (a shared store that does not
+        answer, and the numbers it hands out running low: core/store_outage.py). Here: 0."""
+        return 0.0
+
     def add_request(self, record: RequestRecord) -> None:
         self._journals["requests"].append(record, request_cost(record))  # (held to the caps there)
         if self._listeners:

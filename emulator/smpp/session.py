@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.model import Account
+from ..core.store_outage import StoreAway
 from . import codec
 from .bridge import Address, Draft
 from .codec import STATUS, Malformed, Pdu
@@ -90,8 +91,9 @@ class Session:
                     continue
                 try:
                     self.handle(pdu)
-                except Exception:  # a bug of ours: the ESME still gets an answer
-                    log.exception("SMPP %s failed", pdu.name)
+                except Exception as exc:  # a bug of ours, or a shared store away too long: the ESME still gets an answer
+                    if not isinstance(exc, StoreAway):  # (that one is said once, by the store)
+                        log.exception("SMPP %s failed", pdu.name)
                     if not pdu.is_response:
                         self.write(codec.response(pdu, STATUS["ESME_RSYSERR"]) if pdu.command_id in codec.BODIES and pdu.command_id | codec.RESP in codec.BODIES else codec.generic_nack(pdu.sequence, STATUS["ESME_RSYSERR"]))
                 if not self.closed:

@@ -1,0 +1,177 @@
+"""A shared store that stops answering (killed, restarting, hung): every request is still answered
+from the process's own copy, within a bound; the log says so once, not once a request; what
+waits for the store is bounded; once it answers again, everything kept is written and every
+worker sees it."""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from emulator.core import store_outage
+from emulator.core.redis_store import RedisStore
+from tests.shared_store import hyber_send, needs_valkey, opened, record, spy  # noqa: F401 (fixtures)
+from tests.valkey import ValkeyServer
+
+pytestmark = needs_valkey
+
+QUICK = 'rules:\n  - deliver: {"*": [{after: 0.1, status: sent}, {after: 0.2, status: delivered}]}\n'
+
+
+@pytest.fixture
+def own_valkey():
+    """A Valkey of this test's own: it is killed, stopped and started again."""
+    with ValkeyServer() as server:
+        yield server
+
+
+def _health_by_worker(served, tries: int = 40) -> dict[int, dict]:
+    seen: dict[int, dict] = {}
+    for _ in range(tries):  # a new connection each: SO_REUSEPORT spreads them over the workers
+        with urllib.request.urlopen(served.client.url() + "/_emulator/health", timeout=10) as response:
+            health = json.loads(response.read())
+        seen[health["process"]["pid"]] = health
+    return seen
+
+
+def _timed_send(served, phone: str) -> tuple[str, float]:
+    started = time.monotonic()
+    message_id = hyber_send(served, phone)
+    return message_id, time.monotonic() - started
+
+
+def _wait_reachable(served, workers: int, seconds: float = 10) -> dict[int, dict]:
+    deadline = time.monotonic() + seconds
+    while True:
+        health = _health_by_worker(served)
+        if len(health) == workers and all(h["shared_store"]["reachable"] for h in health.values()):
+            return health
+        if time.monotonic() > deadline:
+            pytest.fail(f"not every worker reaches the store again: {health}\n{served.stop()}")
+        time.sleep(0.2)
+
+
+def test_a_store_killed_and_started_again_costs_no_request_and_loses_nothing(serve, own_valkey, tmp_path):
+    quick = tmp_path / "quick.yaml"
+    quick.write_text(QUICK)
+    served = serve("--store", own_valkey.url, "--workers", "2", "--scenario", str(quick))
+    before = [hyber_send(served, f"38050100{n:04d}") for n in range(5)]
+
+    own_valkey.stop()  # SIGTERM: gone at once; the connections are refused from now on
+    during = [_timed_send(served, f"38050200{n:04d}") for n in range(60)]
+    assert max(seconds for _, seconds in during) < 2.0, during  # answered from the copy, not held
+    away = _health_by_worker(served)
+    assert len(away) == 2 and not any(h["shared_store"]["reachable"] for h in away.values()), away
+    time.sleep(1.0)  # the lifecycle goes on meanwhile (each worker's own timers)
+
+    own_valkey.start()
+    _wait_reachable(served, 2)
+    sent = before + [message_id for message_id, _ in during]
+    deadline = time.monotonic() + 10
+    while True:  # every worker sees every message, delivered once
+        views = [{m["provider_id"]: m["status"] for m in served.client.messages(provider="hyber", limit=1000)}
+                 for _ in range(6)]
+        if all(view == {message_id: "delivered" for message_id in sent} for view in views):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"not every message delivered and seen by every worker: {views}")
+        time.sleep(0.2)
+    delivered = collections.Counter(e["message_id"] for e in served.client.events(limit=10000) if e["status"] == "delivered")
+    assert set(delivered.values()) == {1} and len(delivered) == len(sent)
+
+    log = served.stop()
+    assert "Traceback" not in log
+    assert log.count("not reached") == 2, log  # one line per worker for the whole outage
+    assert log.count("answers again after") == 2, log
+
+
+def test_a_store_that_hangs_holds_a_request_no_longer_than_the_bound(serve, own_valkey):
+    served = serve("--store", own_valkey.url, "--workers", "2")
+    hyber_send(served, "380503000000")
+    own_valkey.process.send_signal(signal.SIGSTOP)  # accepts, never answers: a network that drops packets
+    try:
+        during = [_timed_send(served, f"38050300{n:04d}") for n in range(1, 31)]
+        slowest = max(seconds for _, seconds in during)
+        # the first requests of each worker wait for the bound, the others are answered at once
+        assert slowest < store_outage.AWAY_AFTER + 2, during
+        assert sum(1 for _, seconds in during if seconds > 1) <= 4, during
+        time.sleep(max(0.0, store_outage.AWAY_AFTER + 4 - slowest))  # hung longer than the bound
+    finally:
+        own_valkey.process.send_signal(signal.SIGCONT)
+    _wait_reachable(served, 2)
+    phones = {m["recipient"] for m in served.client.messages(provider="hyber", limit=100)}
+    assert len(phones) == 31
+    log = served.stop()
+    assert "Traceback" not in log
+    assert log.count("not reached (no answer within") == 2, log
+
+
+async def test_what_waits_for_a_store_that_is_away_is_bounded_by_what_the_copy_keeps(own_valkey):
+    here = RedisStore(own_valkey.url, retention=50)
+    await here.open()
+    try:
+        own_valkey.stop()
+        for n in range(3000):  # journal records only: what a store away sees most of
+            here.add_request(record(here, f"/during/{n}"))
+            if n % 100 == 0:
+                await here.commit()  # (returns at once once the store is away)
+        assert here.outage.away
+        assert len(here._outbox) <= 4 * store_outage.CHUNK + 2 * 50, len(here._outbox)
+        own_valkey.start()
+        for _ in range(100):
+            if not here.outage.away:
+                break
+            await asyncio.sleep(0.05)
+        assert not here.outage.away
+        from redis import asyncio as client
+
+        spy = client.from_url(own_valkey.url)
+        stored = await spy.lrange("msgemu:journal:requests", 0, -1)
+        await spy.aclose()
+        # the store ends as the copy is: its newest 50 (what writing them one by one leaves)
+        assert len(stored) == 50 and b"/during/2999" in stored[-1] and b"/during/2950" in stored[0]
+    finally:
+        await here.close()
+
+
+class _Message:
+    def __init__(self, message_id: str) -> None:
+        self.id = message_id
+
+
+def test_what_waits_is_folded_without_changing_what_the_store_ends_with():
+    a, b, gone = _Message("a"), _Message("b"), _Message("gone")
+    head = lambda cost: ("id", "p", "acc", "+1", None, [], cost)  # noqa: E731 (the head's cost is last)
+    ops = [
+        ("message", a, b"a1", head(7)), ("charge", "smsc", "demo", 1), ("message", gone, b"g1", head(1)),
+        ("event", "e1"), ("message", b), ("message", a, b"a2", head(None)), ("charge", "smsc", "demo", 2),
+        ("account", "demo", "account", True, "change"),  # a balance set: charges before and after stay apart
+        ("charge", "smsc", "demo", 4), ("dedupe", ("k",), 1.0), ("dedupe", ("k",), 2.0), ("event", "e2"),
+    ]
+    folded = store_outage.bound(ops, lambda message_id: message_id != "gone", {"event": 1})
+    assert folded == [
+        ("message", a, b"a2", head(7)),  # at its first place, its latest blob, the first version's cost
+        ("message", b),  # recorded, not yet serialized: written as it is when it leaves
+        ("charge", "smsc", "demo", 3),  # summed up to the balance set...
+        ("account", "demo", "account", True, "change"),
+        ("event", "e2"),  # the copy keeps one event: the newest
+        ("charge", "smsc", "demo", 4),  # ...and after it
+        ("dedupe", ("k",), 2.0),  # last wins
+    ]
+
+
+async def test_a_unit_of_work_larger_than_a_round_trip_returns_once_all_of_it_is_in_the_store(store, spy, opened):
+    here = await opened(store)
+    try:
+        for n in range(3 * store_outage.CHUNK + 5):  # a manual clock's advance can record this many at once
+            here.add_request(record(here, f"/big/{n}"))
+        await here.commit()  # the round trips carry CHUNK each: it returns after the last
+        assert await spy.llen("msgemu:journal:requests") == 3 * store_outage.CHUNK + 5
+        assert not here.outage.away
+    finally:
+        await here.close()
