@@ -10,7 +10,7 @@ from .control.namespaces import routes as namespace_routes
 from .control.receiver import routes as receiver_routes
 from .control.security import control_guard, refusal
 from .ui import routes as ui_routes
-from .middleware import ANSWER_FIRST_KEY, BODY_TIMEOUT_KEY, GUARD_KEY, MIDDLEWARES, STORE_KEY, shared_store
+from .middleware import ANSWER_FIRST_KEY, BODY_TIMEOUT_KEY, GUARD_KEY, IDS_SHORT_KEY, MIDDLEWARES, STORE_KEY, shared_store
 from .providers.base import PROVIDER_KEY, PROVIDERS_KEY
 from .runtime import RUNTIME_KEY, Runtime
 from .settings import Settings
@@ -59,4 +59,6 @@ def _base_app(runtime: Runtime) -> web.Application:
     app[STORE_KEY] = runtime.store
     app[BODY_TIMEOUT_KEY] = float(runtime.settings.body_timeout)
     app[ANSWER_FIRST_KEY] = not sharing
+    if sharing:  # a store away long enough to run out of ids refuses requests up front
+        app[IDS_SHORT_KEY] = runtime.store.short_of_ids
     return app

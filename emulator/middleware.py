@@ -42,6 +42,9 @@ TALLY_KEY = web.AppKey("msgemu_tally", object)
 # request -> the control guard's refusal or None (control/security.refusal), asked here for
 # /_emulator paths when the guard is not a layer of its own (app._base_app: memory store)
 GUARD_KEY = web.AppKey("msgemu_guard", object)
+# () -> True when a shared store is away so long that a request could run out of unique ids
+# half-way (RedisStore.short_of_ids): it is refused before anything is done. Not set in memory.
+IDS_SHORT_KEY = web.AppKey("msgemu_ids_short", object)
 _UNMARKED = ("query", None, None)
 # journaled headers: lower-case name -> that same string, so every record shares one copy of it
 _HEADERS_KEPT = {name: name for name in ("content-type", "authorization", "api-key", "api-login", "user-agent", "content-length")}
@@ -93,6 +96,9 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
             try:  # the safety net
                 deadline = _body_deadline(request)
                 try:
+                    short = keys.get(IDS_SHORT_KEY) if provider is not None else None
+                    if short is not None and short():
+                        raise StoreAway("the shared store did not answer for so long that unique ids ran low")
                     response = await handler(request)
                     fault: dict[str, Any] | None = _own_keys(request).get(FAULT_KEY)
                     if fault:

@@ -21,6 +21,8 @@ import threading
 from contextvars import ContextVar, Token
 from typing import Any, Callable
 
+from .store_outage import StoreAway
+
 log = logging.getLogger("msgemu.engine")
 
 
@@ -48,6 +50,8 @@ class Hold:
         for function, args in work:
             try:
                 function(*args)
+            except StoreAway:  # (a shared store away for long: said once, by the store)
+                pass
             except Exception:  # one broken piece must not keep the others from running
                 log.exception("work held until the answer failed")
 

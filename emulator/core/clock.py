@@ -27,6 +27,8 @@ import logging
 import time
 from typing import Any, Awaitable, Callable
 
+from .store_outage import StoreAway
+
 log = logging.getLogger("msgemu.clock")
 
 TimerCallback = Callable[[], Awaitable[Any] | Any]
@@ -204,6 +206,8 @@ class Clock:
         """Real time: run a due timer here and now; only a coroutine it returns becomes a task."""
         try:
             result = callback(*args)
+        except StoreAway:  # a shared store away so long that ids ran out: said once, by the store
+            return
         except Exception:  # a broken timer must never stop the clock
             log.exception("timer failed")
             return
@@ -347,5 +351,7 @@ def _shifted_time(offset: float) -> float:
 async def _logged(work: Awaitable[Any]) -> None:
     try:
         await work
+    except StoreAway:  # (said once, by the store)
+        pass
     except Exception:  # a broken timer must never stop the clock
         log.exception("timer failed")

@@ -70,7 +70,7 @@ from .store import Directory, Store, message_cost, phone_key
 
 log = logging.getLogger("msgemu.store")
 
-BLOCK = 10_000  # ids fetched at once per kind; a new block is asked for when half is used...
+BLOCK = 10_000  # ids fetched at once per kind (one block in use, one whole in hand)...
 BLOCK_MAX = 640_000  # ...twice as many when the last one lasted less than LASTS seconds, up to this
 LASTS = 60.0  # s
 SYNC_TIMEOUT = 5.0  # longest a request waits to see other processes' changes before answering anyway
@@ -82,6 +82,7 @@ RENEW_EVERY = 10.0  # seconds between two renewals of a process's lease (its rea
 ID_KINDS = ("request", "event", "callback", "delivery", "gateway", "directory")
 ID_BASES = {"gateway": 100_000_000}  # numeric message ids keep their 9-digit look
 TRANSITION_IDS = ("event", "callback", "delivery")  # what a status change numbers (retry_after)
+ACCEPT_NEED = 1_000  # numbers of each kind a request needs in hand while the store is away (short_of_ids)
 
 # Oldest messages past the count cap leave the store with everything that points at them.
 TRIM_MESSAGES = """
@@ -250,11 +251,11 @@ def check_url(url: str) -> str:
 
 
 class IdBlocks:
-    """Numbers handed out synchronously from blocks taken from counters in the store. A kind
-    whose block lasted less than LASTS seconds gets one twice as large next time (up to
-    BLOCK_MAX): half a block, asked for again when half is used, is then always some seconds of
-    that kind at the rate it goes, and a store that stops answering is ridden through that long
-    (core/store_outage.py)."""
+    """Numbers handed out synchronously from blocks taken from counters in the store. A whole
+    block is kept in hand beside the one in use, and a kind whose last block lasted less than
+    LASTS seconds gets one twice as large (up to BLOCK_MAX): what is in hand is then as many
+    seconds of that kind, at the rate it goes, as the last block lasted, and a store that stops
+    answering is ridden through that long (core/store_outage.py)."""
 
     def __init__(self, redis: Any, prefix: str, outage: store_outage.Outage | None = None) -> None:
         self._redis = redis
@@ -272,11 +273,12 @@ class IdBlocks:
 
     async def _take(self, kind: str) -> None:
         now = asyncio.get_running_loop().time()
-        if kind in self._taken_at and now - self._taken_at[kind] < LASTS:
-            self._size[kind] = min(2 * self._size[kind], BLOCK_MAX)
         size = self._size[kind]
+        if kind in self._taken_at and now - self._taken_at[kind] < LASTS:
+            size = min(2 * size, BLOCK_MAX)
         end = int(await self._redis.incrby(f"{self._prefix}ids:{kind}", size)) + ID_BASES.get(kind, 0)
         self._blocks[kind].append([end - size + 1, end])
+        self._size[kind] = size
         self._taken_at[kind] = now
 
     def short(self, kinds: tuple[str, ...], need: int) -> bool:
@@ -290,12 +292,12 @@ class IdBlocks:
         if not blocks:
             if self._outage is not None:
                 self._outage.short += 1
-            raise store_outage.StoreAway(f"no {kind} ids left: the store did not answer for {self._size[kind] // 2} of them")
+            raise store_outage.StoreAway(f"no {kind} ids left: the store did not answer while the last {self._size[kind]} went")
         first = blocks[0]
         value = first[0]
         first[0] += 1
-        # fewer than half a block left (a second block is a whole one): take the next one
-        if len(blocks) == 1 and first[1] - first[0] + 1 < self._size[kind] // 2 and kind not in self._refilling:
+        # a whole block in hand beside the one in use: the next is taken as soon as one is begun
+        if len(blocks) == 1 and kind not in self._refilling:
             loop = asyncio.get_running_loop()
             if loop.time() >= self._next_try.get(kind, 0.0):
                 task = loop.create_task(self._take(kind))
@@ -698,6 +700,14 @@ class RedisStore(Store):
         if self._ids is not None and self.outage.away and self._ids.short(TRANSITION_IDS, 64):
             return store_outage.RETRY
         return 0.0
+
+    def short_of_ids(self) -> bool:
+        """The store did not answer for so long that a new request could run out of numbers
+        half-way (its messages', their events'): refused before anything is done (middleware)."""
+        if self._ids is not None and self.outage.away and self._ids.short(ID_KINDS[:5], ACCEPT_NEED):
+            self.outage.short += 1
+            return True
+        return False
 
     async def shared_once(self, name: str, value: Any) -> Any:
         """The store's value of a runtime-level setting, `value` becoming it when it has none."""
