@@ -167,3 +167,22 @@ def test_two_served_processes_each_read_only_the_others_commits(store):
         output = here.stop() + there.stop()
         spy.close()
     assert TRIMMED not in output and "off the roster" not in output
+
+
+async def test_after_the_store_itself_was_away_no_process_is_dropped_for_the_leases_it_could_not_renew(store, spy, opened, caplog):
+    here, there = await opened(store), await opened(store)
+    try:
+        now_ms = int(time.time() * 1000)
+        # as after a store that restarted and loaded its data for a minute: both leases ended
+        # about as long ago, the committer's own included
+        await spy.hset("msgemu:roster", mapping={there.origin: now_ms - 20_000, here.origin: now_ms - 12_000})
+        here.add_request(record(here, "/after-the-outage"))
+        await here.commit()
+        assert set(await spy.hkeys("msgemu:roster")) == {here.origin, there.origin}  # nobody dropped
+        await there.sync()
+        assert [r.path for r in there.requests] == ["/after-the-outage"]  # its entry came
+        await there._renew()
+        assert "off the roster" not in caplog.text and "trimmed" not in caplog.text
+    finally:
+        await here.close()
+        await there.close()

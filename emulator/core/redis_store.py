@@ -135,6 +135,9 @@ return #new
 # ARGV: an inbox's count bound, the origin, the entry's ops, its age bound in seconds, the number
 # of the first (id, blob) pair to write to the hash (pairs before it were written earlier in the
 # same MULTI), the inboxes' key prefix, then the pairs.
+# A lease that ended is dropped only when the committer's own lease ends a whole lease later: it
+# renewed meanwhile and the other did not. After the store itself was away (restarting, loading
+# its data, out of reach) every lease is as old as the outage, and nobody is dropped for it.
 # Numbered, so that a process can ask "how many commits are there?" and wait until it has applied
 # as many (its own count as applied: it made them). Entries older than ARGV[4] seconds go: an
 # inbox's memory is bounded by time as well as by count (a group commit of many sends is large).
@@ -155,12 +158,17 @@ if #roster <= 2 and roster[1] == ARGV[2] then return n end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local oldest = (tonumber(now[1]) - tonumber(ARGV[4])) * 1000
+local own = 0
+for i = 1, #roster, 2 do
+  if roster[i] == ARGV[2] then own = tonumber(roster[i + 1]) end
+end
 local packed = nil
 for i = 1, #roster, 2 do
   local origin = roster[i]
   if origin ~= ARGV[2] then
     local inbox = ARGV[6] .. origin
-    if tonumber(roster[i + 1]) < now_ms then
+    local ends = tonumber(roster[i + 1])
+    if ends < now_ms and ends + LEASE_MS < own then
       redis.call('HDEL', KEYS[1], origin)
       redis.call('DEL', inbox)
     else
@@ -171,7 +179,7 @@ for i = 1, #roster, 2 do
   end
 end
 return n
-"""
+""".replace("LEASE_MS", str(LEASE_SECONDS * 1000))
 
 # A process joins the roster, or says it is still there: its lease ends ARGV[2] seconds from now
 # (server time). Returns whether it was missing (joining, or dropped for a lease that ended: it
