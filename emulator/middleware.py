@@ -115,9 +115,9 @@ async def http_concerns(request: web.Request, handler) -> web.StreamResponse:
                     raise
             except (asyncio.CancelledError, ConnectionResetError):
                 raise
-            except StoreAway:  # (said once by the store, not once a request)
-                if provider is None:
-                    return web.json_response({"error": "the shared store does not answer"}, status=503)
+            except StoreAway as away:  # (said once by the store, not once a request)
+                if provider is None:  # the control API: what it cannot do without the store (move the clock)
+                    return web.json_response({"error": str(away)}, status=503)
                 request[OUTCOME_KEY] = ("error", "internal", [])
                 response = provider.internal_error(request)
             except Exception:

@@ -204,3 +204,40 @@ async def test_a_feed_entry_with_its_blobs_inside_the_pickle_still_applies(store
         assert here.messages[message.id].attempts[0].content["text"] == "from an older msgemu"
     finally:
         await here.close()
+
+
+async def test_a_commit_whose_reply_was_lost_is_not_taken_for_a_trimmed_feed(store, spy, opened, caplog):
+    here, there = await opened(store), await opened(store)
+    try:
+        link = here._commits_link
+        if link is None:
+            import pytest
+
+            pytest.skip("redis-py's pipeline: a lost reply cannot be told from a refused connection")
+        from emulator.core.redis_link import LinkError
+
+        real = link._exchange
+
+        async def reply_lost(packed):  # the MULTI runs (its commit takes a number), the reply never comes
+            if b"MULTI" not in packed[0]:
+                return await real(packed)
+            link._exchange = real
+            await real(packed)
+            link.close()
+            raise LinkError("connection closed by the server")
+
+        link._exchange = reply_lost
+        here.add_request(record(here, "/reply-lost"))
+        await here.commit()  # written again at once: a number of its own it never learns
+        there.add_request(record(there, "/later"))
+        await there.commit()
+        for _ in range(50):
+            await here.sync()
+            if any(r.path == "/later" for r in here.requests):
+                break
+            await asyncio.sleep(0.05)
+        assert any(r.path == "/later" for r in here.requests)
+        assert "trimmed before this process read them" not in caplog.text
+    finally:
+        await here.close()
+        await there.close()

@@ -9,6 +9,7 @@ import collections
 import json
 import signal
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -175,3 +176,21 @@ async def test_a_unit_of_work_larger_than_a_round_trip_returns_once_all_of_it_is
         assert not here.outage.away
     finally:
         await here.close()
+
+
+def test_the_manual_clock_says_it_cannot_move_while_the_store_is_away(serve, own_valkey):
+    served = serve("--store", own_valkey.url, "--clock", "manual")
+    hyber_send(served, "380504000000")
+    own_valkey.stop()
+    hyber_send(served, "380504000001")  # (the process finds the store away)
+    request = urllib.request.Request(served.client.url() + "/_emulator/clock/advance", b'{"seconds": 5}',
+                                     {"Content-Type": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 503
+    assert "the clock cannot move" in json.loads(refused.value.read())["error"]
+    own_valkey.start()
+    _wait_reachable(served, 1)
+    served.client.advance(5)  # once back, the time moves and everything due fires
+    assert {m["status"] for m in served.client.messages(provider="hyber")} == {"delivered"}
+    assert "Traceback" not in served.stop()

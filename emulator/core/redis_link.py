@@ -17,7 +17,17 @@ TIMEOUT = 30.0  # a reply not complete by then: the connection is dropped and th
 
 
 class LinkError(ConnectionError):
-    """The call failed (connection lost, timed out, or the server answered with an error)."""
+    """The call failed (connection lost, timed out, or the server answered with an error).
+    `sent`: whether its commands may have run (a reply lost on the way: a commit made, its
+    number never known); False for NotSent."""
+
+    sent = True
+
+
+class NotSent(LinkError):
+    """No connection could be made: none of the call's commands ran."""
+
+    sent = False
 
 
 def link_for(url: str) -> "Link | None":
@@ -49,7 +59,11 @@ class Link:
     async def call(self, packed: list[bytes]) -> list[Any]:
         """Send the packed commands at once; their replies, in order (errors raise LinkError)."""
         if self._writer is None:
-            await self._connect()
+            try:
+                await self._connect()
+            except (LinkError, OSError, asyncio.TimeoutError) as exc:
+                self.close()
+                raise NotSent(str(exc) or type(exc).__name__) from None
         replies = await self._exchange(packed)
         for reply in replies:
             if isinstance(reply, self._hiredis.ReplyError):

@@ -64,7 +64,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import model
 from . import store_codec as codec
 from . import store_outage
-from .redis_link import LinkError, link_for
+from .redis_link import LinkError, NotSent, link_for
 from .model import Account, Event, Message, RequestRecord
 from .store import Directory, Store, message_cost, phone_key
 
@@ -459,6 +459,7 @@ class RedisStore(Store):
         self._retrying: asyncio.TimerHandle | None = None
         self._drained = 0  # changes written since the store answered again (said when all are)
         self._left_behind = False  # the last round trip took CHUNK changes and left the rest for the next
+        self._unknown_own = 0  # commits of ours that failed after they were sent: each may hold a number
         self._commits_link = link_for(url)  # None: redis-py for everything (no hiredis, or TLS)
         self._feed_link = link_for(url)
 
@@ -885,7 +886,9 @@ class RedisStore(Store):
         self._committing = True
         try:
             number = int((await self._transaction(commands.list))[published])
-        except Exception:  # nothing accepted is lost: written with the next commit
+        except Exception as exc:  # nothing accepted is lost: written with the next commit
+            if getattr(exc, "sent", True) and self._unknown_own < 64:
+                self._unknown_own += 1  # it may have run, its reply lost: a number of ours the feed will skip
             self._outbox[:0] = ops
             if len(self._outbox) > self._outbox_bound:
                 self._bound_outbox()
@@ -922,7 +925,7 @@ class RedisStore(Store):
         replies = await link.call([link.pack("MULTI"), *[link.pack(*c) for c in commands], link.pack("EXEC")])
         results = replies[-1]
         if not isinstance(results, list):
-            raise LinkError(f"transaction not run: {results!r}")
+            raise NotSent(f"transaction not run: {results!r}")
         for result in results:
             if isinstance(result, Exception):
                 raise LinkError(str(result))
@@ -1170,6 +1173,10 @@ class RedisStore(Store):
         """Commit `number` read from the inbox: every commit before it is either this copy's own
         or was read before it, unless the inbox lost it (trimmed, read too late)."""
         gap = number - self._applied_n - 1 - sum(1 for n in self._own_ahead if n < number)
+        if gap > 0 and self._unknown_own:  # commits of ours whose replies were lost (they may have run)
+            explained = min(gap, self._unknown_own)
+            self._unknown_own -= explained
+            gap -= explained
         if gap > 0:
             if self._committing and gap <= 64:  # the commit under way may be one of them: told when back
                 self._suspects.update(n for n in range(self._applied_n + 1, number) if n not in self._own_ahead)

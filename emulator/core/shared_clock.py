@@ -16,6 +16,7 @@ import asyncio
 from typing import Any
 
 from .clock import Clock
+from .store_outage import StoreAway
 
 POLL = 0.02  # real time: seconds between two looks at the store for due transitions
 # ...where another process's transitions are left to it for this long past their due time: its
@@ -60,12 +61,18 @@ class SharedClock(Clock):
             target = self.now()
         else:
             target = self._manual_now + seconds
+        if self.store.outage.away:  # the time is the store's: it cannot move without it
+            raise StoreAway(f"the shared store does not answer ({self.store.outage.reason}): the clock cannot move")
         self._advancing_to = target
         fired = 0
         try:
             while True:
                 await self.store.commit()  # what was scheduled so far is in the store, claimable
-                claimed = await self.store.claim_due(target)
+                try:
+                    claimed = await self.store.claim_due(target)
+                except Exception as exc:
+                    self.store.unreachable(exc)
+                    raise StoreAway(f"the shared store does not answer ({exc}): the clock cannot move") from None
                 if claimed:
                     await self.store.sync()  # the messages they are for, committed with them, are in this copy
                 for due, key in claimed:
