@@ -101,11 +101,17 @@ def main() -> int:
             valkey.start()
         after = run_for(total - args.warmup - args.outage, "back")
         r = result()
-        time.sleep(3)
-        health = {}
-        for _ in range(20):
-            one = get(base, "/_emulator/health")
-            health[one["process"]["pid"]] = one.get("shared_store")
+        waited = time.monotonic()
+        while True:  # (a store with much to load answers LOADING for a while after it starts)
+            health = {}
+            for _ in range(20):
+                one = get(base, "/_emulator/health")
+                health[one["process"]["pid"]] = one.get("shared_store")
+            if all(h and h["reachable"] for h in health.values()) or time.monotonic() - waited > 120:
+                break
+            time.sleep(1)
+        print(f"every worker reached the store again {time.monotonic() - waited:.1f} s after the load ended")
+        time.sleep(1)
         counts = {get(base, "/_emulator/messages?limit=1&provider=alphasms")["count"] for _ in range(10)}
         held = subprocess.run(["redis-cli", "-p", str(valkey.port), "hlen", "msgemu:messages"], capture_output=True,
                               text=True).stdout.strip()
