@@ -106,8 +106,8 @@ def main() -> int:
             health = {}
             for _ in range(20):
                 one = get(base, "/_emulator/health")
-                health[one["process"]["pid"]] = one.get("shared_store")
-            if all(h and h["reachable"] for h in health.values()) or time.monotonic() - waited > 120:
+                health[one["process"]["pid"]] = one.get("shared_store")  # (None: an msgemu from before it said)
+            if all(h is None or h["reachable"] for h in health.values()) or time.monotonic() - waited > 120:
                 break
             time.sleep(1)
         print(f"every worker reached the store again {time.monotonic() - waited:.1f} s after the load ended")
@@ -115,7 +115,8 @@ def main() -> int:
         counts = {get(base, "/_emulator/messages?limit=1&provider=alphasms")["count"] for _ in range(10)}
         held = subprocess.run(["redis-cli", "-p", str(valkey.port), "hlen", "msgemu:messages"], capture_output=True,
                               text=True).stdout.strip()
-        print(f"wrk: {r['requests']:,} requests in {total} s, {r['non_2xx']:,} not 2xx, p99 {r['p99_ms']:.1f} ms")
+        print(f"wrk: {r['requests']:,} requests in {total} s, {r['non_2xx']:,} not 2xx, p99 {r['p99_ms']:.1f} ms, "
+              f"socket errors: {r.get('socket_errors') or 'none'}")
         print(f"RSS MiB: before the outage {before[-1]['rss']}, at its end {away[-1]['rss']}, 10 s after {after[-1]['rss']}")
         print(f"log lines: {after[-1]['lines'] - before[-1]['lines']} during and after the outage")
         print(f"messages: the workers hold {sorted(counts)}, the store {held}; store per worker: {health}")
