@@ -68,6 +68,8 @@ def test_a_store_killed_and_started_again_costs_no_request_and_loses_nothing(ser
     assert max(seconds for _, seconds in during) < 2.0, during  # answered from the copy, not held
     away = _health_by_worker(served)
     assert len(away) == 2 and not any(h["shared_store"]["reachable"] for h in away.values()), away
+    with urllib.request.urlopen(served.client.url() + "/_emulator/metrics", timeout=10) as response:
+        assert "msgemu_store_reachable 0.0" in response.read().decode()
     time.sleep(1.0)  # the lifecycle goes on meanwhile (each worker's own timers)
 
     own_valkey.start()

@@ -165,7 +165,15 @@ async def store_families(store) -> list[Metric]:
         callbacks.add_metric([provider, result], count)
     held = GaugeMetricFamily("msgemu_journal_requests", "Provider requests held in the journal (bounded by --retention)")
     held.add_metric([], len(store.requests))
-    return [messages, callbacks, held]
+    families = [messages, callbacks, held]
+    outage = getattr(store, "outage", None)
+    if outage is not None:  # a shared store (core/store_outage.py)
+        reachable = GaugeMetricFamily(
+            "msgemu_store_reachable", "1 when the answering process reaches the shared store; 0 while it answers from its own copy"
+        )
+        reachable.add_metric([], 0 if outage.away else 1)
+        families.append(reachable)
+    return families
 
 
 def gc_families() -> list[Metric]:
