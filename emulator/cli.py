@@ -147,8 +147,16 @@ async def _serve(settings: Settings, runtime: Runtime, worker: int | None = None
             runner = web.AppRunner(app, **server_options(settings))
             await runner.setup()
             runners.append(runner)
-        for runner, (_, port, what) in zip(runners, sites):
-            await ListenerSite(runner, settings.host, port, budget, reuse_port=worker is not None).start()
+        named = [*settings.provider_ports, None]  # (the main port last, as in sites)
+        for runner, (_, port, what), name in zip(runners, sites, named):
+            site = ListenerSite(runner, settings.host, port, budget, reuse_port=worker is not None)
+            await site.start()
+            if port == 0:  # the kernel chose it: the start line (and whatever builds URLs) says which
+                port = site.port
+                if name is None:
+                    settings.port = port
+                else:
+                    settings.provider_ports[name] = port
             log.debug("listening on http://%s:%d (%s)", settings.host, port, what)
         if not settings.provider_ports:
             await runtime.start()  # provider-port apps share the runtime; the main app starts it

@@ -41,6 +41,18 @@ def claim(host: str, ports: list[int]) -> list[socket.socket]:
     return locks
 
 
+def chosen(host: str, port: int) -> int:
+    """`port`, or for 0 one the kernel picks now: every worker must bind the same one (each asking
+    for 0 would get a port of its own). `claim` then checks it is free at every address."""
+    if port:
+        return port
+    infos = socket.getaddrinfo(host or None, 0, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.bind(address)
+        return probe.getsockname()[1]
+
+
 def release(locks: list[socket.socket]) -> None:
     for lock in locks:
         lock.close()

@@ -30,6 +30,8 @@ def serve(settings: Settings, count: int) -> int:
               "on the same --store instead", file=sys.stderr, flush=True)
         return 2
     try:
+        settings.port = port_claim.chosen(settings.host, settings.port)
+        settings.provider_ports = {name: port_claim.chosen(settings.host, port) for name, port in settings.provider_ports.items()}
         locks = port_claim.claim(settings.host, _ports(settings))  # held until this process ends
     except CannotListen as exc:
         print(f"msgemu: {exc}", file=sys.stderr, flush=True)

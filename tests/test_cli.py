@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import socket
@@ -194,6 +195,21 @@ def test_start_line_names_every_url_and_a_busy_port_is_one_clear_line(serve):
     assert second.stderr.strip() == (
         f"msgemu: cannot listen on 127.0.0.1:{port}: address already in use (another msgemu? choose one with --port or MSGEMU_PORT)"
     )
+    stop(proc)
+
+
+def test_port_0_lets_the_kernel_choose_and_the_start_line_says_which(serve):
+    proc = serve("--port", "0", "--provider-port", "smsc=0", "--clock", "manual")
+    line = proc.stdout.readline()
+    ports = re.findall(r"http://127\.0\.0\.1:(\d+)", line)
+    assert ports and "0" not in ports, line  # (a harness starting msgemu on a free port reads it here)
+    main = int(re.search(r"alphasms http://127\.0\.0\.1:(\d+)/alphasms", line)[1])
+    own = int(re.search(r"smsc http://127\.0\.0\.1:(\d+)[;,]", line)[1])  # (its own port: no path)
+    assert main != own
+    status, body = request(f"http://127.0.0.1:{main}/alphasms/api/json.php", {"auth": "alphasms-demo-key", "data": [{"type": "balance"}]})
+    assert status == 200 and body["success"] is True
+    with urllib.request.urlopen(f"http://127.0.0.1:{own}/sys/balance.php?login=demo&psw=demo-password&fmt=3", timeout=5) as answer:
+        assert "balance" in json.loads(answer.read())
     stop(proc)
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -147,3 +148,26 @@ def test_workers_refuse_a_port_another_program_listens_on_even_with_so_reuseport
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"cannot listen on 127.0.0.1:{port}: address already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@needs_valkey
+def test_workers_on_port_0_share_the_one_port_the_kernel_chose(store):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator.cli", "serve", "--port", "0", "--store", store, "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        import re
+
+        ports = set(re.findall(r"alphasms http://127\.0\.0\.1:(\d+)/", line))
+        assert len(ports) == 1 and "0" not in ports, line
+        url = f"http://127.0.0.1:{ports.pop()}/_emulator/health"
+        pids = set()
+        for _ in range(40):  # each worker listens on it (each asking the kernel for port 0 got a port of its own)
+            with urllib.request.urlopen(url, timeout=10) as response:
+                pids.add(json.loads(response.read())["process"]["pid"])
+        assert len(pids) == 2
+    finally:
+        proc.terminate()
+        proc.wait(30)
