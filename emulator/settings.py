@@ -162,7 +162,7 @@ def _reason(exc: Exception) -> str:
 def _size(value: Any) -> int:
     """`268435456`, `256M`, `1G`, `512k` -> bytes."""
     text = str(value).strip().upper().removesuffix("B").removesuffix("I")
-    factor = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
+    factor = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}.get(text[-1:], 1)
     number = text[:-1] if factor > 1 else text
     try:
         return int(float(number) * factor)

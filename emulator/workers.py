@@ -36,10 +36,46 @@ def serve(settings: Settings, count: int) -> int:
     except CannotListen as exc:
         print(f"msgemu: {exc}", file=sys.stderr, flush=True)
         return 2
+    note = memory_note(count, settings.retention_bytes, available_memory())
+    if note:
+        print(note, file=sys.stderr, flush=True)
     try:
         return _supervise(settings, count)
     finally:
         port_claim.release(locks)
+
+
+# What a worker holds at most beyond its counted retention: the counted bytes are ~5.5 KiB of the
+# ~6.6 KiB a retained send costs in RSS (README, Reliability), and a process starts at ~60-80 MiB.
+RSS_PER_COUNTED = 1.2
+RSS_BASE = 100 * 1024 * 1024
+
+
+def memory_note(count: int, retention_bytes: int, available: int | None) -> str | None:
+    """A warning when `count` workers, each with a whole copy of the store held to
+    `retention_bytes`, could need more memory than the machine has available (`--workers auto`
+    on a machine with many cores); None when they fit or nobody knows."""
+    if available is None:
+        return None
+    each = int(retention_bytes * RSS_PER_COUNTED) + RSS_BASE
+    if count * each <= available:
+        return None
+    return (f"msgemu: warning: {count} workers each keep a whole copy of the store, up to about "
+            f"{each / 2**20:,.0f} MiB with --retention-bytes {retention_bytes / 2**20:,.0f}M: {count * each / 2**30:,.1f} GiB "
+            f"in all, more than the {available / 2**30:,.1f} GiB available here; a lower --retention-bytes or "
+            "fewer --workers keeps them within it")
+
+
+def available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (Linux), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _supervise(settings: Settings, count: int) -> int:

@@ -171,3 +171,20 @@ def test_workers_on_port_0_share_the_one_port_the_kernel_chose(store):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@needs_valkey
+def test_workers_that_could_outgrow_the_machines_memory_say_so_once_at_start(serve, store):
+    served = serve("--store", store, "--workers", "2", "--retention-bytes", "64T")  # more than any machine here
+    line = next((line for line in served.output.splitlines() if "warning" in line), "")
+    assert line.startswith("msgemu: warning: 2 workers each keep a whole copy of the store"), served.output
+    assert "a lower --retention-bytes or fewer --workers" in line
+    assert served.client.health()["status"] == "ok"  # a warning: it serves all the same
+
+
+def test_the_memory_note_is_silent_when_the_workers_fit():
+    from emulator.workers import memory_note
+
+    assert memory_note(2, 512 * 2**20, 8 * 2**30) is None
+    assert memory_note(64, 512 * 2**20, 8 * 2**30).startswith("msgemu: warning: 64 workers")
+    assert memory_note(64, 512 * 2**20, None) is None
