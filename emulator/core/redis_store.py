@@ -41,6 +41,9 @@ Numbers that must be unique (request, event, callback ids, providers' numeric me
 directory records) come in blocks from counters in the store. Scheduled transitions are claimed
 with one atomic script, so each fires in exactly one process (core/shared_clock.py).
 
+While the store does not answer (stopped, restarting, hung), requests are answered from the copy
+and what they change waits, bounded, for it to answer again: core/store_outage.py.
+
 Conflicts: two processes changing the same message at the same instant keep the last write
 (a message changes through its own timers, claimed once, so this needs a cancel racing a
 status change); balances move by increments, never by overwrite. The store is trusted: values
