@@ -196,3 +196,25 @@ def test_the_manual_clock_says_it_cannot_move_while_the_store_is_away(serve, own
     served.client.advance(5)  # once back, the time moves and everything due fires
     assert {m["status"] for m in served.client.messages(provider="hyber")} == {"delivered"}
     assert "Traceback" not in served.stop()
+
+
+def test_transitions_scheduled_while_the_store_was_away_survive_a_restart_once_it_is_back(serve, own_valkey, tmp_path):
+    slow = tmp_path / "slow.yaml"  # delivered 6 s after the send: long enough to restart msgemu first
+    slow.write_text('rules:\n  - deliver: {"*": [{after: 5, status: sent}, {after: 6, status: delivered}]}\n')
+    first = serve("--store", own_valkey.url, "--scenario", str(slow))
+    hyber_send(first, "380505000000")
+    own_valkey.stop()
+    message_id = hyber_send(first, "380505000001")  # its transitions are scheduled in this process
+    own_valkey.start()
+    _wait_reachable(first, 1)  # ...and handed to the store once it answers
+    first.stop()
+    again = serve("--store", own_valkey.url, "--scenario", str(slow))
+    deadline = time.monotonic() + 15
+    while True:
+        statuses = {m["provider_id"]: m["status"] for m in again.client.messages(provider="hyber")}
+        if statuses.get(message_id) == "delivered":
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"the transitions scheduled while the store was away were lost with the process: {statuses}")
+        time.sleep(0.2)
+    assert set(statuses.values()) == {"delivered"}

@@ -6,6 +6,9 @@ each goes to exactly one process) and fires them here like any local timer, so a
 and its callback happen once whatever the number of processes. Local timers (a callback's
 retries, which belong to the process that started it) stay in this process's heap.
 
+While the store does not answer, transitions are scheduled in this process's heap, so that
+lifecycles go on; once it answers again they are handed to it, as if scheduled there.
+
 Manual time is the store's: advance() claims everything due up to the new time, fires it in
 order together with what it schedules on the way, then publishes the new time; the other
 processes move their clocks there (and fire their own local timers).
@@ -13,6 +16,7 @@ processes move their clocks there (and fire their own local timers).
 from __future__ import annotations
 
 import asyncio
+import heapq
 from typing import Any
 
 from .clock import Clock
@@ -33,6 +37,7 @@ class SharedClock(Clock):
         self._advancing_to: float | None = None  # inside advance(): transitions due by then stay here
         self._poller: asyncio.Task | None = None
         store.on_shared["clock"] = self._moved
+        store.outage.on_back.append(self._hand_back)
 
     async def restore(self) -> None:
         """The time the store keeps (a restart, or a process joining others); the first process
@@ -90,6 +95,22 @@ class SharedClock(Clock):
         self.store.publish("clock", self._state())
         await self.store.commit()
         return fired
+
+    def _hand_back(self) -> None:
+        """The store answers again: the transitions scheduled here meanwhile go to it, as every
+        other does, so that a restart of this process does not lose them (this process's own poll
+        still claims them first)."""
+        if self._advancing_to is not None:
+            return  # (an advance under way fires what it holds here itself)
+        kept = [entry for entry in self._timers if type(entry[2]) is not tuple]
+        if len(kept) == len(self._timers):
+            return
+        for due, _, key in self._timers:
+            if type(key) is tuple:
+                self.store.add_timer(due, key)
+        self._timers = kept
+        heapq.heapify(kept)
+        self._arm()
 
     async def pending_count(self) -> int:
         if self.store.outage.away:

@@ -44,6 +44,7 @@ class Outage:
         self.since: float | None = None  # time.monotonic() of the first failure
         self.reason = ""
         self.short = 0  # requests refused for want of unique ids while away (IdBlocks)
+        self.on_back: list[Callable[[], None]] = []  # run once it answers again (the clock hands back its timers)
         self._told = 0.0
 
     @property
@@ -70,6 +71,8 @@ class Outage:
         self.since = None
         self.reason = ""
         self.short = 0
+        for back in self.on_back:
+            back()
 
     def _refused(self) -> str:
         if not self.short:
