@@ -15,6 +15,7 @@ import select
 import signal
 import sys
 import time
+from functools import partial
 from typing import Callable, NamedTuple
 
 from . import port_claim
@@ -161,6 +162,8 @@ def _run_worker(settings: Settings, index: int, ready_write: int | None, lifelin
     except Exception as exc:  # the parent checked the settings: only the environment can differ
         print(f"msgemu: worker {index}: {exc}", file=sys.stderr, flush=True)
         return 2
+    if hasattr(runtime.store, "when_stale"):  # a copy that missed commits: drain, exit, and be started again
+        runtime.store.when_stale = partial(os.kill, os.getpid(), signal.SIGTERM)
     gc_pacing.tune()
     use_loop(settings.loop)
     try:

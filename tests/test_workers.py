@@ -188,3 +188,32 @@ def test_the_memory_note_is_silent_when_the_workers_fit():
     assert memory_note(2, 512 * 2**20, 8 * 2**30) is None
     assert memory_note(64, 512 * 2**20, 8 * 2**30).startswith("msgemu: warning: 64 workers")
     assert memory_note(64, 512 * 2**20, None) is None
+
+
+@needs_valkey
+def test_a_worker_whose_copy_missed_commits_restarts_and_reloads_instead_of_serving_a_stale_copy(serve, store):
+    import redis
+
+    served = serve("--store", store, "--workers", "2")
+    spy = redis.Redis.from_url(store)
+    roster = spy.hgetall("msgemu:roster")
+    assert len(roster) == 2
+    stale = next(iter(roster))  # as if this worker stalled past its lease while the other went on
+    spy.hset("msgemu:roster", stale, 0)
+    sent = [hyber_send(served, f"38050600{n:04d}") for n in range(20)]  # the other one's commits drop it
+    deadline = time.monotonic() + 30  # it finds out when it next renews its lease (every 10 s)
+    while "starting it again" not in served.output:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the stale worker did not restart:\n{served.output}")
+        time.sleep(0.2)
+    assert "this worker restarts to reload" in served.output
+    deadline = time.monotonic() + 20
+    while True:  # the new worker loaded the store: every worker sees every message
+        views = [{m["provider_id"] for m in served.client.messages(provider="hyber", limit=100)} for _ in range(8)]
+        pids = {served.get("/_emulator/health")[1]["process"]["pid"] for _ in range(20)}
+        if all(view >= set(sent) for view in views) and len(pids) == 2:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"not every worker sees every message after the restart: {views}")
+        time.sleep(0.2)
+    assert "Traceback" not in served.output

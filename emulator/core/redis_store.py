@@ -463,6 +463,9 @@ class RedisStore(Store):
         self._drained = 0  # changes written since the store answered again (said when all are)
         self._left_behind = False  # the last round trip took CHUNK changes and left the rest for the next
         self._unknown_own = 0  # commits of ours that failed after they were sent: each may hold a number
+        # what a copy that missed commits does (workers.py: drain and exit, the parent starts it again)
+        self.when_stale: Callable[[], None] | None = None
+        self._restarting = False
         self._commits_link = link_for(url)  # None: redis-py for everything (no hiredis, or TLS)
         self._feed_link = link_for(url)
 
@@ -1195,7 +1198,17 @@ class RedisStore(Store):
 
     def _missed(self, count: int) -> None:
         log.warning("change feed of %s: %d commits of other processes were trimmed before this process read "
-                    "them (it was more than %d s behind); restart it to reload", self.url, count, CHANGES_SECONDS)
+                    "them (it was more than %d s behind); %s", self.url, count, CHANGES_SECONDS, self._stale())
+
+    def _stale(self) -> str:
+        """This copy missed commits: a worker (--workers) restarts, loading the store afresh;
+        a process on its own says how to get there."""
+        if self.when_stale is None:
+            return "restart it to reload"
+        if not self._restarting:
+            self._restarting = True
+            self.when_stale()
+        return "this worker restarts to reload"
 
     async def _renew(self) -> None:
         """Say this process is still there (its lease); if it had been dropped from the roster, it
@@ -1205,7 +1218,7 @@ class RedisStore(Store):
         added, commits = await self._redis.eval(RENEW, 2, self.k("roster"), self.k("commits"), self.origin, LEASE_SECONDS)
         if int(added):
             log.warning("store %s: this process was off the roster (silent for more than %d s) and missed other "
-                        "processes' commits; restart it to reload", self.url, LEASE_SECONDS)
+                        "processes' commits; %s", self.url, LEASE_SECONDS, self._stale())
             self._applied_n = max(self._applied_n, int(commits))
             if self._catching_up:
                 self._caught_up()
