@@ -22,7 +22,9 @@ from . import port_claim
 from .listener import CannotListen
 from .settings import Settings
 
-RESTART_PAUSE = 1.0  # seconds before a worker that died is started again (not in a tight loop)
+RESTART_PAUSE = 1.0  # seconds before a worker that died is started again (not in a tight loop)...
+RESTART_MAX = 30.0  # ...twice as long each time one dies within STEADY seconds of its start, up to this
+STEADY = 10.0
 
 
 def serve(settings: Settings, count: int) -> int:
@@ -102,8 +104,11 @@ def _supervise(settings: Settings, count: int) -> int:
     lifeline, lifeline_write = os.pipe()
     ready_read, ready_write = os.pipe()
     pipes = Pipes(lifeline, lifeline_write, ready_read, ready_write)
+    started: dict[int, float] = {}  # worker index -> when it was last started (monotonic)
+    pauses: dict[int, float] = {}  # worker index -> the pause before its last restart
     for index in range(count):
         children[_start(settings, index, pipes)] = index
+        started[index] = time.monotonic()
     os.close(ready_write)
     if not _wait_ready(ready_read, count, children, lambda: stopping):
         _stop(children)
@@ -123,10 +128,16 @@ def _supervise(settings: Settings, count: int) -> int:
         if index is None or stopping:
             continue
         code = os.waitstatus_to_exitcode(status)
-        print(f"msgemu: worker {index} exited ({code}); starting it again", file=sys.stderr, flush=True)
-        time.sleep(RESTART_PAUSE)
+        # one that keeps failing as it starts (its store out of reach) is started again less and less often
+        quick = time.monotonic() - started.get(index, 0.0) < STEADY
+        pause = pauses[index] = min(2 * pauses.get(index, RESTART_PAUSE / 2), RESTART_MAX) if quick else RESTART_PAUSE
+        print(f"msgemu: worker {index} exited ({code}); starting it again in {pause:.0f} s", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + pause
+        while not stopping and time.monotonic() < deadline:  # (a SIGTERM ends the pause at once)
+            time.sleep(0.05)
         if not stopping:  # a SIGTERM during the pause: no new worker that nobody would stop
             children[_start(settings, index, pipes)] = index
+            started[index] = time.monotonic()
     return 0 if stopping else code
 
 

@@ -217,3 +217,21 @@ def test_a_worker_whose_copy_missed_commits_restarts_and_reloads_instead_of_serv
             pytest.fail(f"not every worker sees every message after the restart: {views}")
         time.sleep(0.2)
     assert "Traceback" not in served.output
+
+
+def test_a_worker_that_keeps_failing_as_it_starts_is_started_again_less_and_less_often(serve, tmp_path):
+    from tests.valkey import ValkeyServer
+
+    with ValkeyServer() as valkey:
+        served = serve("--store", valkey.url, "--workers", "2")
+        pids = {served.get("/_emulator/health")[1]["process"]["pid"] for _ in range(40)}
+        valkey.stop()  # from now on a worker cannot start: it cannot load the store
+        os.kill(pids.pop(), 9)
+        time.sleep(8)
+        restarts = [line for line in served.output.splitlines() if "exited" in line and "starting it again" in line]
+        # 1, 2, 4 s between the tries (each try fails at once): a few lines, not one a second
+        assert 2 <= len(restarts) <= 4, served.output
+        assert restarts[0].endswith("starting it again in 1 s") and "starting it again in 4 s" in "\n".join(restarts)
+        started = time.monotonic()
+        served.stop()  # a SIGTERM during a pause ends it at once
+        assert time.monotonic() - started < 10
