@@ -294,14 +294,8 @@ async def bind(loop: asyncio.AbstractEventLoop, host: str, port: int, reuse_port
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
+            sock = new_socket(family, kind, proto, reuse_port)
             sockets.append(sock)
-            if os.name == "posix":  # as asyncio does: a restart may bind while old connections linger
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
             sock.listen(backlog)
             sock.setblocking(False)
@@ -310,3 +304,16 @@ async def bind(loop: asyncio.AbstractEventLoop, host: str, port: int, reuse_port
             sock.close()
         raise
     return sockets
+
+
+def new_socket(family: int, kind: int, proto: int, reuse_port: bool) -> socket.socket:
+    """A socket with the options every listener of msgemu binds with (and port_claim's check,
+    which must meet what the workers will meet)."""
+    sock = socket.socket(family, kind, proto)
+    if os.name == "posix":  # as asyncio does: a restart may bind while old connections linger
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    return sock

@@ -20,7 +20,7 @@ import errno
 import socket
 import sys
 
-from .listener import CannotListen
+from .listener import CannotListen, new_socket
 
 
 def claim(host: str, ports: list[int]) -> list[socket.socket]:
@@ -28,9 +28,7 @@ def claim(host: str, ports: list[int]) -> list[socket.socket]:
     locks come back, to be kept open as long as the workers serve (closing them lets go)."""
     locks: list[socket.socket] = []
     try:
-        for port in ports:
-            if port == 0:  # the kernel picks a free one for each socket: nobody can be there
-                continue
+        for port in ports:  # (none is 0: chosen() picked one first)
             lock = _lock(host, port)
             if lock is not None:
                 locks.append(lock)
@@ -82,10 +80,7 @@ def _check_free(host: str, port: int) -> None:
     except socket.gaierror as exc:
         raise CannotListen(host, port, OSError(exc.errno, exc.strerror)) from None
     for family, kind, proto, _, address in dict.fromkeys(infos):
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the workers: old connections may linger
-            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        with new_socket(family, kind, proto, reuse_port=False) as probe:
             try:
                 probe.bind(address)
             except OSError as exc:
