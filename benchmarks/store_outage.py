@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from harness import REPO, SENDS, cpu_seconds, descendants, free_port, machine_cpus, rss_mib, tree_env, wrk  # noqa: E402
+from harness import REPO, SENDS, cpu_seconds, descendants, free_port, machine_cpus, rss_mib, tree_env, wait_http, wrk  # noqa: E402
 from tests.valkey import ValkeyServer  # noqa: E402
 
 
@@ -57,12 +57,7 @@ def main() -> int:
         cwd=args.msgemu_root, env=tree_env(args.msgemu_root), stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                get(base, "/_emulator/health")
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_http(base + "/_emulator/health", server)
         request = urllib.request.Request(base + "/_emulator/accounts/alphasms", json.dumps({"balance": 10**11}).encode(),
                                          {"Content-Type": "application/json"}, method="PATCH")
         urllib.request.urlopen(request, timeout=30).read()
