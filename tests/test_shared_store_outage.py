@@ -34,8 +34,7 @@ def own_valkey():
 def _health_by_worker(served, tries: int = 40) -> dict[int, dict]:
     seen: dict[int, dict] = {}
     for _ in range(tries):  # a new connection each: SO_REUSEPORT spreads them over the workers
-        with urllib.request.urlopen(served.client.url() + "/_emulator/health", timeout=10) as response:
-            health = json.loads(response.read())
+        health = served.get("/_emulator/health")[1]
         seen[health["process"]["pid"]] = health
     return seen
 
