@@ -1197,12 +1197,13 @@ class RedisStore(Store):
             self._own_ahead = {n for n in self._own_ahead if n > self._applied_n}
 
     def _missed(self, count: int) -> None:
+        remedy = self._reload()
         log.warning("change feed of %s: %d commits of other processes were trimmed before this process read "
-                    "them (it was more than %d s behind); %s", self.url, count, CHANGES_SECONDS, self._stale())
+                    "them (it was more than %d s behind); %s", self.url, count, CHANGES_SECONDS, remedy)
 
-    def _stale(self) -> str:
-        """This copy missed commits: a worker (--workers) restarts, loading the store afresh;
-        a process on its own says how to get there."""
+    def _reload(self) -> str:
+        """This copy missed commits: a worker (--workers) is made to restart, loading the store
+        afresh; a process on its own cannot. Returns what happens, for the line that says so."""
         if self.when_stale is None:
             return "restart it to reload"
         if not self._restarting:
@@ -1217,8 +1218,9 @@ class RedisStore(Store):
         self._renewed = asyncio.get_running_loop().time()
         added, commits = await self._redis.eval(RENEW, 2, self.k("roster"), self.k("commits"), self.origin, LEASE_SECONDS)
         if int(added):
+            remedy = self._reload()
             log.warning("store %s: this process was off the roster (silent for more than %d s) and missed other "
-                        "processes' commits; %s", self.url, LEASE_SECONDS, self._stale())
+                        "processes' commits; %s", self.url, LEASE_SECONDS, remedy)
             self._applied_n = max(self._applied_n, int(commits))
             if self._catching_up:
                 self._caught_up()
