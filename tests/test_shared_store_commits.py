@@ -241,3 +241,111 @@ async def test_a_commit_whose_reply_was_lost_is_not_taken_for_a_trimmed_feed(sto
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_commit_whose_reply_was_lost_is_written_once(store, spy, opened):
+    """The MULTI ran but its reply never came: the store is asked whether it ran before anything
+    is written again, so its journal record, its charge and its feed entry count once."""
+    here, there = await opened(store), await opened(store)
+    try:
+        from decimal import Decimal
+
+        from emulator.core.model import Account
+
+        here.add_account(Account("alphasms", "lost-reply", {"key": "k"}, Decimal("100")))
+        await here.commit()
+        account = here.account("alphasms", "lost-reply")
+        field = b"alphasms\x1flost-reply"
+        before = int(await spy.hget("msgemu:balances", field))
+        real = here._transaction
+
+        async def reply_lost(commands):  # the MULTI runs, its reply never comes
+            here._transaction = real
+            await real(commands)
+            raise ConnectionError("connection closed by the server")
+
+        here._transaction = reply_lost
+        here.add_request(record(here, "/once"))
+        here.charge(account, Decimal("2.5"))
+        await here.commit()
+        here.add_request(record(here, "/next"))
+        await here.commit()
+
+        stored = await spy.lrange("msgemu:journal:requests", 0, -1)
+        assert [b"/once" in s for s in stored] == [True, False] and b"/next" in stored[1]
+        assert int(await spy.hget("msgemu:balances", field)) == before - 2_500_000
+        for _ in range(50):
+            await there.sync()
+            if any(r.path == "/next" for r in there.requests):
+                break
+            await asyncio.sleep(0.05)
+        assert [r.path for r in there.requests] == ["/once", "/next"]
+        assert there.account("alphasms", account.login).balance == Decimal(before) / 1_000_000 - Decimal("2.5")
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_a_commit_lost_on_the_way_is_written_by_the_next_round_trip(store, spy, opened):
+    """The connection failed before the MULTI ran: the store's note names an earlier round trip
+    (or none), so the changes go again, once."""
+    here = await opened(store)
+    try:
+        here.add_request(record(here, "/first"))
+        await here.commit()
+        real = here._transaction
+
+        async def lost_on_the_way(commands):
+            here._transaction = real
+            raise ConnectionError("connection reset")
+
+        here._transaction = lost_on_the_way
+        here.add_request(record(here, "/lost-on-the-way"))
+        await here.commit()
+        stored = await spy.lrange("msgemu:journal:requests", 0, -1)
+        assert [b"/first" in stored[0], b"/lost-on-the-way" in stored[1], len(stored)] == [True, True, 2]
+        assert here._in_doubt is None and not here.outage.away
+    finally:
+        await here.close()
+
+
+async def test_a_lost_reply_the_feed_passes_before_it_is_settled_is_not_taken_for_a_trimmed_feed(store, spy, opened, caplog):
+    """The store cannot be asked at once (it went away with the reply): the other process's
+    next commit reaches this copy first, over the gap the lost commit's number leaves; once
+    the store answers, the commit is found to have run, and no commit counts as missed."""
+    here, there = await opened(store), await opened(store)
+    try:
+        real_transaction, real_settle = here._transaction, here._settle_doubt
+        asks = []
+
+        async def reply_lost(commands):
+            here._transaction = real_transaction
+            await real_transaction(commands)
+            raise ConnectionError("connection closed by the server")
+
+        async def not_yet():
+            asks.append(1)
+            if len(asks) > 2:
+                here._settle_doubt = real_settle
+                return await real_settle()
+            raise ConnectionError("connection refused")
+
+        here._transaction, here._settle_doubt = reply_lost, not_yet
+        here.add_request(record(here, "/once"))
+        await here.commit()  # the reply lost, the store not asked: away, answered from the copy
+        assert here.outage.away and here._in_doubt is not None
+        there.add_request(record(there, "/later"))
+        await there.commit()
+        for _ in range(100):  # the feed brings /later over the lost commit's number; then settled
+            if any(r.path == "/later" for r in here.requests) and not here.outage.away:
+                break
+            await asyncio.sleep(0.05)
+        assert [r.path for r in here.requests] == ["/once", "/later"] and not here.outage.away
+        assert here._in_doubt is None and len(asks) == 3
+        stored = await spy.lrange("msgemu:journal:requests", 0, -1)
+        assert [b"/once" in stored[0], b"/later" in stored[1], len(stored)] == [True, True, 2]
+        assert "trimmed before this process read them" not in caplog.text
+        assert here._applied_n == int(await spy.get("msgemu:commits"))
+    finally:
+        await here.close()
+        await there.close()

@@ -18,8 +18,8 @@ TIMEOUT = 30.0  # a reply not complete by then: the connection is dropped and th
 
 class LinkError(ConnectionError):
     """The call failed (connection lost, timed out, or the server answered with an error).
-    `sent`: whether its commands may have run (a reply lost on the way: a commit made, its
-    number never known); False for NotSent."""
+    `sent`: whether its commands may have run without this process knowing (a reply lost on
+    the way: a commit made, its number never known); False for NotSent and Refused."""
 
     sent = True
 
@@ -28,6 +28,17 @@ class NotSent(LinkError):
     """No connection could be made: none of the call's commands ran."""
 
     sent = False
+
+
+class Refused(LinkError):
+    """A transaction's reply came, with an error for some of its commands: the others ran
+    (`results`, errors included)."""
+
+    sent = False
+
+    def __init__(self, message: str, results: list[Any]) -> None:
+        super().__init__(message)
+        self.results = results
 
 
 def link_for(url: str) -> "Link | None":

@@ -67,7 +67,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import model
 from . import store_codec as codec
 from . import store_outage
-from .redis_link import LinkError, NotSent, link_for
+from .redis_link import NotSent, Refused, link_for
 from .model import Account, Event, Message, RequestRecord
 from .store import Directory, Store, message_cost, phone_key
 
@@ -82,6 +82,7 @@ CHANGES_KEPT = 100_000  # entries of an inbox kept (approximately) for a process
 CHANGES_SECONDS = 60  # ...and no older than this: an entry carries a commit's objects (about 3 KB a send)
 LEASE_SECONDS = 60  # a process not heard of for this long leaves the roster: no more entries for it
 RENEW_EVERY = 10.0  # seconds between two renewals of a process's lease (its reader renews it)
+DONE_SECONDS = 7 * 86400  # how long the store says which round trip of a process ran last
 ID_KINDS = ("request", "event", "callback", "delivery", "gateway", "directory")
 ID_BASES = {"gateway": 100_000_000}  # numeric message ids keep their 9-digit look
 TRANSITION_IDS = ("event", "callback", "delivery")  # what a status change numbers (retry_after)
@@ -137,7 +138,9 @@ return #new
 # without saying so, or stalled that long) leaves the roster and its inbox goes.
 # ARGV: an inbox's count bound, the origin, the entry's ops, its age bound in seconds, the number
 # of the first (id, blob) pair to write to the hash (pairs before it were written earlier in the
-# same MULTI), the inboxes' key prefix, then the pairs.
+# same MULTI), the inboxes' key prefix, the committer's number for this round trip, then the pairs.
+# KEYS[6] (the committer's own, expiring) says which of its round trips ran last and the commit
+# number it took: a committer whose reply was lost asks it before writing anything again.
 # A lease that ended is dropped only when the committer's own lease ends a whole lease later: it
 # renewed meanwhile and the other did not. After the store itself was away (restarting, loading
 # its data, out of reach) every lease is as old as the outage, and nobody is dropped for it.
@@ -147,7 +150,7 @@ return #new
 PUBLISH = """
 local new, lengths, blobs, pair = {}, {}, {}, 0
 local written_from = tonumber(ARGV[5])
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   pair = pair + 1
   local blob = ARGV[i + 1]
   lengths[pair] = #blob
@@ -156,6 +159,7 @@ for i = 7, #ARGV, 2 do
 end
 """ + _arrivals("KEYS[3]", "KEYS[5]") + """
 local n = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[6], ARGV[7] .. ':' .. n, 'EX', DONE_SECONDS)
 local roster = redis.call('HGETALL', KEYS[1])
 if #roster <= 2 and roster[1] == ARGV[2] then return n end
 local now = redis.call('TIME')
@@ -182,7 +186,7 @@ for i = 1, #roster, 2 do
   end
 end
 return n
-""".replace("LEASE_MS", str(LEASE_SECONDS * 1000))
+""".replace("LEASE_MS", str(LEASE_SECONDS * 1000)).replace("DONE_SECONDS", str(DONE_SECONDS))
 
 # A process joins the roster, or says it is still there: its lease ends ARGV[2] seconds from now
 # (server time). Returns whether it was missing (joining, or dropped for a lease that ended: it
@@ -462,7 +466,11 @@ class RedisStore(Store):
         self._retrying: asyncio.TimerHandle | None = None
         self._drained = 0  # changes written since the store answered again (said when all are)
         self._left_behind = False  # the last round trip took CHUNK changes and left the rest for the next
-        self._unknown_own = 0  # commits of ours that failed after they were sent: each may hold a number
+        self._trips = 0  # round trips that wrote something: each is numbered (PUBLISH's ARGV[7])
+        # a round trip that failed after it was sent (its reply lost: it may have run), with its
+        # changes, until the store says whether it ran; only then is anything written again
+        self._in_doubt: tuple[int, list[tuple]] | None = None
+        self._doubt_gap_below = 0  # a gap in the inbox below this number was taken for it (if it ran)
         # what a copy that missed commits does (workers.py: drain and exit, the parent starts it again)
         self.when_stale: Callable[[], None] | None = None
         self._restarting = False
@@ -526,7 +534,7 @@ class RedisStore(Store):
             if self.outage.away:
                 raise ConnectionError(self.outage.reason)
             await self._redis.hdel(self.k("roster"), self.origin)
-            await self._redis.delete(self.inbox)
+            await self._redis.delete(self.inbox, self._done_key)
         except Exception as exc:
             log.warning("store %s: this process not taken off the roster (%s); its lease ends in %d s",
                         self.url, exc, LEASE_SECONDS)
@@ -781,7 +789,7 @@ class RedisStore(Store):
 
     def _spawn_flush(self) -> None:
         self._flush_soon = None
-        if self._redis is not None and not self.outage.away and (self._outbox or self._dirty_messages or self._dirty_other):
+        if self._redis is not None and not self.outage.away and (self._outbox or self._dirty_messages or self._dirty_other or self._in_doubt):
             self._trip()  # (while the store is away: the next attempt, _retry, carries it)
 
     def unreachable(self, exc: BaseException) -> None:
@@ -797,7 +805,8 @@ class RedisStore(Store):
             self._trip()  # what waits, or a GET: back once it answers
 
     def _waiting(self) -> int:
-        return len(self._outbox) + len(self._dirty_messages) + len(self._dirty_other)
+        doubt = len(self._in_doubt[1]) if self._in_doubt is not None else 0
+        return len(self._outbox) + len(self._dirty_messages) + len(self._dirty_other) + doubt
 
     def _overdue(self, trip: asyncio.Future) -> None:
         """A round trip not back after AWAY_AFTER seconds (a store that hangs, or a network that
@@ -864,6 +873,8 @@ class RedisStore(Store):
         return await self._round_trip()
 
     async def _round_trip(self) -> int:
+        if self._in_doubt is not None:
+            await self._settle_doubt()
         ops = self._take_outbox()
         if not ops:
             if self._commits_link is None:
@@ -883,9 +894,10 @@ class RedisStore(Store):
             elif op[0] != "timer":
                 wire.append(self._wire(op))
         written_from = len(pairs) // 2 - len(held) + 1
-        commands.eval(PUBLISH, 5, self.k("roster"), self.k("commits"), self.k("order"), self.k("messages"),
-                      self.k("arrivals"), CHANGES_KEPT, self.origin, pickle.dumps(wire, pickle.HIGHEST_PROTOCOL),
-                      CHANGES_SECONDS, written_from, self.k("inbox:"), *pairs)
+        self._trips += 1
+        commands.eval(PUBLISH, 6, self.k("roster"), self.k("commits"), self.k("order"), self.k("messages"),
+                      self.k("arrivals"), self._done_key, CHANGES_KEPT, self.origin, pickle.dumps(wire, pickle.HIGHEST_PROTOCOL),
+                      CHANGES_SECONDS, written_from, self.k("inbox:"), self._trips, *pairs)
         published = len(commands.list) - 1
         if held and self._journals["messages"].evicted:  # this copy is full (count or bytes): the store keeps as many
             commands.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), max(1, len(self.messages)))
@@ -893,19 +905,54 @@ class RedisStore(Store):
         try:
             number = int((await self._transaction(commands.list))[published])
         except Exception as exc:  # nothing accepted is lost: written with the next commit
-            if getattr(exc, "sent", True) and self._unknown_own < 64:
-                self._unknown_own += 1  # it may have run, its reply lost: a number of ours the feed will skip
-            self._outbox[:0] = ops
-            if len(self._outbox) > self._outbox_bound:
-                self._bound_outbox()
             if self.outage.away:
                 self._drained -= len(ops)
-            self._suspects.clear()  # (it may have been run: its number is not known, so no warning)
+            if isinstance(exc, Refused):  # it ran but in part (a key of the wrong type...): all again
+                if type(exc.results[published]) is int:
+                    self._made_here(exc.results[published])
+                self._put_back(ops)
+            elif getattr(exc, "sent", True):  # it may have run, its reply lost: asked before the next
+                self._in_doubt, self._doubt_gap_below = (self._trips, ops), 0
+                self._suspects.clear()  # (its number is not known: no warning meanwhile)
+            else:
+                self._put_back(ops)
             raise
         finally:
             self._committing = False
         self._made_here(number)
         return number
+
+    def _put_back(self, ops: list[tuple]) -> None:
+        """Changes a round trip did not write: first in line for the next one."""
+        self._outbox[:0] = ops
+        if len(self._outbox) > self._outbox_bound:
+            self._bound_outbox()
+
+    @property
+    def _done_key(self) -> str:
+        return self.k("done:") + self.origin.decode()
+
+    async def _settle_doubt(self) -> None:
+        """Whether the round trip whose reply was lost ran (the store's note of this process's last
+        one, PUBLISH): if it did, its changes are in the store and in the others' inboxes, and
+        its commit number is this copy's own; if not, they go again, first in line. Asked
+        before anything is written again, so no journal record, charge or feed entry counts twice."""
+        trip, ops = self._in_doubt
+        if self._commits_link is None:
+            note = await self._redis.get(self._done_key)
+        else:
+            link = self._commits_link
+            note = (await link.call([link.pack("GET", self._done_key)]))[0]
+        self._in_doubt = None
+        done, _, number = (note or b"").partition(b":")
+        ran = done == str(trip).encode()
+        if not ran:
+            self._put_back(ops)
+        gap_below, self._doubt_gap_below = self._doubt_gap_below, 0
+        if gap_below and not (ran and int(number) < gap_below):
+            self._missed(1)  # the gap taken for it was another process's commit, lost
+        if ran and not (gap_below and int(number) < gap_below):
+            self._made_here(int(number))
 
     def _made_here(self, number: int) -> None:
         """This copy's own commit `number`: in the copy already, and never in its inbox."""
@@ -927,14 +974,15 @@ class RedisStore(Store):
             pipe = self._redis.pipeline(transaction=True)
             for command in commands:
                 pipe.execute_command(*command)
-            return await pipe.execute()
-        replies = await link.call([link.pack("MULTI"), *[link.pack(*c) for c in commands], link.pack("EXEC")])
-        results = replies[-1]
+            results = await pipe.execute(raise_on_error=False)
+        else:
+            replies = await link.call([link.pack("MULTI"), *[link.pack(*c) for c in commands], link.pack("EXEC")])
+            results = replies[-1]
         if not isinstance(results, list):
             raise NotSent(f"transaction not run: {results!r}")
         for result in results:
             if isinstance(result, Exception):
-                raise LinkError(str(result))
+                raise Refused(str(result), results)
         return results
 
     async def commit(self) -> None:
@@ -943,7 +991,7 @@ class RedisStore(Store):
         way (taken by another unit's commit or a timer's flush)."""
         if self._redis is None or self.outage.away:
             return  # away: what it changed waits (bounded), written once the store answers again
-        if self._outbox or self._dirty_messages or self._dirty_other:
+        if self._outbox or self._dirty_messages or self._dirty_other or self._in_doubt:
             await asyncio.shield(self._trip())
         elif self._trip_under_way is not None:
             await asyncio.shield(self._trip_under_way)
@@ -1179,10 +1227,9 @@ class RedisStore(Store):
         """Commit `number` read from the inbox: every commit before it is either this copy's own
         or was read before it, unless the inbox lost it (trimmed, read too late)."""
         gap = number - self._applied_n - 1 - sum(1 for n in self._own_ahead if n < number)
-        if gap > 0 and self._unknown_own:  # commits of ours whose replies were lost (they may have run)
-            explained = min(gap, self._unknown_own)
-            self._unknown_own -= explained
-            gap -= explained
+        if gap > 0 and self._in_doubt is not None and not self._doubt_gap_below:
+            self._doubt_gap_below = number  # our commit whose reply was lost may be one of them
+            gap -= 1
         if gap > 0:
             if self._committing and gap <= 64:  # the commit under way may be one of them: told when back
                 self._suspects.update(n for n in range(self._applied_n + 1, number) if n not in self._own_ahead)
