@@ -44,6 +44,13 @@ with one atomic script, so each fires in exactly one process (core/shared_clock.
 While the store does not answer (stopped, restarting, hung), requests are answered from the copy
 and what they change waits, bounded, for it to answer again: core/store_outage.py.
 
+A store that answers but was emptied meanwhile (FLUSHALL, FLUSHDB, a restart without
+persistence) no longer holds the token (`epoch`) its copies were loaded with. Every round trip
+reads it back; a process that finds it gone or changed starts over from the store as it is now,
+in place, between two round trips (`_start_over`): so the copies never drift apart from it and
+from each other, silently, as they would otherwise (each keeping what it held, the store
+keeping neither).
+
 Conflicts: two processes changing the same message at the same instant keep the last write
 (a message changes through its own timers, claimed once, so this needs a cancel racing a
 status change); balances move by increments, never by overwrite. The store is trusted: values
@@ -190,11 +197,19 @@ return n
 
 # A process joins the roster, or says it is still there: its lease ends ARGV[2] seconds from now
 # (server time). Returns whether it was missing (joining, or dropped for a lease that ended: it
-# missed commits) and the commit count (KEYS[2]) at that instant.
+# missed commits), the commit count (KEYS[2]) at that instant and the store's token (KEYS[3]).
 RENEW = """
 local now = redis.call('TIME')
 local added = redis.call('HSET', KEYS[1], ARGV[1], (tonumber(now[1]) + tonumber(ARGV[2])) * 1000)
-return {added, redis.call('GET', KEYS[2]) or '0'}
+return {added, redis.call('GET', KEYS[2]) or '0', redis.call('GET', KEYS[3]) or ''}
+"""
+
+# The store was emptied: each id counter (KEYS) goes up to at least what this process had taken
+# (ARGV, in the same order), so no number it handed out is handed out again.
+RAISE_IDS = """
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') < tonumber(ARGV[i]) then redis.call('SET', KEYS[i], ARGV[i]) end
+end
 """
 
 
@@ -295,6 +310,15 @@ class IdBlocks:
         self._blocks[kind].append([end - size + 1, end])
         self._size[kind] = size
         self._taken_at[kind] = now
+
+    async def start_over(self) -> None:
+        """The store was emptied: its counters go up to the end of every block in hand (none of
+        their numbers is handed out again), and new blocks are taken."""
+        ends = [max((last for _first, last in self._blocks[kind]), default=0) - ID_BASES.get(kind, 0) for kind in ID_KINDS]
+        await self._redis.eval(RAISE_IDS, len(ID_KINDS), *[f"{self._prefix}ids:{kind}" for kind in ID_KINDS], *ends)
+        for kind in ID_KINDS:
+            self._blocks[kind].clear()
+        await self.prime()
 
     def short(self, kinds: tuple[str, ...], need: int) -> bool:
         """Fewer than `need` numbers in hand of one of `kinds` (the store did not answer for long)."""
@@ -426,6 +450,9 @@ class Commands:
     def delete(self, *keys: str) -> None:
         self._add("DEL", *keys)
 
+    def get(self, key: str) -> None:
+        self._add("GET", key)
+
 
 class RedisStore(Store):
     shared = True
@@ -471,6 +498,9 @@ class RedisStore(Store):
         # changes, until the store says whether it ran; only then is anything written again
         self._in_doubt: tuple[int, list[tuple]] | None = None
         self._doubt_gap_below = 0  # a gap in the inbox below this number was taken for it (if it ran)
+        self._epoch: bytes | None = None  # the store's token when this copy was loaded (emptied: another)
+        self._generation = 0  # one more at each start over: a feed read begun before it is dropped
+        self._started_over = False  # objects from before a start over may still be changed (work under way)
         # what a copy that missed commits does (workers.py: drain and exit, the parent starts it again)
         self.when_stale: Callable[[], None] | None = None
         self._restarting = False
@@ -544,9 +574,14 @@ class RedisStore(Store):
         await self._redis.aclose()
         self._redis = None
 
-    async def _load(self) -> None:
+    async def _load(self, start_over: bool = False) -> None:
         pipe = self._redis.pipeline(transaction=True)
-        pipe.eval(RENEW, 2, self.k("roster"), self.k("commits"), self.origin, LEASE_SECONDS)  # commits from here on come
+        pipe.set(self.k("epoch"), secrets.token_hex(8), nx=True)  # (an empty store: the first to open it)
+        pipe.get(self.k("epoch"))
+        restored = list(self._shared_state.items()) if start_over else []
+        for name, value in restored:  # the runtime-level state, unless another process restored it first
+            pipe.hsetnx(self.k("shared"), name, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+        pipe.eval(RENEW, 3, self.k("roster"), self.k("commits"), self.k("epoch"), self.origin, LEASE_SECONDS)  # commits from here on come
         pipe.xrevrange(self.k("changes"), count=1)
         pipe.hgetall(self.k("accounts"))
         pipe.hgetall(self.k("balances"))
@@ -559,9 +594,13 @@ class RedisStore(Store):
         pipe.hgetall(self.k("dedupe"))
         pipe.hgetall(self.k("shared"))
         pipe.get(self.k("commits"))
+        _set, epoch, *results = await pipe.execute()
         _joined, last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared, commits = (
-            await pipe.execute()
+            results[len(restored):]
         )
+        if start_over:  # (from here on, no await: nothing runs between forgetting and loading)
+            self._forget_copy()
+        self._epoch = epoch
         self._renewed = asyncio.get_running_loop().time()
         if last:  # (the feed of an earlier msgemu, one stream for all: its writers' entries still apply)
             self._applied[self.k("changes")] = _stream_id(last[0][0])
@@ -742,6 +781,7 @@ class RedisStore(Store):
     def publish(self, name: str, value: Any) -> None:
         """Runtime-level state every process must share (the active scenario, the clock): kept
         in the store for processes that start later, and told to those running."""
+        self._shared_state[name] = value  # (written again if the store is emptied: _start_over)
         self._record(("shared", name, value))
 
     def tell(self, name: str, value: Any) -> None:
@@ -878,9 +918,13 @@ class RedisStore(Store):
         ops = self._take_outbox()
         if not ops:
             if self._commits_link is None:
-                return int(await self._redis.get(self.k("commits")) or 0)
-            link = self._commits_link
-            return int((await link.call([link.pack("GET", self.k("commits"))]))[0] or 0)
+                count, epoch = await self._redis.mget(self.k("commits"), self.k("epoch"))
+            else:
+                link = self._commits_link
+                count, epoch = (await link.call([link.pack("MGET", self.k("commits"), self.k("epoch"))]))[0]
+            if epoch != self._epoch:
+                return await self._start_over()
+            return int(count or 0)
         if self.outage.away:
             self._drained += len(ops)
         commands = Commands()
@@ -901,9 +945,11 @@ class RedisStore(Store):
         published = len(commands.list) - 1
         if held and self._journals["messages"].evicted:  # this copy is full (count or bytes): the store keeps as many
             commands.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), max(1, len(self.messages)))
+        commands.get(self.k("epoch"))
         self._committing = True
         try:
-            number = int((await self._transaction(commands.list))[published])
+            results = await self._transaction(commands.list)
+            number = int(results[published])
         except Exception as exc:  # nothing accepted is lost: written with the next commit
             if self.outage.away:
                 self._drained -= len(ops)
@@ -919,6 +965,8 @@ class RedisStore(Store):
             raise
         finally:
             self._committing = False
+        if results[-1] != self._epoch:  # emptied: what this trip wrote is in it, the rest is gone
+            return await self._start_over()
         self._made_here(number)
         return number
 
@@ -953,6 +1001,44 @@ class RedisStore(Store):
             self._missed(1)  # the gap taken for it was another process's commit, lost
         if ran and not (gap_below and int(number) < gap_below):
             self._made_here(int(number))
+
+    async def _start_over(self) -> int:
+        """The store was emptied (its token is gone, or another): this copy forgets what it held
+        and loads the store as it is now (what this trip and other processes wrote since), in
+        place; its id counters go up past every number handed out here; the runtime-level state
+        (scenario, clock, namespaces) is written back unless another process did it first. Returns
+        the store's commit count."""
+        self._generation += 1
+        self._started_over = True
+        held = len(self.messages)
+        log.warning("store %s was emptied (FLUSHALL, FLUSHDB, or a restart without persistence): this process "
+                    "starts again from what the store holds now; the %d messages it held before are gone", self.url, held)
+        before = dict(self._shared_state)
+        await self._ids.start_over()
+        await self._load(start_over=True)
+        self._generation += 1  # (a feed read begun while loading could predate it)
+        for name, value in self._shared_state.items():
+            handler = self.on_shared.get(name)
+            if handler is not None and name != "reset" and before.get(name) != value:
+                handler(value)  # another process restored it first: this runtime follows
+        self._caught_up(everything=True)
+        return self._applied_n
+
+    def _forget_copy(self) -> None:
+        """Everything this copy holds but the accounts (their balances stay: written back by
+        _load_accounts if the store has none), and what it had not written yet."""
+        accounts, recording, self._recording = self.accounts, self._recording, False
+        try:
+            Store.reset(self)
+        finally:
+            self._recording = recording
+        self.accounts = accounts
+        self.messages = LazyMessages(self._decode_held)
+        self._outbox, self._dirty_messages, self._dirty_other, self._digests = [], {}, {}, {}
+        self._own_ahead.clear()
+        self._suspects.clear()
+        self._in_doubt, self._doubt_gap_below = None, 0
+        self._applied[self.inbox] = (0, 0)
 
     def _made_here(self, number: int) -> None:
         """This copy's own commit `number`: in the copy already, and never in its inbox."""
@@ -1015,6 +1101,8 @@ class RedisStore(Store):
             taken, self._dirty_messages = list(dirty.items()), {}
         for message_id, message in taken:
             if message_id not in new and message_id in self.messages:
+                if self._started_over and dict.get(self.messages, message_id) is not message:
+                    dict.__setitem__(self.messages, message_id, message)  # changed by work begun before: the newer
                 op, digest = self._message_op(message, None)
                 if self._digests.get(("message", message_id)) != digest:
                     ops.append(op)
@@ -1187,6 +1275,7 @@ class RedisStore(Store):
             try:
                 if asyncio.get_running_loop().time() - self._renewed >= RENEW_EVERY:
                     await self._renew()
+                generation = self._generation
                 streams = list(self._applied)
                 ids = [f"{ms}-{seq}" for ms, seq in self._applied.values()]
                 link = self._feed_link
@@ -1207,6 +1296,8 @@ class RedisStore(Store):
                     await asyncio.sleep(store_outage.RETRY)
                 continue
             failures = 0
+            if generation != self._generation:
+                continue  # the copy started over meanwhile: read again from where it starts
             entries = [(int(fields.get(b"n", 0)), name, entry_id, fields)
                        for name, stream_entries in answer or () for entry_id, fields in stream_entries]
             if len(answer or ()) > 1:
@@ -1263,7 +1354,11 @@ class RedisStore(Store):
         missed the commits made meanwhile: said, and counted as read, so requests do not wait
         for them."""
         self._renewed = asyncio.get_running_loop().time()
-        added, commits = await self._redis.eval(RENEW, 2, self.k("roster"), self.k("commits"), self.origin, LEASE_SECONDS)
+        added, commits, epoch = await self._redis.eval(RENEW, 3, self.k("roster"), self.k("commits"), self.k("epoch"),
+                                                       self.origin, LEASE_SECONDS)
+        if epoch != self._epoch:  # emptied, not missed: the next round trip starts over
+            self._trip()
+            return
         if int(added):
             remedy = self._reload()
             log.warning("store %s: this process was off the roster (silent for more than %d s) and missed other "
@@ -1302,6 +1397,8 @@ class RedisStore(Store):
             if mine is not None:
                 mine.balance -= op[3]
         elif kind in ("shared", "tell"):
+            if kind == "shared":
+                self._shared_state[op[1]] = op[2]
             handler = self.on_shared.get(op[1])
             if handler is not None:
                 handler(op[2])
@@ -1434,8 +1531,8 @@ class RedisStore(Store):
         if not await asyncio.shield(waiting):
             log.warning("answering before other processes' changes arrived (change feed %s behind)", self.url)
 
-    def _caught_up(self) -> None:
-        for head in [h for h in self._catching_up if h <= self._applied_n]:
+    def _caught_up(self, everything: bool = False) -> None:
+        for head in [h for h in self._catching_up if everything or h <= self._applied_n]:
             waiting, timer = self._catching_up.pop(head)
             timer.cancel()
             waiting.set_result(True)

@@ -1,0 +1,84 @@
+"""A shared store emptied under running processes (FLUSHALL, FLUSHDB, a Valkey restarted without
+persistence): each process finds out at its next round trip (the store's token is gone) and
+starts over from the store as it is now, so the copies and the store agree again instead of
+each keeping what it held; numbers handed out before are not handed out again, and accounts and
+runtime-level state (a loaded scenario) are written back."""
+from __future__ import annotations
+
+import pickle
+import time
+from decimal import Decimal
+
+import pytest
+
+from emulator.core.model import Account
+from tests.shared_store import hyber_send, needs_valkey, opened, record, spy  # noqa: F401 (fixtures)
+
+pytestmark = needs_valkey
+
+
+async def test_two_copies_of_an_emptied_store_start_again_from_it_and_go_on_sharing(store, spy, opened, caplog):
+    here, there = await opened(store), await opened(store)
+    try:
+        here.add_account(Account("alphasms", "emptied", {"key": "k"}, Decimal("100")))
+        here.add_request(record(here, "/before"))
+        here.publish("scenario", {"text": "rules: []\n", "source": "kept.yaml"})
+        await here.commit()
+        here.charge(here.account("alphasms", "emptied"), Decimal("10"))
+        await here.commit()
+        await there.sync()
+        assert [r.path for r in there.requests] == ["/before"]
+        numbered_before = here.requests[-1].id
+
+        await spy.flushdb()
+        here.add_request(record(here, "/after"))  # accepted after the store was emptied, before anyone knew
+        await here.commit()  # this round trip writes it, then finds the token gone: starts over
+        await there.sync()  # the other's next round trip finds a token it was not loaded with
+
+        assert [r.path for r in here.requests] == ["/after"]
+        assert [r.path for r in there.requests] == ["/after"]
+        assert caplog.text.count("was emptied") == 2
+        stored = await spy.lrange("msgemu:journal:requests", 0, -1)
+        assert len(stored) == 1 and b"/after" in stored[0]
+        assert here.new_request_id() > numbered_before and there.new_request_id() > numbered_before
+        assert pickle.loads(await spy.hget("msgemu:shared", "scenario"))["source"] == "kept.yaml"
+
+        here.add_request(record(here, "/later"))  # send here, read there, as before
+        await here.commit()
+        await there.sync()
+        assert [r.path for r in there.requests] == ["/after", "/later"]
+        assert there.account("alphasms", "emptied").balance == Decimal("90")
+        assert int(await spy.hget("msgemu:balances", b"alphasms\x1femptied")) == 90_000_000
+        assert here._applied_n == there._applied_n == int(await spy.get("msgemu:commits"))
+    finally:
+        await here.close()
+        await there.close()
+
+
+def test_workers_over_an_emptied_store_agree_with_it_again(serve, store):
+    """Before: each worker kept what it held (one listed 4 messages, the other 5) and the store
+    neither, with no line in the log."""
+    import redis
+
+    served = serve("--store", store, "--workers", "2")
+    spy = redis.Redis.from_url(store)
+    before = {hyber_send(served, f"38050700{n:04d}") for n in range(6)}
+    spy.flushdb()
+    after = {hyber_send(served, f"38050800{n:04d}") for n in range(6)}
+    deadline = time.monotonic() + 20
+    while True:  # every worker lists what the store holds: the sends since it was emptied
+        views = [{m["provider_id"]: m["status"] for m in served.client.messages(provider="hyber", limit=100)}
+                 for _ in range(8)]
+        if all(view == {message_id: "delivered" for message_id in after} for view in views):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"the workers do not agree with the store: {views}\n{served.output}")
+        time.sleep(0.2)
+    assert not before & after
+    assert spy.hlen("msgemu:messages") == len(after)
+    requests = served.client.call("GET", "/_emulator/requests?limit=100")
+    ids = [r["id"] for r in (requests if isinstance(requests, list) else requests["requests"])]
+    assert len(ids) == len(set(ids)) == 6
+    log = served.stop()
+    assert log.count("was emptied") == 2, log
+    assert "Traceback" not in log
