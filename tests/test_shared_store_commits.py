@@ -125,7 +125,7 @@ async def test_the_change_feed_keeps_only_its_last_seconds(store, spy, opened, m
 
 async def test_a_copy_that_reads_the_feed_after_it_was_trimmed_says_so(store, spy, opened, monkeypatch, caplog):
     """A process that stalls longer than the feed keeps commits has missed some: it cannot
-    apply what it never read, so it logs how many and that a restart reloads it."""
+    apply what it never read, so it logs how many and loads the store again."""
     here, late = await opened(store), await opened(store)
     try:
         reader, late._reader = late._reader, None  # the late copy stops reading, as a stalled process would
@@ -146,6 +146,8 @@ async def test_a_copy_that_reads_the_feed_after_it_was_trimmed_says_so(store, sp
             await asyncio.sleep(0.05)
         assert late._read_n == newest
         assert "were trimmed before this process read them" in caplog.text
+        await late.sync()  # on its own: the next round trip loads the store again
+        assert [r.path for r in late.requests] == [f"/missed/{i}" for i in range(300)] + ["/last"]
     finally:
         await here.close()
         await late.close()

@@ -49,6 +49,8 @@ async def test_two_copies_of_an_emptied_store_start_again_from_it_and_go_on_shar
         assert [r.path for r in there.requests] == ["/after", "/later"]
         assert there.account("alphasms", "emptied").balance == Decimal("90")
         assert int(await spy.hget("msgemu:balances", b"alphasms\x1femptied")) == 90_000_000
+        await here.sync()
+        await there.sync()  # (each copy's count of commits applied, once it has caught up: the store's)
         assert here._applied_n == there._applied_n == int(await spy.get("msgemu:commits"))
     finally:
         await here.close()

@@ -112,7 +112,9 @@ async def test_a_copy_that_joins_while_another_commits_misses_nothing(store, spy
         await here.close()
 
 
-async def test_a_process_whose_lease_ended_is_dropped_and_once_back_says_what_it_missed(store, spy, opened, caplog):
+async def test_a_process_whose_lease_ended_is_dropped_and_once_back_loads_what_it_missed(store, spy, opened, caplog):
+    """On its own (not a worker of --workers, which restarts instead), it loads the store again
+    in place at its next round trip; what it had not written yet stays and is written after."""
     here, there = await opened(store), await opened(store)
     try:
         await spy.hset("msgemu:roster", there.origin, 0)  # its lease ended (it stalled, as far as the store knows)
@@ -120,16 +122,29 @@ async def test_a_process_whose_lease_ended_is_dropped_and_once_back_says_what_it
         await here.commit()  # drops it: no entry for it, its inbox gone
         assert set(await spy.hkeys("msgemu:roster")) == {here.origin}
         assert await inboxes(spy) == {}
-        await there._renew()  # (its reader renews every RENEW_EVERY seconds)
-        assert "was off the roster" in caplog.text
-        assert set(await spy.hkeys("msgemu:roster")) == {here.origin, there.origin}
+        real_load = there._load
+
+        async def load_while_a_request_ends(start_over=False, keep_pending=False):
+            if start_over:
+                there.add_request(record(there, "/pending"))  # recorded after the round trip took what waited
+            return await real_load(start_over, keep_pending)
+
+        there._load = load_while_a_request_ends
         started = time.monotonic()
-        await there.sync()  # what it missed is not waited for
+        await there._renew()  # (its reader renews every RENEW_EVERY seconds)
+        assert "was off the roster" in caplog.text and "it loads the store again now" in caplog.text
+        await there.sync()  # the next round trip (this one's, or one already under way) loads the store again
         assert time.monotonic() - started < 1.0
+        assert set(await spy.hkeys("msgemu:roster")) == {here.origin, there.origin}
+        assert [r.path for r in there.requests] == ["/missed", "/pending"]
         here.add_request(record(here, "/after"))
         await here.commit()
         await there.sync()
-        assert [r.path for r in there.requests] == ["/after"]  # back on the roster: later commits come
+        assert [r.path for r in there.requests] == ["/missed", "/pending", "/after"]  # back on the roster
+        await here.sync()
+        assert [r.path for r in here.requests] == ["/missed", "/pending", "/after"]
+        assert len(await spy.lrange("msgemu:journal:requests", 0, -1)) == 3
+        assert caplog.text.count("it loads the store again now") == 1
     finally:
         await here.close()
         await there.close()
@@ -186,3 +201,37 @@ async def test_after_the_store_itself_was_away_no_process_is_dropped_for_the_lea
     finally:
         await here.close()
         await there.close()
+
+
+def test_a_served_process_on_its_own_that_missed_commits_loads_the_store_again_in_place(store):
+    """Over HTTP: two `msgemu serve` processes (no --workers); one stalls past its lease as far
+    as the store knows, the other's sends drop it from the roster. Before, it served its stale
+    copy until someone restarted it ("restart it to reload"); now, at its next lease renewal,
+    it loads the store again without restarting, and lists what it missed."""
+    import redis
+
+    spy = redis.Redis.from_url(store)
+    spy.flushdb()
+    here = Served("--store", store, wait=False)
+    there = Served("--store", store).ready()
+    here.ready()
+    try:
+        hyber_send(here, "380501120000")
+        (inbox,) = [key for key in spy.scan_iter("msgemu:inbox:*") if spy.xlen(key)]  # there's: here wrote to it
+        spy.hset("msgemu:roster", inbox.rsplit(b":", 1)[1], 0)  # its lease ended, as if it had stalled
+        pid = there.get("/_emulator/health")[1]["process"]["pid"]
+        sent = {hyber_send(here, f"38050112{n:04d}") for n in range(1, 6)}  # the first of them drops it
+        deadline = time.monotonic() + 20  # it finds out when it next renews its lease (every 10 s)
+        while "it loads the store again now" not in there.output:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"it did not load the store again:\n{there.output}")
+            time.sleep(0.2)
+        listed = {m["provider_id"] for m in there.client.messages(provider="hyber", limit=100)}
+        assert listed >= sent and len(listed) == 6
+        assert there.get("/_emulator/health")[1]["process"]["pid"] == pid  # the same process
+        sent_there = hyber_send(there, "380501129999")  # and it is back on the roster both ways
+        assert [m["provider_id"] for m in here.client.messages(phone="380501129999")] == [sent_there]
+    finally:
+        log = there.stop()
+        here.stop()
+    assert "Traceback" not in log

@@ -16,8 +16,9 @@ there").
 The roster holds each process's lease (renewed every RENEW_EVERY seconds by its reader). A
 process joins it in the same MULTI that loads its copy, so every later commit reaches its inbox;
 it leaves on close. One silent for LEASE_SECONDS (killed, or stalled) is dropped by the next
-commit, its inbox with it; if it comes back it says that it missed commits (restart to reload),
-as it does when its inbox was trimmed before it read it (CHANGES_SECONDS).
+commit, its inbox with it; if it comes back it says that it missed commits, as it does when its
+inbox was trimmed before it read it (CHANGES_SECONDS), and loads the store again: a worker of
+--workers by restarting, a process on its own in place (`_start_over`).
 
 Applying is cheap because it is lazy where it can be: a message version from the feed comes
 with a head (id, provider, account, recipient, keys, cost) that indexes it at once, and its
@@ -256,16 +257,24 @@ def connect(url: str):
     """The async client of the `redis` package (or `valkey`, its fork), imported only when used."""
     try:
         from redis import asyncio as client
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as Dropped
     except ImportError:
         try:
             from valkey import asyncio as client  # type: ignore[no-redef]
+            from valkey.asyncio.retry import Retry  # type: ignore[no-redef]
+            from valkey.backoff import NoBackoff  # type: ignore[no-redef]
+            from valkey.exceptions import ConnectionError as Dropped  # type: ignore[no-redef]
         except ImportError:
             raise StoreUnavailable(
                 "--store redis:// needs the redis (or valkey) package: pip install 'msgemu[redis]'"
             ) from None
-    # bounded waits: a store that hangs (or a network that drops packets) fails a call, never holds it
+    # bounded waits: a store that hangs (or a network that drops packets) fails a call, never holds it;
+    # a call on a pooled connection the server dropped (it restarted) is made once more on a new one
     return client.from_url(url, decode_responses=False, health_check_interval=30,
-                           socket_connect_timeout=store_outage.AWAY_AFTER, socket_timeout=CALL_TIMEOUT)
+                           socket_connect_timeout=store_outage.AWAY_AFTER, socket_timeout=CALL_TIMEOUT,
+                           retry=Retry(NoBackoff(), 1, supported_errors=(Dropped,)))
 
 
 def check_url(url: str) -> str:
@@ -501,6 +510,7 @@ class RedisStore(Store):
         self._epoch: bytes | None = None  # the store's token when this copy was loaded (emptied: another)
         self._generation = 0  # one more at each start over: a feed read begun before it is dropped
         self._started_over = False  # objects from before a start over may still be changed (work under way)
+        self._reload_wanted = False  # this copy (a process on its own) missed commits: the next round trip reloads
         # what a copy that missed commits does (workers.py: drain and exit, the parent starts it again)
         self.when_stale: Callable[[], None] | None = None
         self._restarting = False
@@ -574,7 +584,7 @@ class RedisStore(Store):
         await self._redis.aclose()
         self._redis = None
 
-    async def _load(self, start_over: bool = False) -> None:
+    async def _load(self, start_over: bool = False, keep_pending: bool = False) -> None:
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self.k("epoch"), secrets.token_hex(8), nx=True)  # (an empty store: the first to open it)
         pipe.get(self.k("epoch"))
@@ -598,8 +608,9 @@ class RedisStore(Store):
         _joined, last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared, commits = (
             results[len(restored):]
         )
+        pending = None
         if start_over:  # (from here on, no await: nothing runs between forgetting and loading)
-            self._forget_copy()
+            pending = self._forget_copy(keep_pending)
         self._epoch = epoch
         self._renewed = asyncio.get_running_loop().time()
         if last:  # (the feed of an earlier msgemu, one stream for all: its writers' entries still apply)
@@ -624,6 +635,8 @@ class RedisStore(Store):
         for raw, at in dedupe.items():
             self.dedupe[_unkey(raw)] = float(at)
         self._shared_state = {name.decode(): pickle.loads(blob) for name, blob in shared.items()}
+        if pending is not None:
+            self._reattach(*pending)
 
     def _load_accounts(self, stored: dict[bytes, bytes], balances: dict[bytes, bytes]) -> None:
         """Accounts the store has win over the seeded ones (balances included); seeded ones it
@@ -924,6 +937,8 @@ class RedisStore(Store):
                 count, epoch = (await link.call([link.pack("MGET", self.k("commits"), self.k("epoch"))]))[0]
             if epoch != self._epoch:
                 return await self._start_over()
+            if self._reload_wanted:
+                return await self._start_over(emptied=False)
             return int(count or 0)
         if self.outage.away:
             self._drained += len(ops)
@@ -968,6 +983,8 @@ class RedisStore(Store):
         if results[-1] != self._epoch:  # emptied: what this trip wrote is in it, the rest is gone
             return await self._start_over()
         self._made_here(number)
+        if self._reload_wanted:
+            return await self._start_over(emptied=False)
         return number
 
     def _put_back(self, ops: list[tuple]) -> None:
@@ -1002,20 +1019,25 @@ class RedisStore(Store):
         if ran and not (gap_below and int(number) < gap_below):
             self._made_here(int(number))
 
-    async def _start_over(self) -> int:
-        """The store was emptied (its token is gone, or another): this copy forgets what it held
-        and loads the store as it is now (what this trip and other processes wrote since), in
-        place; its id counters go up past every number handed out here; the runtime-level state
-        (scenario, clock, namespaces) is written back unless another process did it first. Returns
-        the store's commit count."""
+    async def _start_over(self, emptied: bool = True) -> int:
+        """This copy forgets what it held and loads the store as it is now, in place, between two
+        round trips. `emptied`: the store's token is gone, or another (FLUSHALL...): what this
+        copy had not written yet goes too, its id counters go up past every number handed out
+        here, and the runtime-level state (scenario, clock, namespaces) is written back unless
+        another process did it first. Else this copy missed commits (a process on its own, off
+        the roster or behind a trimmed inbox): what it had not written yet stays, to be written
+        by the next round trip, and is put back in the fresh copy. Returns the commit count."""
         self._generation += 1
         self._started_over = True
-        held = len(self.messages)
-        log.warning("store %s was emptied (FLUSHALL, FLUSHDB, or a restart without persistence): this process "
-                    "starts again from what the store holds now; the %d messages it held before are gone", self.url, held)
+        self._reload_wanted = False
+        if emptied:
+            log.warning("store %s was emptied (FLUSHALL, FLUSHDB, or a restart without persistence): this process "
+                        "starts again from what the store holds now; the %d messages it held before are gone",
+                        self.url, len(self.messages))
         before = dict(self._shared_state)
-        await self._ids.start_over()
-        await self._load(start_over=True)
+        if emptied:
+            await self._ids.start_over()
+        await self._load(start_over=True, keep_pending=not emptied)
         self._generation += 1  # (a feed read begun while loading could predate it)
         for name, value in self._shared_state.items():
             handler = self.on_shared.get(name)
@@ -1024,9 +1046,11 @@ class RedisStore(Store):
         self._caught_up(everything=True)
         return self._applied_n
 
-    def _forget_copy(self) -> None:
+    def _forget_copy(self, keep_pending: bool) -> tuple | None:
         """Everything this copy holds but the accounts (their balances stay: written back by
-        _load_accounts if the store has none), and what it had not written yet."""
+        _load_accounts if the store has none), and, unless `keep_pending`, what it had not
+        written yet; else that, for _reattach."""
+        pending = (list(self._outbox), dict(self._dirty_messages), dict(self._dirty_other), self._keys_of) if keep_pending else None
         accounts, recording, self._recording = self.accounts, self._recording, False
         try:
             Store.reset(self)
@@ -1034,11 +1058,51 @@ class RedisStore(Store):
             self._recording = recording
         self.accounts = accounts
         self.messages = LazyMessages(self._decode_held)
-        self._outbox, self._dirty_messages, self._dirty_other, self._digests = [], {}, {}, {}
+        if not keep_pending:
+            self._outbox, self._dirty_messages, self._dirty_other, self._digests = [], {}, {}, {}
         self._own_ahead.clear()
         self._suspects.clear()
         self._in_doubt, self._doubt_gap_below = None, 0
         self._applied[self.inbox] = (0, 0)
+        return pending
+
+    def _reattach(self, outbox: list[tuple], dirty: dict[str, Message], other: dict[tuple, Any], keys_of: dict) -> None:
+        """What this copy had not written yet when it loaded the store again, put back in the
+        fresh copy (it stays in line to be written): its messages (newer than the store's),
+        journal records, charges, dedupe keys, directories and opt-outs."""
+        def readopt(message: Message) -> None:
+            if message.id in self.messages:
+                dict.__setitem__(self.messages, message.id, message)
+            else:
+                Store.add_message(self, message, [k[2] for k in keys_of.get(message.id, ()) if k[2] != message.provider_id])
+
+        recording, self._recording = self._recording, False
+        try:
+            for op in outbox:
+                kind = op[0]
+                if kind == "message":
+                    readopt(op[1])
+                elif kind == "request":
+                    Store.add_request(self, op[1])
+                elif kind == "event":
+                    Store.add_event(self, op[1])
+                elif kind == "callback":
+                    Store.add_callback_attempt(self, op[1])
+                elif kind == "charge":
+                    account = self.account(op[1], op[2])
+                    if account is not None:
+                        account.balance -= op[3]
+                elif kind == "dedupe":
+                    self.dedupe[op[1]] = op[2]
+            for message in dirty.values():
+                readopt(message)
+            for (kind, key), value in other.items():
+                if kind == "directory":
+                    self._put_directory(key, value)
+                elif kind == "optouts":
+                    self.optouts[key] = value
+        finally:
+            self._recording = recording
 
     def _made_here(self, number: int) -> None:
         """This copy's own commit `number`: in the copy already, and never in its inbox."""
@@ -1341,9 +1405,12 @@ class RedisStore(Store):
 
     def _reload(self) -> str:
         """This copy missed commits: a worker (--workers) is made to restart, loading the store
-        afresh; a process on its own cannot. Returns what happens, for the line that says so."""
+        afresh; a process on its own loads it again in place, at its next round trip
+        (_start_over). Returns what happens, for the line that says so."""
         if self.when_stale is None:
-            return "restart it to reload"
+            self._reload_wanted = True
+            self._trip()
+            return "it loads the store again now"
         if not self._restarting:
             self._restarting = True
             self.when_stale()
