@@ -242,6 +242,9 @@ def _close_when_stopping(runtime: Runtime):
     return on_prepare
 
 
+IDLE_GRACE = 0.5  # s: a keep-alive connection quiet this long while draining is taken for idle
+
+
 async def drain(runners: list[web.AppRunner], runtime: Runtime, timeout: float) -> None:
     """Stop accepting, end event streams and long polls, then wait (up to `timeout`) until
     every request already received has been answered. runner.cleanup() then closes what is
@@ -253,13 +256,24 @@ async def drain(runners: list[web.AppRunner], runtime: Runtime, timeout: float) 
     await runtime.shutdown()  # streams end, long polls answer 503 now
     # Keep-alive connections stay open meanwhile: a request arriving on one is answered, with
     # Connection: close, so its client comes back on a new connection (refused) rather than
-    # seeing its request dropped. Done when no connection has had work for a short while.
+    # seeing its request dropped. Done when every connection left has been quiet for
+    # IDLE_GRACE (one quiet since before the drain: counted from its start), each on its own:
+    # a client starved of CPU for a moment (a busy CI machine) still gets its next request in.
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    quiet = 0
-    while loop.time() < deadline and quiet < 5:
-        busy = any(_busy(conn) for runner in runners for conn in _connections(runner))
-        quiet = 0 if busy else quiet + 1
+    started = loop.time()
+    deadline = started + timeout
+    last_busy: dict = {}
+    while loop.time() < deadline:
+        now = loop.time()
+        waiting = False
+        for conn in [conn for runner in runners for conn in _connections(runner)]:
+            if _busy(conn):
+                last_busy[conn] = now
+                waiting = True
+            elif now - last_busy.get(conn, started) < IDLE_GRACE:
+                waiting = True
+        if not waiting:
+            break
         await asyncio.sleep(0.02)
 
 
