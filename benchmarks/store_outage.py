@@ -4,13 +4,18 @@ memory the processes hold, and whether everything is in the store afterwards.
     python benchmarks/store_outage.py                           # --workers 2, killed for 15 s
     python benchmarks/store_outage.py --warmup 150 --outage 30  # a process that ran a while first
     python benchmarks/store_outage.py --hang                    # SIGSTOP instead: the store hangs
+    python benchmarks/store_outage.py --empty flush             # FLUSHALL under load instead
+    python benchmarks/store_outage.py --empty restart           # stopped, its files removed, started empty
     python benchmarks/store_outage.py --msgemu-root /tmp/old    # another checkout, for a before/after
 
 Starts a Valkey/Redis of its own (tests/valkey.py: appendonly, as the store is run to keep
 everything) and `msgemu serve --store ... --workers N` on it, raises AlphaSMS's balance, runs
 wrk -t1 -c50 on every core for warm-up + outage + 10 s, kills the store after the warm-up
 (SIGTERM: connections refused from then on; --hang: SIGSTOP, the store accepts and never
-answers) and starts it again (SIGCONT) after the outage. Prints, every few seconds, each
+answers) and starts it again (SIGCONT) after the outage. --empty: the store comes back empty
+instead (flush: FLUSHALL, no outage; restart: stopped, its data files removed, started again
+after the outage, as a Valkey without persistence restarts), and every process should then
+hold what the store holds. Prints, every few seconds, each
 worker's RSS and CPU and the log's length; then wrk's totals, the log lines, what the store
 holds against what the workers hold, and whether /_emulator/health says the store is reachable.
 """
@@ -43,6 +48,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=10, help="seconds of load before the store goes")
     parser.add_argument("--outage", type=int, default=15, help="seconds the store is away")
     parser.add_argument("--hang", action="store_true", help="SIGSTOP the store (it hangs) instead of stopping it")
+    parser.add_argument("--empty", choices=("flush", "restart"), help="the store comes back empty (see above)")
     parser.add_argument("--every", type=int, default=5, help="seconds between two samples")
     parser.add_argument("--msgemu-root", type=Path, default=REPO)
     args = parser.parse_args()
@@ -64,6 +70,8 @@ def main() -> int:
         time.sleep(0.5)
         workers = [pid for pid in descendants(server.pid) if pid != server.pid]
         path, headers, template = SENDS["alphasms"]
+        if args.empty == "flush":
+            args.outage = 5  # (load goes on: what comes after the FLUSHALL)
         total = args.warmup + args.outage + 10
         result = wrk(base + path, headers, template.replace("{hook}", ""), int(time.time()) * 1000, total, 50,
                      machine_cpus(), background=True)
@@ -85,14 +93,20 @@ def main() -> int:
             return samples
 
         before = run_for(args.warmup, "before")
-        if args.hang:
+        if args.empty == "flush":
+            subprocess.run(["redis-cli", "-p", str(valkey.port), "flushall"], check=True, capture_output=True)
+        elif args.hang:
             valkey.process.send_signal(signal.SIGSTOP)
         else:
             valkey.stop()
+            if args.empty == "restart":  # as a Valkey without persistence: nothing to load
+                for item in Path(valkey.directory).iterdir():
+                    if item.name != log_path.name:
+                        subprocess.run(["rm", "-rf", str(item)], check=True)
         away = run_for(args.outage, "away")
         if args.hang:
             valkey.process.send_signal(signal.SIGCONT)
-        else:
+        elif args.empty != "flush":
             valkey.start()
         after = run_for(total - args.warmup - args.outage, "back")
         r = result()
@@ -115,6 +129,10 @@ def main() -> int:
         print(f"RSS MiB: before the outage {before[-1]['rss']}, at its end {away[-1]['rss']}, 10 s after {after[-1]['rss']}")
         print(f"log lines: {after[-1]['lines'] - before[-1]['lines']} during and after the outage")
         print(f"messages: the workers hold {sorted(counts)}, the store {held}; store per worker: {health}")
+        time.sleep(4)  # (the lifecycle of the last sends: queued, sent, delivered within ~3 s)
+        unfinished = {status: get(base, f"/_emulator/messages?limit=1&provider=alphasms&status={status}")["count"]
+                      for status in ("accepted", "queued", "sent")}
+        print(f"messages not yet delivered 4 s later: {unfinished}")
         print("the log beyond the start line:")
         for line in open(log_path).read().splitlines()[1:40]:
             print("  " + line[:300])

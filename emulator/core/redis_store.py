@@ -125,11 +125,14 @@ end
 """
 
 
-# Messages (id, blob pairs) written; one written for the first time gets the next arrival number:
-# the store's order of messages is the order they were committed in, whoever committed them.
+# Messages (id, blob pairs from ARGV[2]) written; one written for the first time gets the next
+# arrival number: the store's order of messages is the order they were committed in, whoever
+# committed them. None is written into a store that no longer holds the writer's token (KEYS[4]
+# against ARGV[1]: it was emptied), where it would come back alone, without its scheduled steps.
 PUT_MESSAGES = """
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
 local new = {}
-for i = 1, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then new[#new + 1] = ARGV[i] end
 end
 """ + _arrivals("KEYS[1]", "KEYS[3]") + """
@@ -146,7 +149,9 @@ return #new
 # without saying so, or stalled that long) leaves the roster and its inbox goes.
 # ARGV: an inbox's count bound, the origin, the entry's ops, its age bound in seconds, the number
 # of the first (id, blob) pair to write to the hash (pairs before it were written earlier in the
-# same MULTI), the inboxes' key prefix, the committer's number for this round trip, then the pairs.
+# same MULTI), the inboxes' key prefix, the committer's number for this round trip, the store's
+# token the committer was loaded with (KEYS[7]), then the pairs. A store that no longer holds that
+# token was emptied: nothing is written or told, and 0 (no commit's number) says so.
 # KEYS[6] (the committer's own, expiring) says which of its round trips ran last and the commit
 # number it took: a committer whose reply was lost asks it before writing anything again.
 # A lease that ended is dropped only when the committer's own lease ends a whole lease later: it
@@ -156,9 +161,10 @@ return #new
 # as many (its own count as applied: it made them). Entries older than ARGV[4] seconds go: an
 # inbox's memory is bounded by time as well as by count (a group commit of many sends is large).
 PUBLISH = """
+if redis.call('GET', KEYS[7]) ~= ARGV[8] then return 0 end
 local new, lengths, blobs, pair = {}, {}, {}, 0
 local written_from = tonumber(ARGV[5])
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   pair = pair + 1
   local blob = ARGV[i + 1]
   lengths[pair] = #blob
@@ -458,9 +464,6 @@ class Commands:
 
     def delete(self, *keys: str) -> None:
         self._add("DEL", *keys)
-
-    def get(self, key: str) -> None:
-        self._add("GET", key)
 
 
 class RedisStore(Store):
@@ -954,13 +957,13 @@ class RedisStore(Store):
                 wire.append(self._wire(op))
         written_from = len(pairs) // 2 - len(held) + 1
         self._trips += 1
-        commands.eval(PUBLISH, 6, self.k("roster"), self.k("commits"), self.k("order"), self.k("messages"),
-                      self.k("arrivals"), self._done_key, CHANGES_KEPT, self.origin, pickle.dumps(wire, pickle.HIGHEST_PROTOCOL),
-                      CHANGES_SECONDS, written_from, self.k("inbox:"), self._trips, *pairs)
+        commands.eval(PUBLISH, 7, self.k("roster"), self.k("commits"), self.k("order"), self.k("messages"),
+                      self.k("arrivals"), self._done_key, self.k("epoch"), CHANGES_KEPT, self.origin,
+                      pickle.dumps(wire, pickle.HIGHEST_PROTOCOL), CHANGES_SECONDS, written_from, self.k("inbox:"),
+                      self._trips, self._epoch, *pairs)
         published = len(commands.list) - 1
         if held and self._journals["messages"].evicted:  # this copy is full (count or bytes): the store keeps as many
             commands.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), max(1, len(self.messages)))
-        commands.get(self.k("epoch"))
         self._committing = True
         try:
             results = await self._transaction(commands.list)
@@ -969,7 +972,7 @@ class RedisStore(Store):
             if self.outage.away:
                 self._drained -= len(ops)
             if isinstance(exc, Refused):  # it ran but in part (a key of the wrong type...): all again
-                if type(exc.results[published]) is int:
+                if type(exc.results[published]) is int and exc.results[published] > 0:
                     self._made_here(exc.results[published])
                 self._put_back(ops)
             elif getattr(exc, "sent", True):  # it may have run, its reply lost: asked before the next
@@ -980,7 +983,7 @@ class RedisStore(Store):
             raise
         finally:
             self._committing = False
-        if results[-1] != self._epoch:  # emptied: what this trip wrote is in it, the rest is gone
+        if number == 0:  # emptied: no message was written (its other writes were: journal records...)
             return await self._start_over()
         self._made_here(number)
         if self._reload_wanted:
@@ -1250,7 +1253,7 @@ class RedisStore(Store):
     def _persist_batch(self, pipe: Any, batch: dict[str, list]) -> None:
         if batch["message"]:
             args = [part for op in batch["message"] for part in (op[1].id, op[2])]
-            pipe.eval(PUT_MESSAGES, 3, self.k("order"), self.k("messages"), self.k("arrivals"), *args)
+            pipe.eval(PUT_MESSAGES, 4, self.k("order"), self.k("messages"), self.k("arrivals"), self.k("epoch"), self._epoch, *args)
             if self._journals["messages"].evicted:  # this copy is full (count or bytes): the store keeps as many
                 pipe.eval(TRIM_MESSAGES, 2, self.k("order"), self.k("messages"), max(1, len(self.messages)))
         for kind in ("request", "event", "callback"):
