@@ -352,3 +352,33 @@ async def test_a_lost_reply_the_feed_passes_before_it_is_settled_is_not_taken_fo
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_claim_whose_reply_was_lost_is_answered_again_not_lost(store, spy, opened):
+    """The claim script ran (the transitions left the store) but its reply never came: the next
+    claim asks again with the same number and gets them, instead of taking later ones (the
+    first would never fire: out of the store, and never received)."""
+    here = await opened(store)
+    try:
+        here.add_timer(100.0, ("start", "m1", 0))
+        await here.commit()
+        real = here._claim
+
+        async def reply_lost(**kwargs):
+            here._claim = real
+            await real(**kwargs)
+            raise ConnectionError("connection closed by the server")
+
+        here._claim = reply_lost
+        try:
+            await here.claim_due(100.5)
+        except ConnectionError:
+            pass
+        assert await spy.zcard("msgemu:timers") == 0  # it ran: taken out of the store
+        here.add_timer(100.2, ("start", "m2", 0))
+        await here.commit()
+        assert await here.claim_due(100.5) == [(100.0, ("start", "m1", 0))]  # the lost one, not m2 yet
+        assert await here.claim_due(100.5) == [(100.2, ("start", "m2", 0))]
+        assert await here.claim_due(100.5) == []
+    finally:
+        await here.close()

@@ -234,7 +234,15 @@ def split_blobs(packed: bytes) -> list[bytes]:
 # scheduled (their member does not start with ARGV[3], the caller's origin) are taken only once
 # due by ARGV[1] - ARGV[4] (the grace): the process that scheduled a message's transition holds
 # the message decoded, and its own poll takes it first, unless it is stopped or stalled.
+# What a claim took is kept under the caller's own key (KEYS[2], expiring) with the claim's number
+# (ARGV[5]): a claim whose reply was lost (the connection dropped after it ran) is asked again
+# with the same number and answered what it took then, instead of taking more (those would
+# never fire: out of the store, and never received).
 CLAIM_DUE = """
+local last = redis.call('GET', KEYS[2])
+if last and string.sub(last, 1, #ARGV[5] + 1) == ARGV[5] .. ':' then
+  return cmsgpack.unpack(string.sub(last, #ARGV[5] + 2))
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 if #due == 0 then return due end
 local origin, others_until = ARGV[3], tonumber(ARGV[1]) - tonumber(ARGV[4])
@@ -251,8 +259,9 @@ if #taken == #due then
 elseif #members > 0 then
   redis.call('ZREM', KEYS[1], unpack(members))
 end
+if #members > 0 then redis.call('SET', KEYS[2], ARGV[5] .. ':' .. cmsgpack.pack(taken), 'EX', DONE_SECONDS) end
 return taken
-"""
+""".replace("DONE_SECONDS", str(DONE_SECONDS))
 
 
 class StoreUnavailable(RuntimeError):
@@ -500,6 +509,9 @@ class RedisStore(Store):
         self._courier: asyncio.Task | None = None
         self._flush_soon: asyncio.Handle | None = None
         self._claim = None
+        self._claims = 0  # claims made: each is numbered (CLAIM_DUE's ARGV[5])
+        self._claim_lost = False  # the last claim failed: the next asks again with its number
+        self._claiming = asyncio.Lock()  # (the poll and a manual advance: one claim at a time)
         self.outage = store_outage.Outage(url)  # while the store does not answer (core/store_outage.py)
         self._outbox_bound = 4 * store_outage.CHUNK  # what waits is folded (store_outage.bound) past this
         self._retrying: asyncio.TimerHandle | None = None
@@ -577,7 +589,7 @@ class RedisStore(Store):
             if self.outage.away:
                 raise ConnectionError(self.outage.reason)
             await self._redis.hdel(self.k("roster"), self.origin)
-            await self._redis.delete(self.inbox, self._done_key)
+            await self._redis.delete(self.inbox, self._done_key, self.k("claimed:") + self.origin.decode())
         except Exception as exc:
             log.warning("store %s: this process not taken off the roster (%s); its lease ends in %d s",
                         self.url, exc, LEASE_SECONDS)
@@ -817,7 +829,13 @@ class RedisStore(Store):
     async def claim_due(self, until: float, limit: int = 1000, grace: float = 0.0) -> list[tuple[float, tuple]]:
         """Scheduled transitions due by `until`, each taken out of the store by this call only;
         those other processes scheduled, only once due by `until - grace`."""
-        raw = await self._claim(keys=[self.k("timers")], args=[repr(until), limit, self.origin, repr(grace)])
+        async with self._claiming:
+            if not self._claim_lost:
+                self._claims += 1
+            self._claim_lost = True
+            raw = await self._claim(keys=[self.k("timers"), self.k("claimed:") + self.origin.decode()],
+                                    args=[repr(until), limit, self.origin, repr(grace), self._claims])
+            self._claim_lost = False
         claimed = []
         for i in range(0, len(raw), 2):
             member = raw[i]
