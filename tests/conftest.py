@@ -24,10 +24,13 @@ if TYPE_CHECKING:
 # workers in collection order, so these go first and the short files fill in at the end: no
 # core waits idle on one long file started last.
 LONGEST_FIRST = (
-    "test_reliability_server.py", "test_ui.py", "test_cli.py", "test_workers.py", "test_listener.py",
-    "test_shared_store_restarts.py", "test_smsc.py", "test_robustness.py", "test_openapi.py",
-    "test_shared_store.py", "test_pytest_plugin.py", "test_smpp.py", "test_callbacks_outage.py",
-    "test_verify.py", "test_reliability_inputs.py", "test_operations.py",
+    "test_shared_store_outage.py", "test_workers_restarts.py", "test_reliability_server.py", "test_listener.py",
+    "test_shared_store_reload.py", "test_shared_store_commits.py", "test_workers.py", "test_ui.py",
+    "test_validation.py", "test_reliability_store.py", "test_cli.py", "test_arrival_order.py", "test_gc_pacing.py",
+    "test_shared_store_first_version.py", "test_shared_store_emptied.py", "test_smsc.py", "test_callbacks_outage.py",
+    "test_robustness.py", "test_shared_store_inboxes.py", "test_smpp.py", "test_shared_store_restarts.py",
+    "test_reliability_inputs.py", "test_shared_store.py", "test_pytest_plugin.py", "test_openapi.py",
+    "test_verify.py", "test_operations.py",
 )
 
 

@@ -89,7 +89,8 @@ CALL_TIMEOUT = 30.0  # longest a call of the redis client waits for its reply (t
 CHANGES_KEPT = 100_000  # entries of an inbox kept (approximately) for a process catching up...
 CHANGES_SECONDS = 60  # ...and no older than this: an entry carries a commit's objects (about 3 KB a send)
 LEASE_SECONDS = 60  # a process not heard of for this long leaves the roster: no more entries for it
-RENEW_EVERY = 10.0  # seconds between two renewals of a process's lease (its reader renews it)
+RENEW_EVERY = 2.0  # seconds between two renewals of a process's lease (its reader renews it): how soon
+# a process dropped from the roster (it stalled) finds out, and loads the store again
 DONE_SECONDS = 7 * 86400  # how long the store says which round trip of a process ran last
 ID_KINDS = ("request", "event", "callback", "delivery", "gateway", "directory")
 ID_BASES = {"gateway": 100_000_000}  # numeric message ids keep their 9-digit look
