@@ -26,9 +26,11 @@ async def test_two_copies_of_an_emptied_store_start_again_from_it_and_go_on_shar
         await here.commit()
         here.charge(here.account("alphasms", "emptied"), Decimal("10"))
         await here.commit()
-        await there.sync()
-        assert [r.path for r in there.requests] == ["/before"]
-        numbered_before = here.requests[-1].id
+        there.add_request(record(there, "/before-there"))  # numbered from the other process's block
+        await there.commit()
+        await here.sync()
+        assert [r.path for r in here.requests] == ["/before", "/before-there"]
+        numbered_before = max(r.id for r in here.requests)
 
         await spy.flushdb()
         here.add_request(record(here, "/after"))  # accepted after the store was emptied, before anyone knew
@@ -40,6 +42,7 @@ async def test_two_copies_of_an_emptied_store_start_again_from_it_and_go_on_shar
         assert caplog.text.count("was emptied") == 2
         stored = await spy.lrange("msgemu:journal:requests", 0, -1)
         assert len(stored) == 1 and b"/after" in stored[0]
+        # above every number handed out before, the other process's too (here found out first)
         assert here.new_request_id() > numbered_before and there.new_request_id() > numbered_before
         assert pickle.loads(await spy.hget("msgemu:shared", "scenario"))["source"] == "kept.yaml"
 
@@ -52,6 +55,26 @@ async def test_two_copies_of_an_emptied_store_start_again_from_it_and_go_on_shar
         await here.sync()
         await there.sync()  # (each copy's count of commits applied, once it has caught up: the store's)
         assert here._applied_n == there._applied_n == int(await spy.get("msgemu:commits"))
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_numbers_go_on_above_every_number_handed_out_before_whichever_process_handed_it_out(store, spy, opened):
+    """The first process to find the store emptied had handed out none itself: its counters still
+    start above the other's (known from its copy), not at the end of its own blocks in hand."""
+    here, there = await opened(store), await opened(store)
+    try:
+        for n in range(3):
+            there.add_request(record(there, f"/there/{n}"))
+        await there.commit()
+        await here.sync()
+        handed_before = max(r.id for r in here.requests)
+        await spy.flushdb()
+        await here.sync()  # here finds out first
+        assert here.new_request_id() > handed_before
+        await there.sync()
+        assert there.new_request_id() > handed_before
     finally:
         await here.close()
         await there.close()

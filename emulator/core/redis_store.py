@@ -84,6 +84,7 @@ log = logging.getLogger("msgemu.store")
 BLOCK = 10_000  # ids fetched at once per kind (one block in use, one whole in hand)...
 BLOCK_MAX = 640_000  # ...twice as many when the last one lasted less than LASTS seconds, up to this
 LASTS = 60.0  # s
+RESTART_MARGIN = 4 * BLOCK_MAX  # counters of an emptied store start this far above the highest number known
 SYNC_TIMEOUT = 5.0  # longest a request waits to see other processes' changes before answering anyway
 CALL_TIMEOUT = 30.0  # longest a call of the redis client waits for its reply (the link's own: redis_link.TIMEOUT)
 CHANGES_KEPT = 100_000  # entries of an inbox kept (approximately) for a process catching up...
@@ -336,10 +337,13 @@ class IdBlocks:
         self._size[kind] = size
         self._taken_at[kind] = now
 
-    async def start_over(self) -> None:
-        """The store was emptied: its counters go up to the end of every block in hand (none of
-        their numbers is handed out again), and new blocks are taken."""
-        ends = [max((last for _first, last in self._blocks[kind]), default=0) - ID_BASES.get(kind, 0) for kind in ID_KINDS]
+    async def start_over(self, held: dict[str, int]) -> None:
+        """The store was emptied: its counters go up past the end of every block in hand and the
+        highest number the copy held (`held`: every process's, as committed), by a margin for
+        the blocks other processes still hold (two each, at most BLOCK_MAX), so no number is
+        handed out again; new blocks are taken."""
+        ends = [max(max((last for _first, last in self._blocks[kind]), default=0) - ID_BASES.get(kind, 0),
+                    held.get(kind, 0)) + RESTART_MARGIN for kind in ID_KINDS]
         await self._redis.eval(RAISE_IDS, len(ID_KINDS), *[f"{self._prefix}ids:{kind}" for kind in ID_KINDS], *ends)
         for kind in ID_KINDS:
             self._blocks[kind].clear()
@@ -1058,7 +1062,7 @@ class RedisStore(Store):
                         self.url, len(self.messages))
         before = dict(self._shared_state)
         if emptied:
-            await self._ids.start_over()
+            await self._ids.start_over(self._numbers_held())
         await self._load(start_over=True, keep_pending=not emptied)
         self._generation += 1  # (a feed read begun while loading could predate it)
         for name, value in self._shared_state.items():
@@ -1067,6 +1071,17 @@ class RedisStore(Store):
                 handler(value)  # another process restored it first: this runtime follows
         self._caught_up(everything=True)
         return self._applied_n
+
+    def _numbers_held(self) -> dict[str, int]:
+        """The highest unique number of each kind in this copy (requests, events, callback
+        attempts, numeric message ids), whichever process handed it out."""
+        held = {"request": max((r.id for r in self.requests), default=0),
+                "event": max((e.seq or 0 for e in self.events), default=0),
+                "callback": max((a.get("id", 0) for a in self.callbacks), default=0)}
+        base = ID_BASES["gateway"]
+        numeric = [int(m.provider_id) for m in dict.values(self.messages) if str(m.provider_id).isdigit()]
+        held["gateway"] = max((n - base for n in numeric if n > base), default=0)
+        return held
 
     def _forget_copy(self, keep_pending: bool) -> tuple | None:
         """Everything this copy holds but the accounts (their balances stay: written back by
