@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -137,6 +138,30 @@ def hyber_send(served: Served, phone: str, hook: str | None = None, text: str = 
     status, answer = served.post("/hyber/1000", body, HYBER_AUTH)
     assert status == 200, answer
     return str(answer["message_id"])
+
+
+def served_pair(store: str) -> tuple[Served, Served]:
+    """Two `msgemu serve` processes (no --workers) on the store, emptied first, started side by side."""
+    import redis
+
+    redis.Redis.from_url(store).flushdb()
+    here = Served("--store", store, wait=False)
+    there = Served("--store", store).ready()
+    return here.ready(), there
+
+
+def wait_every_worker_lists(served: Served, expected: dict[str, str], seconds: float, reads: int = 6, why: str = "") -> None:
+    """Until `reads` reads of the Hyber messages (a new connection each: SO_REUSEPORT spreads them
+    over the workers) all list exactly `expected` (provider id -> status), or fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        views = [{m["provider_id"]: m["status"] for m in served.client.messages(provider="hyber", limit=1000)}
+                 for _ in range(reads)]
+        if all(view == expected for view in views):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{why or 'not every worker lists what it should'}: {views}\n{served.output}")
+        time.sleep(0.2)
 
 
 def smsc_send(served: Served, phone: str, text: str) -> dict:

@@ -6,13 +6,10 @@ runtime-level state (a loaded scenario) are written back."""
 from __future__ import annotations
 
 import pickle
-import time
 from decimal import Decimal
 
-import pytest
-
 from emulator.core.model import Account
-from tests.shared_store import hyber_send, needs_valkey, opened, record, spy  # noqa: F401 (fixtures)
+from tests.shared_store import hyber_send, needs_valkey, opened, record, spy, wait_every_worker_lists  # noqa: F401 (fixtures)
 
 pytestmark = needs_valkey
 
@@ -117,15 +114,9 @@ def test_workers_over_an_emptied_store_agree_with_it_again(serve, store):
     before = {hyber_send(served, f"38050700{n:04d}") for n in range(6)}
     spy.flushdb()
     after = {hyber_send(served, f"38050800{n:04d}") for n in range(6)}
-    deadline = time.monotonic() + 20
-    while True:  # every worker lists what the store holds: the sends since it was emptied
-        views = [{m["provider_id"]: m["status"] for m in served.client.messages(provider="hyber", limit=100)}
-                 for _ in range(8)]
-        if all(view == {message_id: "delivered" for message_id in after} for view in views):
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"the workers do not agree with the store: {views}\n{served.output}")
-        time.sleep(0.2)
+    # every worker lists what the store holds: the sends since it was emptied
+    wait_every_worker_lists(served, {message_id: "delivered" for message_id in after}, 20, reads=8,
+                            why="the workers do not agree with the store")
     assert not before & after
     assert spy.hlen("msgemu:messages") == len(after)
     requests = served.client.call("GET", "/_emulator/requests?limit=100")

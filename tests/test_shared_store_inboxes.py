@@ -11,7 +11,7 @@ import asyncio
 import time
 
 from emulator.core.redis_store import RedisStore
-from tests.shared_store import Served, hyber_send, needs_valkey, opened, record, spy  # noqa: F401 (fixtures)
+from tests.shared_store import hyber_send, needs_valkey, opened, record, served_pair, spy  # noqa: F401 (fixtures)
 
 pytestmark = needs_valkey
 
@@ -158,10 +158,7 @@ def test_two_served_processes_each_read_only_the_others_commits(store):
     import redis
 
     spy = redis.Redis.from_url(store)
-    spy.flushdb()
-    here = Served("--store", store, wait=False)
-    there = Served("--store", store).ready()
-    here.ready()
+    here, there = served_pair(store)
     try:
         roster = spy.hkeys("msgemu:roster")
         assert len(roster) == 2

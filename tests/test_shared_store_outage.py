@@ -16,7 +16,7 @@ import pytest
 
 from emulator.core import store_outage
 from emulator.core.redis_store import RedisStore
-from tests.shared_store import hyber_send, needs_valkey, opened, record, spy  # noqa: F401 (fixtures)
+from tests.shared_store import hyber_send, needs_valkey, opened, record, spy, wait_every_worker_lists  # noqa: F401 (fixtures)
 from tests.valkey import ValkeyServer
 
 pytestmark = needs_valkey
@@ -74,15 +74,9 @@ def test_a_store_killed_and_started_again_costs_no_request_and_loses_nothing(ser
     own_valkey.start()
     _wait_reachable(served, 2)
     sent = before + [message_id for message_id, _ in during]
-    deadline = time.monotonic() + 10
-    while True:  # every worker sees every message, delivered once
-        views = [{m["provider_id"]: m["status"] for m in served.client.messages(provider="hyber", limit=1000)}
-                 for _ in range(6)]
-        if all(view == {message_id: "delivered" for message_id in sent} for view in views):
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"not every message delivered and seen by every worker: {views}")
-        time.sleep(0.2)
+    # every worker sees every message, delivered once
+    wait_every_worker_lists(served, {message_id: "delivered" for message_id in sent}, 10,
+                            why="not every message delivered and seen by every worker")
     delivered = collections.Counter(e["message_id"] for e in served.client.events(limit=10000) if e["status"] == "delivered")
     assert set(delivered.values()) == {1} and len(delivered) == len(sent)
 

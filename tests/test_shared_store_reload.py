@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from tests.shared_store import Served, hyber_send, needs_valkey
+from tests.shared_store import hyber_send, needs_valkey, served_pair
 
 pytestmark = needs_valkey
 
@@ -19,10 +19,7 @@ def test_a_served_process_on_its_own_that_missed_commits_loads_the_store_again_i
     import redis
 
     spy = redis.Redis.from_url(store)
-    spy.flushdb()
-    here = Served("--store", store, wait=False)
-    there = Served("--store", store).ready()
-    here.ready()
+    here, there = served_pair(store)
     try:
         hyber_send(here, "380501120000")
         (inbox,) = [key for key in spy.scan_iter("msgemu:inbox:*") if spy.xlen(key)]  # there's: here wrote to it
