@@ -213,8 +213,8 @@ local added = redis.call('HSET', KEYS[1], ARGV[1], (tonumber(now[1]) + tonumber(
 return {added, redis.call('GET', KEYS[2]) or '0', redis.call('GET', KEYS[3]) or ''}
 """
 
-# The store was emptied: each id counter (KEYS) goes up to at least what this process had taken
-# (ARGV, in the same order), so no number it handed out is handed out again.
+# The store was emptied: each id counter (KEYS) goes up to at least ARGV (in the same order: past
+# every number known to have been handed out, IdBlocks.start_over), never down.
 RAISE_IDS = """
 for i = 1, #KEYS do
   if tonumber(redis.call('GET', KEYS[i]) or '0') < tonumber(ARGV[i]) then redis.call('SET', KEYS[i], ARGV[i]) end
