@@ -382,3 +382,28 @@ async def test_a_claim_whose_reply_was_lost_is_answered_again_not_lost(store, sp
         assert await here.claim_due(100.5) == []
     finally:
         await here.close()
+
+
+async def test_a_balance_set_and_a_charge_in_one_round_trip_count_once(store, spy, opened):
+    """The balance written is the one set, the charge after it goes as its own increment: before,
+    the account was written as it was when the round trip left (charge included) and the charge
+    again, so the store and every other copy ended one charge lower than this one."""
+    from decimal import Decimal
+
+    from emulator.core.model import Account
+
+    here, there = await opened(store), await opened(store)
+    try:
+        here.add_account(Account("alphasms", "set-then-charged", {"key": "k"}, Decimal("100")))
+        await here.commit()
+        account = here.account("alphasms", "set-then-charged")
+        account.balance = Decimal("500")  # (PATCH /_emulator/accounts: a balance set)
+        here.account_changed(account, account.login, True)
+        here.charge(account, Decimal("1.25"))  # a send in the same group commit
+        await here.commit()
+        assert int(await spy.hget("msgemu:balances", b"alphasms\x1fset-then-charged")) == 498_750_000
+        await there.sync()
+        assert there.account("alphasms", "set-then-charged").balance == account.balance == Decimal("498.75")
+    finally:
+        await here.close()
+        await there.close()

@@ -61,6 +61,7 @@ read only by msgemu processes pointed at it.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import logging
 import pickle
@@ -672,7 +673,7 @@ class RedisStore(Store):
             else:
                 Store.add_account(self, account, seed=True)
         for account in known.values():
-            self._outbox.append(("account", account.login, account, True, "seed"))
+            self._outbox.append(_account_op(account.login, account, True, "seed"))
 
     def shared_state(self, name: str) -> Any:
         """What the store holds for a runtime-level setting (None when never set)."""
@@ -696,7 +697,7 @@ class RedisStore(Store):
 
     def add_account(self, account: Account, seed: bool = True) -> None:
         super().add_account(account, seed)
-        self._record(("account", account.login, account, True, "seed" if seed else "add"))
+        self._record(_account_op(account.login, account, True, "seed" if seed else "add"))
 
     def remove_account(self, provider: str, login: str) -> None:
         super().remove_account(provider, login)
@@ -711,7 +712,7 @@ class RedisStore(Store):
             self._touch(item)
 
     def account_changed(self, account: Account, old_login: str, balance_set: bool) -> None:
-        self._record(("account", old_login, account, balance_set, "change"))
+        self._record(_account_op(old_login, account, balance_set, "change"))
 
     def remember(self, key: tuple[str, str, str], at: float) -> None:
         super().remember(key, at)
@@ -1644,6 +1645,14 @@ class RedisStore(Store):
     def _gave_up_on(self, head: int) -> None:
         waiting, _timer = self._catching_up.pop(head)
         waiting.set_result(False)
+
+
+def _account_op(old_login: str, account: Account, balance_set: bool, why: str) -> tuple:
+    """An account as it is now, not as it is when the op is written: a charge made after a balance
+    was set (the same round trip) goes to the store as an increment of its own, and must not be
+    in the balance written too (it was taken twice: the store, and every other copy, ended that
+    much lower than this one)."""
+    return ("account", old_login, copy.copy(account), balance_set, why)
 
 
 def _head(message: Message, keys: list[str], cost: int | None) -> tuple:
