@@ -6,6 +6,7 @@ memory the processes hold, and whether everything is in the store afterwards.
     python benchmarks/store_outage.py --hang                    # SIGSTOP instead: the store hangs
     python benchmarks/store_outage.py --empty flush             # FLUSHALL under load instead
     python benchmarks/store_outage.py --empty restart           # stopped, its files removed, started empty
+    python benchmarks/store_outage.py --drop-connections        # every msgemu connection killed every 0.7 s
     python benchmarks/store_outage.py --msgemu-root /tmp/old    # another checkout, for a before/after
 
 Starts a Valkey/Redis of its own (tests/valkey.py: appendonly, as the store is run to keep
@@ -15,7 +16,9 @@ wrk -t1 -c50 on every core for warm-up + outage + 10 s, kills the store after th
 answers) and starts it again (SIGCONT) after the outage. --empty: the store comes back empty
 instead (flush: FLUSHALL, no outage; restart: stopped, its data files removed, started again
 after the outage, as a Valkey without persistence restarts), and every process should then
-hold what the store holds. Prints, every few seconds, each
+hold what the store holds. --drop-connections: for the outage's length the store stays up but
+kills every msgemu connection every 0.7 s (CLIENT KILL), so replies are lost mid-flight; every
+request must then be journaled once and every charge taken once, in the store and every copy. Prints, every few seconds, each
 worker's RSS and CPU and the log's length; then wrk's totals, the log lines, what the store
 holds against what the workers hold, and whether /_emulator/health says the store is reachable.
 """
@@ -49,6 +52,7 @@ def main() -> int:
     parser.add_argument("--outage", type=int, default=15, help="seconds the store is away")
     parser.add_argument("--hang", action="store_true", help="SIGSTOP the store (it hangs) instead of stopping it")
     parser.add_argument("--empty", choices=("flush", "restart"), help="the store comes back empty (see above)")
+    parser.add_argument("--drop-connections", action="store_true", help="kill msgemu's connections instead (see above)")
     parser.add_argument("--every", type=int, default=5, help="seconds between two samples")
     parser.add_argument("--msgemu-root", type=Path, default=REPO)
     args = parser.parse_args()
@@ -93,7 +97,15 @@ def main() -> int:
             return samples
 
         before = run_for(args.warmup, "before")
-        if args.empty == "flush":
+        if args.drop_connections:
+            away, kills, end = [], 0, time.monotonic() + args.outage
+            while time.monotonic() < end:
+                time.sleep(0.7)
+                out = subprocess.run(["redis-cli", "-p", str(valkey.port), "client", "kill", "type", "normal", "skipme", "yes"],
+                                     capture_output=True, text=True).stdout
+                kills += int(out.strip() or 0)
+            away.append(sample(f"{kills} killed"))
+        elif args.empty == "flush":
             subprocess.run(["redis-cli", "-p", str(valkey.port), "flushall"], check=True, capture_output=True)
         elif args.hang:
             valkey.process.send_signal(signal.SIGSTOP)
@@ -103,10 +115,11 @@ def main() -> int:
                 for item in Path(valkey.directory).iterdir():
                     if item.name != log_path.name:
                         subprocess.run(["rm", "-rf", str(item)], check=True)
-        away = run_for(args.outage, "away")
+        if not args.drop_connections:
+            away = run_for(args.outage, "away")
         if args.hang:
             valkey.process.send_signal(signal.SIGCONT)
-        elif args.empty != "flush":
+        elif args.empty != "flush" and not args.drop_connections:
             valkey.start()
         after = run_for(total - args.warmup - args.outage, "back")
         r = result()
@@ -133,6 +146,13 @@ def main() -> int:
         unfinished = {status: get(base, f"/_emulator/messages?limit=1&provider=alphasms&status={status}")["count"]
                       for status in ("accepted", "queued", "sent")}
         print(f"messages not yet delivered 4 s later: {unfinished}")
+        journaled = subprocess.run(["redis-cli", "-p", str(valkey.port), "llen", "msgemu:journal:requests"],
+                                   capture_output=True, text=True).stdout.strip()
+        balances = sorted({get(base, "/_emulator/accounts/alphasms")[0]["balance"] for _ in range(10)})
+        stored = subprocess.run(["redis-cli", "-p", str(valkey.port), "hget", "msgemu:balances", "alphasms\x1fdemo"],
+                                capture_output=True, text=True).stdout.strip()
+        print(f"requests journaled in the store: {journaled}; AlphaSMS balance: the workers {balances}, "
+              f"the store {int(stored) / 1e6 if stored else None}")
         print("the log beyond the start line:")
         for line in open(log_path).read().splitlines()[1:40]:
             print("  " + line[:300])
