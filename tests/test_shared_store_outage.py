@@ -211,3 +211,31 @@ def test_transitions_scheduled_while_the_store_was_away_survive_a_restart_once_i
             pytest.fail(f"the transitions scheduled while the store was away were lost with the process: {statuses}")
         time.sleep(0.2)
     assert set(statuses.values()) == {"delivered"}
+
+
+async def test_a_full_store_is_said_to_be_full_with_the_remedy_and_takes_the_changes_once_it_has_room(own_valkey, opened, caplog):
+    """Valkey at its maxmemory (noeviction) refuses writes with OOM: it is reached, so the line
+    says it is full and what to do, not "not reached"; what waited is written once it has room."""
+    from redis import asyncio as client
+
+    here = await opened(own_valkey.url)  # (both clients: their errors read differently)
+    spy = client.from_url(own_valkey.url)
+    try:
+        await spy.config_set("maxmemory-policy", "noeviction")
+        await spy.config_set("maxmemory", 1)  # below what it holds already: every write refused
+        here.add_request(record(here, "/while-full"))
+        await here.commit()  # refused twice: answered from the copy from now on
+        assert here.outage.away
+        assert "is full (" in caplog.text and "lower --retention-bytes" in caplog.text
+        assert "not reached" not in caplog.text
+        await spy.config_set("maxmemory", 0)
+        for _ in range(40):
+            if not here.outage.away:
+                break
+            await asyncio.sleep(0.05)
+        assert not here.outage.away
+        assert any(b"/while-full" in row for row in await spy.lrange("msgemu:journal:requests", 0, -1))
+    finally:
+        await spy.config_set("maxmemory", 0)
+        await spy.aclose()
+        await here.close()

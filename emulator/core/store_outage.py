@@ -56,8 +56,13 @@ class Outage:
         self.reason = reason
         if self.since is None:
             self.since = self._told = now
-            log.warning("store %s not reached (%s): answering from this process's copy; its changes are kept "
-                        "and written once the store answers again", self.url, reason)
+            if "maxmemory" in reason:  # reached, but refusing writes (OOM): said as what it is, with the remedy
+                log.warning("store %s is full (%s): answering from this process's copy; its changes are kept and "
+                            "written once it takes them again. Its maxmemory must hold what msgemu keeps (up to "
+                            "--retention-bytes): raise it, or lower --retention-bytes", self.url, reason)
+            else:
+                log.warning("store %s not reached (%s): answering from this process's copy; its changes are kept "
+                            "and written once the store answers again", self.url, reason)
         elif now - self._told >= REMIND:
             self._told = now
             log.warning("store %s still not reached after %.0f s (%s); %d changes waiting%s",
