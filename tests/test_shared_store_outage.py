@@ -239,3 +239,26 @@ async def test_a_full_store_is_said_to_be_full_with_the_remedy_and_takes_the_cha
         await spy.config_set("maxmemory", 0)
         await spy.aclose()
         await here.close()
+
+
+async def test_a_store_that_evicts_keys_when_full_is_said_to_at_start(own_valkey, caplog):
+    """allkeys-lru and the like drop whole keys of msgemu's when full (every message is in one
+    hash): nothing would say so later, so opening the store says it once."""
+    from redis import asyncio as client
+
+    spy = client.from_url(own_valkey.url)
+    try:
+        here = RedisStore(own_valkey.url)
+        await here.open()  # noeviction (Valkey's default): nothing said
+        await here.close()
+        assert "evicts keys" not in caplog.text
+        await spy.config_set("maxmemory", 512 * 2**20)
+        await spy.config_set("maxmemory-policy", "allkeys-lru")
+        here = RedisStore(own_valkey.url)
+        await here.open()
+        await here.close()
+        assert caplog.text.count("evicts keys when full (maxmemory-policy allkeys-lru)") == 1
+    finally:
+        await spy.config_set("maxmemory", 0)
+        await spy.config_set("maxmemory-policy", "noeviction")
+        await spy.aclose()

@@ -556,6 +556,7 @@ class RedisStore(Store):
             await self._redis.aclose()
             self._redis = None
             raise StoreUnavailable(f"store {self.url}: cannot connect ({exc})") from None
+        await self._say_if_it_evicts()
         self._claim = self._redis.register_script(CLAIM_DUE)
         self._ids = IdBlocks(self._redis, self.prefix, self.outage)
         await self._ids.prime()
@@ -564,6 +565,19 @@ class RedisStore(Store):
         self._recording = True
         await self.commit()  # seeded accounts the store did not have yet
         self._reader = asyncio.create_task(self._read_changes(), name="msgemu-store-changes")
+
+    async def _say_if_it_evicts(self) -> None:
+        """A store with a maxmemory and a policy that evicts keys drops whole keys of msgemu's when
+        full (all messages are one hash): said at start, since nothing would say it later."""
+        try:
+            memory = await self._redis.info("memory")
+        except Exception:
+            return  # (INFO not allowed to this user: nothing to go on)
+        policy = memory.get("maxmemory_policy", "noeviction")
+        if memory.get("maxmemory") and policy != "noeviction":
+            log.warning("store %s evicts keys when full (maxmemory-policy %s): msgemu's data (all messages "
+                        "are one key) would vanish; use maxmemory-policy noeviction, with a maxmemory that holds "
+                        "what msgemu keeps (up to --retention-bytes)", self.url, policy)
 
     async def close(self) -> None:
         if self._redis is None:
