@@ -215,7 +215,8 @@ def test_transitions_scheduled_while_the_store_was_away_survive_a_restart_once_i
 
 async def test_a_full_store_is_said_to_be_full_with_the_remedy_and_takes_the_changes_once_it_has_room(own_valkey, opened, caplog):
     """Valkey at its maxmemory (noeviction) refuses writes with OOM: it is reached, so the line
-    says it is full and what to do, not "not reached"; what waited is written once it has room."""
+    says it takes no writes and what to do, not "not reached"; what waited is written once it has
+    room."""
     from redis import asyncio as client
 
     here = await opened(own_valkey.url)  # (both clients: their errors read differently)
@@ -226,7 +227,7 @@ async def test_a_full_store_is_said_to_be_full_with_the_remedy_and_takes_the_cha
         here.add_request(record(here, "/while-full"))
         await here.commit()  # refused twice: answered from the copy from now on
         assert here.outage.away
-        assert "is full (" in caplog.text and "lower --retention-bytes" in caplog.text
+        assert "takes no writes (" in caplog.text and "lower --retention-bytes" in caplog.text
         assert "not reached" not in caplog.text
         await spy.config_set("maxmemory", 0)
         for _ in range(40):
@@ -262,3 +263,47 @@ async def test_a_store_that_evicts_keys_when_full_is_said_to_at_start(own_valkey
         await spy.config_set("maxmemory", 0)
         await spy.config_set("maxmemory-policy", "noeviction")
         await spy.aclose()
+
+
+def test_a_read_only_replica_as_the_store_is_one_clear_line_at_start(own_valkey):
+    """Before: a traceback (ReadOnlyError) from the first write of the start."""
+    import subprocess
+    import sys
+
+    import redis
+
+    from tests.valkey import free_port
+
+    spy = redis.Redis.from_url(own_valkey.url)
+    spy.replicaof("127.0.0.1", free_port())  # a replica (of nobody that answers): reads yes, writes no
+    try:
+        result = subprocess.run([sys.executable, "-m", "emulator.cli", "serve", "--port", str(free_port()),
+                                 "--store", own_valkey.url], capture_output=True, text=True, timeout=60)
+    finally:
+        spy.replicaof("NO", "ONE")
+    assert result.returncode == 2, result.stderr
+    assert "cannot be used" in result.stderr and "point --store at its primary" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_a_store_that_becomes_a_read_only_replica_is_said_to_take_no_writes(own_valkey, opened, caplog):
+    from redis import asyncio as client
+
+    here = await opened(own_valkey.url)
+    spy = client.from_url(own_valkey.url)
+    try:
+        await spy.execute_command("REPLICAOF", "127.0.0.1", "1")  # (a failover demoted it)
+        here.add_request(record(here, "/while-read-only"))
+        await here.commit()
+        assert here.outage.away
+        assert "takes no writes (" in caplog.text and "point --store at its primary" in caplog.text
+        await spy.execute_command("REPLICAOF", "NO", "ONE")
+        for _ in range(40):
+            if not here.outage.away:
+                break
+            await asyncio.sleep(0.05)
+        assert any(b"/while-read-only" in row for row in await spy.lrange("msgemu:journal:requests", 0, -1))
+    finally:
+        await spy.execute_command("REPLICAOF", "NO", "ONE")
+        await spy.aclose()
+        await here.close()

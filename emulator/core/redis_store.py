@@ -556,12 +556,17 @@ class RedisStore(Store):
             await self._redis.aclose()
             self._redis = None
             raise StoreUnavailable(f"store {self.url}: cannot connect ({exc})") from None
-        await self._say_if_it_evicts()
-        self._claim = self._redis.register_script(CLAIM_DUE)
-        self._ids = IdBlocks(self._redis, self.prefix, self.outage)
-        await self._ids.prime()
+        try:
+            await self._say_if_it_evicts()
+            self._claim = self._redis.register_script(CLAIM_DUE)
+            self._ids = IdBlocks(self._redis, self.prefix, self.outage)
+            await self._ids.prime()
+            await self._load()
+        except Exception as exc:  # it answers, but will not serve as msgemu's store: one line, no traceback
+            await self._redis.aclose()
+            self._redis = None
+            raise StoreUnavailable(f"store {self.url}: cannot be used ({exc}){store_outage.remedy_for(str(exc))}") from None
         model.use_gateway_ids(lambda: self._ids.next("gateway"))
-        await self._load()
         self._recording = True
         await self.commit()  # seeded accounts the store did not have yet
         self._reader = asyncio.create_task(self._read_changes(), name="msgemu-store-changes")

@@ -36,6 +36,16 @@ class StoreAway(RuntimeError):
     answer: the provider's own server error, without a traceback (the Outage said why, once)."""
 
 
+def remedy_for(error: str) -> str:
+    """What to do about a store that answers but takes no writes: a read-only replica, or full."""
+    if "read only replica" in error:
+        return ": it is a read-only replica; point --store at its primary"
+    if "maxmemory" in error:
+        return (": its maxmemory must hold what msgemu keeps (up to --retention-bytes): raise it, "
+                "or lower --retention-bytes")
+    return ""
+
+
 class Outage:
     """Whether the store is away, since when and why, and the lines that say so."""
 
@@ -46,6 +56,7 @@ class Outage:
         self.short = 0  # requests refused for want of unique ids while away (IdBlocks)
         self.on_back: list[Callable[[], None]] = []  # run once it answers again (the clock hands back its timers)
         self._told = 0.0
+        self._refusing = False  # what the last line said: not reached, or reached but taking no writes
 
     @property
     def away(self) -> bool:
@@ -54,12 +65,14 @@ class Outage:
     def failed(self, reason: str, waiting: int) -> None:
         now = time.monotonic()
         self.reason = reason
-        if self.since is None:
-            self.since = self._told = now
-            if "maxmemory" in reason:  # reached, but refusing writes (OOM): said as what it is, with the remedy
-                log.warning("store %s is full (%s): answering from this process's copy; its changes are kept and "
-                            "written once it takes them again. Its maxmemory must hold what msgemu keeps (up to "
-                            "--retention-bytes): raise it, or lower --retention-bytes", self.url, reason)
+        refusing = bool(remedy_for(reason))  # reached, but taking no writes (read-only replica, full)
+        # (a store demoted to a replica first drops its connections: said again, once, when it is known why)
+        if self.since is None or (refusing and not self._refusing):
+            self.since = self.since or now
+            self._told, self._refusing = now, refusing
+            if refusing:
+                log.warning("store %s takes no writes (%s): answering from this process's copy; its changes are "
+                            "kept and written once it takes them again%s", self.url, reason, remedy_for(reason))
             else:
                 log.warning("store %s not reached (%s): answering from this process's copy; its changes are kept "
                             "and written once the store answers again", self.url, reason)
@@ -74,6 +87,7 @@ class Outage:
         log.warning("store %s answers again after %.1f s; the %d changes kept meanwhile are written%s",
                     self.url, time.monotonic() - self.since, written, self._refused())
         self.since = None
+        self._refusing = False
         self.reason = ""
         self.short = 0
         for back in self.on_back:
