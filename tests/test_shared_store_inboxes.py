@@ -200,3 +200,31 @@ async def test_after_the_store_itself_was_away_no_process_is_dropped_for_the_lea
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_copy_loaded_again_reads_its_inbox_on_from_where_the_load_left_it(store, spy, opened):
+    """What the inbox still holds when a copy loads the store again is in what it loaded: read
+    again from the inbox's start, every entry would be applied twice (journal records, charges)."""
+    here, there = await opened(store), await opened(store)
+    try:
+        reader, there._reader = there._reader, None  # there reads nothing for a while
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        for n in range(5):
+            here.add_request(record(here, f"/held/{n}"))
+            await here.commit()
+        assert sum((await inboxes(spy)).values()) == 5  # still in there's inbox
+        there._reload_wanted = True  # (as when it finds it missed commits)
+        await there.sync()  # its round trip loads the store again
+        there._reader = asyncio.get_running_loop().create_task(there._read_changes())
+        here.add_request(record(here, "/after"))
+        await here.commit()
+        for _ in range(50):
+            await there.sync()
+            if any(r.path == "/after" for r in there.requests):
+                break
+            await asyncio.sleep(0.05)
+        assert [r.path for r in there.requests] == [f"/held/{n}" for n in range(5)] + ["/after"]
+    finally:
+        await here.close()
+        await there.close()

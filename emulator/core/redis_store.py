@@ -530,6 +530,8 @@ class RedisStore(Store):
         self._doubt_gap_below = 0  # a gap in the inbox below this number was taken for it (if it ran)
         self._epoch: bytes | None = None  # the store's token when this copy was loaded (emptied: another)
         self._generation = 0  # one more at each start over: a feed read begun before it is dropped
+        self._settled = asyncio.Event()  # cleared while the copy starts over: the feed is not applied meanwhile
+        self._settled.set()
         self._started_over = False  # objects from before a start over may still be changed (work under way)
         self._reload_wanted = False  # this copy (a process on its own) missed commits: the next round trip reloads
         # what a copy that missed commits does (workers.py: drain and exit, the parent starts it again)
@@ -633,6 +635,7 @@ class RedisStore(Store):
             pipe.hsetnx(self.k("shared"), name, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
         pipe.eval(RENEW, 3, self.k("roster"), self.k("commits"), self.k("epoch"), self.origin, LEASE_SECONDS)  # commits from here on come
         pipe.xrevrange(self.k("changes"), count=1)
+        pipe.xrevrange(self.inbox, count=1)  # what the inbox holds is in this copy: read on from its end
         pipe.hgetall(self.k("accounts"))
         pipe.hgetall(self.k("balances"))
         pipe.zrange(self.k("order"), 0, -1)
@@ -645,9 +648,8 @@ class RedisStore(Store):
         pipe.hgetall(self.k("shared"))
         pipe.get(self.k("commits"))
         _set, epoch, *results = await pipe.execute()
-        _joined, last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, dedupe, shared, commits = (
-            results[len(restored):]
-        )
+        _joined, last, inbox_last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, \
+            dedupe, shared, commits = results[len(restored):]
         pending = None
         if start_over:  # (from here on, no await: nothing runs between forgetting and loading)
             pending = self._forget_copy(keep_pending)
@@ -655,6 +657,7 @@ class RedisStore(Store):
         self._renewed = asyncio.get_running_loop().time()
         if last:  # (the feed of an earlier msgemu, one stream for all: its writers' entries still apply)
             self._applied[self.k("changes")] = _stream_id(last[0][0])
+        self._applied[self.inbox] = _stream_id(inbox_last[0][0]) if inbox_last else (0, 0)
         self._applied_n = self._read_n = int(commits or 0)
         self._load_accounts(accounts, balances)
         for message_id in order:
@@ -1076,6 +1079,13 @@ class RedisStore(Store):
         self._generation += 1
         self._started_over = True
         self._reload_wanted = False
+        self._settled.clear()
+        try:
+            return await self._load_again(emptied)
+        finally:
+            self._settled.set()
+
+    async def _load_again(self, emptied: bool) -> int:
         if emptied:
             log.warning("store %s was emptied (FLUSHALL, FLUSHDB, or a restart without persistence): this process "
                         "starts again from what the store holds now; the %d messages it held before are gone",
@@ -1120,7 +1130,6 @@ class RedisStore(Store):
         self._own_ahead.clear()
         self._suspects.clear()
         self._in_doubt, self._doubt_gap_below = None, 0
-        self._applied[self.inbox] = (0, 0)
         return pending
 
     def _reattach(self, outbox: list[tuple], dirty: dict[str, Message], other: dict[tuple, Any], keys_of: dict) -> None:
@@ -1396,6 +1405,7 @@ class RedisStore(Store):
             try:
                 if asyncio.get_running_loop().time() - self._renewed >= RENEW_EVERY:
                     await self._renew()
+                await self._settled.wait()
                 generation = self._generation
                 streams = list(self._applied)
                 ids = [f"{ms}-{seq}" for ms, seq in self._applied.values()]
@@ -1417,8 +1427,8 @@ class RedisStore(Store):
                     await asyncio.sleep(store_outage.RETRY)
                 continue
             failures = 0
-            if generation != self._generation:
-                continue  # the copy started over meanwhile: read again from where it starts
+            if generation != self._generation or not self._settled.is_set():
+                continue  # the copy started over meanwhile: read on from where its load left the inbox
             entries = [(int(fields.get(b"n", 0)), name, entry_id, fields)
                        for name, stream_entries in answer or () for entry_id, fields in stream_entries]
             if len(answer or ()) > 1:
