@@ -18,7 +18,7 @@ process joins it in the same MULTI that loads its copy, so every later commit re
 it leaves on close. One silent for LEASE_SECONDS (killed, or stalled) is dropped by the next
 commit, its inbox with it; if it comes back it says that it missed commits, as it does when its
 inbox was trimmed before it read it (CHANGES_SECONDS), and loads the store again: a worker of
---workers by restarting, a process on its own in place (`_start_over`).
+--workers by restarting, a process on its own in place (core/store_start_over.py).
 
 Applying is cheap because it is lazy where it can be: a message version from the feed comes
 with a head (id, provider, account, recipient, keys, cost) that indexes it at once, and its
@@ -48,9 +48,9 @@ and what they change waits, bounded, for it to answer again: core/store_outage.p
 A store that answers but was emptied meanwhile (FLUSHALL, FLUSHDB, a restart without
 persistence) no longer holds the token (`epoch`) its copies were loaded with. Every round trip
 reads it back; a process that finds it gone or changed starts over from the store as it is now,
-in place, between two round trips (`_start_over`): so the copies never drift apart from it and
-from each other, silently, as they would otherwise (each keeping what it held, the store
-keeping neither).
+in place, between two round trips (core/store_start_over.py), so the copies never drift apart
+from it and from each other, silently, as they would otherwise (each keeping what it held, the
+store keeping neither).
 
 Conflicts: two processes changing the same message at the same instant keep the last write
 (a message changes through its own timers, claimed once, so this needs a cancel racing a
@@ -76,6 +76,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import model
 from . import store_codec as codec
 from . import store_outage
+from .store_start_over import StartOver
 from .redis_link import NotSent, Refused, link_for
 from .model import Account, Event, Message, RequestRecord
 from .store import Directory, Store, message_cost, phone_key
@@ -481,7 +482,7 @@ class Commands:
         self._add("DEL", *keys)
 
 
-class RedisStore(Store):
+class RedisStore(StartOver, Store):
     shared = True
 
     def __init__(self, url: str, retention: int = 100_000, retention_bytes: int = 512 * 1024 * 1024) -> None:
@@ -1067,108 +1068,6 @@ class RedisStore(Store):
             self._missed(1)  # the gap taken for it was another process's commit, lost
         if ran and not (gap_below and int(number) < gap_below):
             self._made_here(int(number))
-
-    async def _start_over(self, emptied: bool = True) -> int:
-        """This copy forgets what it held and loads the store as it is now, in place, between two
-        round trips. `emptied`: the store's token is gone, or another (FLUSHALL...): what this
-        copy had not written yet goes too, its id counters go up past every number handed out
-        here, and the runtime-level state (scenario, clock, namespaces) is written back unless
-        another process did it first. Else this copy missed commits (a process on its own, off
-        the roster or behind a trimmed inbox): what it had not written yet stays, to be written
-        by the next round trip, and is put back in the fresh copy. Returns the commit count."""
-        self._generation += 1
-        self._started_over = True
-        self._reload_wanted = False
-        self._settled.clear()
-        try:
-            return await self._load_again(emptied)
-        finally:
-            self._settled.set()
-
-    async def _load_again(self, emptied: bool) -> int:
-        if emptied:
-            log.warning("store %s was emptied (FLUSHALL, FLUSHDB, or a restart without persistence): this process "
-                        "starts again from what the store holds now; the %d messages it held before are gone",
-                        self.url, len(self.messages))
-        before = dict(self._shared_state)
-        if emptied:
-            await self._ids.start_over(self._numbers_held())
-        await self._load(start_over=True, keep_pending=not emptied)
-        self._generation += 1  # (a feed read begun while loading could predate it)
-        for name, value in self._shared_state.items():
-            handler = self.on_shared.get(name)
-            if handler is not None and name != "reset" and before.get(name) != value:
-                handler(value)  # another process restored it first: this runtime follows
-        self._caught_up(everything=True)
-        return self._applied_n
-
-    def _numbers_held(self) -> dict[str, int]:
-        """The highest unique number of each kind in this copy (requests, events, callback
-        attempts, numeric message ids), whichever process handed it out."""
-        held = {"request": max((r.id for r in self.requests), default=0),
-                "event": max((e.seq or 0 for e in self.events), default=0),
-                "callback": max((a.get("id", 0) for a in self.callbacks), default=0)}
-        base = ID_BASES["gateway"]
-        numeric = [int(m.provider_id) for m in dict.values(self.messages) if str(m.provider_id).isdigit()]
-        held["gateway"] = max((n - base for n in numeric if n > base), default=0)
-        return held
-
-    def _forget_copy(self, keep_pending: bool) -> tuple | None:
-        """Everything this copy holds but the accounts (their balances stay: written back by
-        _load_accounts if the store has none), and, unless `keep_pending`, what it had not
-        written yet; else that, for _reattach."""
-        pending = (list(self._outbox), dict(self._dirty_messages), dict(self._dirty_other), self._keys_of) if keep_pending else None
-        accounts, recording, self._recording = self.accounts, self._recording, False
-        try:
-            Store.reset(self)
-        finally:
-            self._recording = recording
-        self.accounts = accounts
-        self.messages = LazyMessages(self._decode_held)
-        if not keep_pending:
-            self._outbox, self._dirty_messages, self._dirty_other, self._digests = [], {}, {}, {}
-        self._own_ahead.clear()
-        self._suspects.clear()
-        self._in_doubt, self._doubt_gap_below = None, 0
-        return pending
-
-    def _reattach(self, outbox: list[tuple], dirty: dict[str, Message], other: dict[tuple, Any], keys_of: dict) -> None:
-        """What this copy had not written yet when it loaded the store again, put back in the
-        fresh copy (it stays in line to be written): its messages (newer than the store's),
-        journal records, charges, dedupe keys, directories and opt-outs."""
-        def readopt(message: Message) -> None:
-            if message.id in self.messages:
-                dict.__setitem__(self.messages, message.id, message)
-            else:
-                Store.add_message(self, message, [k[2] for k in keys_of.get(message.id, ()) if k[2] != message.provider_id])
-
-        recording, self._recording = self._recording, False
-        try:
-            for op in outbox:
-                kind = op[0]
-                if kind == "message":
-                    readopt(op[1])
-                elif kind == "request":
-                    Store.add_request(self, op[1])
-                elif kind == "event":
-                    Store.add_event(self, op[1])
-                elif kind == "callback":
-                    Store.add_callback_attempt(self, op[1])
-                elif kind == "charge":
-                    account = self.account(op[1], op[2])
-                    if account is not None:
-                        account.balance -= op[3]
-                elif kind == "dedupe":
-                    self.dedupe[op[1]] = op[2]
-            for message in dirty.values():
-                readopt(message)
-            for (kind, key), value in other.items():
-                if kind == "directory":
-                    self._put_directory(key, value)
-                elif kind == "optouts":
-                    self.optouts[key] = value
-        finally:
-            self._recording = recording
 
     def _made_here(self, number: int) -> None:
         """This copy's own commit `number`: in the copy already, and never in its inbox."""
