@@ -630,7 +630,6 @@ class RedisStore(StartOver, Store):
     async def _load(self, start_over: bool = False, keep_pending: bool = False) -> None:
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self.k("epoch"), secrets.token_hex(8), nx=True)  # (an empty store: the first to open it)
-        pipe.get(self.k("epoch"))
         restored = list(self._shared_state.items()) if start_over else []
         for name, value in restored:  # the runtime-level state, unless another process restored it first
             pipe.hsetnx(self.k("shared"), name, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
@@ -647,10 +646,9 @@ class RedisStore(StartOver, Store):
         pipe.hgetall(self.k("optouts"))
         pipe.hgetall(self.k("dedupe"))
         pipe.hgetall(self.k("shared"))
-        pipe.get(self.k("commits"))
-        _set, epoch, *results = await pipe.execute()
-        _joined, last, inbox_last, accounts, balances, order, messages, requests, events, callbacks, directories, optouts, \
-            dedupe, shared, commits = results[len(restored):]
+        _set, *results = await pipe.execute()
+        (_joined, commits, epoch), last, inbox_last, accounts, balances, order, messages, requests, events, callbacks, \
+            directories, optouts, dedupe, shared = results[len(restored):]
         pending = None
         if start_over:  # (from here on, no await: nothing runs between forgetting and loading)
             pending = self._forget_copy(keep_pending)
@@ -980,11 +978,7 @@ class RedisStore(StartOver, Store):
             await self._settle_doubt()
         ops = self._take_outbox()
         if not ops:
-            if self._commits_link is None:
-                count, epoch = await self._redis.mget(self.k("commits"), self.k("epoch"))
-            else:
-                link = self._commits_link
-                count, epoch = (await link.call([link.pack("MGET", self.k("commits"), self.k("epoch"))]))[0]
+            count, epoch = await self._command("MGET", self.k("commits"), self.k("epoch"))
             if epoch != self._epoch:
                 return await self._start_over()
             if self._reload_wanted:
@@ -1053,21 +1047,25 @@ class RedisStore(StartOver, Store):
         its commit number is this copy's own; if not, they go again, first in line. Asked
         before anything is written again, so no journal record, charge or feed entry counts twice."""
         trip, ops = self._in_doubt
-        if self._commits_link is None:
-            note = await self._redis.get(self._done_key)
-        else:
-            link = self._commits_link
-            note = (await link.call([link.pack("GET", self._done_key)]))[0]
+        note = await self._command("GET", self._done_key)
         self._in_doubt = None
         done, _, number = (note or b"").partition(b":")
         ran = done == str(trip).encode()
         if not ran:
             self._put_back(ops)
         gap_below, self._doubt_gap_below = self._doubt_gap_below, 0
-        if gap_below and not (ran and int(number) < gap_below):
+        in_the_gap = ran and gap_below and int(number) < gap_below  # the feed counted it already
+        if gap_below and not in_the_gap:
             self._missed(1)  # the gap taken for it was another process's commit, lost
-        if ran and not (gap_below and int(number) < gap_below):
+        if ran and not in_the_gap:
             self._made_here(int(number))
+
+    async def _command(self, *args: Any) -> Any:
+        """One command on the commits' connection (the link, or redis-py without one): its reply."""
+        link = self._commits_link
+        if link is None:
+            return await self._redis.execute_command(*args)
+        return (await link.call([link.pack(*args)]))[0]
 
     def _made_here(self, number: int) -> None:
         """This copy's own commit `number`: in the copy already, and never in its inbox."""
@@ -1463,8 +1461,7 @@ class RedisStore(StartOver, Store):
         elif kind == "forget":
             Store.forget(self, op[1], op[2], op[3])
         elif kind == "reset":
-            Store.reset(self)
-            self.messages = LazyMessages(self._decode_held)
+            self.reset()  # (not recorded: applying, _recording is off)
             for account in op[1]:
                 mine = self.account(account.provider, account.login)
                 if mine is not None:

@@ -43,15 +43,13 @@ class StartOver:
             self._settled.set()
 
     async def _load_again(self, emptied: bool) -> int:
+        before = dict(self._shared_state)
         if emptied:
             log.warning("store %s was emptied (FLUSHALL, FLUSHDB, or a restart without persistence): this process "
                         "starts again from what the store holds now; the %d messages it held before are gone",
                         self.url, len(self.messages))
-        before = dict(self._shared_state)
-        if emptied:
             await self._ids.start_over(self._numbers_held())
         await self._load(start_over=True, keep_pending=not emptied)
-        self._generation += 1  # (a feed read begun while loading could predate it)
         for name, value in self._shared_state.items():
             handler = self.on_shared.get(name)
             if handler is not None and name != "reset" and before.get(name) != value:
@@ -79,13 +77,10 @@ class StartOver:
         pending = (list(self._outbox), dict(self._dirty_messages), dict(self._dirty_other), self._keys_of) if keep_pending else None
         accounts, recording, self._recording = self.accounts, self._recording, False
         try:
-            Store.reset(self)
+            self.reset()  # (not recorded: the store is not reset, this copy is)
         finally:
             self._recording = recording
         self.accounts = accounts
-        from .redis_store import LazyMessages
-
-        self.messages = LazyMessages(self._decode_held)
         if not keep_pending:
             self._outbox, self._dirty_messages, self._dirty_other, self._digests = [], {}, {}, {}
         self._own_ahead.clear()
