@@ -84,6 +84,11 @@ def as_cpus(cpus: list[int] | str) -> list[int]:
     return [int(c) for c in cpus.split(",")] if isinstance(cpus, str) else list(cpus)
 
 
+def store_command(port: int | str, *command: str) -> str:
+    """One command to the Valkey/Redis on `port` through redis-cli: its reply as text."""
+    return subprocess.run(["redis-cli", "-p", str(port), *command], capture_output=True, text=True).stdout.strip()
+
+
 def cpu_list(cpus: list[int] | str) -> str:
     return ",".join(map(str, as_cpus(cpus)))
 

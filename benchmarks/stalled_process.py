@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, SENDS, Valkey, machine_cpus, msgemu, wrk  # noqa: E402
+from harness import REPO, SENDS, Valkey, machine_cpus, msgemu, store_command, wrk  # noqa: E402
 
 
 def main() -> int:
@@ -33,10 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     cpus = machine_cpus()
     valkey = Valkey(cpus)
-    port = valkey.url.split(":")[2].split("/")[0]
-
-    def store(*command: str) -> str:
-        return subprocess.run(["redis-cli", "-p", port, *command], capture_output=True, text=True).stdout.strip()
+    port = valkey.server.port
 
     steady = msgemu(args.msgemu_root, cpus, [], store=valkey.url)
     stalled = msgemu(args.msgemu_root, cpus, [], store=valkey.url)
@@ -61,8 +57,8 @@ def main() -> int:
             count = server.call("GET", "/_emulator/messages?limit=1&provider=alphasms")["count"]
             balance = server.call("GET", "/_emulator/accounts/alphasms")[0]["balance"]
             print(f"{name:8} messages {count:,}  AlphaSMS balance {balance:,.2f}")
-        stored = int(store("hget", "msgemu:balances", "alphasms\x1fdemo")) / 1e6
-        print(f"{'store':8} messages {int(store('hlen', 'msgemu:messages')):,}  AlphaSMS balance {stored:,.2f}")
+        stored = int(store_command(port, "hget", "msgemu:balances", "alphasms\x1fdemo")) / 1e6
+        print(f"{'store':8} messages {int(store_command(port, 'hlen', 'msgemu:messages')):,}  AlphaSMS balance {stored:,.2f}")
         return 0
     finally:
         steady.stop()

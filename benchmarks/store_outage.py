@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +37,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from harness import REPO, SENDS, cpu_seconds, descendants, free_port, machine_cpus, rss_mib, tree_env, wait_http, wrk  # noqa: E402
+from harness import (REPO, SENDS, cpu_seconds, descendants, free_port, machine_cpus, rss_mib,  # noqa: E402
+                     store_command, tree_env, wait_http, wrk)
 from tests.valkey import ValkeyServer  # noqa: E402
 
 
@@ -101,12 +103,10 @@ def main() -> int:
             away, kills, end = [], 0, time.monotonic() + args.outage
             while time.monotonic() < end:
                 time.sleep(0.7)
-                out = subprocess.run(["redis-cli", "-p", str(valkey.port), "client", "kill", "type", "normal", "skipme", "yes"],
-                                     capture_output=True, text=True).stdout
-                kills += int(out.strip() or 0)
+                kills += int(store_command(valkey.port, "client", "kill", "type", "normal", "skipme", "yes") or 0)
             away.append(sample(f"{kills} killed"))
         elif args.empty == "flush":
-            subprocess.run(["redis-cli", "-p", str(valkey.port), "flushall"], check=True, capture_output=True)
+            store_command(valkey.port, "flushall")
         elif args.hang:
             valkey.process.send_signal(signal.SIGSTOP)
         else:
@@ -114,7 +114,7 @@ def main() -> int:
             if args.empty == "restart":  # as a Valkey without persistence: nothing to load
                 for item in Path(valkey.directory).iterdir():
                     if item.name != log_path.name:
-                        subprocess.run(["rm", "-rf", str(item)], check=True)
+                        shutil.rmtree(item) if item.is_dir() else item.unlink()
         if not args.drop_connections:
             away = run_for(args.outage, "away")
         if args.hang:
@@ -135,8 +135,7 @@ def main() -> int:
         print(f"every worker reached the store again {time.monotonic() - waited:.1f} s after the load ended")
         time.sleep(1)
         counts = {get(base, "/_emulator/messages?limit=1&provider=alphasms")["count"] for _ in range(10)}
-        held = subprocess.run(["redis-cli", "-p", str(valkey.port), "hlen", "msgemu:messages"], capture_output=True,
-                              text=True).stdout.strip()
+        held = store_command(valkey.port, "hlen", "msgemu:messages")
         print(f"wrk: {r['requests']:,} requests in {total} s, {r['non_2xx']:,} not 2xx, p99 {r['p99_ms']:.1f} ms, "
               f"socket errors: {r.get('socket_errors') or 'none'}")
         print(f"RSS MiB: before the outage {before[-1]['rss']}, at its end {away[-1]['rss']}, 10 s after {after[-1]['rss']}")
@@ -146,11 +145,9 @@ def main() -> int:
         unfinished = {status: get(base, f"/_emulator/messages?limit=1&provider=alphasms&status={status}")["count"]
                       for status in ("accepted", "queued", "sent")}
         print(f"messages not yet delivered 4 s later: {unfinished}")
-        journaled = subprocess.run(["redis-cli", "-p", str(valkey.port), "llen", "msgemu:journal:requests"],
-                                   capture_output=True, text=True).stdout.strip()
+        journaled = store_command(valkey.port, "llen", "msgemu:journal:requests")
         balances = sorted({get(base, "/_emulator/accounts/alphasms")[0]["balance"] for _ in range(10)})
-        stored = subprocess.run(["redis-cli", "-p", str(valkey.port), "hget", "msgemu:balances", "alphasms\x1fdemo"],
-                                capture_output=True, text=True).stdout.strip()
+        stored = store_command(valkey.port, "hget", "msgemu:balances", "alphasms\x1fdemo")
         print(f"requests journaled in the store: {journaled}; AlphaSMS balance: the workers {balances}, "
               f"the store {int(stored) / 1e6 if stored else None}")
         print("the log beyond the start line:")

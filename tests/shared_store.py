@@ -4,6 +4,7 @@ of RedisStore itself, a journal record, a client to look into the store (`spy`) 
 on either connection (`opened`)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -138,6 +139,16 @@ def hyber_send(served: Served, phone: str, hook: str | None = None, text: str = 
     status, answer = served.post("/hyber/1000", body, HYBER_AUTH)
     assert status == 200, answer
     return str(answer["message_id"])
+
+
+async def until_listed(copy: RedisStore, path: str, tries: int = 50) -> None:
+    """Sync `copy` until it lists a request to `path` (another process's commit, brought by the
+    feed), at most `tries` times 0.05 s: the test asserts what it then lists."""
+    for _ in range(tries):
+        await copy.sync()
+        if any(r.path == path for r in copy.requests):
+            return
+        await asyncio.sleep(0.05)
 
 
 def served_pair(store: str) -> tuple[Served, Served]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.shared_store import needs_valkey, opened, record, spy  # noqa: F401 (fixtures)
+from tests.shared_store import needs_valkey, opened, record, spy, until_listed  # noqa: F401 (fixtures)
 
 pytestmark = needs_valkey
 
@@ -234,11 +234,7 @@ async def test_a_commit_whose_reply_was_lost_is_not_taken_for_a_trimmed_feed(sto
         await here.commit()  # written again at once: a number of its own it never learns
         there.add_request(record(there, "/later"))
         await there.commit()
-        for _ in range(50):
-            await here.sync()
-            if any(r.path == "/later" for r in here.requests):
-                break
-            await asyncio.sleep(0.05)
+        await until_listed(here, "/later")
         assert any(r.path == "/later" for r in here.requests)
         assert "trimmed before this process read them" not in caplog.text
     finally:
@@ -277,11 +273,7 @@ async def test_a_commit_whose_reply_was_lost_is_written_once(store, spy, opened)
         stored = await spy.lrange("msgemu:journal:requests", 0, -1)
         assert [b"/once" in s for s in stored] == [True, False] and b"/next" in stored[1]
         assert int(await spy.hget("msgemu:balances", field)) == before - 2_500_000
-        for _ in range(50):
-            await there.sync()
-            if any(r.path == "/next" for r in there.requests):
-                break
-            await asyncio.sleep(0.05)
+        await until_listed(there, "/next")
         assert [r.path for r in there.requests] == ["/once", "/next"]
         assert there.account("alphasms", account.login).balance == Decimal(before) / 1_000_000 - Decimal("2.5")
     finally:

@@ -11,7 +11,7 @@ import asyncio
 import time
 
 from emulator.core.redis_store import RedisStore
-from tests.shared_store import hyber_send, needs_valkey, opened, record, served_pair, spy  # noqa: F401 (fixtures)
+from tests.shared_store import hyber_send, needs_valkey, opened, record, served_pair, spy, until_listed  # noqa: F401 (fixtures)
 
 pytestmark = needs_valkey
 
@@ -219,11 +219,7 @@ async def test_a_copy_loaded_again_reads_its_inbox_on_from_where_the_load_left_i
         there._reader = asyncio.get_running_loop().create_task(there._read_changes())
         here.add_request(record(here, "/after"))
         await here.commit()
-        for _ in range(50):
-            await there.sync()
-            if any(r.path == "/after" for r in there.requests):
-                break
-            await asyncio.sleep(0.05)
+        await until_listed(there, "/after")
         assert [r.path for r in there.requests] == [f"/held/{n}" for n in range(5)] + ["/after"]
     finally:
         await here.close()
